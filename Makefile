@@ -1,0 +1,132 @@
+# ngx_http_agentcore_module
+#
+#   make run     install what is needed, build, start the emulator + nginx
+#   make test    install, build, run unit tests, a short fuzz, and t/
+#   make fuzz    longer libFuzzer runs (FUZZ_SECONDS per target)
+#   make bench   benchmarks (see bench/)
+
+SHELL       := /bin/bash
+ROOT        := $(abspath .)
+BUILD       := $(ROOT)/build
+MODDIR      := $(ROOT)/ngx_http_agentcore_module
+NGX_SRC     ?= /usr/share/nginx/src
+NGINX       ?= /usr/sbin/nginx
+MODULE_SO   := $(BUILD)/ngx_http_agentcore_module.so
+
+# the protocol layer: plain C, no nginx types
+PROTO       := eventstream sigv4 json converse calculator
+PROTO_SRCS  := $(PROTO:%=$(MODDIR)/ngx_http_agentcore_%.c)
+PROTO_HDRS  := $(PROTO:%=$(MODDIR)/ngx_http_agentcore_%.h)
+GLUE_SRCS   := $(filter-out $(PROTO_SRCS),$(wildcard $(MODDIR)/*.c))
+LIBS        := -ljansson -lcrypto -lmpfr -lgmp -lm
+
+CC          ?= cc
+UNIT_CFLAGS := -std=gnu99 -g -O1 -Wall -Wextra -Wno-unused-parameter \
+               -Werror -I$(MODDIR) -DAC_VECTORS='"$(VECTORS)"' \
+               -DAC_ROOT='"$(ROOT)"'
+VECTORS     ?= $(abspath $(ROOT)/../shared/vectors)
+
+UNIT_TESTS  := $(patsubst unit/%.c,$(BUILD)/unit/%,$(wildcard unit/test_*.c))
+FUZZ_SRCS   := $(wildcard fuzz/fuzz_*.c)
+FUZZ_BINS   := $(patsubst fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
+FUZZ_SECONDS ?= 60
+FUZZ_QUICK  ?= 10
+
+APT_PKGS    := nginx-core nginx-dev libjansson-dev libcurl4-openssl-dev \
+               libssl-dev libpcre2-dev zlib1g-dev libgmp-dev libmpfr-dev \
+               libcmocka-dev clang libclang-rt-14-dev valgrind curl \
+               libtest-base-perl libtest-longstring-perl \
+               libtext-diff-perl liblist-moreutils-perl \
+               libhttp-message-perl liburi-perl libipc-run-perl
+
+AGENTCORE_PORT ?= 8080
+
+.PHONY: all deps module unit fuzz fuzz-quick t test run bench bench-quick \
+        clean
+
+all: module
+
+# installs the Debian packages once (a stamp in build/ remembers)
+deps: $(BUILD)/.deps
+$(BUILD)/.deps:
+	@mkdir -p $(BUILD)
+	@missing=$$(dpkg-query -W -f='$${Package} $${Status}\n' $(APT_PKGS) \
+	    2>/dev/null | awk '!/install ok installed/ {print $$1}'; \
+	  for p in $(APT_PKGS); do dpkg-query -W $$p >/dev/null 2>&1 \
+	    || echo $$p; done | sort -u); \
+	if [ -n "$$missing" ]; then \
+	    echo "installing: $$missing"; \
+	    if [ "$$(id -u)" != 0 ]; then SUDO=sudo; fi; \
+	    $$SUDO apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq \
+	        --no-install-recommends $$missing; \
+	fi
+	@touch $@
+
+# the dynamic module, built against Debian's nginx with its own flags
+module: $(MODULE_SO)
+$(MODULE_SO): $(BUILD)/.deps config $(PROTO_SRCS) $(PROTO_HDRS) \
+              $(GLUE_SRCS) $(wildcard $(MODDIR)/*.h)
+	@mkdir -p $(BUILD)/nginx
+	@if [ ! -f $(BUILD)/nginx/Makefile ] || [ config -nt $(BUILD)/nginx/Makefile ]; then \
+	    cd $(NGX_SRC) && . ./conf_flags && ./configure \
+	    --with-cc-opt="$$(dpkg-buildflags --get CFLAGS) -fPIC $$(dpkg-buildflags --get CPPFLAGS) -Werror" \
+	    --with-ld-opt="$$(dpkg-buildflags --get LDFLAGS) -fPIC" \
+	    "$${NGX_CONF_FLAGS[@]}" --add-dynamic-module=$(ROOT) \
+	    --builddir=$(BUILD)/nginx > $(BUILD)/configure.log 2>&1 \
+	    || { tail -30 $(BUILD)/configure.log; exit 1; }; fi
+	$(MAKE) -s -f $(BUILD)/nginx/Makefile -C $(NGX_SRC) modules
+	cp $(BUILD)/nginx/ngx_http_agentcore_module.so $@
+
+# unit tests (cmocka) of the protocol layer
+$(BUILD)/unit/%: unit/%.c $(PROTO_SRCS) $(PROTO_HDRS) $(wildcard unit/*.h) \
+                 | $(BUILD)/.deps
+	@mkdir -p $(dir $@)
+	$(CC) $(UNIT_CFLAGS) -fsanitize=address,undefined -o $@ $< \
+	    $(PROTO_SRCS) $(LIBS) -lcmocka
+
+unit: $(UNIT_TESTS)
+	@set -e; for t in $(UNIT_TESTS); do echo "== $$t"; $$t; done
+
+# libFuzzer targets, one per parser
+$(BUILD)/fuzz/%: fuzz/%.c $(PROTO_SRCS) $(PROTO_HDRS) | $(BUILD)/.deps
+	@mkdir -p $(dir $@)
+	clang -g -O1 -I$(MODDIR) -fsanitize=fuzzer,address,undefined \
+	    -o $@ $< $(PROTO_SRCS) $(LIBS)
+
+fuzz-quick: $(FUZZ_BINS)
+	@set -e; for f in $(FUZZ_BINS); do n=$$(basename $$f); \
+	    mkdir -p $(BUILD)/corpus/$$n; \
+	    echo "== $$n ($(FUZZ_QUICK)s)"; \
+	    $$f -max_total_time=$(FUZZ_QUICK) -print_final_stats=0 \
+	        $(BUILD)/corpus/$$n fuzz/corpus/$$n 2>&1 | tail -2; \
+	    test $${PIPESTATUS[0]} -eq 0; done
+
+fuzz: $(FUZZ_BINS)
+	@set -e; for f in $(FUZZ_BINS); do n=$$(basename $$f); \
+	    mkdir -p $(BUILD)/corpus/$$n; \
+	    echo "== $$n ($(FUZZ_SECONDS)s)"; \
+	    $$f -max_total_time=$(FUZZ_SECONDS) $(BUILD)/corpus/$$n \
+	        fuzz/corpus/$$n; done
+
+# Test::Nginx suites: the real Test::Nginx when installed, else ours
+TEST_NGINX_ENV := TEST_NGINX_BINARY=$(NGINX) \
+    TEST_NGINX_LOAD_MODULES=$(MODULE_SO) AGENTCORE_ROOT=$(ROOT)
+PROVE_INC = $(shell perl -MTest::Nginx::Socket -e1 2>/dev/null \
+              || echo -It/compat)
+
+t: $(MODULE_SO)
+	$(TEST_NGINX_ENV) prove $(PROVE_INC) -It/lib -r t/
+
+test: $(BUILD)/.deps
+	$(MAKE) module
+	$(MAKE) unit
+	$(MAKE) fuzz-quick
+	$(MAKE) t
+
+run: $(MODULE_SO)
+	AGENTCORE_PORT=$(AGENTCORE_PORT) NGINX=$(NGINX) MODULE_SO=$(MODULE_SO) \
+	    ROOT=$(ROOT) ./conf/run.sh
+
+clean:
+	rm -rf $(BUILD) t/servroot

@@ -1,0 +1,63 @@
+
+/*
+ * Copyright (C) ngx_http_agentcore_module authors
+ *
+ * JSON as the reference runtime (CPython's json module) reads and
+ * writes it, plain C on jansson: the invocation payload with CPython's
+ * error texts, and the SSE / error-body encoders.
+ */
+
+
+#ifndef _NGX_HTTP_AGENTCORE_JSON_H_INCLUDED_
+#define _NGX_HTTP_AGENTCORE_JSON_H_INCLUDED_
+
+
+#include <stddef.h>
+#include <jansson.h>
+
+
+#define AC_JSON_OK                 0
+#define AC_JSON_INVALID_JSON       1    /* error "Invalid JSON" */
+#define AC_JSON_INVALID_ENCODING   2    /* error "Invalid encoding" */
+
+
+typedef struct {
+    const char              *error;        /* "Invalid JSON", ... */
+    char                     details[256]; /* CPython's message */
+} ac_json_error_t;
+
+
+/*
+ * Parses a request body as json.loads(bytes) does: a UTF-8 BOM is
+ * skipped, invalid UTF-8 gives CPython's UnicodeDecodeError text
+ * ("'utf-8' codec can't decode byte 0x80 in position 0: invalid start
+ * byte"), bad JSON its JSONDecodeError text ("Expecting value: line 1
+ * column 1 (char 0)", columns and chars counted in code points).
+ * Returns a new reference, or NULL with err filled.
+ */
+json_t *ac_json_parse_payload(const unsigned char *p, size_t n,
+    ac_json_error_t *err);
+
+/*
+ * The body of a JSON string as json.dumps(s, ensure_ascii=False)
+ * writes it, without the quotes: raw UTF-8, \" \\ \n \r \t \b \f,
+ * other bytes < 0x20 as \u00xx (lower case).  dst NULL: only the
+ * length is returned.
+ */
+size_t ac_json_escape(unsigned char *dst, const unsigned char *s,
+    size_t len);
+
+/* data: "<escaped text>"\n\n ; dst NULL: only the length */
+size_t ac_sse_text_event(unsigned char *dst, const unsigned char *s,
+    size_t len);
+
+/*
+ * json.dumps(v, ensure_ascii=False): spaced separators (", " and ": ")
+ * as in SSE events, or compact ("," ":") as Starlette's JSONResponse.
+ * Keys in insertion order.  malloc'd, NUL-terminated; *len set if not
+ * NULL.
+ */
+char *ac_json_dumps(json_t *v, int spaced, size_t *len);
+
+
+#endif /* _NGX_HTTP_AGENTCORE_JSON_H_INCLUDED_ */
