@@ -1,0 +1,931 @@
+/*
+ * Copyright (C) ngx_http_agentcore_module authors
+ *
+ * AWS Signature Version 4 (header form), plain C on OpenSSL.
+ */
+
+
+#include <limits.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include "ngx_http_agentcore_sigv4.h"
+
+
+#define AC_SIGV4_ALGORITHM   "AWS4-HMAC-SHA256"
+#define AC_SIGV4_TERMINATOR  "aws4_request"
+#define AC_SHA256_LEN        32
+
+
+typedef struct {
+    char                    *data;
+    size_t                   len;
+    size_t                   cap;
+    int                      failed;
+} ac_sigv4_buf_t;
+
+
+typedef struct {
+    char                    *name;       /* encoded, NUL-terminated */
+    char                    *value;      /* encoded, NUL-terminated */
+} ac_sigv4_param_t;
+
+
+typedef struct {
+    char                    *name;       /* lower-cased copy */
+    size_t                   name_len;
+    const char              *value;
+    size_t                   value_len;
+    size_t                   index;      /* order in the request */
+} ac_sigv4_hdr_t;
+
+
+static void ac_sigv4_buf_add(ac_sigv4_buf_t *b, const void *p, size_t n);
+static void ac_sigv4_buf_str(ac_sigv4_buf_t *b, const char *s);
+static void ac_sigv4_buf_free(ac_sigv4_buf_t *b);
+static int ac_sigv4_unreserved(unsigned char c);
+static int ac_sigv4_hexval(unsigned char c);
+static void ac_sigv4_uri_encode(ac_sigv4_buf_t *b, const unsigned char *p,
+    size_t n, int keep_slash);
+static void ac_sigv4_canonical_uri(ac_sigv4_buf_t *b, const char *path,
+    size_t len, unsigned normalize);
+static char *ac_sigv4_query_part(const char *p, size_t n);
+static int ac_sigv4_param_cmp(const void *one, const void *two);
+static void ac_sigv4_canonical_query(ac_sigv4_buf_t *b, const char *q,
+    size_t len);
+static int ac_sigv4_hdr_cmp(const void *one, const void *two);
+static int ac_sigv4_space(unsigned char c);
+static void ac_sigv4_header_value(ac_sigv4_buf_t *b, const char *p,
+    size_t n);
+static int ac_sigv4_canonical_headers(ac_sigv4_buf_t *b,
+    const ac_sigv4_request_t *req, char *signed_headers, size_t size);
+static int ac_sigv4_sha256(const void *p, size_t n, char out[65]);
+static int ac_sigv4_hmac(const void *key, size_t key_len, const void *data,
+    size_t len, unsigned char out[AC_SHA256_LEN]);
+static int ac_sigv4_signature(const ac_sigv4_request_t *req,
+    const char *string_to_sign, size_t len, char out[65]);
+static int ac_sigv4_check(const ac_sigv4_request_t *req);
+
+
+static const char  ac_sigv4_hex[] = "0123456789abcdef";
+static const char  ac_sigv4_HEX[] = "0123456789ABCDEF";
+
+
+static void
+ac_sigv4_buf_add(ac_sigv4_buf_t *b, const void *p, size_t n)
+{
+    char    *data;
+    size_t   cap, need;
+
+    if (b->failed) {
+        return;
+    }
+
+    if (n > SIZE_MAX / 2 - b->len) {
+        b->failed = 1;
+        return;
+    }
+
+    need = b->len + n + 1;
+
+    if (need > b->cap) {
+        cap = b->cap ? b->cap : 256;
+
+        while (cap < need) {
+            cap *= 2;
+        }
+
+        data = realloc(b->data, cap);
+        if (data == NULL) {
+            b->failed = 1;
+            return;
+        }
+
+        b->data = data;
+        b->cap = cap;
+    }
+
+    if (n) {
+        memcpy(b->data + b->len, p, n);
+    }
+
+    b->len += n;
+    b->data[b->len] = '\0';
+}
+
+
+static void
+ac_sigv4_buf_str(ac_sigv4_buf_t *b, const char *s)
+{
+    ac_sigv4_buf_add(b, s, strlen(s));
+}
+
+
+static void
+ac_sigv4_buf_free(ac_sigv4_buf_t *b)
+{
+    free(b->data);
+    b->data = NULL;
+    b->len = 0;
+    b->cap = 0;
+}
+
+
+static int
+ac_sigv4_unreserved(unsigned char c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z')
+           || (c >= '0' && c <= '9')
+           || c == '-' || c == '.' || c == '_' || c == '~';
+}
+
+
+static int
+ac_sigv4_hexval(unsigned char c)
+{
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+
+    c |= 0x20;
+
+    if (c >= 'a' && c <= 'f') {
+        return c - 'a' + 10;
+    }
+
+    return -1;
+}
+
+
+/* every byte outside A-Za-z0-9-._~ (and '/' if kept) becomes %XX */
+
+static void
+ac_sigv4_uri_encode(ac_sigv4_buf_t *b, const unsigned char *p, size_t n,
+    int keep_slash)
+{
+    char     esc[3];
+    size_t   i, run;
+
+    run = 0;
+
+    for (i = 0; i < n; i++) {
+        if (ac_sigv4_unreserved(p[i]) || (keep_slash && p[i] == '/')) {
+            run++;
+            continue;
+        }
+
+        ac_sigv4_buf_add(b, p + i - run, run);
+        run = 0;
+
+        esc[0] = '%';
+        esc[1] = ac_sigv4_HEX[p[i] >> 4];
+        esc[2] = ac_sigv4_HEX[p[i] & 0x0f];
+        ac_sigv4_buf_add(b, esc, 3);
+    }
+
+    ac_sigv4_buf_add(b, p + n - run, run);
+}
+
+
+/*
+ * With normalize: empty and "." segments are dropped, ".." pops one,
+ * a leading and a trailing '/' are kept.  Then the path is URI-encoded
+ * once with '/' kept.
+ */
+
+static void
+ac_sigv4_canonical_uri(ac_sigv4_buf_t *b, const char *path, size_t len,
+    unsigned normalize)
+{
+    size_t   i, start, seg, nseg, max, *segs;
+    size_t   before;
+
+    before = b->len;
+
+    if (!normalize) {
+        ac_sigv4_uri_encode(b, (const unsigned char *) path, len, 1);
+        goto done;
+    }
+
+    /* at most len / 2 + 1 non-empty segments: (start, length) pairs */
+
+    max = len / 2 + 1;
+
+    segs = malloc(2 * max * sizeof(size_t));
+    if (segs == NULL) {
+        b->failed = 1;
+        return;
+    }
+
+    nseg = 0;
+    start = 0;
+
+    for (i = 0; i <= len; i++) {
+        if (i < len && path[i] != '/') {
+            continue;
+        }
+
+        seg = i - start;
+
+        if (seg == 0 || (seg == 1 && path[start] == '.')) {
+            /* an empty or "." segment */
+
+        } else if (seg == 2 && path[start] == '.' && path[start + 1] == '.') {
+            if (nseg) {
+                nseg--;
+            }
+
+        } else {
+            segs[2 * nseg] = start;
+            segs[2 * nseg + 1] = seg;
+            nseg++;
+        }
+
+        start = i + 1;
+    }
+
+    if (len && path[0] == '/') {
+        ac_sigv4_buf_add(b, "/", 1);
+    }
+
+    for (i = 0; i < nseg; i++) {
+        if (i) {
+            ac_sigv4_buf_add(b, "/", 1);
+        }
+
+        ac_sigv4_uri_encode(b, (const unsigned char *) path + segs[2 * i],
+                            segs[2 * i + 1], 0);
+    }
+
+    if (nseg && path[len - 1] == '/') {
+        ac_sigv4_buf_add(b, "/", 1);
+    }
+
+    free(segs);
+
+done:
+
+    if (!b->failed && b->len == before) {
+        ac_sigv4_buf_add(b, "/", 1);
+    }
+}
+
+
+/* decodes valid %XX escapes, then encodes canonically; malloc'd */
+
+static char *
+ac_sigv4_query_part(const char *p, size_t n)
+{
+    int              hi, lo;
+    size_t           i, k;
+    unsigned char   *raw;
+    ac_sigv4_buf_t   b;
+
+    raw = malloc(n + 1);
+    if (raw == NULL) {
+        return NULL;
+    }
+
+    k = 0;
+
+    for (i = 0; i < n; i++) {
+        if (p[i] == '%' && i + 2 < n) {
+            hi = ac_sigv4_hexval((unsigned char) p[i + 1]);
+            lo = ac_sigv4_hexval((unsigned char) p[i + 2]);
+
+            if (hi >= 0 && lo >= 0) {
+                raw[k++] = (unsigned char) (hi << 4 | lo);
+                i += 2;
+                continue;
+            }
+        }
+
+        raw[k++] = (unsigned char) p[i];
+    }
+
+    memset(&b, 0, sizeof(ac_sigv4_buf_t));
+
+    ac_sigv4_uri_encode(&b, raw, k, 0);
+    ac_sigv4_buf_add(&b, "", 0);
+
+    free(raw);
+
+    if (b.failed) {
+        ac_sigv4_buf_free(&b);
+        return NULL;
+    }
+
+    return b.data;
+}
+
+
+static int
+ac_sigv4_param_cmp(const void *one, const void *two)
+{
+    int                      rc;
+    const ac_sigv4_param_t  *a, *b;
+
+    a = one;
+    b = two;
+
+    rc = strcmp(a->name, b->name);
+    if (rc) {
+        return rc;
+    }
+
+    return strcmp(a->value, b->value);
+}
+
+
+/*
+ * Parameters split on '&' (empty ones dropped), name and value split on
+ * the first '=', both re-encoded, sorted by name, then by value.
+ */
+
+static void
+ac_sigv4_canonical_query(ac_sigv4_buf_t *b, const char *q, size_t len)
+{
+    size_t             i, n, max, start, end, eq;
+    ac_sigv4_param_t  *params;
+
+    if (q == NULL || len == 0) {
+        return;
+    }
+
+    max = 1;
+
+    for (i = 0; i < len; i++) {
+        if (q[i] == '&') {
+            max++;
+        }
+    }
+
+    params = calloc(max, sizeof(ac_sigv4_param_t));
+    if (params == NULL) {
+        b->failed = 1;
+        return;
+    }
+
+    n = 0;
+    start = 0;
+
+    while (start <= len) {
+        end = start;
+
+        while (end < len && q[end] != '&') {
+            end++;
+        }
+
+        if (end > start) {
+            eq = start;
+
+            while (eq < end && q[eq] != '=') {
+                eq++;
+            }
+
+            params[n].name = ac_sigv4_query_part(q + start, eq - start);
+            params[n].value = (eq < end)
+                              ? ac_sigv4_query_part(q + eq + 1, end - eq - 1)
+                              : ac_sigv4_query_part("", 0);
+            n++;
+
+            if (params[n - 1].name == NULL || params[n - 1].value == NULL) {
+                b->failed = 1;
+                goto failed;
+            }
+        }
+
+        start = end + 1;
+    }
+
+    qsort(params, n, sizeof(ac_sigv4_param_t), ac_sigv4_param_cmp);
+
+    for (i = 0; i < n; i++) {
+        if (i) {
+            ac_sigv4_buf_add(b, "&", 1);
+        }
+
+        ac_sigv4_buf_str(b, params[i].name);
+        ac_sigv4_buf_add(b, "=", 1);
+        ac_sigv4_buf_str(b, params[i].value);
+    }
+
+failed:
+
+    for (i = 0; i < n; i++) {
+        free(params[i].name);
+        free(params[i].value);
+    }
+
+    free(params);
+}
+
+
+static int
+ac_sigv4_hdr_cmp(const void *one, const void *two)
+{
+    int                    rc;
+    size_t                 n;
+    const ac_sigv4_hdr_t  *a, *b;
+
+    a = one;
+    b = two;
+
+    n = a->name_len < b->name_len ? a->name_len : b->name_len;
+
+    rc = memcmp(a->name, b->name, n);
+    if (rc) {
+        return rc;
+    }
+
+    if (a->name_len != b->name_len) {
+        return a->name_len < b->name_len ? -1 : 1;
+    }
+
+    return a->index < b->index ? -1 : (a->index > b->index);
+}
+
+
+static int
+ac_sigv4_space(unsigned char c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v'
+           || c == '\f';
+}
+
+
+/* the value trimmed, each inner run of white space folded to one space */
+
+static void
+ac_sigv4_header_value(ac_sigv4_buf_t *b, const char *p, size_t n)
+{
+    int     first;
+    size_t  i, start;
+
+    first = 1;
+    i = 0;
+
+    for ( ;; ) {
+        while (i < n && ac_sigv4_space((unsigned char) p[i])) {
+            i++;
+        }
+
+        if (i == n) {
+            return;
+        }
+
+        if (!first) {
+            ac_sigv4_buf_add(b, " ", 1);
+        }
+
+        first = 0;
+        start = i;
+
+        while (i < n && !ac_sigv4_space((unsigned char) p[i])) {
+            i++;
+        }
+
+        ac_sigv4_buf_add(b, p + start, i - start);
+    }
+}
+
+
+/*
+ * "name:value\n" per distinct lower-cased name, sorted by name; the
+ * values of a repeated name joined by ',' in request order.  The names,
+ * joined by ';', go to signed_headers.
+ */
+
+static int
+ac_sigv4_canonical_headers(ac_sigv4_buf_t *b, const ac_sigv4_request_t *req,
+    char *signed_headers, size_t size)
+{
+    int                       rc;
+    size_t                    i, j, k, n, used;
+    unsigned char             c;
+    ac_sigv4_hdr_t           *h;
+    const ac_sigv4_header_t  *in;
+
+    signed_headers[0] = '\0';
+
+    n = req->nheaders;
+
+    if (n == 0) {
+        return 0;
+    }
+
+    h = calloc(n, sizeof(ac_sigv4_hdr_t));
+    if (h == NULL) {
+        return -1;
+    }
+
+    rc = -1;
+
+    for (i = 0; i < n; i++) {
+        in = &req->headers[i];
+
+        if (in->name == NULL || in->name_len == 0
+            || (in->value == NULL && in->value_len))
+        {
+            goto failed;
+        }
+
+        h[i].name = malloc(in->name_len);
+        if (h[i].name == NULL) {
+            goto failed;
+        }
+
+        for (k = 0; k < in->name_len; k++) {
+            c = (unsigned char) in->name[k];
+
+            /* a token: no controls, spaces, separators ':' or ';' */
+
+            if (c <= 0x20 || c >= 0x7f || c == ':' || c == ';') {
+                goto failed;
+            }
+
+            h[i].name[k] = (c >= 'A' && c <= 'Z') ? (char) (c | 0x20)
+                                                  : (char) c;
+        }
+
+        h[i].name_len = in->name_len;
+        h[i].value = in->value;
+        h[i].value_len = in->value_len;
+        h[i].index = i;
+    }
+
+    qsort(h, n, sizeof(ac_sigv4_hdr_t), ac_sigv4_hdr_cmp);
+
+    used = 0;
+
+    for (i = 0; i < n; i = j) {
+        ac_sigv4_buf_add(b, h[i].name, h[i].name_len);
+        ac_sigv4_buf_add(b, ":", 1);
+        ac_sigv4_header_value(b, h[i].value, h[i].value_len);
+
+        for (j = i + 1; j < n; j++) {
+            if (h[j].name_len != h[i].name_len
+                || memcmp(h[j].name, h[i].name, h[i].name_len) != 0)
+            {
+                break;
+            }
+
+            ac_sigv4_buf_add(b, ",", 1);
+            ac_sigv4_header_value(b, h[j].value, h[j].value_len);
+        }
+
+        ac_sigv4_buf_add(b, "\n", 1);
+
+        if (used + (used ? 1 : 0) + h[i].name_len >= size) {
+            goto failed;
+        }
+
+        if (used) {
+            signed_headers[used++] = ';';
+        }
+
+        memcpy(signed_headers + used, h[i].name, h[i].name_len);
+        used += h[i].name_len;
+        signed_headers[used] = '\0';
+    }
+
+    rc = b->failed ? -1 : 0;
+
+failed:
+
+    for (i = 0; i < n; i++) {
+        free(h[i].name);
+    }
+
+    free(h);
+
+    if (rc != 0) {
+        signed_headers[0] = '\0';
+    }
+
+    return rc;
+}
+
+
+static int
+ac_sigv4_sha256(const void *p, size_t n, char out[65])
+{
+    size_t         i;
+    unsigned int   len;
+    unsigned char  md[EVP_MAX_MD_SIZE];
+
+    len = 0;
+
+    if (EVP_Digest(p ? p : "", n, md, &len, EVP_sha256(), NULL) != 1
+        || len != AC_SHA256_LEN)
+    {
+        out[0] = '\0';
+        return -1;
+    }
+
+    for (i = 0; i < AC_SHA256_LEN; i++) {
+        out[2 * i] = ac_sigv4_hex[md[i] >> 4];
+        out[2 * i + 1] = ac_sigv4_hex[md[i] & 0x0f];
+    }
+
+    out[64] = '\0';
+
+    return 0;
+}
+
+
+static int
+ac_sigv4_hmac(const void *key, size_t key_len, const void *data, size_t len,
+    unsigned char out[AC_SHA256_LEN])
+{
+    unsigned int  n;
+
+    if (key_len > INT_MAX) {
+        return -1;
+    }
+
+    n = 0;
+
+    if (HMAC(EVP_sha256(), key, (int) key_len, data, len, out, &n) == NULL
+        || n != AC_SHA256_LEN)
+    {
+        return -1;
+    }
+
+    return 0;
+}
+
+
+/*
+ * kDate = HMAC("AWS4" secret, date8), kRegion = HMAC(kDate, region),
+ * kService = HMAC(kRegion, service), kSigning = HMAC(kService,
+ * "aws4_request"); the signature is hex(HMAC(kSigning, string_to_sign)).
+ * Every copy of key material is wiped before returning.
+ */
+
+static int
+ac_sigv4_signature(const ac_sigv4_request_t *req, const char *string_to_sign,
+    size_t len, char out[65])
+{
+    int             rc;
+    size_t          i, slen;
+    unsigned char  *secret;
+    unsigned char   k[2][AC_SHA256_LEN], sig[AC_SHA256_LEN];
+
+    out[0] = '\0';
+
+    slen = strlen(req->secret_access_key);
+
+    if (slen > INT_MAX - 4) {
+        return -1;
+    }
+
+    secret = malloc(slen + 4);
+    if (secret == NULL) {
+        return -1;
+    }
+
+    memcpy(secret, "AWS4", 4);
+    memcpy(secret + 4, req->secret_access_key, slen);
+
+    rc = ac_sigv4_hmac(secret, slen + 4, req->amz_date, 8, k[0]);
+
+    OPENSSL_cleanse(secret, slen + 4);
+    free(secret);
+
+    if (rc == 0) {
+        rc = ac_sigv4_hmac(k[0], AC_SHA256_LEN, req->region,
+                           strlen(req->region), k[1]);
+    }
+
+    if (rc == 0) {
+        rc = ac_sigv4_hmac(k[1], AC_SHA256_LEN, req->service,
+                           strlen(req->service), k[0]);
+    }
+
+    if (rc == 0) {
+        rc = ac_sigv4_hmac(k[0], AC_SHA256_LEN, AC_SIGV4_TERMINATOR,
+                           sizeof(AC_SIGV4_TERMINATOR) - 1, k[1]);
+    }
+
+    if (rc == 0) {
+        rc = ac_sigv4_hmac(k[1], AC_SHA256_LEN, string_to_sign, len, sig);
+    }
+
+    if (rc == 0) {
+        for (i = 0; i < AC_SHA256_LEN; i++) {
+            out[2 * i] = ac_sigv4_hex[sig[i] >> 4];
+            out[2 * i + 1] = ac_sigv4_hex[sig[i] & 0x0f];
+        }
+
+        out[64] = '\0';
+    }
+
+    OPENSSL_cleanse(k, sizeof(k));
+    OPENSSL_cleanse(sig, sizeof(sig));
+
+    return rc;
+}
+
+
+static int
+ac_sigv4_check(const ac_sigv4_request_t *req)
+{
+    size_t       i;
+    const char  *d;
+
+    if (req->method == NULL || req->method[0] == '\0'
+        || (req->path == NULL && req->path_len)
+        || (req->query == NULL && req->query_len)
+        || (req->headers == NULL && req->nheaders)
+        || (req->body == NULL && req->body_len && req->payload_hash == NULL)
+        || req->access_key_id == NULL
+        || req->secret_access_key == NULL
+        || req->region == NULL
+        || req->service == NULL
+        || req->amz_date == NULL)
+    {
+        return -1;
+    }
+
+    /* YYYYMMDDTHHMMSSZ */
+
+    d = req->amz_date;
+
+    for (i = 0; i < 16; i++) {
+        if (i == 8) {
+            if (d[i] != 'T') {
+                return -1;
+            }
+
+        } else if (i == 15) {
+            if (d[i] != 'Z') {
+                return -1;
+            }
+
+        } else if (d[i] < '0' || d[i] > '9') {
+            return -1;
+        }
+    }
+
+    if (d[16] != '\0') {
+        return -1;
+    }
+
+    return 0;
+}
+
+
+int
+ac_sigv4_sign(const ac_sigv4_request_t *req, ac_sigv4_result_t *res)
+{
+    char            hash[65];
+    ac_sigv4_buf_t  cr, sts, auth;
+
+    if (res == NULL) {
+        return -1;
+    }
+
+    memset(res, 0, sizeof(ac_sigv4_result_t));
+
+    if (req == NULL || ac_sigv4_check(req) != 0) {
+        return -1;
+    }
+
+    memset(&cr, 0, sizeof(ac_sigv4_buf_t));
+    memset(&sts, 0, sizeof(ac_sigv4_buf_t));
+    memset(&auth, 0, sizeof(ac_sigv4_buf_t));
+
+    /* the canonical request */
+
+    ac_sigv4_buf_str(&cr, req->method);
+    ac_sigv4_buf_add(&cr, "\n", 1);
+    ac_sigv4_canonical_uri(&cr, req->path ? req->path : "", req->path_len,
+                           req->normalize);
+    ac_sigv4_buf_add(&cr, "\n", 1);
+    ac_sigv4_canonical_query(&cr, req->query, req->query_len);
+    ac_sigv4_buf_add(&cr, "\n", 1);
+
+    if (ac_sigv4_canonical_headers(&cr, req, res->signed_headers,
+                                   sizeof(res->signed_headers))
+        != 0)
+    {
+        goto failed;
+    }
+
+    ac_sigv4_buf_add(&cr, "\n", 1);
+    ac_sigv4_buf_str(&cr, res->signed_headers);
+    ac_sigv4_buf_add(&cr, "\n", 1);
+
+    if (req->payload_hash) {
+        ac_sigv4_buf_str(&cr, req->payload_hash);
+
+    } else {
+        if (ac_sigv4_sha256(req->body, req->body_len, hash) != 0) {
+            goto failed;
+        }
+
+        ac_sigv4_buf_add(&cr, hash, 64);
+    }
+
+    if (cr.failed || ac_sigv4_sha256(cr.data, cr.len, hash) != 0) {
+        goto failed;
+    }
+
+    /* the string to sign */
+
+    ac_sigv4_buf_str(&sts, AC_SIGV4_ALGORITHM "\n");
+    ac_sigv4_buf_add(&sts, req->amz_date, 16);
+    ac_sigv4_buf_add(&sts, "\n", 1);
+    ac_sigv4_buf_add(&sts, req->amz_date, 8);
+    ac_sigv4_buf_add(&sts, "/", 1);
+    ac_sigv4_buf_str(&sts, req->region);
+    ac_sigv4_buf_add(&sts, "/", 1);
+    ac_sigv4_buf_str(&sts, req->service);
+    ac_sigv4_buf_str(&sts, "/" AC_SIGV4_TERMINATOR "\n");
+    ac_sigv4_buf_add(&sts, hash, 64);
+
+    if (sts.failed
+        || ac_sigv4_signature(req, sts.data, sts.len, res->signature) != 0)
+    {
+        goto failed;
+    }
+
+    /* the Authorization header value */
+
+    ac_sigv4_buf_str(&auth, AC_SIGV4_ALGORITHM " Credential=");
+    ac_sigv4_buf_str(&auth, req->access_key_id);
+    ac_sigv4_buf_add(&auth, "/", 1);
+    ac_sigv4_buf_add(&auth, req->amz_date, 8);
+    ac_sigv4_buf_add(&auth, "/", 1);
+    ac_sigv4_buf_str(&auth, req->region);
+    ac_sigv4_buf_add(&auth, "/", 1);
+    ac_sigv4_buf_str(&auth, req->service);
+    ac_sigv4_buf_str(&auth, "/" AC_SIGV4_TERMINATOR ", SignedHeaders=");
+    ac_sigv4_buf_str(&auth, res->signed_headers);
+    ac_sigv4_buf_str(&auth, ", Signature=");
+    ac_sigv4_buf_str(&auth, res->signature);
+
+    if (auth.failed) {
+        goto failed;
+    }
+
+    res->canonical_request = cr.data;
+    res->string_to_sign = sts.data;
+    res->authorization = auth.data;
+
+    return 0;
+
+failed:
+
+    ac_sigv4_buf_free(&cr);
+    ac_sigv4_buf_free(&sts);
+    ac_sigv4_buf_free(&auth);
+
+    memset(res, 0, sizeof(ac_sigv4_result_t));
+
+    return -1;
+}
+
+
+void
+ac_sigv4_result_free(ac_sigv4_result_t *res)
+{
+    if (res == NULL) {
+        return;
+    }
+
+    free(res->canonical_request);
+    free(res->string_to_sign);
+    free(res->authorization);
+
+    res->canonical_request = NULL;
+    res->string_to_sign = NULL;
+    res->authorization = NULL;
+}
+
+
+void
+ac_sigv4_amz_date(time_t t, char out[17])
+{
+    struct tm  tm;
+
+    if (gmtime_r(&t, &tm) == NULL
+        || tm.tm_year < -1900 || tm.tm_year > 9999 - 1900
+        || strftime(out, 17, "%Y%m%dT%H%M%SZ", &tm) != 16)
+    {
+        out[0] = '\0';
+    }
+}
+
+
+void
+ac_sha256_hex(const void *p, size_t n, char out[65])
+{
+    (void) ac_sigv4_sha256(p, n, out);
+}
