@@ -20,15 +20,15 @@ PROTO_HDRS  := $(PROTO:%=$(MODDIR)/ngx_http_agentcore_%.h)
 GLUE_SRCS   := $(filter-out $(PROTO_SRCS),$(wildcard $(MODDIR)/*.c))
 LIBS        := -ljansson -lcrypto -lmpfr -lgmp -lm
 
+VECTORS     ?= $(abspath $(ROOT)/../shared/vectors)
 CC          ?= cc
 UNIT_CFLAGS := -std=gnu99 -g -O1 -Wall -Wextra -Wno-unused-parameter \
                -Werror -I$(MODDIR) -DAC_VECTORS='"$(VECTORS)"' \
                -DAC_ROOT='"$(ROOT)"'
-VECTORS     ?= $(abspath $(ROOT)/../shared/vectors)
 
-UNIT_TESTS  := $(patsubst unit/%.c,$(BUILD)/unit/%,$(wildcard unit/test_*.c))
+UNIT_TESTS  := $(patsubst unit/%.c,build/unit/%,$(wildcard unit/test_*.c))
 FUZZ_SRCS   := $(wildcard fuzz/fuzz_*.c)
-FUZZ_BINS   := $(patsubst fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
+FUZZ_BINS   := $(patsubst fuzz/%.c,build/fuzz/%,$(FUZZ_SRCS))
 FUZZ_SECONDS ?= 60
 FUZZ_QUICK  ?= 10
 
@@ -79,7 +79,7 @@ $(MODULE_SO): $(BUILD)/.deps config $(PROTO_SRCS) $(PROTO_HDRS) \
 	cp $(BUILD)/nginx/ngx_http_agentcore_module.so $@
 
 # unit tests (cmocka) of the protocol layer
-$(BUILD)/unit/%: unit/%.c $(PROTO_SRCS) $(PROTO_HDRS) $(wildcard unit/*.h) \
+build/unit/%: unit/%.c $(PROTO_SRCS) $(PROTO_HDRS) $(wildcard unit/*.h) \
                  | $(BUILD)/.deps
 	@mkdir -p $(dir $@)
 	$(CC) $(UNIT_CFLAGS) -fsanitize=address,undefined -o $@ $< \
@@ -89,7 +89,7 @@ unit: $(UNIT_TESTS)
 	@set -e; for t in $(UNIT_TESTS); do echo "== $$t"; $$t; done
 
 # libFuzzer targets, one per parser
-$(BUILD)/fuzz/%: fuzz/%.c $(PROTO_SRCS) $(PROTO_HDRS) | $(BUILD)/.deps
+build/fuzz/%: fuzz/%.c $(PROTO_SRCS) $(PROTO_HDRS) | $(BUILD)/.deps
 	@mkdir -p $(dir $@)
 	clang -g -O1 -I$(MODDIR) -fsanitize=fuzzer,address,undefined \
 	    -o $@ $< $(PROTO_SRCS) $(LIBS)
