@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# `make run`: the emulator (unless AGENTCORE_BEDROCK_URL says otherwise)
+# and nginx with the module, in the foreground.  Ctrl-C stops both.
+set -euo pipefail
+
+ROOT=${ROOT:-$(cd "$(dirname "$0")/.." && pwd)}
+NGINX=${NGINX:-/usr/sbin/nginx}
+MODULE_SO=${MODULE_SO:-$ROOT/build/ngx_http_agentcore_module.so}
+PORT=${AGENTCORE_PORT:-8080}
+MODEL=${AGENTCORE_MODEL:-us.anthropic.claude-3-7-sonnet-20250219-v1:0}
+REGION=${AWS_REGION:-${AWS_DEFAULT_REGION:-us-west-2}}
+PREFIX=$ROOT/build/run
+URL=${AGENTCORE_BEDROCK_URL:-}
+
+mkdir -p "$PREFIX"/{conf,logs,tmp}
+emu_pid=
+
+cleanup() {
+    [ -n "$emu_pid" ] && kill "$emu_pid" 2>/dev/null || true
+}
+trap cleanup EXIT INT TERM
+
+scheme=http
+if [ -z "$URL" ]; then
+    # the bundled emulator, signed with AWS's published example key
+    export AWS_ACCESS_KEY_ID=AKIDEXAMPLE
+    export AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY
+    unset AWS_SESSION_TOKEN AWS_BEARER_TOKEN_BEDROCK
+    coproc EMU { exec perl "$ROOT/emulator/bedrock-emulator.pl" \
+        --listen 127.0.0.1:0 --delay-ms "${AGENTCORE_EMULATOR_DELAY_MS:-60}"; }
+    emu_pid=$EMU_PID
+    read -r ready emu_port <&"${EMU[0]}"
+    [ "$ready" = READY ] || { echo "emulator did not start" >&2; exit 1; }
+    server=127.0.0.1:$emu_port
+    echo "Bedrock emulator on $server"
+elif [ "$URL" = aws ]; then
+    scheme=https
+    server=bedrock-runtime.$REGION.amazonaws.com:443
+    echo "Bedrock in $REGION (credentials from the environment)"
+else
+    case "$URL" in
+        https://*) scheme=https ;;
+        http://*) ;;
+        *) echo "AGENTCORE_BEDROCK_URL must be http://, https:// or aws" >&2
+           exit 1 ;;
+    esac
+    server=${URL#*://}
+    server=${server%%/*}
+    case "$server" in *:*) ;; *)
+        [ $scheme = https ] && server=$server:443 || server=$server:80 ;;
+    esac
+    echo "Bedrock-compatible endpoint $scheme://$server"
+fi
+
+sed -e "s|@MODULE@|$MODULE_SO|" -e "s|@PORT@|$PORT|" \
+    -e "s|@MODEL@|$MODEL|" -e "s|@REGION@|$REGION|" \
+    -e "s|@BEDROCK_SERVER@|$server|" -e "s|@BEDROCK_SCHEME@|$scheme|" \
+    -e "s|@PARAMS@|$ROOT/conf/agentcore_bedrock_params|" \
+    "$ROOT/conf/nginx.conf" > "$PREFIX/conf/nginx.conf"
+
+if [ $scheme = https ]; then
+    sed -i "s|include     $ROOT/conf/agentcore_bedrock_params;|&\n            proxy_ssl_verify on;\n            proxy_ssl_trusted_certificate /etc/ssl/certs/ca-certificates.crt;|" \
+        "$PREFIX/conf/nginx.conf"
+fi
+
+"$NGINX" -p "$PREFIX" -c conf/nginx.conf -t -q
+
+cat <<MSG
+nginx with ngx_http_agentcore_module on port $PORT (model $MODEL).
+Try:
+    curl -N localhost:$PORT/invocations -d '{"prompt":"Hello"}'
+    curl localhost:$PORT/ping
+Logs: $PREFIX/logs/   Stop: Ctrl-C
+MSG
+
+"$NGINX" -p "$PREFIX" -c conf/nginx.conf -g 'daemon off; master_process on;' &
+ngx_pid=$!
+trap 'kill -QUIT $ngx_pid 2>/dev/null; cleanup' INT TERM
+wait $ngx_pid

@@ -1,0 +1,458 @@
+
+/*
+ * Copyright (C) ngx_http_agentcore_module authors
+ *
+ * The invocation: POST /invocations reads the JSON payload, opens the
+ * SSE stream and drives the agent loop, one step per wake-up of the
+ * main request's write handler.  All state lives in one ctx.
+ */
+
+
+#include "ngx_http_agentcore_module.h"
+#include "ngx_http_agentcore_json.h"
+
+
+static void ngx_http_agentcore_body_handler(ngx_http_request_t *r);
+static u_char *ngx_http_agentcore_read_body(ngx_http_request_t *r,
+    size_t *len);
+static void ngx_http_agentcore_write_handler(ngx_http_request_t *r);
+static void ngx_http_agentcore_step(ngx_http_agentcore_ctx_t *ctx);
+static ngx_int_t ngx_http_agentcore_model_outcome(
+    ngx_http_agentcore_ctx_t *ctx, ngx_str_t *error);
+static void ngx_http_agentcore_finish(ngx_http_agentcore_ctx_t *ctx,
+    ngx_str_t *error);
+static void ngx_http_agentcore_cleanup(void *data);
+
+
+static ngx_str_t  ngx_http_agentcore_start_error =
+    ngx_string("Could not start the model call (see the error log)");
+
+static ngx_str_t  ngx_http_agentcore_max_tokens_error = ngx_string(
+    "Agent has reached an unrecoverable state due to max_tokens limit. "
+    "For more information see: https://strandsagents.com/latest/"
+    "user-guide/concepts/agents/agent-loop/#maxtokensreachedexception");
+
+
+ngx_int_t
+ngx_http_agentcore_handler(ngx_http_request_t *r)
+{
+    ngx_int_t                  rc;
+    ngx_pool_cleanup_t        *cln;
+    ngx_http_agentcore_ctx_t  *ctx;
+
+    if (r != r->main) {
+        return NGX_DECLINED;
+    }
+
+    if (!(r->method & NGX_HTTP_POST)) {
+        return ngx_http_agentcore_send_not_allowed(r, "POST");
+    }
+
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_agentcore_ctx_t));
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     ctx->messages = NULL;
+     *     ctx->turn = NULL;
+     *     ctx->decoder = { NULL, 0 ... };
+     *     ctx->free = ctx->busy = NULL;
+     */
+
+    ctx->request = r;
+    ctx->conf = ngx_http_get_module_loc_conf(r, ngx_http_agentcore_module);
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cln->handler = ngx_http_agentcore_cleanup;
+    cln->data = ctx;
+
+    ngx_http_set_ctx(r, ctx, ngx_http_agentcore_module);
+
+    rc = ngx_http_read_client_request_body(r, ngx_http_agentcore_body_handler);
+
+    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+        return rc;
+    }
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_agentcore_body_handler(ngx_http_request_t *r)
+{
+    u_char                    *body;
+    size_t                     len;
+    json_t                    *payload, *prompt;
+    ac_json_error_t            err;
+    ngx_http_agentcore_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_agentcore_module);
+
+    body = ngx_http_agentcore_read_body(r, &len);
+    if (body == NULL) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    payload = ac_json_parse_payload(body, len, &err);
+
+    if (payload == NULL) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "agentcore: %s: %s", err.error, err.details);
+
+        ngx_http_finalize_request(r,
+            ngx_http_agentcore_send_json(r, NGX_HTTP_BAD_REQUEST,
+                                         err.error, err.details));
+        return;
+    }
+
+    prompt = json_is_object(payload) ? json_object_get(payload, "prompt")
+                                     : NULL;
+
+    if (!json_is_string(prompt)) {
+        json_decref(payload);
+
+        ngx_http_finalize_request(r,
+            ngx_http_agentcore_send_json(r, NGX_HTTP_BAD_REQUEST,
+                "Invalid payload",
+                "expected a JSON object with a string \"prompt\""));
+        return;
+    }
+
+    if (ngx_http_agentcore_credentials(r->connection->log) == NULL) {
+        json_decref(payload);
+
+        ngx_http_finalize_request(r,
+            ngx_http_agentcore_send_json(r,
+                NGX_HTTP_INTERNAL_SERVER_ERROR,
+                "No AWS credentials",
+                "the server has no credentials to call the model"));
+        return;
+    }
+
+    ctx->messages = json_pack("[{s:s, s:[{s:O}]}]", "role", "user",
+                              "content", "text", prompt);
+    json_decref(payload);
+
+    if (ctx->messages == NULL) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    /* from here on every outcome is an SSE event */
+
+    if (ngx_http_agentcore_sse_start(r) != NGX_OK) {
+        ngx_http_finalize_request(r, NGX_ERROR);
+        return;
+    }
+
+    ctx->streaming = 1;
+
+    r->write_event_handler = ngx_http_agentcore_write_handler;
+    r->read_event_handler = ngx_http_test_reading;
+
+    if (ngx_http_agentcore_model_start(ctx) != NGX_OK) {
+        ngx_http_agentcore_finish(ctx, &ngx_http_agentcore_start_error);
+    }
+}
+
+
+/* the whole body in one contiguous block, from memory or the temp file */
+
+static u_char *
+ngx_http_agentcore_read_body(ngx_http_request_t *r, size_t *len)
+{
+    u_char       *p, *body;
+    off_t         size;
+    ssize_t       n;
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl;
+
+    size = 0;
+
+    if (r->request_body) {
+        for (cl = r->request_body->bufs; cl; cl = cl->next) {
+            size += ngx_buf_size(cl->buf);
+        }
+    }
+
+    *len = (size_t) size;
+
+    body = ngx_pnalloc(r->pool, (size_t) size + 1);
+    if (body == NULL || size == 0) {
+        return body;
+    }
+
+    p = body;
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        b = cl->buf;
+
+        if (b->in_file) {
+            n = ngx_read_file(b->file, p, (size_t) (b->file_last - b->file_pos),
+                              b->file_pos);
+
+            if (n != b->file_last - b->file_pos) {
+                ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                              "agentcore: short read of the request body "
+                              "from \"%V\"", &b->file->name);
+                return NULL;
+            }
+
+            p += n;
+            continue;
+        }
+
+        p = ngx_cpymem(p, b->pos, b->last - b->pos);
+    }
+
+    return body;
+}
+
+
+static void
+ngx_http_agentcore_write_handler(ngx_http_request_t *r)
+{
+    ngx_int_t                  rc;
+    ngx_event_t               *wev;
+    ngx_connection_t          *c;
+    ngx_http_core_loc_conf_t  *clcf;
+    ngx_http_agentcore_ctx_t  *ctx;
+
+    c = r->connection;
+    wev = c->write;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_agentcore_module);
+
+    if (wev->timedout) {
+        ngx_log_error(NGX_LOG_INFO, c->log, NGX_ETIMEDOUT,
+                      "client timed out");
+        c->timedout = 1;
+        ngx_http_finalize_request(r, NGX_HTTP_REQUEST_TIME_OUT);
+        return;
+    }
+
+    if (r->buffered || c->buffered || r->postponed) {
+        rc = ngx_http_output_filter(r, NULL);
+
+        if (rc == NGX_ERROR) {
+            ngx_http_finalize_request(r, NGX_ERROR);
+            return;
+        }
+
+        clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+        if (c->buffered) {
+            if (!wev->delayed) {
+                ngx_add_timer(wev, clcf->send_timeout);
+            }
+
+            if (ngx_handle_write_event(wev, clcf->send_lowat) != NGX_OK) {
+                ngx_http_finalize_request(r, NGX_ERROR);
+                return;
+            }
+
+        } else if (wev->timer_set) {
+            ngx_del_timer(wev);
+        }
+    }
+
+    if (ctx->model_done) {
+        ngx_http_agentcore_step(ctx);
+    }
+}
+
+
+/* the model call ended: decide what comes next */
+
+static void
+ngx_http_agentcore_step(ngx_http_agentcore_ctx_t *ctx)
+{
+    ngx_str_t  error;
+
+    ctx->model_done = 0;
+
+    if (ngx_http_agentcore_model_outcome(ctx, &error) != NGX_OK) {
+        ngx_http_agentcore_finish(ctx, &error);
+        return;
+    }
+
+    ngx_http_agentcore_finish(ctx, NULL);
+}
+
+
+/*
+ * Folds the finished call into the invocation: usage, stop reason, the
+ * assistant message; or the text of the stream_error that ends it.
+ */
+
+static ngx_int_t
+ngx_http_agentcore_model_outcome(ngx_http_agentcore_ctx_t *ctx,
+    ngx_str_t *error)
+{
+    u_char            *p;
+    size_t             len;
+    json_t            *message;
+    const char        *reason, *text;
+    ngx_pool_t        *pool;
+    const ac_usage_t  *u;
+
+    pool = ctx->request->pool;
+
+    u = ac_turn_usage(ctx->turn);
+    ctx->usage.input_tokens += u->input_tokens;
+    ctx->usage.output_tokens += u->output_tokens;
+    ctx->usage.total_tokens += u->total_tokens;
+    ctx->usage.cache_read_input_tokens += u->cache_read_input_tokens;
+    ctx->usage.cache_write_input_tokens += u->cache_write_input_tokens;
+    ctx->usage.latency_ms += u->latency_ms;
+
+    text = NULL;
+    p = NULL;
+    len = 0;
+
+    if (ctx->model_status == 0) {
+        p = ngx_pnalloc(pool, 128);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        len = ngx_snprintf(p, 128,
+                           (ctx->model_rc == NGX_HTTP_GATEWAY_TIME_OUT)
+                           ? "The model endpoint timed out (HTTP %i)"
+                           : "The model endpoint could not be reached "
+                             "(HTTP %i)",
+                           ctx->model_rc)
+              - p;
+
+    } else if (ctx->model_status != NGX_HTTP_OK) {
+        p = ngx_pnalloc(pool, 1024);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        len = ac_bedrock_http_error((int) ctx->model_status,
+                                    (const char *) ctx->error_type.data,
+                                    ctx->error_type.len,
+                                    ctx->error_body, ctx->error_body_len,
+                                    (char *) p, 1024);
+
+    } else if (ctx->stream_error) {
+        p = ngx_pnalloc(pool, 256);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        len = ngx_snprintf(p, 256, "The model stream is corrupt: %s",
+                           ctx->stream_error)
+              - p;
+
+    } else if ((text = ac_turn_error(ctx->turn)) != NULL) {
+        /* an exception or error frame */
+
+    } else if (!ac_turn_stopped(ctx->turn)) {
+        text = ac_es_decoder_pending(&ctx->decoder)
+               ? "The model stream ended in the middle of a message "
+                 "(connection closed or timed out)"
+               : "The model stream ended before the model finished "
+                 "(connection closed or timed out)";
+
+    } else {
+        reason = ac_turn_stop_reason(ctx->turn);
+
+        ctx->stop_reason.len = ngx_strlen(reason);
+        ctx->stop_reason.data = ngx_pnalloc(pool, ctx->stop_reason.len);
+        if (ctx->stop_reason.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(ctx->stop_reason.data, reason, ctx->stop_reason.len);
+
+        message = ac_turn_message(ctx->turn);
+        if (message == NULL || json_array_append_new(ctx->messages, message)) {
+            return NGX_ERROR;
+        }
+
+        if (ngx_strcmp(reason, "max_tokens") == 0) {
+            *error = ngx_http_agentcore_max_tokens_error;
+            return NGX_DECLINED;
+        }
+
+        return NGX_OK;
+    }
+
+    if (text) {
+        p = (u_char *) text;
+        len = ngx_strlen(text);
+    }
+
+    error->data = ngx_pnalloc(pool, len);
+    if (error->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(error->data, p, len);
+    error->len = len;
+
+    return NGX_DECLINED;
+}
+
+
+/* ends the stream: an optional stream_error, then the last chunk */
+
+static void
+ngx_http_agentcore_finish(ngx_http_agentcore_ctx_t *ctx, ngx_str_t *error)
+{
+    ngx_int_t            rc;
+    ngx_http_request_t  *r;
+
+    r = ctx->request;
+
+    if (ctx->finished) {
+        return;
+    }
+
+    ctx->finished = 1;
+
+    if (error) {
+        ctx->error = *error;
+
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "agentcore: stream_error: \"%V\"", error);
+
+        if (ngx_http_agentcore_sse_error(ctx, error) != NGX_OK) {
+            ngx_http_finalize_request(r, NGX_ERROR);
+            return;
+        }
+    }
+
+    rc = ngx_http_send_special(r, NGX_HTTP_LAST);
+
+    ngx_http_finalize_request(r, rc);
+}
+
+
+static void
+ngx_http_agentcore_cleanup(void *data)
+{
+    ngx_http_agentcore_ctx_t *ctx = data;
+
+    if (ctx->turn) {
+        ac_turn_destroy(ctx->turn);
+        ctx->turn = NULL;
+    }
+
+    ac_es_decoder_free(&ctx->decoder);
+
+    if (ctx->messages) {
+        json_decref(ctx->messages);
+        ctx->messages = NULL;
+    }
+}

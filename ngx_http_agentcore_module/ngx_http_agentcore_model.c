@@ -1,0 +1,471 @@
+
+/*
+ * Copyright (C) ngx_http_agentcore_module authors
+ *
+ * The model call: a background POST subrequest to the model location
+ * carrying the signed ConverseStream request, and the capture filter
+ * that feeds its body, as it arrives, to the event-stream decoder and
+ * the turn assembler, whose text deltas go out as SSE.
+ */
+
+
+#include "ngx_http_agentcore_module.h"
+#include "ngx_http_agentcore_sigv4.h"
+
+
+static ngx_int_t ngx_http_agentcore_model_sign(ngx_http_agentcore_ctx_t *ctx,
+    ngx_http_agentcore_credentials_t *cr, u_char *body, size_t len);
+static ngx_int_t ngx_http_agentcore_model_done(ngx_http_request_t *sr,
+    void *data, ngx_int_t rc);
+static int ngx_http_agentcore_model_message(void *data,
+    const ac_es_message_t *msg);
+static int ngx_http_agentcore_model_text(void *data, const char *text,
+    size_t len);
+static ngx_int_t ngx_http_agentcore_header_filter(ngx_http_request_t *r);
+static ngx_int_t ngx_http_agentcore_body_filter(ngx_http_request_t *r,
+    ngx_chain_t *in);
+
+
+static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
+static ngx_http_output_body_filter_pt    ngx_http_next_body_filter;
+
+static ngx_str_t  ngx_http_agentcore_post = ngx_string("POST");
+
+
+ngx_int_t
+ngx_http_agentcore_model_filter_init(ngx_conf_t *cf)
+{
+    ngx_http_next_header_filter = ngx_http_top_header_filter;
+    ngx_http_top_header_filter = ngx_http_agentcore_header_filter;
+
+    ngx_http_next_body_filter = ngx_http_top_body_filter;
+    ngx_http_top_body_filter = ngx_http_agentcore_body_filter;
+
+    return NGX_OK;
+}
+
+
+/* starts one model call with the history in ctx->messages */
+
+ngx_int_t
+ngx_http_agentcore_model_start(ngx_http_agentcore_ctx_t *ctx)
+{
+    char                              *json;
+    size_t                             len;
+    ngx_buf_t                         *b;
+    ngx_chain_t                       *cl;
+    ac_converse_conf_t                 cc;
+    ngx_http_request_t                *r, *sr;
+    ngx_http_request_body_t           *rb;
+    ngx_http_post_subrequest_t        *ps;
+    ngx_http_agentcore_loc_conf_t     *conf;
+    ngx_http_agentcore_credentials_t  *cr;
+
+    r = ctx->request;
+    conf = ctx->conf;
+
+    cr = ngx_http_agentcore_credentials(r->connection->log);
+    if (cr == NULL) {
+        return NGX_DECLINED;
+    }
+
+    /* the request body */
+
+    cc.system_prompt = conf->system_prompt.len
+                       ? (const char *) conf->system_prompt.data : NULL;
+    cc.max_tokens = (conf->max_tokens == NGX_CONF_UNSET)
+                    ? -1 : (int64_t) conf->max_tokens;
+    cc.tools = NULL;
+
+    json = ac_converse_request(&cc, ctx->messages, &len);
+    if (json == NULL) {
+        return NGX_ERROR;
+    }
+
+    b = ngx_create_temp_buf(r->pool, len);
+    if (b == NULL) {
+        free(json);
+        return NGX_ERROR;
+    }
+
+    b->last = ngx_cpymem(b->last, json, len);
+    b->last_buf = 1;
+    b->last_in_chain = 1;
+    free(json);
+
+    /* the path on the wire, byte-identical to the signed one */
+
+    ctx->wire_path.data = ngx_pnalloc(r->pool, 3 * conf->model.len + 32);
+    if (ctx->wire_path.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ctx->wire_path.len = ac_model_wire_path((const char *) conf->model.data,
+                                            conf->model.len,
+                                            (char *) ctx->wire_path.data);
+    ctx->host = conf->host;
+
+    if (ngx_http_agentcore_model_sign(ctx, cr, b->pos, len) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    /* the subrequest */
+
+    ps = ngx_palloc(r->pool, sizeof(ngx_http_post_subrequest_t));
+    if (ps == NULL) {
+        return NGX_ERROR;
+    }
+
+    ps->handler = ngx_http_agentcore_model_done;
+    ps->data = ctx;
+
+    if (ngx_http_subrequest(r, &conf->model_location, NULL, &sr, ps,
+                            NGX_HTTP_SUBREQUEST_BACKGROUND)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    ngx_http_set_ctx(sr, ctx, ngx_http_agentcore_module);
+
+    sr->method = NGX_HTTP_POST;
+    sr->method_name = ngx_http_agentcore_post;
+
+    rb = ngx_pcalloc(r->pool, sizeof(ngx_http_request_body_t));
+    if (rb == NULL) {
+        return NGX_ERROR;
+    }
+
+    cl = ngx_alloc_chain_link(r->pool);
+    if (cl == NULL) {
+        return NGX_ERROR;
+    }
+
+    cl->buf = b;
+    cl->next = NULL;
+    rb->bufs = cl;
+
+    sr->request_body = rb;
+    sr->headers_in.content_length_n = len;
+    sr->headers_in.chunked = 0;
+
+    /* fresh state for this call */
+
+    ac_es_decoder_free(&ctx->decoder);
+    ac_es_decoder_init(&ctx->decoder, NGX_HTTP_AGENTCORE_MAX_MESSAGE);
+
+    if (ctx->turn) {
+        ac_turn_destroy(ctx->turn);
+    }
+
+    ctx->turn = ac_turn_create(ngx_http_agentcore_model_text, ctx);
+    if (ctx->turn == NULL) {
+        return NGX_ERROR;
+    }
+
+    ctx->model_sr = sr;
+    ctx->model_rc = NGX_OK;
+    ctx->model_status = 0;
+    ngx_str_null(&ctx->error_type);
+    ctx->error_body = NULL;
+    ctx->error_body_len = 0;
+    ctx->stream_error = NULL;
+    ctx->model_done = 0;
+    ctx->model_failed = 0;
+    ctx->cycles++;
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "agentcore model call #%ui to \"%V\", %uz bytes",
+                   ctx->cycles, &conf->model_location, len);
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_agentcore_model_sign(ngx_http_agentcore_ctx_t *ctx,
+    ngx_http_agentcore_credentials_t *cr, u_char *body, size_t len)
+{
+    u_char              *p;
+    ngx_uint_t           n;
+    ngx_pool_t          *pool;
+    ac_sigv4_header_t    headers[4];
+    ac_sigv4_request_t   req;
+    ac_sigv4_result_t    res;
+    char                 date[17];
+
+    pool = ctx->request->pool;
+
+    ngx_str_null(&ctx->amz_date);
+    ngx_str_null(&ctx->security_token);
+
+    if (cr->bearer_token.len) {
+        ctx->authorization.len = sizeof("Bearer ") - 1 + cr->bearer_token.len;
+        ctx->authorization.data = ngx_pnalloc(pool, ctx->authorization.len);
+        if (ctx->authorization.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        p = ngx_cpymem(ctx->authorization.data, "Bearer ",
+                       sizeof("Bearer ") - 1);
+        ngx_memcpy(p, cr->bearer_token.data, cr->bearer_token.len);
+
+        return NGX_OK;
+    }
+
+    ac_sigv4_amz_date(ngx_time(), date);
+
+    ctx->amz_date.len = 16;
+    ctx->amz_date.data = ngx_pnalloc(pool, 16);
+    if (ctx->amz_date.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(ctx->amz_date.data, date, 16);
+
+    n = 0;
+
+    headers[n].name = "content-type";
+    headers[n].name_len = sizeof("content-type") - 1;
+    headers[n].value = "application/json";
+    headers[n++].value_len = sizeof("application/json") - 1;
+
+    headers[n].name = "host";
+    headers[n].name_len = sizeof("host") - 1;
+    headers[n].value = (const char *) ctx->host.data;
+    headers[n++].value_len = ctx->host.len;
+
+    headers[n].name = "x-amz-date";
+    headers[n].name_len = sizeof("x-amz-date") - 1;
+    headers[n].value = date;
+    headers[n++].value_len = 16;
+
+    if (cr->session_token.len) {
+        ctx->security_token = cr->session_token;
+
+        headers[n].name = "x-amz-security-token";
+        headers[n].name_len = sizeof("x-amz-security-token") - 1;
+        headers[n].value = (const char *) cr->session_token.data;
+        headers[n++].value_len = cr->session_token.len;
+    }
+
+    ngx_memzero(&req, sizeof(ac_sigv4_request_t));
+
+    req.method = "POST";
+    req.path = (const char *) ctx->wire_path.data;
+    req.path_len = ctx->wire_path.len;
+    req.headers = headers;
+    req.nheaders = n;
+    req.body = body;
+    req.body_len = len;
+    req.access_key_id = (const char *) cr->access_key_id.data;
+    req.secret_access_key = (const char *) cr->secret_access_key.data;
+    req.region = (const char *) ctx->conf->region.data;
+    req.service = "bedrock";
+    req.amz_date = date;
+    req.normalize = 1;
+
+    if (ac_sigv4_sign(&req, &res) != 0) {
+        return NGX_ERROR;
+    }
+
+    ctx->authorization.len = ngx_strlen(res.authorization);
+    ctx->authorization.data = ngx_pnalloc(pool, ctx->authorization.len);
+
+    if (ctx->authorization.data) {
+        ngx_memcpy(ctx->authorization.data, res.authorization,
+                   ctx->authorization.len);
+    }
+
+    ac_sigv4_result_free(&res);
+
+    return ctx->authorization.data ? NGX_OK : NGX_ERROR;
+}
+
+
+/*
+ * post_subrequest: record the outcome and wake the main request, whose
+ * write handler takes the next step.  Returning NGX_OK keeps a failed
+ * model call from terminating the main request: the client still gets
+ * a stream_error event.
+ */
+
+static ngx_int_t
+ngx_http_agentcore_model_done(ngx_http_request_t *sr, void *data,
+    ngx_int_t rc)
+{
+    ngx_http_agentcore_ctx_t  *ctx = data;
+
+    if (rc == NGX_AGAIN) {
+        return rc;
+    }
+
+    if (sr == ctx->model_sr && !ctx->model_done) {
+        ctx->model_done = 1;
+        ctx->model_rc = rc;
+
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, sr->connection->log, 0,
+                       "agentcore model call done: rc:%i status:%ui",
+                       rc, ctx->model_status);
+
+        if (ngx_http_post_request(ctx->request, NULL) != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
+    if (sr->connection->error) {
+        return rc;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_agentcore_header_filter(ngx_http_request_t *r)
+{
+    ngx_uint_t                 i;
+    ngx_list_part_t           *part;
+    ngx_table_elt_t           *h;
+    ngx_http_agentcore_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_agentcore_module);
+
+    if (ctx == NULL || r != ctx->model_sr) {
+        return ngx_http_next_header_filter(r);
+    }
+
+    /* the model's response stays here: nothing of it reaches the client */
+
+    ctx->model_status = r->headers_out.status;
+
+    if (ctx->model_status != NGX_HTTP_OK) {
+        part = &r->headers_out.headers.part;
+        h = part->elts;
+
+        for (i = 0; /* void */; i++) {
+
+            if (i >= part->nelts) {
+                if (part->next == NULL) {
+                    break;
+                }
+
+                part = part->next;
+                h = part->elts;
+                i = 0;
+            }
+
+            if (h[i].hash
+                && h[i].key.len == sizeof("x-amzn-errortype") - 1
+                && ngx_strncasecmp(h[i].key.data, (u_char *) "x-amzn-errortype",
+                                   h[i].key.len)
+                   == 0)
+            {
+                ctx->error_type = h[i].value;
+                break;
+            }
+        }
+    }
+
+    r->filter_need_in_memory = 1;
+    r->header_sent = 1;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_agentcore_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
+{
+    int                        rc;
+    size_t                     size;
+    ngx_buf_t                 *b;
+    ngx_chain_t               *cl;
+    ngx_http_agentcore_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_agentcore_module);
+
+    if (ctx == NULL || r != ctx->model_sr) {
+        return ngx_http_next_body_filter(r, in);
+    }
+
+    for (cl = in; cl; cl = cl->next) {
+        b = cl->buf;
+        size = ngx_buf_in_memory(b) ? (size_t) (b->last - b->pos) : 0;
+
+        if (size && !ctx->model_failed) {
+
+            if (ctx->model_status == NGX_HTTP_OK) {
+                rc = ac_es_decoder_feed(&ctx->decoder, b->pos, size,
+                                        ngx_http_agentcore_model_message,
+                                        ctx);
+
+                if (rc == AC_ES_ERROR) {
+                    ctx->stream_error = ctx->decoder.error;
+                    ctx->model_failed = 1;
+
+                } else if (rc != AC_ES_OK) {
+                    /* an error event, or the client went away */
+                    ctx->model_failed = 1;
+                }
+
+            } else {
+                /* an error response: keep its start for the message */
+
+                if (ctx->error_body == NULL) {
+                    ctx->error_body = ngx_pnalloc(ctx->request->pool,
+                                              NGX_HTTP_AGENTCORE_MAX_ERROR_BODY);
+                    if (ctx->error_body == NULL) {
+                        return NGX_ERROR;
+                    }
+                }
+
+                size = ngx_min(size, NGX_HTTP_AGENTCORE_MAX_ERROR_BODY
+                                     - ctx->error_body_len);
+                ngx_memcpy(ctx->error_body + ctx->error_body_len, b->pos,
+                           size);
+                ctx->error_body_len += size;
+            }
+        }
+
+        b->pos = b->last;
+
+        if (b->in_file) {
+            b->file_pos = b->file_last;
+        }
+    }
+
+    /* the events of this read leave together, now */
+
+    if (ngx_http_agentcore_sse_flush(ctx) != NGX_OK
+        || ctx->request->connection->error)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static int
+ngx_http_agentcore_model_message(void *data, const ac_es_message_t *msg)
+{
+    ngx_http_agentcore_ctx_t *ctx = data;
+
+    return ac_turn_feed(ctx->turn, msg);
+}
+
+
+static int
+ngx_http_agentcore_model_text(void *data, const char *text, size_t len)
+{
+    ngx_http_agentcore_ctx_t *ctx = data;
+
+    if (ngx_http_agentcore_sse_text(ctx, (const u_char *) text, len)
+        != NGX_OK)
+    {
+        return 1;
+    }
+
+    return 0;
+}

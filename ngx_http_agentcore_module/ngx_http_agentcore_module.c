@@ -1,0 +1,479 @@
+
+/*
+ * Copyright (C) ngx_http_agentcore_module authors
+ *
+ * The module: directives, configuration, variables.
+ */
+
+
+#include "ngx_http_agentcore_module.h"
+
+
+typedef ngx_int_t (*ngx_http_agentcore_usage_pt)(ac_usage_t *u);
+
+
+static ngx_int_t ngx_http_agentcore_add_variables(ngx_conf_t *cf);
+static ngx_int_t ngx_http_agentcore_init(ngx_conf_t *cf);
+static ngx_int_t ngx_http_agentcore_init_process(ngx_cycle_t *cycle);
+static void *ngx_http_agentcore_create_main_conf(ngx_conf_t *cf);
+static void *ngx_http_agentcore_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_http_agentcore_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child);
+static char *ngx_http_agentcore(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_agentcore_ping(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static ngx_int_t ngx_http_agentcore_str_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_agentcore_usage_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_agentcore_cycles_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+
+
+static ngx_conf_num_bounds_t  ngx_http_agentcore_max_tokens_bounds = {
+    ngx_conf_check_num_bounds, 1, 1000000000
+};
+
+
+static ngx_command_t  ngx_http_agentcore_commands[] = {
+
+    { ngx_string("agentcore"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_agentcore,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("agentcore_ping"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_agentcore_ping,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("agentcore_model"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_agentcore_loc_conf_t, model),
+      NULL },
+
+    { ngx_string("agentcore_region"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_agentcore_loc_conf_t, region),
+      NULL },
+
+    { ngx_string("agentcore_host"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_agentcore_loc_conf_t, host),
+      NULL },
+
+    { ngx_string("agentcore_system_prompt"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_agentcore_loc_conf_t, system_prompt),
+      NULL },
+
+    { ngx_string("agentcore_max_tokens"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_agentcore_loc_conf_t, max_tokens),
+      &ngx_http_agentcore_max_tokens_bounds },
+
+    { ngx_string("agentcore_model_location"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_agentcore_loc_conf_t, model_location),
+      NULL },
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_http_agentcore_module_ctx = {
+    ngx_http_agentcore_add_variables,      /* preconfiguration */
+    ngx_http_agentcore_init,               /* postconfiguration */
+
+    ngx_http_agentcore_create_main_conf,   /* create main configuration */
+    NULL,                                  /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    ngx_http_agentcore_create_loc_conf,    /* create location configuration */
+    ngx_http_agentcore_merge_loc_conf      /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_http_agentcore_module = {
+    NGX_MODULE_V1,
+    &ngx_http_agentcore_module_ctx,        /* module context */
+    ngx_http_agentcore_commands,           /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    ngx_http_agentcore_init_process,       /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    NULL,                                  /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+#define ngx_http_agentcore_ctx_str(field)                                    \
+    offsetof(ngx_http_agentcore_ctx_t, field)
+
+#define ngx_http_agentcore_usage(field)                                      \
+    offsetof(ac_usage_t, field)
+
+
+static ngx_http_variable_t  ngx_http_agentcore_vars[] = {
+
+    /* read by the model location while it proxies the signed request */
+
+    { ngx_string("agentcore_bedrock_path"), NULL,
+      ngx_http_agentcore_str_variable,
+      ngx_http_agentcore_ctx_str(wire_path),
+      NGX_HTTP_VAR_NOCACHEABLE|NGX_HTTP_VAR_NOHASH, 0 },
+
+    { ngx_string("agentcore_bedrock_host"), NULL,
+      ngx_http_agentcore_str_variable,
+      ngx_http_agentcore_ctx_str(host),
+      NGX_HTTP_VAR_NOCACHEABLE|NGX_HTTP_VAR_NOHASH, 0 },
+
+    { ngx_string("agentcore_amz_date"), NULL,
+      ngx_http_agentcore_str_variable,
+      ngx_http_agentcore_ctx_str(amz_date),
+      NGX_HTTP_VAR_NOCACHEABLE|NGX_HTTP_VAR_NOHASH, 0 },
+
+    { ngx_string("agentcore_authorization"), NULL,
+      ngx_http_agentcore_str_variable,
+      ngx_http_agentcore_ctx_str(authorization),
+      NGX_HTTP_VAR_NOCACHEABLE|NGX_HTTP_VAR_NOHASH, 0 },
+
+    { ngx_string("agentcore_security_token"), NULL,
+      ngx_http_agentcore_str_variable,
+      ngx_http_agentcore_ctx_str(security_token),
+      NGX_HTTP_VAR_NOCACHEABLE|NGX_HTTP_VAR_NOHASH, 0 },
+
+    /* for the access log */
+
+    { ngx_string("agentcore_stop_reason"), NULL,
+      ngx_http_agentcore_str_variable,
+      ngx_http_agentcore_ctx_str(stop_reason),
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("agentcore_error"), NULL,
+      ngx_http_agentcore_str_variable,
+      ngx_http_agentcore_ctx_str(error),
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("agentcore_cycles"), NULL,
+      ngx_http_agentcore_cycles_variable, 0,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("agentcore_input_tokens"), NULL,
+      ngx_http_agentcore_usage_variable,
+      ngx_http_agentcore_usage(input_tokens),
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("agentcore_output_tokens"), NULL,
+      ngx_http_agentcore_usage_variable,
+      ngx_http_agentcore_usage(output_tokens),
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("agentcore_total_tokens"), NULL,
+      ngx_http_agentcore_usage_variable,
+      ngx_http_agentcore_usage(total_tokens),
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("agentcore_latency_ms"), NULL,
+      ngx_http_agentcore_usage_variable,
+      ngx_http_agentcore_usage(latency_ms),
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+      ngx_http_null_variable
+};
+
+
+static ngx_int_t
+ngx_http_agentcore_add_variables(ngx_conf_t *cf)
+{
+    ngx_http_variable_t  *var, *v;
+
+    for (v = ngx_http_agentcore_vars; v->name.len; v++) {
+        var = ngx_http_add_variable(cf, &v->name, v->flags);
+        if (var == NULL) {
+            return NGX_ERROR;
+        }
+
+        var->get_handler = v->get_handler;
+        var->data = v->data;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_agentcore_str_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_str_t                 *s;
+    ngx_http_agentcore_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_agentcore_module);
+
+    if (ctx == NULL) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    s = (ngx_str_t *) ((char *) ctx + data);
+
+    v->data = s->data;
+    v->len = s->len;
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_agentcore_usage_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    u_char                    *p;
+    int64_t                    n;
+    ngx_http_agentcore_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_agentcore_module);
+
+    if (ctx == NULL || ctx->cycles == 0) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    n = *(int64_t *) ((char *) &ctx->usage + data);
+
+    p = ngx_pnalloc(r->pool, NGX_INT64_LEN);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    v->data = p;
+    v->len = ngx_sprintf(p, "%L", n) - p;
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_agentcore_cycles_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    u_char                    *p;
+    ngx_http_agentcore_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_agentcore_module);
+
+    if (ctx == NULL) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    v->data = p;
+    v->len = ngx_sprintf(p, "%ui", ctx->cycles) - p;
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_agentcore_init(ngx_conf_t *cf)
+{
+    return ngx_http_agentcore_model_filter_init(cf);
+}
+
+
+static ngx_int_t
+ngx_http_agentcore_init_process(ngx_cycle_t *cycle)
+{
+    return ngx_http_agentcore_credentials_init(cycle);
+}
+
+
+static void *
+ngx_http_agentcore_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_http_agentcore_main_conf_t  *amcf;
+
+    amcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_agentcore_main_conf_t));
+    if (amcf == NULL) {
+        return NULL;
+    }
+
+    /* the stamp /ping reports: when this configuration was built */
+    amcf->ping_stamp = ngx_time();
+
+    return amcf;
+}
+
+
+static void *
+ngx_http_agentcore_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_http_agentcore_loc_conf_t  *conf;
+
+    conf = ngx_pcalloc(cf->pool, sizeof(ngx_http_agentcore_loc_conf_t));
+    if (conf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     conf->model = { 0, NULL };
+     *     conf->region = { 0, NULL };
+     *     conf->host = { 0, NULL };
+     *     conf->system_prompt = { 0, NULL };
+     *     conf->model_location = { 0, NULL };
+     */
+
+    conf->enable = NGX_CONF_UNSET;
+    conf->max_tokens = NGX_CONF_UNSET;
+
+    return conf;
+}
+
+
+static char *
+ngx_http_agentcore_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_http_agentcore_loc_conf_t *prev = parent;
+    ngx_http_agentcore_loc_conf_t *conf = child;
+
+    char  *region;
+
+    ngx_conf_merge_str_value(conf->model, prev->model,
+                             "us.anthropic.claude-3-7-sonnet-20250219-v1:0");
+
+    if (conf->region.data == NULL) {
+        if (prev->region.data) {
+            conf->region = prev->region;
+
+        } else {
+            /* as the AWS SDKs: AWS_REGION, then the reference's default */
+            region = getenv("AWS_REGION");
+
+            if (region == NULL || *region == '\0') {
+                region = getenv("AWS_DEFAULT_REGION");
+            }
+
+            if (region == NULL || *region == '\0') {
+                region = "us-west-2";
+            }
+
+            conf->region.len = ngx_strlen(region);
+            conf->region.data = ngx_pnalloc(cf->pool, conf->region.len);
+            if (conf->region.data == NULL) {
+                return NGX_CONF_ERROR;
+            }
+
+            ngx_memcpy(conf->region.data, region, conf->region.len);
+        }
+    }
+
+    if (conf->host.data == NULL) {
+        if (prev->host.data) {
+            conf->host = prev->host;
+
+        } else {
+            conf->host.len = sizeof("bedrock-runtime..amazonaws.com") - 1
+                             + conf->region.len;
+            conf->host.data = ngx_pnalloc(cf->pool, conf->host.len);
+            if (conf->host.data == NULL) {
+                return NGX_CONF_ERROR;
+            }
+
+            ngx_sprintf(conf->host.data, "bedrock-runtime.%V.amazonaws.com",
+                        &conf->region);
+        }
+    }
+
+    if (conf->system_prompt.data == NULL) {
+        conf->system_prompt = prev->system_prompt;
+    }
+
+    ngx_conf_merge_value(conf->max_tokens, prev->max_tokens, NGX_CONF_UNSET);
+    ngx_conf_merge_str_value(conf->model_location, prev->model_location, "");
+
+    if (conf->enable == 1 && conf->model_location.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"agentcore\" requires "
+                           "\"agentcore_model_location\"");
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_agentcore(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_agentcore_loc_conf_t *alcf = conf;
+
+    ngx_http_core_loc_conf_t  *clcf;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    if (clcf->handler) {
+        return "is duplicate or conflicts with another content handler";
+    }
+
+    clcf->handler = ngx_http_agentcore_handler;
+    alcf->enable = 1;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_agentcore_ping(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_core_loc_conf_t  *clcf;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    if (clcf->handler) {
+        return "is duplicate or conflicts with another content handler";
+    }
+
+    clcf->handler = ngx_http_agentcore_ping_handler;
+
+    return NGX_CONF_OK;
+}
+

@@ -1,0 +1,129 @@
+
+/*
+ * Copyright (C) ngx_http_agentcore_module authors
+ *
+ * Declarations shared by the nginx glue files.  The protocol layer
+ * (eventstream, sigv4, json, converse, calculator) does not include
+ * this header: it knows nothing of nginx.
+ */
+
+
+#ifndef _NGX_HTTP_AGENTCORE_MODULE_H_INCLUDED_
+#define _NGX_HTTP_AGENTCORE_MODULE_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_agentcore_eventstream.h"
+#include "ngx_http_agentcore_converse.h"
+
+
+/* the largest event-stream message accepted from the model */
+#define NGX_HTTP_AGENTCORE_MAX_MESSAGE   (4 * 1024 * 1024)
+
+/* the most of a model error response body kept for its message */
+#define NGX_HTTP_AGENTCORE_MAX_ERROR_BODY  8192
+
+
+typedef struct {
+    time_t                      ping_stamp;    /* set at configuration */
+} ngx_http_agentcore_main_conf_t;
+
+
+typedef struct {
+    ngx_flag_t                  enable;        /* "agentcore" here */
+    ngx_str_t                   model;
+    ngx_str_t                   region;
+    ngx_str_t                   host;          /* signed Host */
+    ngx_str_t                   system_prompt;
+    ngx_int_t                   max_tokens;    /* NGX_CONF_UNSET: none */
+    ngx_str_t                   model_location;
+} ngx_http_agentcore_loc_conf_t;
+
+
+typedef struct {
+    ngx_str_t                   access_key_id;
+    ngx_str_t                   secret_access_key;
+    ngx_str_t                   session_token;
+    ngx_str_t                   bearer_token;
+} ngx_http_agentcore_credentials_t;
+
+
+/* one invocation: the state machine's single context */
+
+typedef struct {
+    ngx_http_request_t         *request;        /* the main request */
+    ngx_http_agentcore_loc_conf_t  *conf;
+
+    json_t                     *messages;       /* history sent to the
+                                                   model */
+    ngx_uint_t                  cycles;         /* model calls made */
+
+    /* the model call in flight */
+    ngx_http_request_t         *model_sr;
+    ac_es_decoder_t             decoder;
+    ac_turn_t                  *turn;
+    ngx_int_t                   model_rc;       /* post_subrequest rc */
+    ngx_uint_t                  model_status;   /* upstream status */
+    ngx_str_t                   error_type;     /* x-amzn-errortype */
+    u_char                     *error_body;     /* non-2xx body */
+    size_t                      error_body_len;
+    const char                 *stream_error;   /* decoder failure */
+
+    /* what the model location's variables return */
+    ngx_str_t                   wire_path;
+    ngx_str_t                   host;
+    ngx_str_t                   amz_date;
+    ngx_str_t                   authorization;
+    ngx_str_t                   security_token;
+
+    /* SSE output */
+    ngx_chain_t                *free;
+    ngx_chain_t                *busy;
+
+    ac_usage_t                  usage;          /* summed over cycles */
+    ngx_str_t                   stop_reason;
+    ngx_str_t                   error;          /* the stream_error sent */
+
+    unsigned                    streaming:1;    /* SSE header sent */
+    unsigned                    unflushed:1;    /* events held back */
+    unsigned                    model_done:1;
+    unsigned                    model_failed:1; /* stop decoding */
+    unsigned                    finished:1;
+} ngx_http_agentcore_ctx_t;
+
+
+extern ngx_module_t  ngx_http_agentcore_module;
+
+
+/* ngx_http_agentcore_handler.c: the invocation */
+ngx_int_t ngx_http_agentcore_handler(ngx_http_request_t *r);
+
+/* ngx_http_agentcore_model.c: model subrequests and the capture filter */
+ngx_int_t ngx_http_agentcore_model_start(ngx_http_agentcore_ctx_t *ctx);
+ngx_int_t ngx_http_agentcore_model_filter_init(ngx_conf_t *cf);
+
+/* ngx_http_agentcore_sse.c: SSE through the output filter chain */
+ngx_int_t ngx_http_agentcore_sse_start(ngx_http_request_t *r);
+ngx_int_t ngx_http_agentcore_sse_text(ngx_http_agentcore_ctx_t *ctx,
+    const u_char *text, size_t len);
+ngx_int_t ngx_http_agentcore_sse_error(ngx_http_agentcore_ctx_t *ctx,
+    ngx_str_t *message);
+ngx_int_t ngx_http_agentcore_sse_flush(ngx_http_agentcore_ctx_t *ctx);
+ngx_int_t ngx_http_agentcore_send_json(ngx_http_request_t *r,
+    ngx_uint_t status, const char *error, const char *details);
+ngx_int_t ngx_http_agentcore_send_not_allowed(ngx_http_request_t *r,
+    char *allow);
+
+/* ngx_http_agentcore_ping.c */
+ngx_int_t ngx_http_agentcore_ping_handler(ngx_http_request_t *r);
+
+/* ngx_http_agentcore_credentials.c */
+ngx_int_t ngx_http_agentcore_credentials_init(ngx_cycle_t *cycle);
+ngx_http_agentcore_credentials_t *ngx_http_agentcore_credentials(
+    ngx_log_t *log);
+
+
+#endif /* _NGX_HTTP_AGENTCORE_MODULE_H_INCLUDED_ */

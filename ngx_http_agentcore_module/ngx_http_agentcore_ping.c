@@ -1,0 +1,63 @@
+
+/*
+ * Copyright (C) ngx_http_agentcore_module authors
+ *
+ * GET /ping: {"status":"Healthy","time_of_last_update":<int>}.  The
+ * stamp is set when the configuration is built and changes only with
+ * the status, as the runtime contract requires.
+ */
+
+
+#include "ngx_http_agentcore_module.h"
+
+
+ngx_int_t
+ngx_http_agentcore_ping_handler(ngx_http_request_t *r)
+{
+    ngx_int_t                        rc;
+    ngx_buf_t                       *b;
+    ngx_chain_t                      out;
+    ngx_http_agentcore_main_conf_t  *amcf;
+
+    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+        return ngx_http_agentcore_send_not_allowed(r, "GET, HEAD");
+    }
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    amcf = ngx_http_get_module_main_conf(r, ngx_http_agentcore_module);
+
+    b = ngx_create_temp_buf(r->pool,
+                            sizeof("{\"status\":\"Healthy\","
+                                   "\"time_of_last_update\":}") - 1
+                            + NGX_TIME_T_LEN);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    b->last = ngx_sprintf(b->last,
+                          "{\"status\":\"Healthy\",\"time_of_last_update\":%T}",
+                          amcf->ping_stamp);
+    b->last_buf = 1;
+    b->last_in_chain = 1;
+
+    r->headers_out.status = NGX_HTTP_OK;
+    r->headers_out.content_length_n = b->last - b->pos;
+    ngx_str_set(&r->headers_out.content_type, "application/json");
+    r->headers_out.content_type_len = sizeof("application/json") - 1;
+    r->headers_out.content_type_lowcase = NULL;
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}

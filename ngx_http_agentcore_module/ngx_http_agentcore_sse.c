@@ -1,0 +1,351 @@
+
+/*
+ * Copyright (C) ngx_http_agentcore_module authors
+ *
+ * Server-Sent Events through nginx's output filter chain, byte for
+ * byte as the AgentCore runtime writes them: one event, one chunk;
+ * the events of one upstream read leave in one flushed write.  Also
+ * the JSON error responses sent before streaming.
+ */
+
+
+#include "ngx_http_agentcore_module.h"
+#include "ngx_http_agentcore_json.h"
+
+
+#define NGX_HTTP_AGENTCORE_SSE_BUF   256
+
+
+static ngx_int_t ngx_http_agentcore_add_header(ngx_http_request_t *r,
+    ngx_str_t *key, ngx_str_t *value);
+
+
+static ngx_str_t  ngx_http_agentcore_sse_type =
+    ngx_string("text/event-stream; charset=utf-8");
+static ngx_str_t  ngx_http_agentcore_json_type =
+    ngx_string("application/json");
+
+
+ngx_int_t
+ngx_http_agentcore_sse_start(ngx_http_request_t *r)
+{
+    ngx_int_t  rc;
+
+    static ngx_str_t  accel = ngx_string("X-Accel-Buffering");
+    static ngx_str_t  no = ngx_string("no");
+    static ngx_str_t  cache = ngx_string("Cache-Control");
+    static ngx_str_t  no_cache = ngx_string("no-cache");
+
+    r->headers_out.status = NGX_HTTP_OK;
+    r->headers_out.content_type = ngx_http_agentcore_sse_type;
+    r->headers_out.content_type_len = ngx_http_agentcore_sse_type.len;
+    r->headers_out.content_type_lowcase = NULL;
+
+    ngx_http_clear_content_length(r);
+    ngx_http_clear_accept_ranges(r);
+    ngx_http_clear_last_modified(r);
+    ngx_http_clear_etag(r);
+
+    if (ngx_http_agentcore_add_header(r, &accel, &no) != NGX_OK
+        || ngx_http_agentcore_add_header(r, &cache, &no_cache) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+#if (NGX_HTTP_GZIP)
+    /* gzip would hold deltas back: never compress the stream */
+    r->gzip_tested = 1;
+    r->gzip_ok = 0;
+#endif
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    /* the head leaves now, before the first event, with no body bytes */
+    return ngx_http_send_special(r, NGX_HTTP_FLUSH);
+}
+
+
+static ngx_buf_t *
+ngx_http_agentcore_sse_buf(ngx_http_agentcore_ctx_t *ctx, size_t size,
+    ngx_chain_t **out)
+{
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl;
+
+    cl = ngx_chain_get_free_buf(ctx->request->pool, &ctx->free);
+    if (cl == NULL) {
+        return NULL;
+    }
+
+    b = cl->buf;
+
+    if (b->start == NULL || (size_t) (b->end - b->start) < size) {
+
+        if (b->start) {
+            /* frees it if it was a large allocation */
+            ngx_pfree(ctx->request->pool, b->start);
+        }
+
+        size = ngx_max(size, NGX_HTTP_AGENTCORE_SSE_BUF);
+
+        b->start = ngx_palloc(ctx->request->pool, size);
+        if (b->start == NULL) {
+            return NULL;
+        }
+
+        b->end = b->start + size;
+    }
+
+    b->pos = b->start;
+    b->last = b->start;
+    b->memory = 1;
+    b->temporary = 1;
+    b->flush = 0;
+    b->tag = (ngx_buf_tag_t) &ngx_http_agentcore_module;
+
+    *out = cl;
+
+    return b;
+}
+
+
+static ngx_int_t
+ngx_http_agentcore_sse_send(ngx_http_agentcore_ctx_t *ctx, ngx_chain_t *out)
+{
+    ngx_int_t  rc;
+
+    rc = ngx_http_output_filter(ctx->request, out);
+
+    ngx_chain_update_chains(ctx->request->pool, &ctx->free, &ctx->busy, &out,
+                            (ngx_buf_tag_t) &ngx_http_agentcore_module);
+
+    return (rc == NGX_ERROR) ? NGX_ERROR : NGX_OK;
+}
+
+
+/*
+ * One text delta: data: "<json string>"\n\n as its own chunk.  It is
+ * passed down at once; the write filter holds it until the flush that
+ * ends the upstream read it came from.
+ */
+
+ngx_int_t
+ngx_http_agentcore_sse_text(ngx_http_agentcore_ctx_t *ctx, const u_char *text,
+    size_t len)
+{
+    size_t        size;
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl;
+
+    size = ac_sse_text_event(NULL, text, len);
+
+    b = ngx_http_agentcore_sse_buf(ctx, size, &cl);
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    b->last += ac_sse_text_event(b->pos, text, len);
+
+    ctx->unflushed = 1;
+
+    return ngx_http_agentcore_sse_send(ctx, cl);
+}
+
+
+ngx_int_t
+ngx_http_agentcore_sse_error(ngx_http_agentcore_ctx_t *ctx,
+    ngx_str_t *message)
+{
+    size_t        size;
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl;
+
+    static u_char  head[] = "data: {\"error\": \"";
+    static u_char  tail[] = "\", \"type\": \"stream_error\"}\n\n";
+
+    size = sizeof(head) - 1
+           + ac_json_escape(NULL, message->data, message->len)
+           + sizeof(tail) - 1;
+
+    b = ngx_http_agentcore_sse_buf(ctx, size, &cl);
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    b->last = ngx_cpymem(b->last, head, sizeof(head) - 1);
+    b->last += ac_json_escape(b->last, message->data, message->len);
+    b->last = ngx_cpymem(b->last, tail, sizeof(tail) - 1);
+    b->flush = 1;
+
+    ctx->unflushed = 0;
+
+    return ngx_http_agentcore_sse_send(ctx, cl);
+}
+
+
+ngx_int_t
+ngx_http_agentcore_sse_flush(ngx_http_agentcore_ctx_t *ctx)
+{
+    if (!ctx->unflushed) {
+        return NGX_OK;
+    }
+
+    ctx->unflushed = 0;
+
+    return (ngx_http_send_special(ctx->request, NGX_HTTP_FLUSH) == NGX_ERROR)
+           ? NGX_ERROR : NGX_OK;
+}
+
+
+/*
+ * An error before streaming, shaped as Starlette's JSONResponse:
+ * compact {"error":"...","details":"..."}.
+ */
+
+ngx_int_t
+ngx_http_agentcore_send_json(ngx_http_request_t *r, ngx_uint_t status,
+    const char *error, const char *details)
+{
+    char         *json;
+    size_t        len;
+    json_t       *obj;
+    ngx_int_t     rc;
+    ngx_buf_t    *b;
+    ngx_chain_t   out;
+
+    obj = json_object();
+    if (obj == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (json_object_set_new(obj, "error", json_string(error)) != 0
+        || (details
+            && json_object_set_new(obj, "details", json_string(details))
+               != 0))
+    {
+        json_decref(obj);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    json = ac_json_dumps(obj, 0, &len);
+    json_decref(obj);
+
+    if (json == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    b = ngx_create_temp_buf(r->pool, len);
+    if (b == NULL) {
+        free(json);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    b->last = ngx_cpymem(b->last, json, len);
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+    free(json);
+
+    r->headers_out.status = status;
+    r->headers_out.content_type = ngx_http_agentcore_json_type;
+    r->headers_out.content_type_len = ngx_http_agentcore_json_type.len;
+    r->headers_out.content_type_lowcase = NULL;
+    r->headers_out.content_length_n = len;
+
+    if (r->headers_out.content_length) {
+        r->headers_out.content_length->hash = 0;
+        r->headers_out.content_length = NULL;
+    }
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}
+
+
+static ngx_int_t
+ngx_http_agentcore_add_header(ngx_http_request_t *r, ngx_str_t *key,
+    ngx_str_t *value)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+    h->key = *key;
+    h->value = *value;
+    h->lowcase_key = NULL;
+#if (nginx_version >= 1023000)
+    h->next = NULL;
+#endif
+
+    return NGX_OK;
+}
+
+
+/* 405 as Starlette words it: text/plain "Method Not Allowed" + Allow */
+
+ngx_int_t
+ngx_http_agentcore_send_not_allowed(ngx_http_request_t *r, char *allow)
+{
+    ngx_int_t     rc;
+    ngx_str_t     key, value;
+    ngx_buf_t    *b;
+    ngx_chain_t   out;
+
+    static u_char  text[] = "Method Not Allowed";
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    ngx_str_set(&key, "Allow");
+    value.data = (u_char *) allow;
+    value.len = ngx_strlen(allow);
+
+    if (ngx_http_agentcore_add_header(r, &key, &value) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    b->pos = text;
+    b->last = text + sizeof(text) - 1;
+    b->memory = 1;
+    b->last_buf = 1;
+    b->last_in_chain = 1;
+
+    r->headers_out.status = NGX_HTTP_NOT_ALLOWED;
+    r->headers_out.content_length_n = sizeof(text) - 1;
+    ngx_str_set(&r->headers_out.content_type, "text/plain; charset=utf-8");
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+    r->headers_out.content_type_lowcase = NULL;
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}

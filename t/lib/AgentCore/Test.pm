@@ -1,0 +1,76 @@
+package AgentCore::Test;
+
+# Shared set-up for the module's Test::Nginx suites: starts the Bedrock
+# emulator (AgentCore::Emulator), exports the test credentials and fills
+# the sections a block leaves out.  Works under the real Test::Nginx and
+# under our runner in t/compat.
+
+use strict;
+use warnings;
+
+use File::Basename qw(dirname);
+use File::Spec;
+use AgentCore::Emulator;
+
+our $Root;
+
+BEGIN {
+    $Root = File::Spec->rel2abs(dirname(__FILE__) . "/../../..");
+    $ENV{TEST_NGINX_AGENTCORE_ROOT} = $Root;
+    $ENV{AWS_ACCESS_KEY_ID}     = 'AKIDEXAMPLE';
+    $ENV{AWS_SECRET_ACCESS_KEY} = 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY';
+    delete $ENV{AWS_SESSION_TOKEN};
+    delete $ENV{AWS_BEARER_TOKEN_BEDROCK};
+    $ENV{TEST_NGINX_LOAD_MODULES} ||= "$Root/build/ngx_http_agentcore_module.so";
+}
+
+our $MainConfig = <<'_EOC_';
+env AWS_ACCESS_KEY_ID;
+env AWS_SECRET_ACCESS_KEY;
+env AWS_SESSION_TOKEN;
+env AWS_BEARER_TOKEN_BEDROCK;
+_EOC_
+
+our $HttpConfig = <<'_EOC_';
+upstream bedrock {
+    server 127.0.0.1:$TEST_NGINX_BEDROCK_PORT;
+    keepalive 8;
+}
+_EOC_
+
+# the model location every invocation test uses
+our $ModelLocation = <<'_EOC_';
+location = /_agentcore/bedrock {
+    internal;
+    include $TEST_NGINX_AGENTCORE_ROOT/conf/agentcore_bedrock_params;
+    proxy_pass http://bedrock$agentcore_bedrock_path;
+}
+_EOC_
+
+our $Config = <<'_EOC_' . $ModelLocation;
+agentcore_model_location /_agentcore/bedrock;
+agentcore_region us-east-1;
+
+location = /invocations {
+    agentcore;
+}
+_EOC_
+
+# add_block_preprocessor(\&AgentCore::Test::defaults)
+sub defaults {
+    my $block = shift;
+
+    if (!defined $block->main_config) {
+        $block->set_value("main_config", $MainConfig);
+    }
+
+    if (!defined $block->http_config) {
+        $block->set_value("http_config", $HttpConfig);
+    }
+
+    if (!defined $block->config) {
+        $block->set_value("config", $Config);
+    }
+}
+
+1;
