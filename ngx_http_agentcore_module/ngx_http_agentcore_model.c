@@ -29,6 +29,11 @@ static ngx_int_t ngx_http_agentcore_body_filter(ngx_http_request_t *r,
 static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
 static ngx_http_output_body_filter_pt    ngx_http_next_body_filter;
 
+/* decoder handler results, distinct from AC_ES_ERROR */
+#define NGX_HTTP_AGENTCORE_CLIENT_ERROR  1
+#define NGX_HTTP_AGENTCORE_TURN_ERROR    2
+
+
 static ngx_str_t  ngx_http_agentcore_post = ngx_string("POST");
 
 
@@ -452,7 +457,12 @@ ngx_http_agentcore_model_message(void *data, const ac_es_message_t *msg)
 {
     ngx_http_agentcore_ctx_t *ctx = data;
 
-    return ac_turn_feed(ctx->turn, msg);
+    int  rc;
+
+    rc = ac_turn_feed(ctx->turn, msg);
+
+    /* an exception or error event: ac_turn_error() has the text */
+    return (rc == AC_TURN_ERROR) ? NGX_HTTP_AGENTCORE_TURN_ERROR : rc;
 }
 
 
@@ -464,7 +474,7 @@ ngx_http_agentcore_model_text(void *data, const char *text, size_t len)
     if (ngx_http_agentcore_sse_text(ctx, (const u_char *) text, len)
         != NGX_OK)
     {
-        return 1;
+        return NGX_HTTP_AGENTCORE_CLIENT_ERROR;
     }
 
     return 0;

@@ -10,6 +10,7 @@ use warnings;
 
 use File::Basename qw(dirname);
 use File::Spec;
+use JSON::PP ();
 use AgentCore::Emulator;
 
 our $Root;
@@ -55,6 +56,15 @@ location = /invocations {
     agentcore;
 }
 _EOC_
+
+# "POST /invocations" with {"prompt": $prompt} as the body; byte strings
+# stay bytes (UTF-8 in a .t file reaches nginx unchanged)
+sub invoke {
+    my ($prompt, $uri) = @_;
+    my $json = JSON::PP->new->canonical;
+    return "POST " . ($uri // "/invocations") . "\n"
+           . $json->encode({ prompt => $prompt });
+}
 
 # add_block_preprocessor(\&AgentCore::Test::defaults)
 sub defaults {
