@@ -174,9 +174,13 @@ tokens = [b"{", b"}", b"[", b"]", b",", b":", b'"', b"\\", b"u", b"0",
           b"\xc3\xa9", b"\xe2\x82\xac", b"\xf0\x9f\x98\x80", b"\x80",
           b"\x01", b"null", b"true", b"NaN", b"Infinity", b'"k"', b"d8",
           b"00", b"\xed\xa0\x80", b"\xed", b"/", b"n", b"b"]
+ascii_tokens = [t for t in tokens if max(t) < 0x80]
 while len(parse) < 9000:
     n = random.randint(1, 12)
     case(b"".join(random.choice(tokens) for _ in range(n)))
+while len(parse) < 11000:
+    n = random.randint(1, 14)
+    case(b"".join(random.choice(ascii_tokens) for _ in range(n)))
 # random valid documents, mangled at one point
 def rand_value(depth):
     r = random.random()

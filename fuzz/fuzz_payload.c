@@ -1,0 +1,139 @@
+/*
+ * Copyright (C) ngx_http_agentcore_module authors
+ *
+ * libFuzzer target: ac_json_parse_payload() on arbitrary bytes.
+ *  - a parsed value dumps (compact and spaced) to text that parses back
+ *    to an equal value;
+ *  - a failure always has an error and details;
+ *  - whatever jansson parses, this parser parses to an equal value
+ *    (jansson is stricter: no NaN, no big integers, no lone surrogates;
+ *    but it ends the text at a raw NUL byte, such inputs are skipped);
+ *  - ac_json_escape() of the input is JSON string content: quoted, it
+ *    parses back to the input bytes unless they are not UTF-8.
+ */
+
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ngx_http_agentcore_json.h"
+
+
+#define check(e)  do { if (!(e)) { abort(); } } while (0)
+
+
+static void
+round_trip(json_t *v, int spaced)
+{
+    char             *s;
+    size_t            len;
+    json_t           *w;
+    ac_json_error_t   err;
+
+    s = ac_json_dumps(v, spaced, &len);
+    check(s != NULL);
+    check(strlen(s) <= len);
+
+    w = ac_json_parse_payload((const unsigned char *) s, len, &err);
+    check(w != NULL);
+    check(json_equal(v, w));
+
+    json_decref(w);
+    free(s);
+}
+
+
+static void
+escape(const uint8_t *data, size_t size)
+{
+    size_t            n, m, i;
+    json_t           *v;
+    unsigned char    *buf;
+    ac_json_error_t   err;
+
+    n = ac_json_escape(NULL, data, size);
+    buf = malloc(n + 2);
+    check(buf != NULL);
+
+    buf[0] = '"';
+    m = ac_json_escape(buf + 1, data, size);
+    check(m == n);
+    buf[n + 1] = '"';
+
+    for (i = 1; i <= n; i++) {
+        check(buf[i] >= 0x20);
+        check(buf[i] != '"' || buf[i - 1] == '\\');
+    }
+
+    v = ac_json_parse_payload(buf, n + 2, &err);
+
+    if (v == NULL) {
+        check(strcmp(err.error, "Invalid encoding") == 0);
+
+    } else {
+        check(json_is_string(v));
+        check(json_string_length(v) == size);
+        check(memcmp(json_string_value(v), data, size) == 0);
+        json_decref(v);
+    }
+
+    free(buf);
+
+    n = ac_sse_text_event(NULL, data, size);
+    buf = malloc(n);
+    check(buf != NULL);
+    check(ac_sse_text_event(buf, data, size) == n);
+    check(memcmp(buf, "data: \"", 7) == 0);
+    check(memcmp(buf + n - 3, "\"\n\n", 3) == 0);
+    free(buf);
+}
+
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    json_t           *v, *j;
+    json_error_t      jerr;
+    ac_json_error_t   err;
+
+    v = ac_json_parse_payload(data, size, &err);
+
+    if (v != NULL) {
+        round_trip(v, 0);
+        round_trip(v, 1);
+
+    } else {
+        check(err.error != NULL);
+        check(strcmp(err.error, "Invalid JSON") == 0
+              || strcmp(err.error, "Invalid encoding") == 0);
+        check(err.details[0] != '\0');
+    }
+
+    /* jansson stops at a raw NUL byte: no comparison then */
+
+    j = NULL;
+
+    if (memchr(data, '\0', size) == NULL) {
+        j = json_loadb((const char *) data, size,
+                       JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
+    }
+
+    if (j != NULL) {
+        if (v == NULL) {
+            /* only the nesting bound is tighter than jansson's */
+            check(strstr(err.details, "maximum recursion depth") != NULL);
+
+        } else {
+            check(json_equal(v, j));
+        }
+
+        json_decref(j);
+    }
+
+    json_decref(v);
+
+    escape(data, size);
+
+    return 0;
+}
