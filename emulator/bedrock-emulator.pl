@@ -1,0 +1,1849 @@
+#!/usr/bin/perl
+#
+# bedrock-emulator.pl: a local Amazon Bedrock ConverseStream emulator.
+#
+# Core Perl only. Serves POST /model/{modelId}/converse-stream over
+# HTTP/1.1 (fork per connection, keep-alive), checks SigV4 or Bearer auth,
+# validates the request JSON and answers with an
+# application/vnd.amazon.eventstream body, one HTTP chunk per frame.
+# Test scenarios are chosen by [[directive key=value ...]] markers in the
+# text of the last user message; see emulator/README.md.
+#
+# Usage: bedrock-emulator.pl [--listen 127.0.0.1:0] [--key AKID:SECRET[:TOKEN]]
+#            [--bearer TOKEN] [--delay-ms N] [--log FILE] [--quiet]
+#            [--no-clock-check] [--no-auth] [--state-dir DIR]
+# Prints "READY <port>" on stdout once listening.
+
+package BedrockEmulator;
+
+use strict;
+use warnings;
+
+use IO::Socket::INET;
+use IO::Select;
+use Socket qw(IPPROTO_TCP TCP_NODELAY);
+use POSIX qw(WNOHANG strftime);
+use Compress::Zlib qw(crc32);
+use JSON::PP;
+use B ();
+use Digest::SHA qw(sha256_hex hmac_sha256 hmac_sha256_hex);
+use Time::HiRes qw(time sleep);
+use Time::Local qw(timegm);
+use Getopt::Long qw(GetOptionsFromArray);
+use File::Spec;
+use Fcntl qw(:flock O_RDWR O_CREAT);
+
+our $VERSION = '1.0';
+
+use constant {
+    DEFAULT_AKID    => 'AKIDEXAMPLE',
+    DEFAULT_SECRET  => 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY',
+    MAX_HEADER      => 65536,
+    MAX_BODY        => 32 * 1024 * 1024,
+    CLOCK_SKEW      => 300,
+    CORAL           => 'http://internal.amazon.com/coral/com.amazon.coral.service/',
+    BEDROCK         => 'http://internal.amazon.com/coral/com.amazon.bedrock/',
+};
+
+my %REASON = (
+    100 => 'Continue', 200 => 'OK', 400 => 'Bad Request',
+    401 => 'Unauthorized', 403 => 'Forbidden', 404 => 'Not Found',
+    405 => 'Method Not Allowed', 408 => 'Request Timeout',
+    411 => 'Length Required', 413 => 'Payload Too Large',
+    424 => 'Failed Dependency', 429 => 'Too Many Requests',
+    431 => 'Request Header Fields Too Large',
+    500 => 'Internal Server Error', 501 => 'Not Implemented',
+    502 => 'Bad Gateway', 503 => 'Service Unavailable',
+    504 => 'Gateway Timeout', 505 => 'HTTP Version Not Supported',
+);
+
+my %HTTP_TYPE = (
+    400 => 'ValidationException', 403 => 'AccessDeniedException',
+    404 => 'ResourceNotFoundException', 408 => 'ModelTimeoutException',
+    424 => 'ModelErrorException', 429 => 'ThrottlingException',
+    500 => 'InternalServerException', 503 => 'ServiceUnavailableException',
+);
+
+my %HTTP_MESSAGE = (
+    ThrottlingException =>
+        'Too many requests, please wait before trying again.',
+    ServiceUnavailableException => 'Service unavailable',
+    InternalServerException =>
+        'The system encountered an unexpected error during processing. '
+        . 'Try your request again.',
+    AccessDeniedException =>
+        "You don't have access to the model with the specified model ID.",
+    ResourceNotFoundException => 'The provided model identifier is invalid.',
+    ModelTimeoutException => 'Model has timed out in processing the request.',
+    ModelErrorException => 'The model returned an error.',
+    ModelNotReadyException => 'Model is not ready for inference.',
+    ValidationException => 'Malformed input request.',
+);
+
+my %EXC_MESSAGE = (
+    throttlingException =>
+        'Too many requests, please wait before trying again.',
+    modelStreamErrorException =>
+        'The model encountered an error while streaming.',
+    validationException => 'Input is too long for requested model.',
+    internalServerException =>
+        'The system encountered an unexpected error during processing. '
+        . 'Try your request again.',
+    serviceUnavailableException => 'Service unavailable',
+);
+
+my $SIG_MISMATCH = 'The request signature we calculated does not match the '
+    . 'signature you provided. Check your AWS Secret Access Key and signing '
+    . 'method. Consult the service documentation for details.';
+
+my @ALNUM = ('a' .. 'z', 'A' .. 'Z', '0' .. '9');
+
+# JSON codecs: $JIN decodes request bodies (bytes), $JCH encodes values to
+# character strings (used by the ordered encoder below), $JASCII escapes
+# non-ASCII as \uXXXX.
+my $JIN    = JSON::PP->new->utf8->allow_nonref;
+my $JCH    = JSON::PP->new->canonical->allow_nonref;
+my $JASCII = JSON::PP->new->canonical->allow_nonref->ascii;
+
+# run-time state
+my %OPT;
+my %KEYS;           # AKID -> [secret, token-or-undef]
+my %BEARER;
+my $PARENT_PID;
+my %KIDS;
+my $TOOL_COUNTER = 0;
+
+
+# ---------------------------------------------------------------------------
+# event-stream encoding
+
+sub es_header_string {
+    my ($name, $value) = @_;
+
+    return pack('C', length $name) . $name
+        . pack('Cn', 7, length $value) . $value;
+}
+
+sub es_message {
+    my ($headers, $payload) = @_;
+    my ($prelude, $msg);
+
+    $prelude = pack('NN', 16 + length($headers) + length($payload),
+                    length $headers);
+    $msg = $prelude . pack('N', crc32($prelude)) . $headers . $payload;
+
+    return $msg . pack('N', crc32($msg));
+}
+
+my %EVENT_HEADERS;
+
+sub es_event_frame {
+    my ($type, $payload, $extra) = @_;
+
+    $EVENT_HEADERS{$type} //= es_header_string(':event-type', $type)
+        . es_header_string(':content-type', 'application/json')
+        . es_header_string(':message-type', 'event');
+    return es_message($EVENT_HEADERS{$type} . ($extra // ''), $payload);
+}
+
+sub es_exception_frame {
+    my ($type, $payload) = @_;
+
+    return es_message(es_header_string(':exception-type', $type)
+                      . es_header_string(':content-type', 'application/json')
+                      . es_header_string(':message-type', 'exception'),
+                      $payload);
+}
+
+sub es_error_frame {
+    my ($code, $message) = @_;
+
+    return es_message(es_header_string(':error-code', $code)
+                      . es_header_string(':error-message', $message)
+                      . es_header_string(':message-type', 'error'), '');
+}
+
+
+# ---------------------------------------------------------------------------
+# JSON with a chosen key order: obj(k => v, ...) keeps the order given
+
+sub obj { return bless [@_], 'BedrockEmulator::Obj' }
+
+sub jenc {
+    my ($v, $js) = @_;
+    my ($r, @kv, @parts);
+
+    $js //= $JCH;
+    $r = ref $v;
+
+    if ($r eq 'BedrockEmulator::Obj') {
+        @kv = @$v;
+        while (@kv) {
+            my ($k, $x) = splice(@kv, 0, 2);
+            push @parts, jstr($k) . ':' . jenc($x, $js);
+        }
+        return '{' . join(',', @parts) . '}';
+    }
+
+    if ($r eq 'BedrockEmulator::Raw') {
+        return $$v;
+    }
+
+    if ($r eq 'ARRAY') {
+        return '[' . join(',', map { jenc($_, $js) } @$v) . ']';
+    }
+
+    if (!$r && $js == $JCH && defined $v) {
+        no warnings 'numeric';
+        my $f = B::svref_2object(\$v)->FLAGS;
+        return jstr($v) if $f & B::SVp_POK;
+    }
+
+    return $js->encode($v);
+}
+
+sub raw_json { my ($s) = @_; return bless \$s, 'BedrockEmulator::Raw' }
+
+# a JSON string literal: the short escapes, \u00XX for other controls,
+# everything else raw (the ascii modifier uses JSON::PP instead)
+my %ESC = ("\"" => '\\"', "\\" => '\\\\', "\n" => '\\n', "\r" => '\\r',
+           "\t" => '\\t', "\b" => '\\b', "\f" => '\\f');
+
+sub jstr {
+    my ($s) = @_;
+
+    $s =~ s/(["\\\x00-\x1f])/$ESC{$1} \/\/ sprintf('\\u%04x', ord $1)/ge;
+    return qq{"$s"};
+}
+
+my $PAD;
+
+# a random-length run of [a-zA-Z0-9] (1..64), cut from a per-process pool
+sub padding {
+    $PAD //= join('', map { $ALNUM[rand @ALNUM] } 1 .. 1024);
+    return substr($PAD, int(rand(960)), 1 + int(rand(64)));
+}
+
+sub to_bytes {
+    my ($s) = @_;
+
+    utf8::encode($s);
+    return $s;
+}
+
+
+# ---------------------------------------------------------------------------
+# the response plan: a list of steps executed by the writer
+#   ['F', bytes | coderef]   a frame (a coderef is built at write time)
+#   ['P', ms]                a pause
+#   ['T', bytes]             partial frame, then the chunked terminator
+#   ['C', bytes]             partial frame, then close without terminator
+#   ['H']                    hang until the client closes
+
+package BedrockEmulator::Plan;
+
+sub new {
+    my ($class, %a) = @_;
+
+    return bless { items => [], deltas => 0, delay => 0, ascii => 0,
+                   in_tokens => 1, stop => undef, usage => undef,
+                   t0 => $a{t0}, %a }, $class;
+}
+
+sub push_step { my $self = shift; push @{ $self->{items} }, [@_]; }
+
+sub event {
+    my ($self, $type, @pairs) = @_;
+    my $json;
+
+    push @pairs, p => BedrockEmulator::padding();
+    $json = BedrockEmulator::jenc(BedrockEmulator::obj(@pairs),
+                                  $self->{ascii} ? $JASCII : undef);
+    $self->push_step('F', BedrockEmulator::es_event_frame(
+                              $type, BedrockEmulator::to_bytes($json)));
+}
+
+sub pause_between {
+    my ($self, $ms) = @_;
+
+    $ms //= $self->{delay};
+    if ($self->{deltas} > 0 && $ms > 0) {
+        $self->push_step('P', $ms);
+    }
+    $self->{deltas}++;
+}
+
+sub message_start {
+    my ($self) = @_;
+
+    $self->event('messageStart', role => 'assistant');
+}
+
+sub text_delta {
+    my ($self, $idx, $text, $ms) = @_;
+
+    $self->pause_between($ms);
+    $self->event('contentBlockDelta', contentBlockIndex => 0 + $idx,
+                 delta => BedrockEmulator::obj(text => $text));
+}
+
+sub block_stop {
+    my ($self, $idx) = @_;
+
+    $self->event('contentBlockStop', contentBlockIndex => 0 + $idx);
+}
+
+sub text_block {
+    my ($self, $idx, $deltas, $ms) = @_;
+
+    $self->text_delta($idx, $_, $ms) for @$deltas;
+    $self->block_stop($idx);
+}
+
+sub tool_block {
+    my ($self, $idx, $name, $input_text) = @_;
+    my ($id, @frags, $n, $a, $b);
+
+    $id = BedrockEmulator::tool_use_id();
+    $self->event('contentBlockStart', contentBlockIndex => 0 + $idx,
+                 start => BedrockEmulator::obj(
+                     toolUse => BedrockEmulator::obj(toolUseId => $id,
+                                                     name => $name)));
+
+    $n = length $input_text;
+    if ($n >= 3) {
+        $a = int($n / 3);
+        $b = int(2 * $n / 3);
+        @frags = (substr($input_text, 0, $a),
+                  substr($input_text, $a, $b - $a), substr($input_text, $b));
+    } elsif ($n == 2) {
+        @frags = (substr($input_text, 0, 1), substr($input_text, 1));
+    } else {
+        @frags = ($input_text);
+    }
+
+    for my $f ('', @frags) {
+        $self->pause_between();
+        $self->event('contentBlockDelta', contentBlockIndex => 0 + $idx,
+                     delta => BedrockEmulator::obj(
+                         toolUse => BedrockEmulator::obj(input => $f)));
+    }
+    $self->block_stop($idx);
+    return $id;
+}
+
+sub finish {
+    my ($self, $stop) = @_;
+    my $plan = $self;
+
+    $stop = $self->{stop} // $stop;
+    $self->event('messageStop', stopReason => $stop);
+
+    $self->push_step('F', sub {
+        my ($in, $out, $usage, $json);
+
+        $in = $plan->{in_tokens};
+        $out = $plan->{deltas} || 1;
+        if ($plan->{usage}) {
+            ($in, $out) = @{ $plan->{usage} };
+        }
+        $json = BedrockEmulator::jenc(BedrockEmulator::obj(
+            usage => BedrockEmulator::obj(inputTokens => 0 + $in,
+                                          outputTokens => 0 + $out,
+                                          totalTokens => $in + $out),
+            metrics => BedrockEmulator::obj(
+                latencyMs => int((Time::HiRes::time() - $plan->{t0}) * 1000)),
+            p => BedrockEmulator::padding()));
+        return BedrockEmulator::es_event_frame('metadata',
+                                               BedrockEmulator::to_bytes($json));
+    });
+}
+
+package BedrockEmulator;
+
+
+# ---------------------------------------------------------------------------
+# small helpers
+
+sub tool_use_id {
+    $TOOL_COUNTER++;
+    return 'tooluse_' . join('', map { $ALNUM[rand @ALNUM] } 1 .. 16)
+        . sprintf('%04d', $TOOL_COUNTER % 10000);
+}
+
+sub request_id {
+    my @r = map { int(rand(65536)) } 1 .. 8;
+    return sprintf('%04x%04x-%04x-%04x-%04x-%04x%04x%04x', $r[0], $r[1],
+                   $r[2], 0x4000 | ($r[3] & 0x0fff), 0x8000 | ($r[4] & 0x3fff),
+                   $r[5], $r[6], $r[7]);
+}
+
+sub http_date {
+    return strftime('%a, %d %b %Y %H:%M:%S GMT', gmtime);
+}
+
+sub uri_encode {
+    my ($s, $keep_slash) = @_;
+    my $safe = $keep_slash ? 'A-Za-z0-9\-._~/' : 'A-Za-z0-9\-._~';
+
+    utf8::encode($s) if utf8::is_utf8($s);
+    $s =~ s/([^$safe])/sprintf('%%%02X', ord $1)/ge;
+    return $s;
+}
+
+sub uri_decode {
+    my ($s) = @_;
+
+    $s =~ s/%([0-9A-Fa-f]{2})/chr hex $1/ge;
+    return $s;
+}
+
+# whitespace split keeping the spaces on the following word, like tokens
+sub words {
+    my ($text) = @_;
+
+    return () unless length $text;
+    return ($text =~ /(\s*\S+|\s+\z)/g);
+}
+
+sub logmsg {
+    my ($line) = @_;
+
+    print STDERR "bedrock-emulator: $line\n" unless $OPT{quiet};
+    if ($OPT{log}) {
+        if (open(my $fh, '>>', $OPT{log})) {
+            flock($fh, LOCK_EX);
+            print $fh strftime('%Y-%m-%dT%H:%M:%SZ', gmtime) . " $line\n";
+            close $fh;
+        }
+    }
+}
+
+sub orphan_check {
+    if (defined $PARENT_PID && getppid() != $PARENT_PID) {
+        POSIX::_exit(0);
+    }
+}
+
+
+# ---------------------------------------------------------------------------
+# connection I/O
+
+sub fill {
+    my ($c) = @_;
+    my ($rin, $n, $r);
+
+    for (;;) {
+        $rin = '';
+        vec($rin, fileno($c->{sock}), 1) = 1;
+        $r = select($rin, undef, undef, 1);
+        if ($r > 0) {
+            $n = sysread($c->{sock}, $c->{buf}, 65536, length $c->{buf});
+            return 1 if $n;
+            next if !defined $n && $!{EINTR};
+            return 0;
+        }
+        orphan_check();
+    }
+}
+
+sub write_all {
+    my ($c, $data) = @_;
+    my ($off, $n, $len, $win);
+
+    return 0 if $c->{dead};
+    $off = 0;
+    $len = length $data;
+    while ($off < $len) {
+        $n = syswrite($c->{sock}, $data, $len - $off, $off);
+        if (!defined $n) {
+            if ($!{EINTR}) {
+                next;
+            }
+            if ($!{EAGAIN} || $!{EWOULDBLOCK}) {
+                $win = '';
+                vec($win, fileno($c->{sock}), 1) = 1;
+                select(undef, $win, undef, 1);
+                next;
+            }
+            $c->{dead} = 1;
+            return 0;
+        }
+        $off += $n;
+        $c->{sent} += $n;
+    }
+    return 1;
+}
+
+sub write_chunk {
+    my ($c, $data) = @_;
+
+    return 1 unless length $data;
+    return write_all($c, $c->{chunked}
+                         ? sprintf("%x\r\n", length $data) . $data . "\r\n"
+                         : $data);
+}
+
+sub end_chunks {
+    my ($c) = @_;
+
+    return write_all($c, "0\r\n\r\n") if $c->{chunked};
+    $c->{close} = 1;
+    return 1;
+}
+
+# wait until the peer closes (discarding what it sends)
+sub hang {
+    my ($c) = @_;
+
+    $c->{buf} = '';
+    while (fill($c)) {
+        $c->{buf} = '';
+    }
+    $c->{close} = 1;
+}
+
+# reads one request; returns a hashref, undef at EOF, or
+# {error => status, message => ...} for a malformed request
+sub read_request {
+    my ($c) = @_;
+    my ($head, $req, @lines, $line, $len, $body, $te, $cl);
+
+    for (;;) {
+        $c->{buf} =~ s/\A(?:\r?\n)+//;
+        if ($c->{buf} =~ /\A(.*?)\r?\n\r?\n/s) {
+            $head = $1;
+            substr($c->{buf}, 0, $+[0], '');
+            last;
+        }
+        if (length $c->{buf} > MAX_HEADER) {
+            return { error => 431, message => 'request header too large' };
+        }
+        return undef unless fill($c);
+    }
+
+    @lines = split /\r?\n/, $head;
+    $line = shift @lines;
+    if ($line !~ m{^([A-Z]+) (\S+) HTTP/(\d)\.(\d)$}) {
+        return { error => 400, message => 'bad request line' };
+    }
+    $req = { method => $1, target => $2, major => $3, minor => $4,
+             headers => [], h => {}, t0 => time };
+    if ($req->{major} != 1) {
+        # e.g. the h2c prior-knowledge preface "PRI * HTTP/2.0"
+        return { error => 505, message => 'only HTTP/1.x is supported' };
+    }
+
+    for my $l (@lines) {
+        if ($l =~ /^([!#\$%&'*+\-.^_`|~0-9A-Za-z]+):[ \t]*(.*?)[ \t]*$/) {
+            my ($n, $v) = (lc $1, $2);
+            push @{ $req->{headers} }, [$n, $v];
+            $req->{h}{$n} = exists $req->{h}{$n} ? "$req->{h}{$n},$v" : $v;
+        } elsif ($l =~ /^[ \t]/ && @{ $req->{headers} }) {
+            return { error => 400, message => 'obsolete line folding' };
+        } else {
+            return { error => 400, message => 'bad header line' };
+        }
+    }
+
+    $te = lc($req->{h}{'transfer-encoding'} // '');
+    $cl = $req->{h}{'content-length'};
+
+    if (($req->{h}{expect} // '') =~ /^100-continue$/i
+        && $req->{minor} >= 1 && ($te ne '' || ($cl // 0) > 0)
+        && length $c->{buf} == 0)
+    {
+        write_all($c, "HTTP/1.1 100 Continue\r\n\r\n");
+    }
+
+    if ($te ne '') {
+        if ($te !~ /(?:^|,)\s*chunked\s*$/) {
+            return { error => 501, message => 'unsupported transfer-encoding' };
+        }
+        $body = '';
+        for (;;) {
+            my $i;
+            until (($i = index($c->{buf}, "\r\n")) >= 0) {
+                return undef unless fill($c);
+            }
+            my $size_line = substr($c->{buf}, 0, $i + 2, '');
+            if ($size_line !~ /^([0-9A-Fa-f]+)(?:;[^\r\n]*)?\r\n$/) {
+                return { error => 400, message => 'bad chunk size' };
+            }
+            $len = hex $1;
+            if ($len == 0) {
+                # trailers up to an empty line
+                for (;;) {
+                    until (($i = index($c->{buf}, "\r\n")) >= 0) {
+                        return undef unless fill($c);
+                    }
+                    my $t = substr($c->{buf}, 0, $i + 2, '');
+                    last if $t eq "\r\n";
+                }
+                last;
+            }
+            if (length($body) + $len > MAX_BODY) {
+                return { error => 413, message => 'body too large' };
+            }
+            while (length $c->{buf} < $len + 2) {
+                return undef unless fill($c);
+            }
+            $body .= substr($c->{buf}, 0, $len, '');
+            if (substr($c->{buf}, 0, 2, '') ne "\r\n") {
+                return { error => 400, message => 'bad chunk data' };
+            }
+        }
+    } elsif (defined $cl) {
+        if ($cl !~ /^\d+$/) {
+            return { error => 400, message => 'bad content-length' };
+        }
+        if ($cl > MAX_BODY) {
+            return { error => 413, message => 'body too large' };
+        }
+        while (length $c->{buf} < $cl) {
+            return undef unless fill($c);
+        }
+        $body = substr($c->{buf}, 0, $cl, '');
+    } else {
+        $body = '';
+    }
+
+    $req->{body} = $body;
+    ($req->{path}, $req->{query}) = split /\?/, $req->{target}, 2;
+    $req->{query} //= '';
+
+    $req->{keepalive} = ($req->{major} == 1 && $req->{minor} >= 1)
+        ? (($req->{h}{connection} // '') !~ /\bclose\b/i)
+        : (($req->{h}{connection} // '') =~ /\bkeep-alive\b/i);
+    $req->{chunked_ok} = ($req->{major} == 1 && $req->{minor} >= 1);
+
+    return $req;
+}
+
+sub send_response {
+    my ($c, $req, $status, $headers, $body) = @_;
+    my $h;
+
+    $body //= '';
+    $c->{status} = $status;
+    $h = "HTTP/1.1 $status " . ($REASON{$status} // 'Unknown') . "\r\n"
+        . 'Date: ' . http_date() . "\r\n";
+    for (my $i = 0; $i < @$headers; $i += 2) {
+        $h .= "$headers->[$i]: $headers->[$i + 1]\r\n";
+    }
+    $h .= 'Content-Length: ' . length($body) . "\r\n";
+    $h .= 'Connection: ' . ($c->{close} ? 'close' : 'keep-alive') . "\r\n";
+    write_all($c, "$h\r\n$body");
+}
+
+sub send_aws_error {
+    my ($c, $req, $status, $type, $suffix, $message, $extra) = @_;
+    my $body;
+
+    $body = to_bytes(jenc(obj(message => $message, @{ $extra // [] })));
+    $c->{note} = "$type: $message";
+    send_response($c, $req, $status,
+                  ['Content-Type', 'application/json',
+                   'x-amzn-RequestId', request_id(),
+                   'x-amzn-ErrorType', "$type:$suffix"], $body);
+}
+
+
+# ---------------------------------------------------------------------------
+# authentication
+
+sub fold_ws {
+    my ($v) = @_;
+
+    $v =~ s/^[ \t]+|[ \t]+$//g;
+    $v =~ s/[ \t]+/ /g;
+    return $v;
+}
+
+sub canonical_query {
+    my ($q) = @_;
+    my @p;
+
+    return '' unless length $q;
+    for my $kv (split /&/, $q) {
+        next unless length $kv;
+        my ($k, $v) = split /=/, $kv, 2;
+        push @p, [uri_encode(uri_decode($k)), uri_encode(uri_decode($v // ''))];
+    }
+    return join('&', map { "$_->[0]=$_->[1]" }
+                     sort { $a->[0] cmp $b->[0] or $a->[1] cmp $b->[1] } @p);
+}
+
+sub signing_key {
+    my ($secret, $date8, $region, $service) = @_;
+    my $k;
+
+    $k = hmac_sha256($date8, "AWS4$secret");
+    $k = hmac_sha256($region, $k);
+    $k = hmac_sha256($service, $k);
+    return hmac_sha256('aws4_request', $k);
+}
+
+sub amz_epoch {
+    my ($d) = @_;
+
+    return undef unless $d =~ /^(\d{4})(\d\d)(\d\d)T(\d\d)(\d\d)(\d\d)Z$/;
+    return eval { timegm($6, $5, $4, $3, $2 - 1, $1) };
+}
+
+# returns undef when the request may pass, else
+# [status, type, suffix, message]
+sub check_auth {
+    my ($req) = @_;
+    my ($auth, %f, @cred, $akid, $secret, $token, @signed, $chdrs, $creq,
+        $sts, $sig, $date, $t, $now, $hash);
+
+    return undef if $OPT{no_auth};
+
+    $auth = $req->{h}{authorization};
+    if (!defined $auth || $auth eq '') {
+        $req->{auth} = 'none';
+        return [403, 'MissingAuthenticationTokenException', CORAL,
+                'Missing Authentication Token'];
+    }
+
+    if ($auth =~ /^Bearer\s+(\S+)\s*$/i) {
+        $req->{auth} = 'bearer';
+        return undef if $BEARER{$1};
+        return [403, 'AccessDeniedException', BEDROCK,
+                'Authentication failed: Please make sure your API Key is '
+                . 'valid.'];
+    }
+
+    if ($auth !~ /^AWS4-HMAC-SHA256\s+(.*)$/s) {
+        $req->{auth} = 'unknown';
+        return [403, 'IncompleteSignatureException', CORAL,
+                "Authorization header requires 'Credential' parameter. "
+                . "Authorization header requires 'Signature' parameter. "
+                . "Authorization header requires 'SignedHeaders' parameter. "
+                . 'Authorization=' . ($auth =~ s/\s.*//sr)];
+    }
+
+    for my $part (split /\s*,\s*/, $1) {
+        my ($k, $v) = split /=/, $part, 2;
+        $f{$k} = $v if defined $v;
+    }
+    for my $k (qw(Credential SignedHeaders Signature)) {
+        if (!defined $f{$k} || $f{$k} eq '') {
+            $req->{auth} = 'sigv4';
+            return [403, 'IncompleteSignatureException', CORAL,
+                    "Authorization header requires '$k' parameter."];
+        }
+    }
+
+    @cred = split m{/}, $f{Credential};
+    $akid = $cred[0] // '';
+    $req->{auth} = "sigv4:$akid";
+    if (@cred != 5 || $cred[4] ne 'aws4_request') {
+        return [403, 'IncompleteSignatureException', CORAL,
+                "Credential should be scoped to a valid region, not "
+                . "'" . ($cred[2] // '') . "'. "];
+    }
+    if (!$KEYS{$akid}) {
+        return [403, 'UnrecognizedClientException', CORAL,
+                'The security token included in the request is invalid.'];
+    }
+    ($secret, $token) = @{ $KEYS{$akid} };
+    if ($cred[3] ne 'bedrock') {
+        return [403, 'InvalidSignatureException', CORAL,
+                "Credential should be scoped to correct service: 'bedrock'. "];
+    }
+    if (defined $token
+        && ($req->{h}{'x-amz-security-token'} // '') ne $token)
+    {
+        return [403, 'UnrecognizedClientException', CORAL,
+                'The security token included in the request is invalid.'];
+    }
+
+    $date = $req->{h}{'x-amz-date'};
+    if (!defined $date) {
+        return [403, 'IncompleteSignatureException', CORAL,
+                "Authorization header requires existence of either a "
+                . "'X-Amz-Date' or a 'Date' header."];
+    }
+    $t = amz_epoch($date);
+    if (!defined $t) {
+        return [403, 'IncompleteSignatureException', CORAL,
+                "Date must be in ISO-8601 'basic format'. Got '$date'. "];
+    }
+    if (substr($date, 0, 8) ne $cred[1]) {
+        return [403, 'InvalidSignatureException', CORAL,
+                "Date in Credential scope does not match YYYYMMDD from "
+                . "ISO-8601 version of date from HTTP: '$cred[1]' != '"
+                . substr($date, 0, 8) . "', from '$date'."];
+    }
+    if (!$OPT{no_clock_check}) {
+        $now = int(time);
+        my $fmt = sub { strftime('%Y%m%dT%H%M%SZ', gmtime shift) };
+        if ($t < $now - CLOCK_SKEW) {
+            return [403, 'InvalidSignatureException', CORAL,
+                    "Signature expired: $date is now earlier than "
+                    . $fmt->($now - CLOCK_SKEW) . ' (' . $fmt->($now)
+                    . ' - 5 min.)'];
+        }
+        if ($t > $now + CLOCK_SKEW) {
+            return [403, 'InvalidSignatureException', CORAL,
+                    "Signature not yet current: $date is still later than "
+                    . $fmt->($now + CLOCK_SKEW) . ' (' . $fmt->($now)
+                    . ' + 5 min.)'];
+        }
+    }
+
+    @signed = split /;/, $f{SignedHeaders};
+    if (!grep { $_ eq 'host' } @signed) {
+        return [403, 'InvalidSignatureException', CORAL,
+                "'Host' or ':authority' must be a 'SignedHeader' in the AWS "
+                . 'Authorization.'];
+    }
+
+    $hash = sha256_hex($req->{body});
+    if (defined $req->{h}{'x-amz-content-sha256'}
+        && $req->{h}{'x-amz-content-sha256'} ne $hash
+        && $req->{h}{'x-amz-content-sha256'} ne 'UNSIGNED-PAYLOAD')
+    {
+        return [400, 'ValidationException', CORAL,
+                "The provided 'x-amz-content-sha256' header does not match "
+                . 'what was computed.'];
+    }
+
+    $chdrs = '';
+    for my $n (@signed) {
+        my @vals = map { fold_ws($_->[1]) }
+                   grep { $_->[0] eq lc $n } @{ $req->{headers} };
+        $chdrs .= lc($n) . ':' . join(',', @vals) . "\n";
+    }
+
+    $creq = join("\n", $req->{method}, uri_encode($req->{path}, 1),
+                 canonical_query($req->{query}), $chdrs,
+                 $f{SignedHeaders}, $hash);
+    $sts = join("\n", 'AWS4-HMAC-SHA256', $date,
+                join('/', @cred[1 .. 4]), sha256_hex($creq));
+    $sig = hmac_sha256_hex($sts, signing_key($secret, @cred[1 .. 3]));
+
+    if ($sig ne lc $f{Signature}) {
+        return [403, 'InvalidSignatureException', CORAL, $SIG_MISMATCH];
+    }
+
+    return undef;
+}
+
+
+# ---------------------------------------------------------------------------
+# request validation
+
+sub validate_body {
+    my ($json) = @_;
+    my ($msgs, $prev, $want, $has_tool_blocks);
+
+    return 'Malformed input request, please reformat your input and try '
+        . 'again.' if ref $json ne 'HASH';
+
+    $msgs = $json->{messages};
+    if (!defined $msgs) {
+        return "1 validation error detected: Value null at 'messages' failed "
+            . 'to satisfy constraint: Member must not be null';
+    }
+    if (ref $msgs ne 'ARRAY') {
+        return 'Malformed input request: messages must be an array, please '
+            . 'reformat your input and try again.';
+    }
+    if (!@$msgs || ref $msgs->[0] ne 'HASH'
+        || ($msgs->[0]{role} // '') ne 'user')
+    {
+        return 'A conversation must start with a user message. Try again '
+            . 'with a conversation that starts with a user message.';
+    }
+
+    for my $i (0 .. $#$msgs) {
+        my $m = $msgs->[$i];
+        my (@uses, @results);
+
+        if (ref $m ne 'HASH' || ($m->{role} // '') !~ /^(user|assistant)$/) {
+            return "Malformed input request: messages.$i must have a role of "
+                . 'user or assistant, please reformat your input and try '
+                . 'again.';
+        }
+        if (defined $prev && $prev eq $m->{role}) {
+            return 'A conversation must alternate between user and assistant '
+                . 'roles. Make sure the conversation alternates between user '
+                . 'and assistant roles and try again.';
+        }
+        $prev = $m->{role};
+
+        if (ref $m->{content} ne 'ARRAY' || !@{ $m->{content} }) {
+            return "The content field in the Message object at messages.$i "
+                . 'is empty. Add a ContentBlock object to the content field '
+                . 'and try again.';
+        }
+        for my $j (0 .. $#{ $m->{content} }) {
+            my $b = $m->{content}[$j];
+
+            if (ref $b ne 'HASH' || keys(%$b) != 1) {
+                return "Malformed input request: messages.$i.content.$j "
+                    . 'must have exactly one member, please reformat your '
+                    . 'input and try again.';
+            }
+            if (exists $b->{text}
+                && (ref $b->{text} || $b->{text} !~ /\S/))
+            {
+                return "The text field in the ContentBlock object at "
+                    . "messages.$i.content.$j is blank. Add text to the text "
+                    . 'field, and try again.';
+            }
+            if (ref $b->{toolUse} eq 'HASH') {
+                push @uses, $b->{toolUse}{toolUseId} // '';
+            }
+            if (ref $b->{toolResult} eq 'HASH') {
+                push @results, $b->{toolResult}{toolUseId} // '';
+            }
+        }
+        $has_tool_blocks ||= @uses || @results;
+
+        if ($m->{role} eq 'user') {
+            my %got = map { $_ => 1 } @results;
+            my @missing = grep { !$got{$_} } @{ $want // [] };
+
+            if (@missing) {
+                return "Expected toolResult blocks at messages.$i.content for "
+                    . 'the following Ids: ' . join(', ', @missing);
+            }
+            my %w = map { $_ => 1 } @{ $want // [] };
+            for my $id (@results) {
+                if (!$w{$id}) {
+                    return "messages.$i.content: unexpected `tool_use_id` "
+                        . "found in `tool_result` blocks: $id. Each "
+                        . '`tool_result` block must have a corresponding '
+                        . '`tool_use` block in the previous message.';
+                }
+            }
+            $want = undef;
+        } else {
+            $want = \@uses;
+        }
+    }
+
+    if ($has_tool_blocks && ref $json->{toolConfig} ne 'HASH') {
+        return 'The toolConfig field must be defined when using toolUse and '
+            . 'toolResult content blocks.';
+    }
+
+    return undef;
+}
+
+
+# ---------------------------------------------------------------------------
+# directives: [[name key=value key2="quoted value" key3=[json] key4={json}]]
+
+sub parse_directive_at {
+    my ($s, $i) = @_;
+    my (%d, $k, $v, $p, $depth, $in_str, $j, $n);
+
+    $n = length $s;
+    pos($s) = $i;
+    $s =~ /\G\s*/gc;
+    $s =~ /\G([A-Za-z][\w-]*)/gc or return;
+    %d = (name => lc $1, args => {});
+
+    for (;;) {
+        $s =~ /\G\s*/gc;
+        if ($s =~ /\G\]\]/gc) {
+            return (\%d, pos($s));
+        }
+        $s =~ /\G([A-Za-z_][\w-]*)=/gc or return;
+        $k = lc $1;
+        $p = pos($s);
+        if ($s =~ /\G"((?:[^"\\]|\\.)*)"/gcs) {
+            $v = $1;
+            $v =~ s/\\(["\\])/$1/g;
+        } elsif ($p < $n && substr($s, $p, 1) =~ /[\[\{]/) {
+            ($depth, $in_str) = (0, 0);
+            for ($j = $p; $j < $n; $j++) {
+                my $ch = substr($s, $j, 1);
+                if ($in_str) {
+                    if ($ch eq '\\') {
+                        $j++;
+                    } elsif ($ch eq '"') {
+                        $in_str = 0;
+                    }
+                } elsif ($ch eq '"') {
+                    $in_str = 1;
+                } elsif ($ch eq '[' || $ch eq '{') {
+                    $depth++;
+                } elsif ($ch eq ']' || $ch eq '}') {
+                    last if --$depth == 0;
+                }
+            }
+            return if $j >= $n;
+            $v = substr($s, $p, $j - $p + 1);
+            pos($s) = $j + 1;
+        } elsif ($s =~ /\G((?:(?!\]\])\S)+)/gc) {
+            $v = $1;
+        } else {
+            $v = '';
+        }
+        $d{args}{$k} = $v;
+    }
+}
+
+# returns ([directives], text without them)
+sub parse_directives {
+    my ($text) = @_;
+    my (@d, $clean, $pos, $start, $dir, $end);
+
+    $clean = '';
+    $pos = 0;
+    while ((my $i = index($text, '[[', $pos)) >= 0) {
+        ($dir, $end) = parse_directive_at($text, $i + 2);
+        if ($dir) {
+            push @d, $dir;
+            $clean .= substr($text, $pos, $i - $pos);
+            $pos = $end;
+        } else {
+            $clean .= substr($text, $pos, $i + 2 - $pos);
+            $pos = $i + 2;
+        }
+    }
+    $clean .= substr($text, $pos);
+    $clean =~ s/^\s+|\s+$//g;
+    $clean =~ s/[ \t]{2,}/ /g;
+    return (\@d, $clean);
+}
+
+# shared counters for times=N id=X (the directive applies to the first N
+# requests carrying that id, across connections)
+sub bump_counter {
+    my ($name) = @_;
+    my ($fh, $n);
+
+    $name =~ s/[^A-Za-z0-9_.-]/_/g;
+    mkdir($OPT{state_dir}, 0700);
+    sysopen($fh, "$OPT{state_dir}/$name", O_RDWR | O_CREAT) or return 1;
+    flock($fh, LOCK_EX);
+    $n = <$fh> // 0;
+    $n = 0 + ($n =~ /(\d+)/ ? $1 : 0);
+    $n++;
+    seek($fh, 0, 0);
+    truncate($fh, 0);
+    syswrite($fh, "$n\n");
+    close $fh;
+    return $n;
+}
+
+
+# ---------------------------------------------------------------------------
+# scenarios
+
+my %MODIFIER = map { $_ => 1 }
+    qw(usage stop-reason max-tokens split batch delay ascii);
+
+sub need_json {
+    my ($d, $key, $type) = @_;
+    my $v = $d->{args}{$key};
+    my $x;
+
+    die "[[$d->{name}]] needs $key=\n" unless defined $v;
+    $x = eval { $JCH->decode($v) };
+    die "[[$d->{name}]] $key= is not valid JSON: $v\n" unless defined $x || $v eq 'null';
+    die "[[$d->{name}]] $key= must be a JSON $type\n"
+        if $type && ref($x) ne $type;
+    return $x;
+}
+
+sub arg_int {
+    my ($d, $key, $def) = @_;
+    my $v = $d->{args}{$key};
+
+    return $def unless defined $v && length $v;
+    die "[[$d->{name}]] $key= must be an integer\n" unless $v =~ /^\d+$/;
+    return 0 + $v;
+}
+
+sub tool_results_text {
+    my ($ctx) = @_;
+    my @t;
+
+    for my $r (@{ $ctx->{tool_results} }) {
+        for my $item (@{ ref $r->{content} eq 'ARRAY' ? $r->{content} : [] }) {
+            if (exists $item->{text}) {
+                push @t, $item->{text};
+            } elsif (exists $item->{json}) {
+                push @t, $JCH->encode($item->{json});
+            } else {
+                push @t, '[' . join(',', sort keys %$item) . ']';
+            }
+        }
+    }
+    return join(' | ', @t);
+}
+
+sub input_text {
+    my ($d, $default) = @_;
+    my $v = $d->{args}{input};
+
+    return $default unless defined $v;
+    need_json($d, 'input', 'HASH');
+    return $v;
+}
+
+# answers "Tool said: ..." after a toolResult turn; returns true if it did
+sub tool_result_answer {
+    my ($ctx, $plan, $prefix) = @_;
+
+    return 0 unless $ctx->{tool_results};
+    $plan->message_start();
+    $plan->text_block(0, [words(($prefix // 'Tool said: ')
+                                . tool_results_text($ctx))]);
+    $plan->finish('end_turn');
+    return 1;
+}
+
+sub sc_default {
+    my ($ctx, $plan) = @_;
+    my $text;
+
+    $text = length $ctx->{prompt}
+        ? "Hello! You said: $ctx->{prompt}" : 'Hello! You said nothing.';
+    $plan->message_start();
+    $plan->text_block(0, [words($text)]);
+    $plan->finish('end_turn');
+}
+
+sub sc_heuristic {
+    my ($ctx, $plan) = @_;
+    my ($p, $tool, $input);
+
+    if ($ctx->{tool_results}) {
+        $plan->message_start();
+        $plan->text_block(0, [words('The answer is '
+                                    . tool_results_text($ctx) . '.')]);
+        $plan->finish('end_turn');
+        return 1;
+    }
+
+    $p = $ctx->{prompt};
+    if ($ctx->{tools}{calculator}
+        && $p =~ /([(\d.][\d.\s()]*(?:[-+*\/^]\s*[(\d.][\d.\s()]*)+)/)
+    {
+        my $e = $1;
+        $e =~ s/\s+$//;
+        ($tool, $input) = ('calculator', jenc(obj(expression => $e)));
+    } elsif ($ctx->{tools}{weather} && $p =~ /weather/i) {
+        ($tool, $input) = ('weather', '{}');
+    } elsif ($ctx->{tools}{get_time} && $p =~ /\btime\b/i) {
+        ($tool, $input) = ('get_time', '{}');
+    } else {
+        return 0;
+    }
+
+    $plan->message_start();
+    $plan->text_block(0, [words("Let me use the $tool tool.")]);
+    $plan->tool_block(1, $tool, $input);
+    $plan->finish('tool_use');
+    return 1;
+}
+
+my %SCENARIO;
+
+%SCENARIO = (
+    deltas => sub {
+        my ($ctx, $plan, $d) = @_;
+        my $texts = need_json($d, 'texts', 'ARRAY');
+
+        for (@$texts) {
+            die "[[deltas]] texts= must hold strings\n" if ref $_;
+        }
+        $plan->message_start();
+        $plan->text_block(0, $texts);
+        $plan->finish('end_turn');
+    },
+
+    slow => sub {
+        my ($ctx, $plan, $d) = @_;
+        my $ms = arg_int($d, 'ms', 100);
+        my $n = arg_int($d, 'n', 5);
+
+        $plan->message_start();
+        $plan->text_block(0, [map { "tok$_ " } 1 .. $n], $ms);
+        $plan->finish('end_turn');
+    },
+
+    many => sub {
+        my ($ctx, $plan, $d) = @_;
+        my $n = arg_int($d, 'n', 100);
+
+        $plan->{delay} = 0;
+        $plan->message_start();
+        $plan->text_block(0, [map { "w$_ " } 1 .. $n]);
+        $plan->finish('end_turn');
+    },
+
+    exception => sub {
+        my ($ctx, $plan, $d) = @_;
+        my $type = $d->{args}{type} // 'throttlingException';
+        my $msg = $d->{args}{message} // $EXC_MESSAGE{$type}
+                  // 'An error occurred.';
+        my $n = arg_int($d, 'deltas', 2);
+        my @extra;
+
+        if ($type eq 'modelStreamErrorException') {
+            @extra = (originalStatusCode => 0 + arg_int($d, 'original-status',
+                                                        500),
+                      originalMessage => $d->{args}{'original-message'}
+                                         // 'Internal error');
+        }
+        $plan->message_start();
+        $plan->text_delta(0, $_) for (('Partial ', 'answer ') x $n)[0 .. $n - 1];
+        $plan->push_step('F', es_exception_frame($type,
+                              to_bytes(jenc(obj(message => $msg, @extra)))));
+    },
+
+    'error-frame' => sub {
+        my ($ctx, $plan, $d) = @_;
+        my $n = arg_int($d, 'deltas', 2);
+
+        $plan->message_start();
+        $plan->text_delta(0, $_) for (('Partial ', 'answer ') x $n)[0 .. $n - 1];
+        $plan->push_step('F', es_error_frame(
+                              $d->{args}{code} // 'InternalFailure',
+                              $d->{args}{message}
+                              // 'An internal error occurred.'));
+    },
+
+    hang => sub {
+        my ($ctx, $plan) = @_;
+
+        $plan->message_start();
+        $plan->text_delta(0, 'Hello');
+        $plan->push_step('H');
+    },
+
+    truncate => sub { partial_scenario(@_, 'T') },
+    close    => sub { partial_scenario(@_, 'C') },
+
+    corrupt => sub {
+        my ($ctx, $plan, $d) = @_;
+        my ($bad, $where);
+
+        $where = $d->{args}{where} // 'message';
+        $plan->message_start();
+        $plan->text_delta(0, 'Good ');
+        $plan->text_delta(0, 'bad ');
+        $bad = $plan->{items}[-1][1];
+        if ($where eq 'prelude') {
+            substr($bad, 8, 4) = pack('N', unpack('N', substr($bad, 8, 4))
+                                           ^ 0xdeadbeef);
+        } else {
+            substr($bad, -4) = pack('N', unpack('N', substr($bad, -4))
+                                         ^ 0xdeadbeef);
+        }
+        $plan->{items}[-1][1] = $bad;
+        $plan->text_delta(0, 'rest.');
+        $plan->block_stop(0);
+        $plan->finish('end_turn');
+    },
+
+    unknown => sub { unknown_scenario(@_, 1, 1) },
+    'unknown-event' => sub { unknown_scenario(@_, 1, 0) },
+    'unknown-header' => sub { unknown_scenario(@_, 0, 1) },
+
+    reasoning => sub {
+        my ($ctx, $plan, $d) = @_;
+
+        $plan->message_start();
+        for my $t ('Let me think', ' about this.') {
+            $plan->pause_between();
+            $plan->event('contentBlockDelta', contentBlockIndex => 0,
+                         delta => obj(reasoningContent => obj(text => $t)));
+        }
+        $plan->event('contentBlockDelta', contentBlockIndex => 0,
+                     delta => obj(reasoningContent => obj(
+                         signature => 'EqoBCkgIARABGAIiQExampleSig==')));
+        $plan->block_stop(0);
+        $plan->text_block(1, [words($d->{args}{text}
+                                    // 'Here is my answer.')]);
+        $plan->finish('end_turn');
+    },
+
+    echo => sub {
+        my ($ctx, $plan) = @_;
+        my $body = $ctx->{req}{body};
+
+        utf8::decode($body);
+        $plan->message_start();
+        $plan->text_block(0, [$body]);
+        $plan->finish('end_turn');
+    },
+
+    'echo-headers' => sub {
+        my ($ctx, $plan) = @_;
+        my ($req, @lines, $text);
+
+        $req = $ctx->{req};
+        push @lines, [':method', $req->{method}], [':path', $req->{target}];
+        for my $h (@{ $req->{headers} }) {
+            my ($n, $v) = @$h;
+            if ($n eq 'authorization') {
+                if ($v =~ /^AWS4-HMAC-SHA256\s/) {
+                    my @keep = ($v =~ /((?:Credential|SignedHeaders)=[^,\s]*)/g);
+                    $v = 'AWS4-HMAC-SHA256 ' . join(', ', @keep);
+                } elsif ($v =~ /^Bearer\s/i) {
+                    $v = 'Bearer [redacted]';
+                } else {
+                    $v = '[redacted]';
+                }
+            } elsif ($n eq 'x-amz-security-token') {
+                $v = '[redacted sha256:' . substr(sha256_hex($v), 0, 16) . ']';
+            }
+            push @lines, [$n, $v];
+        }
+        $text = join('', map { "$_->[0]: $_->[1]\n" }
+                         sort { $a->[0] cmp $b->[0] } @lines);
+        $plan->message_start();
+        $plan->text_block(0, [$text]);
+        $plan->finish('end_turn');
+    },
+
+    tool => sub {
+        my ($ctx, $plan, $d) = @_;
+        my $name = $d->{args}{name} // 'calculator';
+        my $input = input_text($d, '{}');
+        my $idx = 0;
+
+        return if tool_result_answer($ctx, $plan);
+        $plan->message_start();
+        if (defined $d->{args}{text}) {
+            $plan->text_block($idx++, [words($d->{args}{text})]);
+        }
+        $plan->tool_block($idx, $name, $input);
+        $plan->finish('tool_use');
+    },
+
+    tools => sub {
+        my ($ctx, $plan, $d) = @_;
+        my $calls = need_json($d, 'calls', 'ARRAY');
+        my $idx = 0;
+
+        return if tool_result_answer($ctx, $plan);
+        $plan->message_start();
+        if (defined $d->{args}{text}) {
+            $plan->text_block($idx++, [words($d->{args}{text})]);
+        }
+        for my $call (@$calls) {
+            die "[[tools]] each call needs a name\n"
+                unless ref $call eq 'HASH' && defined $call->{name};
+            $plan->tool_block($idx++, $call->{name},
+                              $JCH->encode($call->{input} // {}));
+        }
+        $plan->finish('tool_use');
+    },
+
+    'tool-loop' => sub {
+        my ($ctx, $plan, $d) = @_;
+        my ($name, $input, $cycle);
+
+        $name = $d->{args}{name};
+        if (!defined $name) {
+            $name = (!%{ $ctx->{tools} } || $ctx->{tools}{calculator})
+                ? 'calculator' : $ctx->{tool_order}[0];
+        }
+        $input = input_text($d, $name eq 'calculator'
+                                ? '{"expression":"1+1"}' : '{}');
+        $cycle = 1 + grep { ($_->{role} // '') eq 'assistant' }
+                      @{ $ctx->{json}{messages} };
+        $plan->message_start();
+        $plan->text_block(0, [words(($d->{args}{text} // 'Cycle') . " $cycle. ")]);
+        $plan->tool_block(1, $name, $input);
+        $plan->finish('tool_use');
+    },
+
+    'text-after' => sub {
+        my ($ctx, $plan, $d) = @_;
+        my $name = $d->{args}{name} // 'calculator';
+        my $input = input_text($d, '{"expression":"2+2"}');
+
+        return if tool_result_answer($ctx, $plan);
+        $plan->message_start();
+        $plan->text_block(0, [words('Let me check.')]);
+        $plan->tool_block(1, $name, $input);
+        $plan->text_block(2, [words(' One moment.')]);
+        $plan->finish('tool_use');
+    },
+);
+
+sub partial_scenario {
+    my ($ctx, $plan, $d, $how) = @_;
+    my $f;
+
+    $plan->message_start();
+    $plan->text_delta(0, 'Partial ');
+    $plan->text_delta(0, 'answer ');
+    $plan->text_delta(0, 'lost');
+    $f = pop @{ $plan->{items} };
+    $plan->push_step($how, substr($f->[1], 0, int(length($f->[1]) / 2)));
+}
+
+sub unknown_scenario {
+    my ($ctx, $plan, $d, $event, $header) = @_;
+    my ($json, $extra);
+
+    $plan->message_start();
+    $plan->text_delta(0, 'Before');
+    if ($event) {
+        $plan->event('someFutureEvent', foo => 1);
+    }
+    if ($header) {
+        # a header of unknown type 13 after the three standard ones
+        $extra = pack('C', 14) . 'x-future-thing' . pack('C', 13)
+            . pack('n', 6) . 'future';
+        $json = jenc(obj(contentBlockIndex => 0,
+                         delta => obj(text => ' middle'), p => padding()));
+        $plan->pause_between();
+        $plan->push_step('F', es_event_frame('contentBlockDelta',
+                                             to_bytes($json), $extra));
+    }
+    $plan->text_delta(0, ' after.');
+    $plan->block_stop(0);
+    $plan->finish('end_turn');
+}
+
+# builds the plan for a validated request; dies with a message on a bad
+# directive
+sub build_plan {
+    my ($ctx, $plan) = @_;
+    my ($dirs, $primary, %mod);
+
+    $dirs = $ctx->{directives};
+
+    for my $d (@$dirs) {
+        if ($MODIFIER{ $d->{name} }) {
+            $mod{ $d->{name} } = $d;
+            next;
+        }
+        die "unknown directive [[$d->{name}]]\n"
+            unless $d->{name} eq 'http' || $d->{name} eq 'hang-headers'
+                   || $d->{name} eq 'hang-accept' || $SCENARIO{ $d->{name} };
+        if (defined $d->{args}{times}) {
+            my $id = $d->{args}{id} // 'default';
+            next if bump_counter("$d->{name}-$id") > arg_int($d, 'times', 0);
+        }
+        $primary //= $d;
+    }
+
+    if (my $m = $mod{delay}) {
+        $plan->{delay} = arg_int($m, 'ms', 0);
+    }
+    if ($mod{ascii}) {
+        $plan->{ascii} = 1;
+    }
+    if (my $m = $mod{usage}) {
+        $plan->{usage} = [arg_int($m, 'in', 10), arg_int($m, 'out', 20)];
+    }
+    if ($mod{'max-tokens'}) {
+        $plan->{stop} = 'max_tokens';
+    }
+    if (my $m = $mod{'stop-reason'}) {
+        $plan->{stop} = $m->{args}{value} // 'end_turn';
+    }
+    if (my $m = $mod{split}) {
+        $plan->{split} = arg_int($m, 'bytes', 7) || 1;
+        $plan->{split_ms} = arg_int($m, 'ms', 2);
+    }
+    if ($mod{batch}) {
+        $plan->{batch} = 1;
+    }
+
+    $ctx->{scenario} = join(',', ($primary ? $primary->{name} : ()),
+                                 sort keys %mod) || 'default';
+
+    if ($primary) {
+        return $primary if $primary->{name} =~ /^(?:http|hang-headers|hang-accept)$/;
+        $SCENARIO{ $primary->{name} }->($ctx, $plan, $primary);
+        return undef;
+    }
+
+    if (%{ $ctx->{tools} } && !$ctx->{has_directives}) {
+        if (sc_heuristic($ctx, $plan)) {
+            $ctx->{scenario} = 'heuristic';
+            return undef;
+        }
+    }
+
+    sc_default($ctx, $plan);
+    return undef;
+}
+
+
+# ---------------------------------------------------------------------------
+# writing a plan
+
+sub run_plan {
+    my ($c, $plan) = @_;
+    my ($items, $buf, $step, $n, $i);
+
+    $items = $plan->{items};
+
+    if ($plan->{batch} || $plan->{split}) {
+        $buf = '';
+        for $step (@$items) {
+            last unless $step->[0] eq 'F';
+            $buf .= ref $step->[1] ? $step->[1]->() : $step->[1];
+        }
+        $step = $items->[-1];
+        if ($step->[0] eq 'T' || $step->[0] eq 'C') {
+            $buf .= $step->[1];
+        }
+
+        if ($plan->{batch}) {
+            if ($step->[0] eq 'C' || $step->[0] eq 'H' || !$c->{chunked}) {
+                write_chunk($c, $buf) or return;
+            } else {
+                write_all($c, sprintf("%x\r\n", length $buf) . $buf
+                              . "\r\n0\r\n\r\n") or return;
+                return;
+            }
+        } else {
+            $n = $plan->{split};
+            for ($i = 0; $i < length $buf; $i += $n) {
+                sleep($plan->{split_ms} / 1000) if $i && $plan->{split_ms};
+                write_chunk($c, substr($buf, $i, $n)) or return;
+            }
+        }
+
+        if ($step->[0] eq 'C') {
+            $c->{close} = 1;
+        } elsif ($step->[0] eq 'H') {
+            hang($c);
+        } else {
+            end_chunks($c);
+        }
+        return;
+    }
+
+    for $step (@$items) {
+        my $kind = $step->[0];
+
+        if ($kind eq 'F') {
+            write_chunk($c, ref $step->[1] ? $step->[1]->() : $step->[1])
+                or return;
+        } elsif ($kind eq 'P') {
+            sleep($step->[1] / 1000);
+        } elsif ($kind eq 'T') {
+            write_chunk($c, $step->[1]) or return;
+            end_chunks($c);
+            return;
+        } elsif ($kind eq 'C') {
+            write_chunk($c, $step->[1]);
+            $c->{close} = 1;
+            return;
+        } elsif ($kind eq 'H') {
+            hang($c);
+            return;
+        }
+    }
+    end_chunks($c);
+}
+
+sub stream_headers {
+    my ($c) = @_;
+    my $h;
+
+    $c->{status} = 200;
+    $h = "HTTP/1.1 200 OK\r\n"
+        . 'Date: ' . http_date() . "\r\n"
+        . "Content-Type: application/vnd.amazon.eventstream\r\n"
+        . 'x-amzn-RequestId: ' . request_id() . "\r\n";
+    if ($c->{chunked}) {
+        $h .= "Transfer-Encoding: chunked\r\n";
+        $h .= 'Connection: ' . ($c->{close} ? 'close' : 'keep-alive') . "\r\n";
+    } else {
+        $h .= "Connection: close\r\n";
+    }
+    return write_all($c, "$h\r\n");
+}
+
+
+# ---------------------------------------------------------------------------
+# request dispatch
+
+sub last_text_message {
+    my ($msgs) = @_;
+
+    for my $m (reverse @$msgs) {
+        next unless ref $m eq 'HASH' && ($m->{role} // '') eq 'user';
+        my @t = map { $_->{text} }
+                grep { ref $_ eq 'HASH' && defined $_->{text} && !ref $_->{text} }
+                @{ ref $m->{content} eq 'ARRAY' ? $m->{content} : [] };
+        return join("\n", @t) if @t;
+    }
+    return '';
+}
+
+sub handle_request {
+    my ($c, $req) = @_;
+    my ($json, $err, $ctx, $plan, $special, $model);
+
+    $c->{close} = !$req->{keepalive};
+    $c->{chunked} = $req->{chunked_ok};
+    $c->{note} = '';
+
+    if ($req->{path} eq '/_emulator/health') {
+        send_response($c, $req, 200, ['Content-Type', 'text/plain'], 'ok');
+        return;
+    }
+
+    if ($req->{path} !~ m{^/model/([^/]+)/converse-stream$}) {
+        send_aws_error($c, $req, 404, 'UnknownOperationException', CORAL,
+                       'Unknown operation: ' . $req->{method} . ' '
+                       . $req->{path});
+        return;
+    }
+    $model = uri_decode($1);
+
+    if ($req->{method} ne 'POST') {
+        send_aws_error($c, $req, 404, 'UnknownOperationException', CORAL,
+                       "Unknown operation: $req->{method} $req->{path}");
+        return;
+    }
+
+    if (my $e = check_auth($req)) {
+        send_aws_error($c, $req, @$e);
+        return;
+    }
+
+    $json = eval { $JIN->decode($req->{body}) };
+    $err = defined $json
+        ? validate_body($json)
+        : 'Malformed input request, please reformat your input and try '
+          . 'again.';
+    if ($err) {
+        send_aws_error($c, $req, 400, 'ValidationException', BEDROCK, $err);
+        return;
+    }
+
+    my ($dirs, $prompt) = parse_directives(last_text_message($json->{messages}));
+    $ctx = { req => $req, json => $json, model => $model,
+             directives => $dirs, has_directives => scalar @$dirs,
+             prompt => $prompt, tools => {}, tool_order => [] };
+
+    if (ref $json->{toolConfig} eq 'HASH'
+        && ref $json->{toolConfig}{tools} eq 'ARRAY')
+    {
+        for my $t (@{ $json->{toolConfig}{tools} }) {
+            my $n = ref $t eq 'HASH' && ref $t->{toolSpec} eq 'HASH'
+                    ? $t->{toolSpec}{name} : undef;
+            next unless defined $n;
+            $ctx->{tools}{$n} = 1;
+            push @{ $ctx->{tool_order} }, $n;
+        }
+    }
+
+    {
+        my $last = $json->{messages}[-1];
+        my @r = grep { ref $_ eq 'HASH' && ref $_->{toolResult} eq 'HASH' }
+                @{ $last->{content} };
+        if ($last->{role} eq 'user' && @r) {
+            $ctx->{tool_results} = [map { $_->{toolResult} } @r];
+        }
+    }
+
+    $plan = BedrockEmulator::Plan->new(t0 => $req->{t0},
+                                       delay => $OPT{delay_ms} // 0,
+                                       in_tokens => 1 + int(length($req->{body}) / 4));
+
+    $special = eval { build_plan($ctx, $plan) };
+    if ($@) {
+        my $e = $@;
+        chomp $e;
+        send_aws_error($c, $req, 400, 'ValidationException', BEDROCK,
+                       "emulator: $e");
+        return;
+    }
+    $c->{note} = "scenario=$ctx->{scenario}";
+
+    if ($special) {
+        my $name = $special->{name};
+
+        if ($name eq 'http') {
+            my $status = arg_int($special, 'status', 429);
+            my $type = $special->{args}{type} // $HTTP_TYPE{$status}
+                       // 'InternalServerException';
+            my $msg = $special->{args}{message} // $HTTP_MESSAGE{$type}
+                      // 'An error occurred.';
+            send_aws_error($c, $req, $status, $type, BEDROCK, $msg);
+            $c->{note} = "scenario=http $type";
+        } elsif ($name eq 'hang-headers') {
+            stream_headers($c) and hang($c);
+        } else {
+            hang($c);
+        }
+        return;
+    }
+
+    stream_headers($c) or return;
+    run_plan($c, $plan);
+}
+
+sub serve_connection {
+    my ($sock) = @_;
+    my ($c, $req, $t0);
+
+    $c = { sock => $sock, buf => '', sent => 0 };
+    binmode $sock;
+    setsockopt($sock, IPPROTO_TCP, TCP_NODELAY, 1);
+
+    for (;;) {
+        $req = read_request($c);
+        last unless $req;
+        $c->{sent} = 0;
+        $c->{status} = 0;
+
+        if ($req->{error}) {
+            $c->{close} = 1;
+            send_response($c, $req, $req->{error},
+                          ['Content-Type', 'text/plain'],
+                          "$req->{message}\n");
+            logmsg("pid=$$ - - $req->{error} $req->{message}");
+            last;
+        }
+
+        handle_request($c, $req);
+        logmsg(sprintf('pid=%d %s %s %d auth=%s %s ms=%d bytes=%d', $$,
+                       $req->{method}, $req->{target}, $c->{status},
+                       $req->{auth} // '-', $c->{note} // '',
+                       (time - $req->{t0}) * 1000, $c->{sent}));
+        last if $c->{close} || $c->{dead};
+    }
+    close $sock;
+}
+
+
+# ---------------------------------------------------------------------------
+# main
+
+sub usage {
+    print STDERR <<'EOT';
+usage: bedrock-emulator.pl [options]
+  --listen HOST:PORT     address to listen on (default 127.0.0.1:0, 0 = any free port)
+  --key AKID:SECRET[:SESSION_TOKEN]
+                         accepted SigV4 credentials (repeatable; default the AWS
+                         example key AKIDEXAMPLE)
+  --bearer TOKEN         accepted Bearer API key (repeatable)
+  --delay-ms N           pause between deltas (default 0)
+  --log FILE             append one line per request (no secrets)
+  --no-clock-check       do not reject x-amz-date more than 5 minutes off
+  --no-auth              accept any request without checking auth
+  --state-dir DIR        where times=N counters live (default: a temp dir)
+  --parent PID           exit when process PID is gone (for test harnesses)
+  --quiet                no diagnostics on stderr
+Prints "READY <port>" on stdout once listening. Scenarios: emulator/README.md.
+EOT
+    exit 2;
+}
+
+sub main {
+    my (@argv) = @_;
+    my (@keys, @bearer, $listen, $srv, $host, $port, $sock, $pid, $tmp, $sel);
+
+    $listen = '127.0.0.1:0';
+    GetOptionsFromArray(\@argv,
+        'listen=s'       => \$listen,
+        'key=s'          => \@keys,
+        'bearer=s'       => \@bearer,
+        'delay-ms=i'     => \$OPT{delay_ms},
+        'log=s'          => \$OPT{log},
+        'quiet'          => \$OPT{quiet},
+        'no-clock-check' => \$OPT{no_clock_check},
+        'no-auth'        => \$OPT{no_auth},
+        'state-dir=s'    => \$OPT{state_dir},
+        'parent=i'       => \$OPT{parent},
+        'help'           => \&usage,
+    ) or usage();
+    usage() if @argv;
+
+    @keys = (DEFAULT_AKID . ':' . DEFAULT_SECRET) unless @keys;
+    for my $k (@keys) {
+        my ($id, $rest) = split /:/, $k, 2;
+        die "bad --key '$id:...': want AKID:SECRET[:TOKEN]\n"
+            unless defined $rest && length $id;
+        # secrets never contain ':'; a third part is a session token
+        my ($secret, $token) = split /:/, $rest, 2;
+        $KEYS{$id} = [$secret, $token];
+    }
+    $BEARER{$_} = 1 for @bearer;
+
+    ($host, $port) = $listen =~ /^(?:\[?([^\]]*)\]?:)?(\d+)$/
+        or die "bad --listen '$listen': want HOST:PORT\n";
+    $host = '127.0.0.1' unless defined $host && length $host;
+
+    if (!$OPT{state_dir}) {
+        # created on first use (by a child), removed by the parent on exit
+        $tmp = File::Spec->catdir(File::Spec->tmpdir,
+                                  "bedrock-emulator-$$-state");
+        $OPT{state_dir} = $tmp;
+    }
+
+    $srv = IO::Socket::INET->new(LocalAddr => $host, LocalPort => $port,
+                                 Listen => 128, ReuseAddr => 1,
+                                 Proto => 'tcp')
+        or die "cannot listen on $host:$port: $@\n";
+
+    $SIG{PIPE} = 'IGNORE';
+    $SIG{CHLD} = sub {
+        while ((my $p = waitpid(-1, WNOHANG)) > 0) {
+            delete $KIDS{$p};
+        }
+    };
+    my $stop = sub {
+        kill 'TERM', keys %KIDS;
+        if ($tmp && -d $tmp) {
+            unlink glob("$tmp/*");
+            rmdir $tmp;
+        }
+        POSIX::_exit(0);
+    };
+    $SIG{TERM} = $stop;
+    $SIG{INT} = $stop;
+    $SIG{HUP} = $stop;
+
+    $PARENT_PID = $$;
+    $| = 1;
+    print 'READY ' . $srv->sockport . "\n";
+    logmsg('listening on ' . $srv->sockhost . ':' . $srv->sockport);
+
+    $sel = IO::Select->new($srv);
+    for (;;) {
+        if (!$sel->can_read(1)) {
+            $stop->() if $OPT{parent} && !kill(0, $OPT{parent});
+            next;
+        }
+        $sock = $srv->accept;
+        next unless $sock;
+        $pid = fork;
+        if (!defined $pid) {
+            close $sock;
+            next;
+        }
+        if ($pid == 0) {
+            $SIG{TERM} = 'DEFAULT';
+            $SIG{INT} = 'DEFAULT';
+            $SIG{HUP} = 'DEFAULT';
+            $SIG{CHLD} = 'DEFAULT';
+            close $srv;
+            srand();
+            $PAD = undef;
+            serve_connection($sock);
+            POSIX::_exit(0);
+        }
+        $KIDS{$pid} = 1;
+        close $sock;
+    }
+}
+
+main(@ARGV) unless caller;
+
+1;
