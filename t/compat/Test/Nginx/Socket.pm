@@ -19,7 +19,7 @@ use IO::Select ();
 use IO::Socket::INET ();
 use List::Util qw(shuffle);
 use POSIX qw(EAGAIN EWOULDBLOCK EINTR);
-use Scalar::Util qw(looks_like_number);
+use Scalar::Util qw(looks_like_number refaddr);
 use Time::HiRes qw(sleep time);
 
 our $VERSION = '0.29_compat';
@@ -68,23 +68,58 @@ sub _section_names {
     return @{ ($order && $order->[0]) || [] };
 }
 
+# Unsupported or repeated sections stop the script before anything runs.
+# Sections this runner does not know may be used by the suite's own block
+# preprocessors (or init code): their accessors are wrapped to record use,
+# and one that nothing read by the end of its block is reported as a typo.
+my %Accessed;
+
 sub _check_sections {
     my $blocks = shift;
-    my @errors;
+    my (@errors, %unknown);
     for my $block (@$blocks) {
+        my %seen;
         for my $s (_section_names($block)) {
+            if ($seen{$s}++ == 1) {
+                push @errors, "block \"" . $block->name . "\": section "
+                    . "\"--- $s\" appears more than once";
+            }
             next if $Supported{$s};
             if ($Unsupported{$s}) {
                 push @errors, "block \"" . $block->name . "\": section "
                     . "\"--- $s\" is not supported by the compat runner "
                     . "(t/compat/Test/Nginx/Socket.pm)";
             } else {
-                push @errors, "block \"" . $block->name
-                    . "\": unknown section \"--- $s\" (a typo?)";
+                $unknown{$s} = 1;
             }
         }
     }
+    for my $block (@$blocks) {
+        eval { _check_conflicts($block); 1 } or push @errors, $@;
+    }
+    chomp @errors;
     die "$0: " . join("\n$0: ", @errors) . "\n" if @errors;
+
+    no strict 'refs';
+    no warnings 'redefine';
+    for my $s (keys %unknown) {
+        my $orig = \&{"Test::Base::Block::$s"};
+        *{"Test::Base::Block::$s"} = sub {
+            $Accessed{Scalar::Util::refaddr($_[0])}{$s} = 1;
+            goto &$orig;
+        };
+    }
+}
+
+sub _check_unused_sections {
+    my $block = shift;
+    my $used = $Accessed{Scalar::Util::refaddr($block)} || {};
+    my @bad = grep { !$Supported{$_} && !$used->{$_} }
+              _section_names($block);
+    return if !@bad;
+    die "$0: block \"" . $block->name . "\": unknown section"
+        . (@bad > 1 ? 's' : '') . " " . join(', ', map { "\"--- $_\"" } @bad)
+        . " (a typo? no block preprocessor or init code read it)\n";
 }
 
 sub _check_conflicts {
@@ -171,6 +206,7 @@ sub run_tests () {
         $_->($block) for @BlockPreprocessors;
         $block->set_value(name => "$0 " . $block->name);
         run_test($block);
+        _check_unused_sections($block);
         $PrevBlock = $block;
     }
 
@@ -878,7 +914,7 @@ sub parse_response ($$$) {
         $len = $1;
         if (length $body < $len) {
             if (!defined $block->abort) {
-                Test::More::fail("$name - response body truncated: $len "
+                _framing_fail("$name - response body truncated: $len "
                     . "bytes expected (Content-Length), " . length($body)
                     . " received");
             }
@@ -1304,7 +1340,7 @@ sub run_test_helper ($$) {
         my $text = join '', map { $_->{value} // '' } @$packets;
         my $head_req = $text =~ /^\s*HEAD\s+/ ? 1 : 0;
 
-        my $raw = $block->http2
+        my $raw = defined $block->http2
                 ? send_http2_request($packets, $timeout, $block)
                 : send_request($packets, $block->raw_request_middle_delay,
                                $timeout, $block);

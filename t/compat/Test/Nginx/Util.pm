@@ -329,7 +329,7 @@ sub write_config_file ($$$) {
     my $master = $UseValgrind ? 'off' : $MasterProcessEnabled;
     my $level = $block->log_level || $LogLevel;
 
-    my $listen_opts = $block->http2 ? ' http2' : '';
+    my $listen_opts = defined $block->http2 ? ' http2' : '';
 
     my $conf = '';
     for my $m (grep { length } split /\s+/, $LoadModules) {
