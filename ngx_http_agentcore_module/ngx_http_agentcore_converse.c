@@ -677,6 +677,7 @@ ac_turn_message_stop(ac_turn_t *t, json_t *root)
 static void
 ac_turn_metadata(ac_turn_t *t, json_t *root)
 {
+    size_t   i;
     json_t  *o, *v;
 
     static const struct {
@@ -691,8 +692,6 @@ ac_turn_metadata(ac_turn_t *t, json_t *root)
         { "cacheWriteInputTokens",
           offsetof(ac_usage_t, cache_write_input_tokens) }
     };
-
-    size_t  i;
 
     o = json_object_get(root, "usage");
 

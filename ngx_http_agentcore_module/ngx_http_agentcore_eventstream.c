@@ -444,6 +444,12 @@ ac_es_fail(ac_es_decoder_t *d)
 }
 
 
+/*
+ * A handler's nonzero return ends the call at once: the bytes after
+ * that message in this chunk are not kept, so the stream cannot be
+ * resumed afterwards.
+ */
+
 int
 ac_es_decoder_feed(ac_es_decoder_t *d, const unsigned char *p, size_t n,
     ac_es_handler_pt handler, void *data)

@@ -20,9 +20,8 @@
 
 
 /*
- * AC_VECTORS "/" rel, in a static buffer; an empty AC_VECTORS (the
- * Makefile expands VECTORS before defining it) falls back to the
- * shared folder next to the repository
+ * AC_VECTORS "/" rel, in a static buffer; an empty AC_VECTORS falls
+ * back to the shared folder next to the repository
  */
 
 static inline const char *
