@@ -27,6 +27,9 @@ static void ngx_http_agentcore_cleanup(void *data);
 static ngx_str_t  ngx_http_agentcore_start_error =
     ngx_string("Could not start the model call (see the error log)");
 
+static ngx_str_t  ngx_http_agentcore_internal_error =
+    ngx_string("Internal error in the agent (see the error log)");
+
 static ngx_str_t  ngx_http_agentcore_max_tokens_error = ngx_string(
     "Agent has reached an unrecoverable state due to max_tokens limit. "
     "For more information see: https://strandsagents.com/latest/"
@@ -264,18 +267,36 @@ ngx_http_agentcore_write_handler(ngx_http_request_t *r)
         }
     }
 
-    if (ctx->model_done) {
+    if (!ctx->finished) {
         ngx_http_agentcore_step(ctx);
     }
 }
 
 
-/* the model call ended: decide what comes next */
+/*
+ * The loop: a model call ended, or the last tool call did.  Decide what
+ * comes next: tools, another model call, or the end of the stream.
+ */
 
 static void
 ngx_http_agentcore_step(ngx_http_agentcore_ctx_t *ctx)
 {
-    ngx_str_t  error;
+    json_t     *message;
+    ngx_int_t   rc;
+    ngx_str_t   error;
+    const char *reason;
+
+    if (ctx->tools_running) {
+        if (ctx->tools_pending) {
+            return;
+        }
+
+        goto tools_done;
+    }
+
+    if (!ctx->model_done) {
+        return;
+    }
 
     ctx->model_done = 0;
 
@@ -284,7 +305,61 @@ ngx_http_agentcore_step(ngx_http_agentcore_ctx_t *ctx)
         return;
     }
 
-    ngx_http_agentcore_finish(ctx, NULL);
+    reason = ac_turn_stop_reason(ctx->turn);
+
+    if (ac_turn_tool_uses(ctx->turn) == 0
+        || (ngx_strcmp(reason, "tool_use") != 0
+            && ngx_strcmp(reason, "end_turn") != 0))
+    {
+        ngx_http_agentcore_finish(ctx, NULL);
+        return;
+    }
+
+    if (ctx->cycles >= ctx->conf->max_cycles) {
+        error.data = ngx_pnalloc(ctx->request->pool, 128);
+        if (error.data == NULL) {
+            ngx_http_agentcore_finish(ctx, &ngx_http_agentcore_internal_error);
+            return;
+        }
+
+        error.len = ngx_sprintf(error.data,
+                                "The agent stopped after %ui model calls "
+                                "(agentcore_max_cycles)", ctx->cycles)
+                    - error.data;
+
+        ngx_http_agentcore_finish(ctx, &error);
+        return;
+    }
+
+    message = json_array_get(ctx->messages,
+                             json_array_size(ctx->messages) - 1);
+
+    ctx->tools_running = 1;
+
+    rc = ngx_http_agentcore_tools_run(ctx, message);
+
+    if (rc == NGX_ERROR) {
+        ngx_http_agentcore_finish(ctx, &ngx_http_agentcore_internal_error);
+        return;
+    }
+
+    if (rc == NGX_AGAIN) {
+        return;
+    }
+
+tools_done:
+
+    ctx->tools_running = 0;
+
+    message = ngx_http_agentcore_tools_message(ctx);
+
+    if (message == NULL
+        || json_array_append_new(ctx->messages, message) != 0
+        || ngx_http_agentcore_model_start(ctx) != NGX_OK)
+    {
+        ngx_http_agentcore_finish(ctx, &ngx_http_agentcore_start_error);
+        return;
+    }
 }
 
 

@@ -80,7 +80,8 @@ ngx_http_agentcore_model_start(ngx_http_agentcore_ctx_t *ctx)
                        ? (const char *) conf->system_prompt.data : NULL;
     cc.max_tokens = (conf->max_tokens == NGX_CONF_UNSET)
                     ? -1 : (int64_t) conf->max_tokens;
-    cc.tools = NULL;
+    cc.tools = (conf->tool_specs && json_array_size(conf->tool_specs))
+               ? conf->tool_specs : NULL;
 
     json = ac_converse_request(&cc, ctx->messages, &len);
     if (json == NULL) {
@@ -329,15 +330,32 @@ ngx_http_agentcore_model_done(ngx_http_request_t *sr, void *data,
 static ngx_int_t
 ngx_http_agentcore_header_filter(ngx_http_request_t *r)
 {
-    ngx_uint_t                 i;
-    ngx_list_part_t           *part;
-    ngx_table_elt_t           *h;
-    ngx_http_agentcore_ctx_t  *ctx;
+    ngx_uint_t                       i;
+    ngx_list_part_t                 *part;
+    ngx_table_elt_t                 *h;
+    ngx_http_agentcore_ctx_t        *ctx;
+    ngx_http_agentcore_tool_call_t  *call;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_agentcore_module);
 
-    if (ctx == NULL || r != ctx->model_sr) {
+    if (ctx == NULL || r == r->main) {
         return ngx_http_next_header_filter(r);
+    }
+
+    if (r != ctx->model_sr) {
+        call = ngx_http_agentcore_tool_call(ctx, r);
+
+        if (call == NULL) {
+            return ngx_http_next_header_filter(r);
+        }
+
+        /* a tool location's response becomes the tool result */
+
+        call->status = r->headers_out.status;
+        r->filter_need_in_memory = 1;
+        r->header_sent = 1;
+
+        return NGX_OK;
     }
 
     /* the model's response stays here: nothing of it reaches the client */
@@ -382,16 +400,27 @@ ngx_http_agentcore_header_filter(ngx_http_request_t *r)
 static ngx_int_t
 ngx_http_agentcore_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 {
-    int                        rc;
-    size_t                     size;
-    ngx_buf_t                 *b;
-    ngx_chain_t               *cl;
-    ngx_http_agentcore_ctx_t  *ctx;
+    int                              rc;
+    size_t                           size;
+    ngx_buf_t                       *b;
+    ngx_chain_t                     *cl;
+    ngx_http_agentcore_ctx_t        *ctx;
+    ngx_http_agentcore_tool_call_t  *call;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_agentcore_module);
 
-    if (ctx == NULL || r != ctx->model_sr) {
+    if (ctx == NULL || r == r->main) {
         return ngx_http_next_body_filter(r, in);
+    }
+
+    if (r != ctx->model_sr) {
+        call = ngx_http_agentcore_tool_call(ctx, r);
+
+        if (call == NULL) {
+            return ngx_http_next_body_filter(r, in);
+        }
+
+        return ngx_http_agentcore_tool_body(call, in);
     }
 
     for (cl = in; cl; cl = cl->next) {

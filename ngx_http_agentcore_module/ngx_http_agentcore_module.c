@@ -12,6 +12,7 @@
 typedef ngx_int_t (*ngx_http_agentcore_usage_pt)(ac_usage_t *u);
 
 
+static ngx_int_t ngx_http_agentcore_preconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_http_agentcore_add_variables(ngx_conf_t *cf);
 static ngx_int_t ngx_http_agentcore_init(ngx_conf_t *cf);
 static ngx_int_t ngx_http_agentcore_init_process(ngx_cycle_t *cycle);
@@ -33,6 +34,10 @@ static ngx_int_t ngx_http_agentcore_cycles_variable(ngx_http_request_t *r,
 
 static ngx_conf_num_bounds_t  ngx_http_agentcore_max_tokens_bounds = {
     ngx_conf_check_num_bounds, 1, 1000000000
+};
+
+static ngx_conf_num_bounds_t  ngx_http_agentcore_max_cycles_bounds = {
+    ngx_conf_check_num_bounds, 1, 1000
 };
 
 
@@ -94,12 +99,48 @@ static ngx_command_t  ngx_http_agentcore_commands[] = {
       offsetof(ngx_http_agentcore_loc_conf_t, model_location),
       NULL },
 
+    { ngx_string("agentcore_max_cycles"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_agentcore_loc_conf_t, max_cycles),
+      &ngx_http_agentcore_max_cycles_bounds },
+
+    { ngx_string("agentcore_tools"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_agentcore_tools_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("agentcore_tool"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF
+                        |NGX_CONF_TAKE3|NGX_CONF_TAKE4,
+      ngx_http_agentcore_tool_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("agentcore_tool_max_size"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_agentcore_loc_conf_t, tool_max_size),
+      NULL },
+
+    { ngx_string("agentcore_weather"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_agentcore_loc_conf_t, weather),
+      NULL },
+
       ngx_null_command
 };
 
 
 static ngx_http_module_t  ngx_http_agentcore_module_ctx = {
-    ngx_http_agentcore_add_variables,      /* preconfiguration */
+    ngx_http_agentcore_preconfiguration,   /* preconfiguration */
     ngx_http_agentcore_init,               /* postconfiguration */
 
     ngx_http_agentcore_create_main_conf,   /* create main configuration */
@@ -203,6 +244,18 @@ static ngx_http_variable_t  ngx_http_agentcore_vars[] = {
 
       ngx_http_null_variable
 };
+
+
+static ngx_int_t
+ngx_http_agentcore_preconfiguration(ngx_conf_t *cf)
+{
+    if (ngx_http_agentcore_add_variables(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    /* other modules add theirs from their preconfiguration too */
+    return ngx_http_agentcore_add_builtin_tools(cf);
+}
 
 
 static ngx_int_t
@@ -338,6 +391,13 @@ ngx_http_agentcore_create_main_conf(ngx_conf_t *cf)
     /* the stamp /ping reports: when this configuration was built */
     amcf->ping_stamp = ngx_time();
 
+    if (ngx_array_init(&amcf->tools, cf->pool, 8,
+                       sizeof(ngx_http_agentcore_tool_entry_t *))
+        != NGX_OK)
+    {
+        return NULL;
+    }
+
     return amcf;
 }
 
@@ -360,10 +420,17 @@ ngx_http_agentcore_create_loc_conf(ngx_conf_t *cf)
      *     conf->host = { 0, NULL };
      *     conf->system_prompt = { 0, NULL };
      *     conf->model_location = { 0, NULL };
+     *     conf->weather = { 0, NULL };
+     *     conf->tool_names = NULL;
+     *     conf->location_tools = NULL;
+     *     conf->tools = NULL;
+     *     conf->tool_specs = NULL;
      */
 
     conf->enable = NGX_CONF_UNSET;
     conf->max_tokens = NGX_CONF_UNSET;
+    conf->max_cycles = NGX_CONF_UNSET_UINT;
+    conf->tool_max_size = NGX_CONF_UNSET_SIZE;
 
     return conf;
 }
@@ -429,6 +496,14 @@ ngx_http_agentcore_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     ngx_conf_merge_value(conf->max_tokens, prev->max_tokens, NGX_CONF_UNSET);
     ngx_conf_merge_str_value(conf->model_location, prev->model_location, "");
+    ngx_conf_merge_uint_value(conf->max_cycles, prev->max_cycles, 20);
+    ngx_conf_merge_str_value(conf->weather, prev->weather, "sunny");
+    ngx_conf_merge_size_value(conf->tool_max_size, prev->tool_max_size,
+                              64 * 1024);
+
+    if (ngx_http_agentcore_merge_tools(cf, prev, conf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
 
     if (conf->enable == 1 && conf->model_location.len == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,

@@ -16,6 +16,7 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include "ngx_http_agentcore.h"
 #include "ngx_http_agentcore_eventstream.h"
 #include "ngx_http_agentcore_converse.h"
 
@@ -28,7 +29,15 @@
 
 
 typedef struct {
+    ngx_http_agentcore_tool_t  *tool;
+    json_t                     *spec;          /* {"toolSpec": ...} */
+} ngx_http_agentcore_tool_entry_t;
+
+
+typedef struct {
     time_t                      ping_stamp;    /* set at configuration */
+    ngx_array_t                 tools;         /* registered tools,
+                                                  of tool_entry_t * */
 } ngx_http_agentcore_main_conf_t;
 
 
@@ -40,6 +49,14 @@ typedef struct {
     ngx_str_t                   system_prompt;
     ngx_int_t                   max_tokens;    /* NGX_CONF_UNSET: none */
     ngx_str_t                   model_location;
+    ngx_uint_t                  max_cycles;
+    ngx_str_t                   weather;
+    size_t                      tool_max_size;
+
+    ngx_array_t                *tool_names;    /* agentcore_tools */
+    ngx_array_t                *location_tools;    /* agentcore_tool */
+    ngx_array_t                *tools;         /* enabled, resolved */
+    json_t                     *tool_specs;    /* toolConfig.tools */
 } ngx_http_agentcore_loc_conf_t;
 
 
@@ -79,6 +96,11 @@ typedef struct {
     ngx_str_t                   authorization;
     ngx_str_t                   security_token;
 
+    /* the tool calls of the last turn */
+    ngx_http_agentcore_tool_call_t  *calls;
+    ngx_uint_t                  ncalls;
+    ngx_uint_t                  tools_pending;
+
     /* SSE output */
     ngx_chain_t                *free;
     ngx_chain_t                *busy;
@@ -90,6 +112,8 @@ typedef struct {
     unsigned                    streaming:1;    /* SSE header sent */
     unsigned                    unflushed:1;    /* events held back */
     unsigned                    model_done:1;
+    unsigned                    tools_running:1;
+    unsigned                    tools_starting:1;
     unsigned                    model_failed:1; /* stop decoding */
     unsigned                    finished:1;
 } ngx_http_agentcore_ctx_t;
@@ -116,6 +140,26 @@ ngx_int_t ngx_http_agentcore_send_json(ngx_http_request_t *r,
     ngx_uint_t status, const char *error, const char *details);
 ngx_int_t ngx_http_agentcore_send_not_allowed(ngx_http_request_t *r,
     char *allow);
+
+/* ngx_http_agentcore_tools.c: the registry and tool calls */
+char *ngx_http_agentcore_tools_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_agentcore_tool_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_agentcore_merge_tools(ngx_conf_t *cf,
+    ngx_http_agentcore_loc_conf_t *prev, ngx_http_agentcore_loc_conf_t *conf);
+ngx_int_t ngx_http_agentcore_tools_run(ngx_http_agentcore_ctx_t *ctx,
+    json_t *message);
+json_t *ngx_http_agentcore_tools_message(ngx_http_agentcore_ctx_t *ctx);
+void ngx_http_agentcore_tool_result(ngx_http_agentcore_tool_call_t *call,
+    ngx_int_t status, const char *prefix, ngx_str_t *text);
+ngx_http_agentcore_tool_call_t *ngx_http_agentcore_tool_call(
+    ngx_http_agentcore_ctx_t *ctx, ngx_http_request_t *sr);
+ngx_int_t ngx_http_agentcore_tool_body(ngx_http_agentcore_tool_call_t *call,
+    ngx_chain_t *in);
+
+/* ngx_http_agentcore_builtins.c */
+ngx_int_t ngx_http_agentcore_add_builtin_tools(ngx_conf_t *cf);
 
 /* ngx_http_agentcore_ping.c */
 ngx_int_t ngx_http_agentcore_ping_handler(ngx_http_request_t *r);

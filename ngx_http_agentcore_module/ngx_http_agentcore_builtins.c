@@ -1,0 +1,284 @@
+
+/*
+ * Copyright (C) ngx_http_agentcore_module authors
+ *
+ * The built-in tools of the reference service, registered through the
+ * public API like any other module's: calculator, weather, get_time,
+ * and strands_tools' current_time.
+ */
+
+
+#include "ngx_http_agentcore_module.h"
+#include "ngx_http_agentcore_calculator.h"
+
+
+static ngx_int_t ngx_http_agentcore_calculator_tool(
+    ngx_http_agentcore_tool_call_t *call);
+static ngx_int_t ngx_http_agentcore_weather_tool(
+    ngx_http_agentcore_tool_call_t *call);
+static ngx_int_t ngx_http_agentcore_get_time_tool(
+    ngx_http_agentcore_tool_call_t *call);
+static ngx_int_t ngx_http_agentcore_current_time_tool(
+    ngx_http_agentcore_tool_call_t *call);
+
+
+#define ngx_http_agentcore_prop(name, type, text)                            \
+    "\"" name "\":{\"type\":\"" type "\",\"description\":\"" text "\"}"
+
+static ngx_http_agentcore_tool_t  ngx_http_agentcore_builtin_tools[] = {
+
+    { ngx_string("calculator"),
+      ngx_string("Calculator powered by exact integer and multiple-precision "
+                 "arithmetic. Evaluates numeric expressions with + - * / "
+                 "** ^ %, parentheses, sqrt, sin, cos, tan, asin, acos, "
+                 "atan, sinh, cosh, tanh, exp, log, ln, log10, abs, floor, "
+                 "ceil, factorial, pi and e."),
+      ngx_string("{\"properties\":{"
+          ngx_http_agentcore_prop("expression", "string",
+                                  "The mathematical expression to evaluate")
+          "," ngx_http_agentcore_prop("mode", "string",
+                                  "The calculation mode: evaluate")
+          "," ngx_http_agentcore_prop("precision", "integer",
+                                  "Decimal places of the result "
+                                  "(default 10)")
+          "," ngx_http_agentcore_prop("scientific", "boolean",
+                                  "Whether to use scientific notation")
+          "," ngx_http_agentcore_prop("force_numeric", "boolean",
+                                  "Force a numeric result")
+          "," ngx_http_agentcore_prop("variables", "object",
+                                  "Variable names and their values")
+          "," ngx_http_agentcore_prop("wrt", "string",
+                                  "Variable for derivatives and integrals")
+          "," ngx_http_agentcore_prop("point", "string",
+                                  "Point for limits")
+          "," ngx_http_agentcore_prop("order", "integer",
+                                  "Order of derivatives and series")
+          "},\"required\":[\"expression\"],\"type\":\"object\"}"),
+      ngx_http_agentcore_calculator_tool, NULL },
+
+    { ngx_string("weather"),
+      ngx_string("Get weather"),
+      ngx_string("{\"properties\":{},\"type\":\"object\",\"required\":[]}"),
+      ngx_http_agentcore_weather_tool, NULL },
+
+    { ngx_string("get_time"),
+      ngx_string("Get current time"),
+      ngx_string("{\"properties\":{},\"type\":\"object\",\"required\":[]}"),
+      ngx_http_agentcore_get_time_tool, NULL },
+
+    { ngx_string("current_time"),
+      ngx_string("Get the current time in ISO 8601 format for a time zone "
+                 "(default UTC)."),
+      ngx_string("{\"properties\":{"
+          ngx_http_agentcore_prop("timezone", "string",
+                                  "An IANA time zone such as Europe/Paris; "
+                                  "default UTC")
+          "},\"type\":\"object\",\"required\":[]}"),
+      ngx_http_agentcore_current_time_tool, NULL },
+
+    { ngx_null_string, ngx_null_string, ngx_null_string, NULL, NULL }
+};
+
+
+ngx_int_t
+ngx_http_agentcore_add_builtin_tools(ngx_conf_t *cf)
+{
+    ngx_http_agentcore_tool_t  *tool;
+
+    for (tool = ngx_http_agentcore_builtin_tools; tool->name.len; tool++) {
+        if (ngx_http_agentcore_add_tool(cf, tool) != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_agentcore_calculator_tool(ngx_http_agentcore_tool_call_t *call)
+{
+    int         rc;
+    char       *text;
+    ngx_str_t   s;
+
+    rc = ac_calculator(call->input, &text);
+
+    if (text == NULL) {
+        return NGX_ERROR;
+    }
+
+    s.data = (u_char *) text;
+    s.len = ngx_strlen(text);
+
+    ngx_http_agentcore_tool_done(call,
+                                 (rc == AC_CALC_SUCCESS) ? NGX_OK : NGX_ERROR,
+                                 &s);
+    free(text);
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_agentcore_weather_tool(ngx_http_agentcore_tool_call_t *call)
+{
+    ngx_http_agentcore_loc_conf_t  *alcf;
+
+    alcf = ngx_http_get_module_loc_conf(call->request,
+                                        ngx_http_agentcore_module);
+
+    ngx_http_agentcore_tool_done(call, NGX_OK, &alcf->weather);
+
+    return NGX_OK;
+}
+
+
+/* naive local time, as the reference's get_time */
+
+static ngx_int_t
+ngx_http_agentcore_get_time_tool(ngx_http_agentcore_tool_call_t *call)
+{
+    u_char     buf[sizeof("2025-07-18 20:25:48")];
+    ngx_tm_t   tm;
+    ngx_str_t  s;
+
+    ngx_localtime(ngx_time(), &tm);
+
+    s.data = buf;
+    s.len = ngx_sprintf(buf, "%4d-%02d-%02d %02d:%02d:%02d",
+                        tm.ngx_tm_year, tm.ngx_tm_mon, tm.ngx_tm_mday,
+                        tm.ngx_tm_hour, tm.ngx_tm_min, tm.ngx_tm_sec)
+            - buf;
+
+    ngx_http_agentcore_tool_done(call, NGX_OK, &s);
+
+    return NGX_OK;
+}
+
+
+/*
+ * ISO 8601 with microseconds and offset, in an IANA zone read from the
+ * system's zoneinfo (tzdata).  The worker is single-threaded here, so
+ * TZ is switched for the conversion and restored.
+ */
+
+static ngx_int_t
+ngx_http_agentcore_current_time_tool(ngx_http_agentcore_tool_call_t *call)
+{
+    char            *old, *saved, zone[128], path[256];
+    long             off;
+    u_char           buf[160], *p;
+    json_t          *tz;
+    size_t           len;
+    ngx_str_t        s;
+    struct tm        tm;
+    ngx_uint_t       i, utc;
+    struct timeval   tv;
+
+    tz = json_is_object(call->input) ? json_object_get(call->input,
+                                                       "timezone")
+                                     : NULL;
+
+    if (tz != NULL && !json_is_null(tz) && !json_is_string(tz)) {
+        ngx_str_set(&s, "Error: Error getting current time: timezone must "
+                        "be a string");
+        ngx_http_agentcore_tool_done(call, NGX_ERROR, &s);
+        return NGX_OK;
+    }
+
+    len = json_is_string(tz) ? json_string_length(tz) : 0;
+
+    if (len == 0) {
+        ngx_cpystrn((u_char *) zone, (u_char *) "UTC", sizeof(zone));
+        len = 3;
+
+    } else if (len >= sizeof(zone)) {
+        goto bad_zone;
+
+    } else {
+        ngx_memcpy(zone, json_string_value(tz), len);
+        zone[len] = '\0';
+    }
+
+    utc = (len == 3 && ngx_strncasecmp((u_char *) zone, (u_char *) "UTC", 3)
+                       == 0);
+
+    if (!utc) {
+        for (i = 0; i < len; i++) {
+            if (!(isalnum((unsigned char) zone[i]) || zone[i] == '/' || zone[i] == '_'
+                  || zone[i] == '-' || zone[i] == '+'))
+            {
+                goto bad_zone;
+            }
+        }
+
+        if (zone[0] == '/' || ngx_strstr(zone, "..")) {
+            goto bad_zone;
+        }
+
+        ngx_snprintf((u_char *) path, sizeof(path),
+                     "/usr/share/zoneinfo/%s%Z", zone);
+
+        if (access(path, R_OK) != 0) {
+            goto bad_zone;
+        }
+    }
+
+    ngx_gettimeofday(&tv);
+
+    if (utc) {
+        (void) gmtime_r(&tv.tv_sec, &tm);
+        off = 0;
+
+    } else {
+        old = getenv("TZ");
+        saved = old ? strdup(old) : NULL;
+
+        if (old && saved == NULL) {
+            return NGX_ERROR;
+        }
+
+        (void) setenv("TZ", zone, 1);
+        tzset();
+        (void) localtime_r(&tv.tv_sec, &tm);
+        off = tm.tm_gmtoff;
+
+        if (saved) {
+            (void) setenv("TZ", saved, 1);
+            free(saved);
+
+        } else {
+            (void) unsetenv("TZ");
+        }
+
+        tzset();
+    }
+
+    p = ngx_sprintf(buf, "%4d-%02d-%02dT%02d:%02d:%02d.%06l%c%02l:%02l",
+                    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                    tm.tm_hour, tm.tm_min, tm.tm_sec, (long) tv.tv_usec,
+                    off < 0 ? '-' : '+', ngx_abs(off) / 3600,
+                    (ngx_abs(off) % 3600) / 60);
+
+    s.data = buf;
+    s.len = p - buf;
+
+    ngx_http_agentcore_tool_done(call, NGX_OK, &s);
+
+    return NGX_OK;
+
+bad_zone:
+
+    p = ngx_snprintf(buf, sizeof(buf),
+                     "Error: Error getting current time: "
+                     "'No time zone found with key %*s'",
+                     ngx_min(len, (size_t) 16), json_string_value(tz));
+
+    s.data = buf;
+    s.len = p - buf;
+
+    ngx_http_agentcore_tool_done(call, NGX_ERROR, &s);
+
+    return NGX_OK;
+}

@@ -1,0 +1,932 @@
+
+/*
+ * Copyright (C) ngx_http_agentcore_module authors
+ *
+ * The tool registry and tool calls: tools registered by modules
+ * (ngx_http_agentcore.h) or declared with "agentcore_tool" as nginx
+ * locations; the tool specs sent to the model; running the toolUse
+ * blocks of one assistant turn concurrently and building the user
+ * message of their results, in the order the model asked.
+ */
+
+
+#include "ngx_http_agentcore_module.h"
+
+
+static ngx_int_t ngx_http_agentcore_valid_name(ngx_str_t *name);
+static ngx_http_agentcore_tool_entry_t *ngx_http_agentcore_tool_entry(
+    ngx_conf_t *cf, ngx_http_agentcore_tool_t *tool);
+static char *ngx_http_agentcore_resolve_tools(ngx_conf_t *cf,
+    ngx_http_agentcore_loc_conf_t *conf);
+static void ngx_http_agentcore_json_cleanup(void *data);
+static ngx_int_t ngx_http_agentcore_location_tool(
+    ngx_http_agentcore_tool_call_t *call);
+static ngx_int_t ngx_http_agentcore_location_tool_done(ngx_http_request_t *sr,
+    void *data, ngx_int_t rc);
+
+
+static ngx_str_t  ngx_http_agentcore_any_object =
+    ngx_string("{\"type\":\"object\",\"properties\":{}}");
+
+static ngx_str_t  ngx_http_agentcore_post_method = ngx_string("POST");
+
+
+ngx_int_t
+ngx_http_agentcore_add_tool(ngx_conf_t *cf, ngx_http_agentcore_tool_t *tool)
+{
+    ngx_uint_t                        i;
+    ngx_http_agentcore_tool_entry_t  *entry, **e;
+    ngx_http_agentcore_main_conf_t   *amcf;
+
+    amcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_agentcore_module);
+
+    if (amcf == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "agentcore tools can only be added in http{}");
+        return NGX_ERROR;
+    }
+
+    e = amcf->tools.elts;
+
+    for (i = 0; i < amcf->tools.nelts; i++) {
+        if (e[i]->tool->name.len == tool->name.len
+            && ngx_strncmp(e[i]->tool->name.data, tool->name.data,
+                           tool->name.len)
+               == 0)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "agentcore tool \"%V\" is already registered",
+                               &tool->name);
+            return NGX_ERROR;
+        }
+    }
+
+    entry = ngx_http_agentcore_tool_entry(cf, tool);
+    if (entry == NULL) {
+        return NGX_ERROR;
+    }
+
+    e = ngx_array_push(&amcf->tools);
+    if (e == NULL) {
+        return NGX_ERROR;
+    }
+
+    *e = entry;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_agentcore_valid_name(ngx_str_t *name)
+{
+    u_char      c;
+    ngx_uint_t  i;
+
+    if (name->len == 0 || name->len > 64) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < name->len; i++) {
+        c = name->data[i];
+
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+              || (c >= '0' && c <= '9') || c == '_' || c == '-'))
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* checks a tool and builds its {"toolSpec": ...} once, at configuration */
+
+static ngx_http_agentcore_tool_entry_t *
+ngx_http_agentcore_tool_entry(ngx_conf_t *cf, ngx_http_agentcore_tool_t *tool)
+{
+    json_t                           *schema;
+    json_error_t                      err;
+    ngx_str_t                        *text;
+    ngx_pool_cleanup_t               *cln;
+    ngx_http_agentcore_tool_entry_t  *entry;
+
+    if (ngx_http_agentcore_valid_name(&tool->name) != NGX_OK) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid agentcore tool name \"%V\": use 1 to 64 "
+                           "of a-z, A-Z, 0-9, \"_\" and \"-\"", &tool->name);
+        return NULL;
+    }
+
+    if (tool->handler == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "agentcore tool \"%V\" has no handler",
+                           &tool->name);
+        return NULL;
+    }
+
+    text = tool->input_schema.len ? &tool->input_schema
+                                  : &ngx_http_agentcore_any_object;
+
+    schema = json_loadb((const char *) text->data, text->len, 0, &err);
+
+    if (!json_is_object(schema)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "agentcore tool \"%V\": the input schema must be "
+                           "a JSON object: %s", &tool->name,
+                           schema ? "not an object" : err.text);
+        json_decref(schema);
+        return NULL;
+    }
+
+    entry = ngx_pcalloc(cf->pool, sizeof(ngx_http_agentcore_tool_entry_t));
+    if (entry == NULL) {
+        json_decref(schema);
+        return NULL;
+    }
+
+    entry->tool = tool;
+    entry->spec = json_pack("{s:{s:s%, s:s%, s:{s:o}}}", "toolSpec",
+                            "name", tool->name.data, tool->name.len,
+                            "description", tool->description.data,
+                            tool->description.len,
+                            "inputSchema", "json", schema);
+
+    if (entry->spec == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "agentcore tool \"%V\": the description must be "
+                           "UTF-8", &tool->name);
+        return NULL;
+    }
+
+    cln = ngx_pool_cleanup_add(cf->pool, 0);
+    if (cln == NULL) {
+        json_decref(entry->spec);
+        return NULL;
+    }
+
+    cln->handler = ngx_http_agentcore_json_cleanup;
+    cln->data = entry->spec;
+
+    return entry;
+}
+
+
+static void
+ngx_http_agentcore_json_cleanup(void *data)
+{
+    json_decref(data);
+}
+
+
+/* agentcore_tools NAME ...; */
+
+char *
+ngx_http_agentcore_tools_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_agentcore_loc_conf_t *alcf = conf;
+
+    ngx_str_t   *value, *name;
+    ngx_uint_t   i;
+
+    if (alcf->tool_names == NULL) {
+        alcf->tool_names = ngx_array_create(cf->pool, cf->args->nelts,
+                                            sizeof(ngx_str_t));
+        if (alcf->tool_names == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (value[i].len == 3 && ngx_strncmp(value[i].data, "off", 3) == 0)
+        {
+            /* "agentcore_tools off;" clears what would be inherited */
+            continue;
+        }
+
+        name = ngx_array_push(alcf->tool_names);
+        if (name == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        *name = value[i];
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* agentcore_tool NAME URI "DESCRIPTION" [SCHEMA]; */
+
+char *
+ngx_http_agentcore_tool_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_agentcore_loc_conf_t *alcf = conf;
+
+    ngx_str_t                         *value;
+    ngx_http_agentcore_tool_t         *tool;
+    ngx_http_agentcore_tool_entry_t   *entry, **e;
+
+    value = cf->args->elts;
+
+    if (value[2].len == 0 || value[2].data[0] != '/') {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "agentcore tool \"%V\": \"%V\" is not a URI",
+                           &value[1], &value[2]);
+        return NGX_CONF_ERROR;
+    }
+
+    tool = ngx_pcalloc(cf->pool, sizeof(ngx_http_agentcore_tool_t));
+    if (tool == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    tool->name = value[1];
+    tool->description = value[3];
+
+    if (cf->args->nelts == 5) {
+        tool->input_schema = value[4];
+    }
+
+    tool->handler = ngx_http_agentcore_location_tool;
+
+    tool->data = ngx_palloc(cf->pool, sizeof(ngx_str_t));
+    if (tool->data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    *(ngx_str_t *) tool->data = value[2];
+
+    entry = ngx_http_agentcore_tool_entry(cf, tool);
+    if (entry == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (alcf->location_tools == NULL) {
+        alcf->location_tools = ngx_array_create(cf->pool, 2,
+                                   sizeof(ngx_http_agentcore_tool_entry_t *));
+        if (alcf->location_tools == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    e = ngx_array_push(alcf->location_tools);
+    if (e == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    *e = entry;
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * The tools of a level: its own ("agentcore_tools", "agentcore_tool"),
+ * else its parent's.  Unknown names fail the configuration.
+ */
+
+char *
+ngx_http_agentcore_merge_tools(ngx_conf_t *cf,
+    ngx_http_agentcore_loc_conf_t *prev, ngx_http_agentcore_loc_conf_t *conf)
+{
+    if (prev->tool_specs == NULL
+        && (prev->tool_names || prev->location_tools))
+    {
+        if (ngx_http_agentcore_resolve_tools(cf, prev) != NGX_CONF_OK) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    if (conf->tool_names == NULL && conf->location_tools == NULL) {
+        conf->tools = prev->tools;
+        conf->tool_specs = prev->tool_specs;
+        return NGX_CONF_OK;
+    }
+
+    if (conf->tool_specs) {
+        return NGX_CONF_OK;
+    }
+
+    return ngx_http_agentcore_resolve_tools(cf, conf);
+}
+
+
+static char *
+ngx_http_agentcore_resolve_tools(ngx_conf_t *cf,
+    ngx_http_agentcore_loc_conf_t *conf)
+{
+    ngx_str_t                        *name;
+    ngx_uint_t                        i, j, n;
+    ngx_pool_cleanup_t               *cln;
+    ngx_http_agentcore_tool_entry_t  **reg, **loc, **e;
+    ngx_http_agentcore_main_conf_t   *amcf;
+
+    amcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_agentcore_module);
+
+    n = (conf->tool_names ? conf->tool_names->nelts : 0)
+        + (conf->location_tools ? conf->location_tools->nelts : 0);
+
+    conf->tools = ngx_array_create(cf->pool, n ? n : 1,
+                                   sizeof(ngx_http_agentcore_tool_entry_t *));
+    if (conf->tools == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    conf->tool_specs = json_array();
+    if (conf->tool_specs == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    cln = ngx_pool_cleanup_add(cf->pool, 0);
+    if (cln == NULL) {
+        json_decref(conf->tool_specs);
+        return NGX_CONF_ERROR;
+    }
+
+    cln->handler = ngx_http_agentcore_json_cleanup;
+    cln->data = conf->tool_specs;
+
+    reg = amcf->tools.elts;
+    name = conf->tool_names ? conf->tool_names->elts : NULL;
+
+    for (i = 0; conf->tool_names && i < conf->tool_names->nelts; i++) {
+
+        for (j = 0; j < amcf->tools.nelts; j++) {
+            if (reg[j]->tool->name.len == name[i].len
+                && ngx_strncmp(reg[j]->tool->name.data, name[i].data,
+                               name[i].len)
+                   == 0)
+            {
+                break;
+            }
+        }
+
+        if (j == amcf->tools.nelts) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "unknown agentcore tool \"%V\" in "
+                               "\"agentcore_tools\"", &name[i]);
+            return NGX_CONF_ERROR;
+        }
+
+        e = ngx_array_push(conf->tools);
+        if (e == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        *e = reg[j];
+    }
+
+    loc = conf->location_tools ? conf->location_tools->elts : NULL;
+
+    for (i = 0; conf->location_tools && i < conf->location_tools->nelts; i++) {
+        e = ngx_array_push(conf->tools);
+        if (e == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        *e = loc[i];
+    }
+
+    /* tool names are unique within a level */
+
+    e = conf->tools->elts;
+
+    for (i = 0; i < conf->tools->nelts; i++) {
+        for (j = 0; j < i; j++) {
+            if (e[i]->tool->name.len == e[j]->tool->name.len
+                && ngx_strncmp(e[i]->tool->name.data, e[j]->tool->name.data,
+                               e[i]->tool->name.len)
+                   == 0)
+            {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "duplicate agentcore tool \"%V\"",
+                                   &e[i]->tool->name);
+                return NGX_CONF_ERROR;
+            }
+        }
+
+        if (json_array_append(conf->tool_specs, e[i]->spec) != 0) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * Runs every toolUse block of the assistant message concurrently.
+ * NGX_OK: all finished already; NGX_AGAIN: the last one to finish wakes
+ * the invocation; NGX_ERROR: out of memory.
+ */
+
+ngx_int_t
+ngx_http_agentcore_tools_run(ngx_http_agentcore_ctx_t *ctx, json_t *message)
+{
+    size_t                            i, n;
+    json_t                           *content, *block, *use, *name, *id;
+    ngx_int_t                         rc;
+    ngx_str_t                         s;
+    ngx_uint_t                        j;
+    ngx_http_request_t               *r;
+    ngx_http_agentcore_tool_call_t   *call;
+    ngx_http_agentcore_tool_entry_t **e;
+
+    r = ctx->request;
+    content = json_object_get(message, "content");
+
+    n = 0;
+
+    for (i = 0; i < json_array_size(content); i++) {
+        if (json_object_get(json_array_get(content, i), "toolUse")) {
+            n++;
+        }
+    }
+
+    ctx->calls = ngx_pcalloc(r->pool, n * sizeof(ngx_http_agentcore_tool_call_t));
+    if (ctx->calls == NULL) {
+        return NGX_ERROR;
+    }
+
+    ctx->ncalls = n;
+    ctx->tools_pending = n;
+    ctx->tools_starting = 1;
+
+    e = ctx->conf->tools ? ctx->conf->tools->elts : NULL;
+
+    n = 0;
+
+    json_array_foreach(content, i, block) {
+
+        use = json_object_get(block, "toolUse");
+        if (use == NULL) {
+            continue;
+        }
+
+        call = &ctx->calls[n];
+        call->index = n++;
+        call->invocation = ctx;
+        call->request = r;
+        call->pool = r->pool;
+
+        name = json_object_get(use, "name");
+        id = json_object_get(use, "toolUseId");
+
+        call->input = json_object_get(use, "input");
+        call->tool_use_id.data = (u_char *) json_string_value(id);
+        call->tool_use_id.len = json_string_length(id);
+
+        s.data = (u_char *) json_string_value(name);
+        s.len = json_string_length(name);
+
+        for (j = 0; e && j < ctx->conf->tools->nelts; j++) {
+            if (e[j]->tool->name.len == s.len
+                && ngx_strncmp(e[j]->tool->name.data, s.data, s.len) == 0)
+            {
+                call->tool = e[j]->tool;
+                break;
+            }
+        }
+
+        if (call->tool == NULL) {
+            ngx_http_agentcore_tool_result(call, NGX_ERROR, "Unknown tool: ",
+                                           &s);
+            continue;
+        }
+
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "agentcore tool call start \"%V\" %V",
+                       &call->tool->name, &call->tool_use_id);
+
+        rc = call->tool->handler(call);
+
+        if (rc == NGX_AGAIN && !call->done) {
+            continue;
+        }
+
+        if (!call->done) {
+            ngx_str_set(&s, "the tool failed");
+
+            if (rc == NGX_OK) {
+                ngx_str_set(&s, "the tool returned no result");
+            }
+
+            ngx_http_agentcore_tool_result(call, NGX_ERROR, "Error: ", &s);
+        }
+    }
+
+    ctx->tools_starting = 0;
+
+    return ctx->tools_pending ? NGX_AGAIN : NGX_OK;
+}
+
+
+void
+ngx_http_agentcore_tool_done(ngx_http_agentcore_tool_call_t *call,
+    ngx_int_t status, ngx_str_t *text)
+{
+    ngx_http_agentcore_tool_result(call, status, NULL, text);
+}
+
+
+/* records a result: prefix + text, copied */
+
+void
+ngx_http_agentcore_tool_result(ngx_http_agentcore_tool_call_t *call,
+    ngx_int_t status, const char *prefix, ngx_str_t *text)
+{
+    u_char                    *p;
+    size_t                     len;
+    ngx_http_agentcore_ctx_t  *ctx;
+
+    ctx = call->invocation;
+
+    if (call->done) {
+        ngx_log_error(NGX_LOG_ALERT, call->request->connection->log, 0,
+                      "agentcore tool \"%V\" completed twice",
+                      call->tool ? &call->tool->name : &call->tool_use_id);
+        return;
+    }
+
+    len = (prefix ? ngx_strlen(prefix) : 0) + (text ? text->len : 0);
+
+    p = ngx_pnalloc(call->pool, len);
+
+    if (p == NULL) {
+        call->error = 1;
+        ngx_str_null(&call->result);
+
+    } else {
+        call->result.data = p;
+
+        if (prefix) {
+            p = ngx_cpymem(p, prefix, ngx_strlen(prefix));
+        }
+
+        if (text) {
+            p = ngx_cpymem(p, text->data, text->len);
+        }
+
+        call->result.len = p - call->result.data;
+        call->error = (status != NGX_OK);
+    }
+
+    call->done = 1;
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, call->request->connection->log, 0,
+                   "agentcore tool call done %V %s, %uz bytes",
+                   &call->tool_use_id, call->error ? "error" : "success",
+                   call->result.len);
+
+    if (--ctx->tools_pending == 0 && !ctx->tools_starting) {
+        /* the last one wakes the invocation */
+        (void) ngx_http_post_request(ctx->request, NULL);
+    }
+}
+
+
+/* {"role":"user","content":[{"toolResult":{...}}, ...]} in asked order */
+
+json_t *
+ngx_http_agentcore_tools_message(ngx_http_agentcore_ctx_t *ctx)
+{
+    json_t                          *content, *result;
+    ngx_uint_t                       i;
+    ngx_http_agentcore_tool_call_t  *call;
+
+    content = json_array();
+    if (content == NULL) {
+        return NULL;
+    }
+
+    for (i = 0; i < ctx->ncalls; i++) {
+        call = &ctx->calls[i];
+
+        result = json_pack("{s:{s:s%, s:[{s:s%}], s:s}}", "toolResult",
+                           "toolUseId", call->tool_use_id.data,
+                           call->tool_use_id.len,
+                           "content", "text",
+                           call->result.data ? (char *) call->result.data : "",
+                           call->result.len,
+                           "status", call->error ? "error" : "success");
+
+        if (result == NULL) {
+            /* not UTF-8: say so rather than fail the invocation */
+            result = json_pack("{s:{s:s%, s:[{s:s}], s:s}}", "toolResult",
+                               "toolUseId", call->tool_use_id.data,
+                               call->tool_use_id.len,
+                               "content", "text",
+                               "Error: the tool result is not valid UTF-8",
+                               "status", "error");
+        }
+
+        if (result == NULL || json_array_append_new(content, result) != 0) {
+            json_decref(content);
+            return NULL;
+        }
+    }
+
+    return json_pack("{s:s, s:o}", "role", "user", "content", content);
+}
+
+
+/*
+ * A location as a tool: POST the input as JSON to the URI by
+ * subrequest; the response body (bounded) is the result, a status of
+ * 400 or more an error.
+ */
+
+static ngx_int_t
+ngx_http_agentcore_location_tool(ngx_http_agentcore_tool_call_t *call)
+{
+    char                        *json;
+    size_t                       len;
+    u_char                      *q;
+    ngx_str_t                    uri, args, *target;
+    ngx_buf_t                   *b;
+    ngx_uint_t                   i;
+    ngx_chain_t                 *cl;
+    ngx_list_part_t             *part;
+    ngx_table_elt_t             *h, *nh;
+    ngx_http_request_t          *r, *sr;
+    ngx_http_request_body_t     *rb;
+    ngx_http_post_subrequest_t  *ps;
+
+    r = call->request;
+    target = call->tool->data;
+
+    json = json_dumps(call->input ? call->input : json_object(),
+                      JSON_COMPACT|JSON_PRESERVE_ORDER|JSON_ENCODE_ANY);
+    if (json == NULL) {
+        return NGX_ERROR;
+    }
+
+    len = ngx_strlen(json);
+
+    b = ngx_create_temp_buf(r->pool, len ? len : 1);
+    if (b == NULL) {
+        free(json);
+        return NGX_ERROR;
+    }
+
+    b->last = ngx_cpymem(b->last, json, len);
+    b->last_buf = 1;
+    b->last_in_chain = 1;
+    free(json);
+
+    uri = *target;
+    ngx_str_null(&args);
+
+    q = ngx_strlchr(uri.data, uri.data + uri.len, '?');
+    if (q) {
+        args.data = q + 1;
+        args.len = uri.data + uri.len - args.data;
+        uri.len = q - uri.data;
+    }
+
+    ps = ngx_palloc(r->pool, sizeof(ngx_http_post_subrequest_t));
+    if (ps == NULL) {
+        return NGX_ERROR;
+    }
+
+    ps->handler = ngx_http_agentcore_location_tool_done;
+    ps->data = call;
+
+    if (ngx_http_subrequest(r, &uri, args.len ? &args : NULL, &sr, ps,
+                            NGX_HTTP_SUBREQUEST_BACKGROUND)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    call->sr = sr;
+    ngx_http_set_ctx(sr, call->invocation, ngx_http_agentcore_module);
+
+    sr->method = NGX_HTTP_POST;
+    sr->method_name = ngx_http_agentcore_post_method;
+
+    /* the client's headers, but with our body's type and length */
+
+    if (ngx_list_init(&sr->headers_in.headers, r->pool, 8,
+                      sizeof(ngx_table_elt_t))
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if ((h[i].key.len == sizeof("Content-Type") - 1
+             && ngx_strncasecmp(h[i].key.data, (u_char *) "Content-Type",
+                                h[i].key.len) == 0)
+            || (h[i].key.len == sizeof("Content-Length") - 1
+                && ngx_strncasecmp(h[i].key.data, (u_char *) "Content-Length",
+                                   h[i].key.len) == 0)
+            || (h[i].key.len == sizeof("Transfer-Encoding") - 1
+                && ngx_strncasecmp(h[i].key.data,
+                                   (u_char *) "Transfer-Encoding",
+                                   h[i].key.len) == 0)
+            || (h[i].key.len == sizeof("Expect") - 1
+                && ngx_strncasecmp(h[i].key.data, (u_char *) "Expect",
+                                   h[i].key.len) == 0))
+        {
+            continue;
+        }
+
+        nh = ngx_list_push(&sr->headers_in.headers);
+        if (nh == NULL) {
+            return NGX_ERROR;
+        }
+
+        *nh = h[i];
+    }
+
+    nh = ngx_list_push(&sr->headers_in.headers);
+    if (nh == NULL) {
+        return NGX_ERROR;
+    }
+
+    nh->hash = 1;
+    ngx_str_set(&nh->key, "Content-Type");
+    ngx_str_set(&nh->value, "application/json");
+    nh->lowcase_key = (u_char *) "content-type";
+#if (nginx_version >= 1023000)
+    nh->next = NULL;
+#endif
+
+    sr->headers_in.content_type = nh;
+    sr->headers_in.content_length = NULL;
+    sr->headers_in.content_length_n = len;
+    sr->headers_in.chunked = 0;
+#if (nginx_version >= 1023000)
+    sr->headers_in.transfer_encoding = NULL;
+#endif
+
+    rb = ngx_pcalloc(r->pool, sizeof(ngx_http_request_body_t));
+    if (rb == NULL) {
+        return NGX_ERROR;
+    }
+
+    cl = ngx_alloc_chain_link(r->pool);
+    if (cl == NULL) {
+        return NGX_ERROR;
+    }
+
+    cl->buf = b;
+    cl->next = NULL;
+    rb->bufs = cl;
+    sr->request_body = rb;
+
+    return NGX_AGAIN;
+}
+
+
+static ngx_int_t
+ngx_http_agentcore_location_tool_done(ngx_http_request_t *sr, void *data,
+    ngx_int_t rc)
+{
+    ngx_http_agentcore_tool_call_t *call = data;
+
+    u_char      buf[NGX_INT_T_LEN + 64];
+    ngx_str_t   text;
+    ngx_uint_t  status;
+
+    if (rc == NGX_AGAIN) {
+        return rc;
+    }
+
+    if (!call->done) {
+        status = call->status ? call->status : (ngx_uint_t) rc;
+
+        if (call->too_big) {
+            ngx_str_set(&text, "the tool's response is larger than "
+                               "agentcore_tool_max_size");
+            ngx_http_agentcore_tool_result(call, NGX_ERROR, "Error: ", &text);
+
+        } else if (call->status == 0 || status >= NGX_HTTP_BAD_REQUEST
+                   || rc == NGX_ERROR)
+        {
+            text.data = buf;
+            text.len = ngx_sprintf(buf, "HTTP %ui from the tool location",
+                                   status >= 100 ? status : 500)
+                       - buf;
+
+            if (call->body && call->body->last > call->body->pos) {
+                text.data = call->body->pos;
+                text.len = call->body->last - call->body->pos;
+            }
+
+            ngx_http_agentcore_tool_result(call, NGX_ERROR, "Error: ", &text);
+
+        } else {
+            text.data = call->body ? call->body->pos : (u_char *) "";
+            text.len = call->body ? (size_t) (call->body->last
+                                              - call->body->pos) : 0;
+
+            ngx_http_agentcore_tool_result(call, NGX_OK, NULL, &text);
+        }
+    }
+
+    if (sr->connection->error) {
+        return rc;
+    }
+
+    return NGX_OK;
+}
+
+
+/* the capture filter hands a tool subrequest's response here */
+
+ngx_http_agentcore_tool_call_t *
+ngx_http_agentcore_tool_call(ngx_http_agentcore_ctx_t *ctx,
+    ngx_http_request_t *sr)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < ctx->ncalls; i++) {
+        if (ctx->calls[i].sr == sr) {
+            return &ctx->calls[i];
+        }
+    }
+
+    return NULL;
+}
+
+
+ngx_int_t
+ngx_http_agentcore_tool_body(ngx_http_agentcore_tool_call_t *call,
+    ngx_chain_t *in)
+{
+    size_t                     size, have, want;
+    ngx_buf_t                 *b, *nb;
+    ngx_chain_t               *cl;
+    ngx_http_agentcore_ctx_t  *ctx;
+
+    ctx = call->invocation;
+
+    for (cl = in; cl; cl = cl->next) {
+        b = cl->buf;
+        size = ngx_buf_in_memory(b) ? (size_t) (b->last - b->pos) : 0;
+
+        if (size && !call->too_big) {
+            have = call->body ? (size_t) (call->body->last - call->body->pos)
+                              : 0;
+
+            if (have + size > ctx->conf->tool_max_size) {
+                call->too_big = 1;
+
+            } else {
+                if (call->body == NULL
+                    || size > (size_t) (call->body->end - call->body->last))
+                {
+                    /* grow by doubling, up to agentcore_tool_max_size */
+
+                    want = ngx_max(2 * (have + size), 1024);
+                    want = ngx_min(want, ctx->conf->tool_max_size);
+
+                    nb = ngx_create_temp_buf(call->pool, want);
+                    if (nb == NULL) {
+                        return NGX_ERROR;
+                    }
+
+                    if (have) {
+                        nb->last = ngx_cpymem(nb->last, call->body->pos,
+                                              have);
+                    }
+
+                    call->body = nb;
+                }
+
+                call->body->last = ngx_cpymem(call->body->last, b->pos, size);
+            }
+        }
+
+        b->pos = b->last;
+
+        if (b->in_file) {
+            b->file_pos = b->file_last;
+        }
+    }
+
+    return NGX_OK;
+}
