@@ -1490,6 +1490,7 @@ sub run_plan {
     if ($plan->{batch} || $plan->{split}) {
         $buf = '';
         for $step (@$items) {
+            next if $step->[0] eq 'P';
             last unless $step->[0] eq 'F';
             $buf .= ref $step->[1] ? $step->[1]->() : $step->[1];
         }

@@ -595,6 +595,11 @@ sub scenario {
     $r = scenario('[[batch]] hello');
     is(scalar @{ $r->{chunks} }, 1, 'batch: one chunk');
     is(scalar(() = frames($r)), 8, 'batch: holds all 8 frames');
+    $r = scenario('[[batch]] [[slow ms=50 n=3]]');
+    is(scalar @{ $r->{chunks} }, 1, 'batch with pauses: still one chunk');
+    is(text_of(frames($r)), 'tok1 tok2 tok3 ', 'batch with pauses: all deltas');
+    $r = scenario('[[split bytes=64 ms=0]] [[slow ms=1 n=3]]');
+    is(text_of(frames($r)), 'tok1 tok2 tok3 ', 'split with pauses: all deltas');
 
     $r = scenario('[[exception type=throttlingException message="Slow down"]]');
     @f = frames($r);
