@@ -41,8 +41,8 @@ APT_PKGS    := nginx-core nginx-dev libjansson-dev libcurl4-openssl-dev \
 
 AGENTCORE_PORT ?= 8080
 
-.PHONY: all deps module unit fuzz fuzz-quick t test run bench bench-quick \
-        clean
+.PHONY: all deps module unit fuzz fuzz-quick t selftest test run bench \
+        bench-quick clean
 
 all: module
 
@@ -65,17 +65,22 @@ $(BUILD)/.deps:
 
 # the dynamic module, built against Debian's nginx with its own flags
 module: $(MODULE_SO)
-$(MODULE_SO): $(BUILD)/.deps config $(PROTO_SRCS) $(PROTO_HDRS) \
-              $(GLUE_SRCS) $(wildcard $(MODDIR)/*.h)
+$(MODULE_SO): $(BUILD)/.deps config t/module/config $(PROTO_SRCS) \
+              $(PROTO_HDRS) $(GLUE_SRCS) $(wildcard $(MODDIR)/*.h) \
+              $(wildcard t/module/*.c)
 	@mkdir -p $(BUILD)/nginx
-	@if [ ! -f $(BUILD)/nginx/Makefile ] || [ config -nt $(BUILD)/nginx/Makefile ]; then \
+	@if [ ! -f $(BUILD)/nginx/Makefile ] || [ config -nt $(BUILD)/nginx/Makefile ] \
+	    || [ t/module/config -nt $(BUILD)/nginx/Makefile ]; then \
 	    cd $(NGX_SRC) && . ./conf_flags && ./configure \
 	    --with-cc-opt="$$(dpkg-buildflags --get CFLAGS) -fPIC $$(dpkg-buildflags --get CPPFLAGS) -Werror" \
 	    --with-ld-opt="$$(dpkg-buildflags --get LDFLAGS) -fPIC" \
 	    "$${NGX_CONF_FLAGS[@]}" --add-dynamic-module=$(ROOT) \
+	    --add-dynamic-module=$(ROOT)/t/module \
 	    --builddir=$(BUILD)/nginx > $(BUILD)/configure.log 2>&1 \
 	    || { tail -30 $(BUILD)/configure.log; exit 1; }; fi
+	@# the test suite's own tool module is built alongside
 	$(MAKE) -s -f $(BUILD)/nginx/Makefile -C $(NGX_SRC) modules
+	cp $(BUILD)/nginx/ngx_http_agentcore_test_tool_module.so $(BUILD)/
 	cp $(BUILD)/nginx/ngx_http_agentcore_module.so $@
 
 # unit tests (cmocka) of the protocol layer
@@ -116,12 +121,18 @@ PROVE_INC = $(shell perl -MTest::Nginx::Socket -e1 2>/dev/null \
               || echo -It/compat)
 
 t: $(MODULE_SO)
-	$(TEST_NGINX_ENV) prove $(PROVE_INC) -It/lib -r t/
+	$(TEST_NGINX_ENV) prove $(PROVE_INC) -It/lib t/
+
+# the emulator's and our Test::Nginx runner's own tests
+selftest: $(BUILD)/.deps
+	prove emulator/t/
+	prove -It/compat t/compat/t/
 
 test: $(BUILD)/.deps
 	$(MAKE) module
 	$(MAKE) unit
 	$(MAKE) fuzz-quick
+	$(MAKE) selftest
 	$(MAKE) t
 
 run: $(MODULE_SO)

@@ -48,6 +48,10 @@ location = /_agentcore/bedrock {
 }
 _EOC_
 
+our $TestModule = <<'_EOC_';
+load_module $TEST_NGINX_AGENTCORE_ROOT/build/ngx_http_agentcore_test_tool_module.so;
+_EOC_
+
 our $Config = <<'_EOC_' . $ModelLocation;
 agentcore_model_location /_agentcore/bedrock;
 agentcore_region us-east-1;
@@ -64,6 +68,33 @@ sub invoke {
     my $json = JSON::PP->new->canonical;
     return "POST " . ($uri // "/invocations") . "\n"
            . $json->encode({ prompt => $prompt });
+}
+
+# response_body_filters: the text of an SSE stream, events joined, so a
+# test can state what the user reads.  Anything that is not an event of
+# the contract's shape is kept visibly, and a stream_error shows as
+# [stream_error: <message>].
+sub sse_text {
+    my $body = shift;
+    my $json = JSON::PP->new->allow_nonref;
+    my $out = '';
+
+    while ($body =~ s/\Adata: ([^\n]*)\n\n//) {
+        my $v = eval { $json->decode($1) };
+
+        if (!defined $v) {
+            $out .= "[bad event: $1]";
+        } elsif (ref $v eq 'HASH') {
+            $out .= "[$v->{type}: $v->{error}]";
+        } else {
+            $out .= $v;
+        }
+    }
+
+    $out .= "[trailing: $body]" if length $body;
+
+    utf8::encode($out) if utf8::is_utf8($out);
+    return $out;
 }
 
 # add_block_preprocessor(\&AgentCore::Test::defaults)

@@ -1,0 +1,196 @@
+
+/*
+ * Copyright (C) ngx_http_agentcore_module authors
+ *
+ * A module for the test suite: it gives the agent two tools through
+ * the public header only, as any third-party module would.
+ *
+ *   reverse   answers at once: the "text" input reversed
+ *   later     answers from a timer, "ms" milliseconds later (async)
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_agentcore.h"
+
+
+typedef struct {
+    ngx_event_t                      timer;
+    ngx_http_agentcore_tool_call_t  *call;
+} ngx_http_agentcore_test_later_t;
+
+
+static ngx_int_t ngx_http_agentcore_test_preconf(ngx_conf_t *cf);
+static ngx_int_t ngx_http_agentcore_test_reverse(
+    ngx_http_agentcore_tool_call_t *call);
+static ngx_int_t ngx_http_agentcore_test_later(
+    ngx_http_agentcore_tool_call_t *call);
+static void ngx_http_agentcore_test_later_fire(ngx_event_t *ev);
+static void ngx_http_agentcore_test_later_cleanup(void *data);
+
+
+static ngx_http_agentcore_tool_t  ngx_http_agentcore_test_tools[] = {
+
+    { ngx_string("reverse"),
+      ngx_string("Reverse a string"),
+      ngx_string("{\"type\":\"object\",\"properties\":{\"text\":"
+                 "{\"type\":\"string\"}},\"required\":[\"text\"]}"),
+      ngx_http_agentcore_test_reverse, NULL },
+
+    { ngx_string("later"),
+      ngx_string("Answer after a while"),
+      ngx_string("{\"type\":\"object\",\"properties\":{\"ms\":"
+                 "{\"type\":\"integer\"}}}"),
+      ngx_http_agentcore_test_later, NULL }
+};
+
+
+static ngx_http_module_t  ngx_http_agentcore_test_tool_module_ctx = {
+    ngx_http_agentcore_test_preconf,       /* preconfiguration */
+    NULL,                                  /* postconfiguration */
+
+    NULL,                                  /* create main configuration */
+    NULL,                                  /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    NULL,                                  /* create location configuration */
+    NULL                                   /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_http_agentcore_test_tool_module = {
+    NGX_MODULE_V1,
+    &ngx_http_agentcore_test_tool_module_ctx,  /* module context */
+    NULL,                                  /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    NULL,                                  /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    NULL,                                  /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+static ngx_int_t
+ngx_http_agentcore_test_preconf(ngx_conf_t *cf)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < 2; i++) {
+        if (ngx_http_agentcore_add_tool(cf, &ngx_http_agentcore_test_tools[i])
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_agentcore_test_reverse(ngx_http_agentcore_tool_call_t *call)
+{
+    u_char     *p;
+    json_t     *text;
+    size_t      i, n;
+    ngx_str_t   s;
+
+    text = json_object_get(call->input, "text");
+
+    if (!json_is_string(text)) {
+        ngx_str_set(&s, "Error: \"text\" must be a string");
+        ngx_http_agentcore_tool_done(call, NGX_ERROR, &s);
+        return NGX_OK;
+    }
+
+    n = json_string_length(text);
+
+    p = ngx_pnalloc(call->pool, n);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < n; i++) {
+        p[i] = json_string_value(text)[n - 1 - i];
+    }
+
+    s.data = p;
+    s.len = n;
+
+    ngx_http_agentcore_tool_done(call, NGX_OK, &s);
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_agentcore_test_later(ngx_http_agentcore_tool_call_t *call)
+{
+    json_t                           *ms;
+    ngx_pool_cleanup_t               *cln;
+    ngx_http_agentcore_test_later_t  *later;
+
+    later = ngx_pcalloc(call->pool, sizeof(ngx_http_agentcore_test_later_t));
+    if (later == NULL) {
+        return NGX_ERROR;
+    }
+
+    cln = ngx_pool_cleanup_add(call->pool, 0);
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    /* a client that goes away must not leave the timer behind */
+    cln->handler = ngx_http_agentcore_test_later_cleanup;
+    cln->data = later;
+
+    later->call = call;
+    later->timer.handler = ngx_http_agentcore_test_later_fire;
+    later->timer.data = later;
+    later->timer.log = call->request->connection->log;
+
+    ms = json_object_get(call->input, "ms");
+
+    ngx_add_timer(&later->timer,
+                  json_is_integer(ms) ? (ngx_msec_t) json_integer_value(ms)
+                                      : 10);
+
+    return NGX_AGAIN;
+}
+
+
+static void
+ngx_http_agentcore_test_later_fire(ngx_event_t *ev)
+{
+    ngx_http_agentcore_test_later_t *later = ev->data;
+
+    ngx_str_t          s;
+    ngx_connection_t  *c;
+
+    c = later->call->request->connection;
+
+    ngx_str_set(&s, "done later");
+    ngx_http_agentcore_tool_done(later->call, NGX_OK, &s);
+
+    ngx_http_run_posted_requests(c);
+}
+
+
+static void
+ngx_http_agentcore_test_later_cleanup(void *data)
+{
+    ngx_http_agentcore_test_later_t *later = data;
+
+    if (later->timer.timer_set) {
+        ngx_del_timer(&later->timer);
+    }
+}
