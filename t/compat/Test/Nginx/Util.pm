@@ -12,6 +12,7 @@ use warnings;
 use Exporter 'import';
 use Carp qw(croak);
 use Cwd ();
+use File::Basename ();
 use File::Path qw(make_path remove_tree);
 use File::Spec ();
 use IO::Socket::INET ();
@@ -77,6 +78,11 @@ our $StderrFile = "$ServRoot/nginx.stderr";
 our $ValgrindLog = "$ServRoot/valgrind.log";
 
 my @TempPaths = qw(client_body proxy fastcgi uwsgi scgi);
+
+# suppressions for stock nginx's own never-freed memory (t/compat/)
+our $CoreSuppressions = File::Spec->rel2abs(
+    File::Spec->catfile(File::Basename::dirname(__FILE__), '..', '..',
+                        'valgrind.suppress'));
 
 sub _on_off {
     my $v = shift;
@@ -475,6 +481,8 @@ sub _valgrind_cmd {
         @opts = ('--tool=memcheck', '--leak-check=full',
                  '--show-possibly-lost=no', '--num-callers=30',
                  '--gen-suppressions=all');
+        push @opts, "--suppressions=$CoreSuppressions"
+            if -f $CoreSuppressions;
         for my $s ('t/valgrind.suppress', 'valgrind.suppress') {
             if (-f $s) {
                 push @opts, '--suppressions=' . File::Spec->rel2abs($s);
@@ -623,7 +631,7 @@ sub valgrind_errors () {
     my $log = _read_file($ValgrindLog);
     return '' if $log eq '';
     my @lines = split /\n/, $log;
-    my $bad = qr/Invalid (?:read|write|free)|uninitialised|Syscall param
+    my $bad = qr/Invalid\ (?:read|write|free)|uninitialised|Syscall\ param
                  |are\ definitely\ lost|Mismatched\ free
                  |Source\ and\ destination\ overlap
                  |Process\ terminating|Jump\ to\ the\ invalid/x;
