@@ -38,8 +38,8 @@ like($conf, qr/^\s*worker_connections\s+256;$/m, 'worker_connections');
 like($conf, qr/^env COMPAT_SELFTEST_VAR;$/m, 'env_to_nginx');
 SKIP: {
     skip 'no ngx_stream_module.so', 1 if !-f $StreamSo;
-    like($conf, qr/\Aload_module \Q$StreamSo\E;$/m,
-         'TEST_NGINX_LOAD_MODULES gives load_module lines first');
+    like($conf, qr/worker_rlimit_nofile 512;\s+load_module \Q$StreamSo\E;$/m,
+         'TEST_NGINX_LOAD_MODULES: load_module after main_config');
 }
 
 __DATA__
@@ -68,7 +68,9 @@ GET /w
 
 
 === TEST 3: a loaded module's directives work (stream) or plain config
---- main_config eval
+--- main_config
+    worker_rlimit_nofile 512;
+--- post_main_config eval
 -f '/usr/lib/nginx/modules/ngx_stream_module.so'
     ? "stream { server { listen 127.0.0.1:\$TEST_NGINX_RAND_PORT_1; return ok; } }"
     : ""

@@ -337,12 +337,12 @@ sub write_config_file ($$$) {
 
     my $listen_opts = defined $block->http2 ? ' http2' : '';
 
-    my $conf = '';
+    # as in Test::Nginx, TEST_NGINX_LOAD_MODULES comes after main_config
     for my $m (grep { length } split /\s+/, $LoadModules) {
-        $conf .= "load_module $m;\n";
+        $main_config .= "\nload_module $m;";
     }
 
-    $conf .= <<"_EOC_";
+    my $conf = <<"_EOC_";
 worker_processes  $Workers;
 daemon $daemon;
 master_process $master;
