@@ -136,13 +136,14 @@ qr{^open\(\) "\S+/html/no-such-file\.html" failed \(2: No such file or directory
 
 
 
-=== TEST 8: error_log and no_error_log as lists
+=== TEST 8: error_log and no_error_log as lists (start-up lines count)
 --- config
     location = /e { return 200 "e"; }
 --- request
 GET /e
 --- error_log eval
-["http request line: \"GET /e HTTP/1.1\"", qr/http finalize request: 0, "\/e\?" a:1, c:1/]
+["http request line: \"GET /e HTTP/1.1\"", qr/http finalize request: 0, "\/e\?" a:1, c:1/,
+ qr/\[notice\] \d+#\d+: using the "epoll" event method/]
 --- no_error_log eval
 [qr/\[(error|crit|alert|emerg)\]/, "client prematurely closed"]
 

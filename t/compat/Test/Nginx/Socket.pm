@@ -307,6 +307,8 @@ sub run_test ($) {
         if (defined $config) {
             _stop_and_check_prev($name);
             Test::Nginx::Util::setup_server_root();
+            # a fresh log: this block sees nginx's start-up lines too
+            Test::Nginx::Util::mark_error_log_start();
             Test::Nginx::Util::write_user_files($block, $rand_ports);
             Test::Nginx::Util::write_config_file($block, $config,
                                                  $rand_ports);
@@ -331,6 +333,9 @@ sub run_test ($) {
             if ($r->{stderr} && $r->{stderr} =~ /\S/) {
                 warn "$name - nginx stderr: $r->{stderr}";
             }
+        } else {
+            # the running nginx is reused: only lines from now on count
+            Test::Nginx::Util::mark_error_log_start();
         }
     }
 
@@ -342,8 +347,6 @@ sub run_test ($) {
                 or bail_out("$name - init failed: $@");
         }
     }
-
-    Test::Nginx::Util::mark_error_log_start();
 
     for my $i (0 .. $RepeatEach - 1) {
         if ($should_skip) {
