@@ -1343,7 +1343,7 @@ sub run_test_helper ($$) {
         my $text = join '', map { $_->{value} // '' } @$packets;
         my $head_req = $text =~ /^\s*HEAD\s+/ ? 1 : 0;
 
-        my $raw = defined $block->http2
+        my $raw = use_http2($block)
                 ? send_http2_request($packets, $timeout, $block)
                 : send_request($packets, $block->raw_request_middle_delay,
                                $timeout, $block);

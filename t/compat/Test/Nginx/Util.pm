@@ -22,7 +22,7 @@ use Scalar::Util qw(looks_like_number);
 use Time::HiRes qw(sleep time);
 
 our @EXPORT = qw(
-    bail_out is_running parse_time trim expand_env_in_text
+    bail_out is_running parse_time trim expand_env_in_text use_http2
     repeat_each worker_connections workers master_on master_off
     master_process_enabled log_level no_shuffle no_root_location
     server_name server_addr server_root html_dir server_port
@@ -142,6 +142,29 @@ sub env_to_nginx (@) {
 }
 
 # ------------------------------------------------------------ small helpers
+
+our $UseHttp2 = $ENV{TEST_NGINX_USE_HTTP2};
+
+# --- http2 in a block, or TEST_NGINX_USE_HTTP2=1 for every block that can
+# (not raw or pipelined requests, not an explicit HTTP/1.0 request)
+sub use_http2 ($) {
+    my $block = shift;
+    my $name = $block->name;
+    if (defined $block->http2) {
+        bail_out("$name - cannot use --- http2 with --- raw_request")
+            if defined $block->raw_request;
+        bail_out("$name - cannot use --- http2 with --- pipelined_requests")
+            if defined $block->pipelined_requests;
+        return 1;
+    }
+    return 0 if !$UseHttp2;
+    return 0 if defined $block->raw_request
+                || defined $block->pipelined_requests;
+    my $req = $block->request;
+    return 0 if !defined $req;
+    return 0 if !ref $req && $req =~ m{HTTP/1\.0};
+    return 1;
+}
 
 sub parse_time ($) {
     my $t = shift;
@@ -331,11 +354,14 @@ sub write_config_file ($$$) {
     my $server_name = $block->server_name // $ServerName;
     (my $quoted_name = $server_name) =~ s/(['\\])/\\$1/g;
 
-    my $daemon = $UseValgrind ? 'off' : 'on';
-    my $master = $UseValgrind ? 'off' : $MasterProcessEnabled;
+    # under valgrind nginx stays in the foreground, one process; not for
+    # --- must_die blocks, which never run under valgrind
+    my $vg = $UseValgrind && !defined $block->must_die;
+    my $daemon = $vg ? 'off' : 'on';
+    my $master = $vg ? 'off' : $MasterProcessEnabled;
     my $level = $block->log_level || $LogLevel;
 
-    my $listen_opts = defined $block->http2 ? ' http2' : '';
+    my $listen_opts = use_http2($block) ? ' http2' : '';
 
     # as in Test::Nginx, TEST_NGINX_LOAD_MODULES comes after main_config
     for my $m (grep { length } split /\s+/, $LoadModules) {
@@ -550,8 +576,14 @@ sub start_nginx ($$) {
     my $delay = 0.05;
     while (1) {
         my $pid = _spawn(_nginx_cmd(), 0);
-        waitpid($pid, 0);
-        my $status = $?;
+        my $status = _wait_child($pid, 30);
+        if (!defined $status) {
+            kill SIGKILL, $pid;
+            waitpid($pid, 0);
+            return { ok => 0, status => -1, exit => -1, signal => 0,
+                     stderr => "nginx did not return within 30 s (it should "
+                               . "daemonize or exit)\n" . nginx_stderr() };
+        }
         my $res = { status => $status, exit => $status >> 8,
                     signal => $status & 127, stderr => nginx_stderr() };
         if ($status == 0) {
@@ -571,6 +603,21 @@ sub start_nginx ($$) {
             next;
         }
         return $res;
+    }
+}
+
+# waitpid with a deadline: the status, or undef if still running
+sub _wait_child {
+    my ($pid, $secs) = @_;
+    my $deadline = time + $secs;
+    my $delay = 0.001;
+    while (1) {
+        my $r = waitpid($pid, WNOHANG);
+        return $? if $r == $pid;
+        return -1 if $r == -1;
+        return undef if time > $deadline;
+        sleep $delay;
+        $delay *= 2 if $delay < 0.02;
     }
 }
 
@@ -811,7 +858,11 @@ sub stop_tcp_server () {
     undef $TcpServerPid;
 }
 
+our $MainPid = $$;
+
 END {
+    # not in processes a test forked (mock servers, helpers)
+    return if $$ != $MainPid;
     my $status = $?;
     cleanup();
     stop_nginx('END') if !$ENV{TEST_NGINX_NO_CLEAN} || $ChildPid;
