@@ -1085,6 +1085,9 @@ sub input_text {
     my ($d, $default) = @_;
     my $v = $d->{args}{input};
 
+    # input_raw= is sent as written, valid JSON or not (a model that
+    # produces malformed tool input)
+    return $d->{args}{input_raw} if defined $d->{args}{input_raw};
     return $default unless defined $v;
     need_json($d, 'input', 'HASH');
     return $v;

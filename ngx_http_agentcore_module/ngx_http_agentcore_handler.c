@@ -402,8 +402,8 @@ ngx_http_agentcore_model_outcome(ngx_http_agentcore_ctx_t *ctx,
         len = ngx_snprintf(p, 128,
                            (ctx->model_rc == NGX_HTTP_GATEWAY_TIME_OUT)
                            ? "The model endpoint timed out (HTTP %i)"
-                           : "The model endpoint could not be reached "
-                             "(HTTP %i)",
+                           : "The model call failed (HTTP %i from the model "
+                             "location)",
                            ctx->model_rc)
               - p;
 

@@ -143,7 +143,7 @@ qq{data: "c"\n\n}
 
 === TEST 13: over client_max_body_size is 413 from nginx
 --- config eval
-"client_max_body_size 100;\n" . $AgentCore::Test::Config
+$AgentCore::Test::Config =~ s/agentcore;/agentcore; client_max_body_size 100;/r
 --- request eval
 AgentCore::Test::invoke("x" x 200)
 --- error_code: 413

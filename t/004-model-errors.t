@@ -142,7 +142,7 @@ upstream bedrock { server 127.0.0.1:1; }
 --- request eval
 AgentCore::Test::invoke('hi')
 --- response_body eval
-qq{data: {"error": "The model endpoint could not be reached (HTTP 502)", "type": "stream_error"}\n\n}
+qq{data: {"error": "The model call failed (HTTP 502 from the model location)", "type": "stream_error"}\n\n}
 --- error_log
 connect() failed (111: Connection refused)
 
@@ -171,4 +171,4 @@ qr/\A(data: "[^"]*"\n\n)+data: \{"error": "Agent has reached an unrecoverable st
 --- request eval
 AgentCore::Test::invoke('hi')
 --- response_body eval
-qq{data: {"error": "An error occurred (HTTP 404) when calling the ConverseStream operation: ", "type": "stream_error"}\n\n}
+qq{data: {"error": "The model call failed (HTTP 404 from the model location)", "type": "stream_error"}\n\n}

@@ -23,6 +23,21 @@ BEGIN {
     delete $ENV{AWS_SESSION_TOKEN};
     delete $ENV{AWS_BEARER_TOKEN_BEDROCK};
     $ENV{TEST_NGINX_LOAD_MODULES} ||= "$Root/build/ngx_http_agentcore_module.so";
+
+}
+
+# "use AgentCore::Test 'tool_module';" also loads t/module's module,
+# after ours: it links against our exported symbols
+sub import {
+    my ($class, @opts) = @_;
+
+    if (grep { $_ eq 'tool_module' } @opts) {
+        my ($ours) = grep { /ngx_http_agentcore_module\.so$/ }
+                     split ' ', $ENV{TEST_NGINX_LOAD_MODULES};
+        my $dir = dirname($ours // "$Root/build/x");
+        $ENV{TEST_NGINX_LOAD_MODULES} .= " $dir/ngx_http_agentcore_test_tool_module.so"
+            unless $ENV{TEST_NGINX_LOAD_MODULES} =~ /test_tool_module/;
+    }
 }
 
 our $MainConfig = <<'_EOC_';
@@ -46,10 +61,6 @@ location = /_agentcore/bedrock {
     include $TEST_NGINX_AGENTCORE_ROOT/conf/agentcore_bedrock_params;
     proxy_pass http://bedrock$agentcore_bedrock_path;
 }
-_EOC_
-
-our $TestModule = <<'_EOC_';
-load_module $TEST_NGINX_AGENTCORE_ROOT/build/ngx_http_agentcore_test_tool_module.so;
 _EOC_
 
 our $Config = <<'_EOC_' . $ModelLocation;
