@@ -475,7 +475,29 @@ GET /slow
 
 
 
-=== TEST 35: SKIP blocks are not run
+=== TEST 35: skip_eval
+--- config
+    location = /x { return 500; }
+--- request
+GET /x
+--- skip_eval
+2: 1 + 1 == 2
+--- response_body: never
+
+
+
+=== TEST 36: todo blocks are reported as TODO
+--- config
+    location = /x { return 500; }
+--- request
+GET /x
+--- todo
+2: not there yet
+--- response_body: never
+
+
+
+=== TEST 37: SKIP blocks are not run
 --- config
     location = /x { return 500; }
 --- request

@@ -362,6 +362,51 @@ _EOB_
     [[err => qr/planned 5 tests but ran 2/]],
     env => { HEADER => ($header =~ s/'no_plan'/tests => 5/r) });
 
+# ONLY and LAST (Test::Base) select blocks
+{
+    my $r = run_case(<<'_EOB_');
+=== TEST 1: not run
+--- config
+    location = /t { return 500; }
+--- request
+GET /t
+
+=== TEST 2: the only one
+--- config
+    location = /t { return 200; }
+--- request
+GET /t
+--- ONLY
+
+=== TEST 3: not run either
+--- config
+    location = /t { return 500; }
+--- request
+GET /t
+_EOB_
+    my $l = run_case(<<'_EOB_');
+=== TEST 1: run
+--- config
+    location = /t { return 200; }
+--- request
+GET /t
+--- LAST
+
+=== TEST 2: after LAST
+--- config
+    location = /t { return 500; }
+--- request
+GET /t
+_EOB_
+    subtest 'ONLY and LAST' => sub {
+        is($r->{rc}, 0, 'ONLY: passes') or diag("$r->{out}\n$r->{err}");
+        like($r->{out}, qr/\A(?:ok 1 - .*TEST 2: the only one[^\n]*\n)1\.\.1\n\z/,
+             'ONLY: just that block ran');
+        is($l->{rc}, 0, 'LAST: passes') or diag("$l->{out}\n$l->{err}");
+        unlike($l->{out}, qr/TEST 2/, 'LAST: later blocks do not run');
+    };
+}
+
 # the same file format through prove: its verdict must be FAIL
 {
     my $r = run_case(<<'_EOB_');

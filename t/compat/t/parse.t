@@ -148,4 +148,37 @@ is(Test::Nginx::Util::parse_time('200ms'), 0.2, 'parse_time ms');
 is(Test::Nginx::Util::parse_time('3s'), 3, 'parse_time s');
 is(Test::Nginx::Util::parse_time('0.5'), 0.5, 'parse_time plain');
 
+# --- generated nginx.conf
+{
+    local $Test::Nginx::Util::LoadModules = '/m/a.so  /m/b.so';
+    local $ENV{TEST_NGINX_UNIT_X} = 'expanded';
+    Test::Nginx::Util::setup_server_root();
+    my $b = blk(main_config => "main_a on;",
+                post_main_config => "post_a on;",
+                http_config => "http_a \$TEST_NGINX_UNIT_X;\nproxy_temp_path /x;",
+                config => "location = /c { return 204; }");
+    Test::Nginx::Util::write_config_file($b, scalar $b->config, {});
+    open my $in, '<', $Test::Nginx::Util::ConfFile or die $!;
+    my $c = do { local $/; <$in> };
+    my $root = $Test::Nginx::Util::ServRoot;
+    my $port = $Test::Nginx::Util::ServerPort;
+    like($c, qr/\Aworker_processes\s+1;\ndaemon on;\nmaster_process off;\n/,
+         'conf: one process, daemon, no master');
+    like($c, qr{^error_log \Q$root\E/logs/error\.log debug;$}m, 'conf: error_log');
+    like($c, qr{^pid\s+\Q$root\E/logs/nginx\.pid;$}m, 'conf: pid');
+    like($c, qr{main_a on;\s+load_module /m/a\.so;\s+load_module /m/b\.so;\s+http \{}s,
+         'conf: main_config, then the load_module lines, then http');
+    like($c, qr/http_a expanded;/, 'conf: $TEST_NGINX_ vars expanded');
+    like($c, qr{client_body_temp_path \Q$root\E/client_body_temp;}, 'conf: temp path');
+    unlike($c, qr{proxy_temp_path \Q$root\E}, 'conf: temp path set by the block kept');
+    like($c, qr/listen\s+$port;\n\s+server_name\s+'localhost';/, 'conf: listen, server_name');
+    like($c, qr/client_max_body_size 30M;/, 'conf: client_max_body_size');
+    like($c, qr{location = /c \{ return 204; \}.*location / \{\s+root \Q$root\E/html;}s,
+         'conf: the block config, then location /');
+    like($c, qr/\n\}\n\s*post_a on;\s*events \{\s+accept_mutex off;\s+worker_connections\s+64;\s*\}/s,
+         'conf: post_main_config after http, then events');
+    like($c, qr/^user root;$/m, 'conf: user root when run as root') if $> == 0;
+    ok(-f "$Test::Nginx::Util::HtmlDir/index.html", 'server root has index.html');
+}
+
 Test::More::done_testing();

@@ -21,8 +21,8 @@ log_level('info');
 env_to_nginx('COMPAT_SELFTEST_VAR');
 
 # per repeat: TEST 1 = 3, TEST 2 = 2 x (status + body) + 2 log checks = 6,
-# TEST 3 = 3; plus the checks on the generated nginx.conf below
-plan tests => repeat_each() * (3 + 6 + 3) + 5;
+# TEST 3 = 3, TEST 4 = 3; plus the checks on the generated nginx.conf below
+plan tests => repeat_each() * (3 + 6 + 3 + 3) + 5;
 
 no_shuffle();
 run_tests();
@@ -38,8 +38,9 @@ like($conf, qr/^\s*worker_connections\s+256;$/m, 'worker_connections');
 like($conf, qr/^env COMPAT_SELFTEST_VAR;$/m, 'env_to_nginx');
 SKIP: {
     skip 'no ngx_stream_module.so', 1 if !-f $StreamSo;
-    like($conf, qr/worker_rlimit_nofile 512;\s+load_module \Q$StreamSo\E;$/m,
-         'TEST_NGINX_LOAD_MODULES: load_module after main_config');
+    # the last block has no main_config: the line follows the env lines
+    like($conf, qr/^env COMPAT_SELFTEST_VAR;\s+load_module \Q$StreamSo\E;\s+http \{/m,
+         'TEST_NGINX_LOAD_MODULES: load_module in place of main_config');
 }
 
 __DATA__
@@ -81,3 +82,20 @@ GET /s
 --- response_body: s
 --- no_error_log
 [emerg]
+
+
+
+=== TEST 4: the embedded TCP server is started again for every repeat
+--- config
+    location = /up {
+        proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_2/b;
+        proxy_set_header Host m;
+    }
+--- tcp_listen: $TEST_NGINX_RAND_PORT_2
+--- tcp_query eval
+"GET /b HTTP/1.0\r\nHost: m\r\nConnection: close\r\n\r\n"
+--- tcp_reply eval
+sub { my $q = shift; "HTTP/1.0 200 OK\r\n\r\ngot " . length($q) }
+--- request
+GET /up
+--- response_body: got 47
