@@ -701,7 +701,7 @@ our $ErrLogPos = 0;
 our $BlockErrLogPos = 0;
 
 sub mark_error_log_start () {
-    $BlockErrLogPos = -s $ErrLogFile // 0;
+    $BlockErrLogPos = (-s $ErrLogFile) || 0;
     $ErrLogPos = $BlockErrLogPos;
 }
 
@@ -709,12 +709,12 @@ sub mark_error_log_start () {
 # written by the log phase or by connection teardown are seen.
 sub _settle_log {
     my $file = shift;
-    my $size = -s $file // -1;
+    my $size = (-s $file) || 0;
     my $stable_since = time;
     my $deadline = time + 0.3;
     while (time < $deadline) {
         sleep 0.005;
-        my $s = -s $file // -1;
+        my $s = (-s $file) || 0;
         if ($s != $size) {
             $size = $s;
             $stable_since = time;
