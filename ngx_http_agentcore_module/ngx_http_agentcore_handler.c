@@ -381,6 +381,10 @@ ngx_http_agentcore_model_outcome(ngx_http_agentcore_ctx_t *ctx,
 
     pool = ctx->request->pool;
 
+    if (ac_turn_has_metadata(ctx->turn)) {
+        ctx->usage_seen = 1;
+    }
+
     u = ac_turn_usage(ctx->turn);
     ctx->usage.input_tokens += u->input_tokens;
     ctx->usage.output_tokens += u->output_tokens;

@@ -21,6 +21,8 @@ static int ngx_http_agentcore_model_message(void *data,
     const ac_es_message_t *msg);
 static int ngx_http_agentcore_model_text(void *data, const char *text,
     size_t len);
+static ngx_int_t ngx_http_agentcore_quiet_handler(ngx_http_request_t *r);
+static void ngx_http_agentcore_model_log_resume(ngx_http_agentcore_ctx_t *ctx);
 static ngx_int_t ngx_http_agentcore_header_filter(ngx_http_request_t *r);
 static ngx_int_t ngx_http_agentcore_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in);
@@ -40,6 +42,18 @@ static ngx_str_t  ngx_http_agentcore_post = ngx_string("POST");
 ngx_int_t
 ngx_http_agentcore_model_filter_init(ngx_conf_t *cf)
 {
+    ngx_http_handler_pt        *h;
+    ngx_http_core_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_PRECONTENT_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_agentcore_quiet_handler;
+
     ngx_http_next_header_filter = ngx_http_top_header_filter;
     ngx_http_top_header_filter = ngx_http_agentcore_header_filter;
 
@@ -290,6 +304,57 @@ ngx_http_agentcore_model_sign(ngx_http_agentcore_ctx_t *ctx,
 
 
 /*
+ * At debug level nginx's proxy module prints the request it sends,
+ * headers and variables included: the bearer token or the session
+ * token would reach the log.  So debug logging of the connection pauses
+ * from the model subrequest's content phase until its response header
+ * (or its end); errors and info are still logged.
+ */
+
+static ngx_int_t
+ngx_http_agentcore_quiet_handler(ngx_http_request_t *r)
+{
+#if (NGX_DEBUG)
+    ngx_log_t                 *log;
+    ngx_http_agentcore_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_agentcore_module);
+
+    if (ctx == NULL || r != ctx->model_sr || ctx->log_paused) {
+        return NGX_DECLINED;
+    }
+
+    log = r->connection->log;
+
+    if (log->log_level & NGX_LOG_DEBUG_ALL) {
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, log, 0,
+                       "agentcore: debug logging paused while the model "
+                       "request is sent");
+
+        ctx->log_level = log->log_level;
+        ctx->log_paused = 1;
+        log->log_level = NGX_LOG_INFO;
+    }
+#endif
+
+    return NGX_DECLINED;
+}
+
+
+static void
+ngx_http_agentcore_model_log_resume(ngx_http_agentcore_ctx_t *ctx)
+{
+    if (ctx->log_paused) {
+        ctx->log_paused = 0;
+        ctx->request->connection->log->log_level = ctx->log_level;
+
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, ctx->request->connection->log, 0,
+                       "agentcore: debug logging resumed");
+    }
+}
+
+
+/*
  * post_subrequest: record the outcome and wake the main request, whose
  * write handler takes the next step.  Returning NGX_OK keeps a failed
  * model call from terminating the main request: the client still gets
@@ -307,6 +372,8 @@ ngx_http_agentcore_model_done(ngx_http_request_t *sr, void *data,
     }
 
     if (sr == ctx->model_sr && !ctx->model_done) {
+        ngx_http_agentcore_model_log_resume(ctx);
+
         ctx->model_done = 1;
         ctx->model_rc = rc;
 
@@ -359,6 +426,8 @@ ngx_http_agentcore_header_filter(ngx_http_request_t *r)
     }
 
     /* the model's response stays here: nothing of it reaches the client */
+
+    ngx_http_agentcore_model_log_resume(ctx);
 
     ctx->model_status = r->headers_out.status;
 

@@ -293,6 +293,12 @@ ngx_http_agentcore_str_variable(ngx_http_request_t *r,
 
     s = (ngx_str_t *) ((char *) ctx + data);
 
+    if (s->len == 0) {
+        /* "-" in the access log; no header from proxy_set_header */
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
     v->data = s->data;
     v->len = s->len;
     v->valid = 1;
@@ -313,7 +319,7 @@ ngx_http_agentcore_usage_variable(ngx_http_request_t *r,
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_agentcore_module);
 
-    if (ctx == NULL || ctx->cycles == 0) {
+    if (ctx == NULL || !ctx->usage_seen) {
         v->not_found = 1;
         return NGX_OK;
     }

@@ -105,12 +105,16 @@ typedef struct {
     ngx_chain_t                *free;
     ngx_chain_t                *busy;
 
+    ngx_uint_t                  log_level;      /* paused debug level */
+
     ac_usage_t                  usage;          /* summed over cycles */
     ngx_str_t                   stop_reason;
     ngx_str_t                   error;          /* the stream_error sent */
 
     unsigned                    streaming:1;    /* SSE header sent */
     unsigned                    unflushed:1;    /* events held back */
+    unsigned                    log_paused:1;
+    unsigned                    usage_seen:1;   /* a metadata event */
     unsigned                    model_done:1;
     unsigned                    tools_running:1;
     unsigned                    tools_starting:1;
