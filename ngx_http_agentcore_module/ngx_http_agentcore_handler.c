@@ -11,6 +11,10 @@
 #include "ngx_http_agentcore_module.h"
 #include "ngx_http_agentcore_json.h"
 
+#if (NGX_DEBUG && NGX_LINUX)
+#include <malloc.h>
+#endif
+
 
 static void ngx_http_agentcore_body_handler(ngx_http_request_t *r);
 static u_char *ngx_http_agentcore_read_body(ngx_http_request_t *r,
@@ -22,6 +26,9 @@ static ngx_int_t ngx_http_agentcore_model_outcome(
 static void ngx_http_agentcore_finish(ngx_http_agentcore_ctx_t *ctx,
     ngx_str_t *error);
 static void ngx_http_agentcore_cleanup(void *data);
+#if (NGX_DEBUG && NGX_LINUX)
+static size_t ngx_http_agentcore_pool_bytes(ngx_pool_t *pool);
+#endif
 
 
 static ngx_str_t  ngx_http_agentcore_start_error =
@@ -512,10 +519,46 @@ ngx_http_agentcore_finish(ngx_http_agentcore_ctx_t *ctx, ngx_str_t *error)
         }
     }
 
+#if (NGX_DEBUG && NGX_LINUX)
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "agentcore invocation done: %ui model calls, "
+                   "request pool %uz bytes",
+                   ctx->cycles, ngx_http_agentcore_pool_bytes(r->pool));
+#endif
+
     rc = ngx_http_send_special(r, NGX_HTTP_LAST);
 
     ngx_http_finalize_request(r, rc);
 }
+
+
+#if (NGX_DEBUG && NGX_LINUX)
+
+/* what the request pool holds: its blocks and its large allocations */
+
+static size_t
+ngx_http_agentcore_pool_bytes(ngx_pool_t *pool)
+{
+    size_t             size;
+    ngx_pool_t        *p;
+    ngx_pool_large_t  *l;
+
+    size = 0;
+
+    for (p = pool; p; p = p->d.next) {
+        size += p->d.end - (u_char *) p;
+    }
+
+    for (l = pool->large; l; l = l->next) {
+        if (l->alloc) {
+            size += malloc_usable_size(l->alloc);
+        }
+    }
+
+    return size;
+}
+
+#endif
 
 
 static void

@@ -102,6 +102,15 @@ ngx_http_agentcore_model_start(ngx_http_agentcore_ctx_t *ctx)
         return NGX_ERROR;
     }
 
+    /*
+     * the body grows with the history: the last call's is done with, and
+     * a large one goes back to the allocator at once
+     */
+
+    if (ctx->body) {
+        ngx_pfree(r->pool, ctx->body);
+    }
+
     b = ngx_create_temp_buf(r->pool, len);
     if (b == NULL) {
         free(json);
@@ -112,6 +121,8 @@ ngx_http_agentcore_model_start(ngx_http_agentcore_ctx_t *ctx)
     b->last_buf = 1;
     b->last_in_chain = 1;
     free(json);
+
+    ctx->body = b->start;
 
     /* the path on the wire, byte-identical to the signed one */
 

@@ -80,6 +80,7 @@ typedef struct {
 
     /* the model call in flight */
     ngx_http_request_t         *model_sr;
+    u_char                     *body;           /* its request body */
     ac_es_decoder_t             decoder;
     ac_turn_t                  *turn;
     ngx_int_t                   model_rc;       /* post_subrequest rc */

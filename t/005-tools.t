@@ -128,12 +128,16 @@ agentcore: stream_error: "The agent stopped after 3 model calls
 
 
 
-=== TEST 12: the default is 20 model calls
+=== TEST 12: the default is 20 model calls, within the memory budget
+Every subrequest lives in the main request's pool until the end: 20
+cycles stay under 400,000 bytes (measured: about 295,000).
 --- request eval
 AgentCore::Test::invoke('[[tool-loop]]')
 --- response_body eval
 CORE::join("", map { "Cycle $_. " } 1 .. 20)
 . "[stream_error: The agent stopped after 20 model calls (agentcore_max_cycles)]"
+--- error_log eval
+qr/agentcore invocation done: 20 model calls, request pool (?:\d{1,5}|[1-3]\d{5}) bytes/
 
 
 
