@@ -31,9 +31,10 @@ qq{data: "Hello"\n\ndata: " world"\n\ndata: "!"\n\n}
 
 === TEST 2: one event per chunk
 The head is flushed alone (an empty chunk is not written), then both
-events of the upstream read, a flush, and the last chunk.
+events of the upstream read (the emulator writes the whole answer at
+once), a flush, and the last chunk.
 --- request eval
-AgentCore::Test::invoke('[[deltas texts=["ab", "cde"]]]')
+AgentCore::Test::invoke('[[deltas texts=["ab", "cde"]]] [[batch]]')
 --- raw_response_headers_like: Transfer-Encoding: chunked\r\n
 --- response_body eval
 qq{data: "ab"\n\ndata: "cde"\n\n}
