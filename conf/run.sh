@@ -4,7 +4,8 @@
 set -euo pipefail
 
 ROOT=${ROOT:-$(cd "$(dirname "$0")/.." && pwd)}
-NGINX=${NGINX:-/usr/sbin/nginx}
+NGINX_BIN=${NGINX_BIN:-/usr/sbin/nginx}
+unset NGINX   # nginx reads inherited sockets from it
 MODULE_SO=${MODULE_SO:-$ROOT/build/ngx_http_agentcore_module.so}
 PORT=${AGENTCORE_PORT:-8080}
 MODEL=${AGENTCORE_MODEL:-us.anthropic.claude-3-7-sonnet-20250219-v1:0}
@@ -63,7 +64,7 @@ if [ $scheme = https ]; then
         "$PREFIX/conf/nginx.conf"
 fi
 
-"$NGINX" -p "$PREFIX" -c conf/nginx.conf -t -q
+"$NGINX_BIN" -p "$PREFIX" -c conf/nginx.conf -t -q
 
 cat <<MSG
 nginx with ngx_http_agentcore_module on port $PORT (model $MODEL).
@@ -73,7 +74,7 @@ Try:
 Logs: $PREFIX/logs/   Stop: Ctrl-C
 MSG
 
-"$NGINX" -p "$PREFIX" -c conf/nginx.conf -g 'daemon off; master_process on;' &
+"$NGINX_BIN" -p "$PREFIX" -c conf/nginx.conf -g 'daemon off; master_process on;' &
 ngx_pid=$!
 trap 'kill -QUIT $ngx_pid 2>/dev/null; cleanup' INT TERM
 wait $ngx_pid
