@@ -72,10 +72,8 @@ ngx_http_agentcore_model_start(ngx_http_agentcore_ctx_t *ctx)
     char                              *json;
     size_t                             len;
     ngx_buf_t                         *b;
-    ngx_chain_t                       *cl;
     ac_converse_conf_t                 cc;
     ngx_http_request_t                *r, *sr;
-    ngx_http_request_body_t           *rb;
     ngx_http_post_subrequest_t        *ps;
     ngx_http_agentcore_loc_conf_t     *conf;
     ngx_http_agentcore_credentials_t  *cr;
@@ -150,35 +148,11 @@ ngx_http_agentcore_model_start(ngx_http_agentcore_ctx_t *ctx)
     ps->handler = ngx_http_agentcore_model_done;
     ps->data = ctx;
 
-    if (ngx_http_subrequest(r, &conf->model_location, NULL, &sr, ps,
-                            NGX_HTTP_SUBREQUEST_BACKGROUND)
-        != NGX_OK)
-    {
+    sr = ngx_http_agentcore_post_subrequest(r, &conf->model_location, NULL,
+                                            b, ps, ctx);
+    if (sr == NULL) {
         return NGX_ERROR;
     }
-
-    ngx_http_set_ctx(sr, ctx, ngx_http_agentcore_module);
-
-    sr->method = NGX_HTTP_POST;
-    sr->method_name = ngx_http_agentcore_post;
-
-    rb = ngx_pcalloc(r->pool, sizeof(ngx_http_request_body_t));
-    if (rb == NULL) {
-        return NGX_ERROR;
-    }
-
-    cl = ngx_alloc_chain_link(r->pool);
-    if (cl == NULL) {
-        return NGX_ERROR;
-    }
-
-    cl->buf = b;
-    cl->next = NULL;
-    rb->bufs = cl;
-
-    sr->request_body = rb;
-    sr->headers_in.content_length_n = len;
-    sr->headers_in.chunked = 0;
 
     /* fresh state for this call */
 
@@ -311,6 +285,55 @@ ngx_http_agentcore_model_sign(ngx_http_agentcore_ctx_t *ctx,
     ac_sigv4_result_free(&res);
 
     return ctx->authorization.data ? NGX_OK : NGX_ERROR;
+}
+
+
+/*
+ * A background POST subrequest carrying body (one memory buffer): the
+ * model call, and location tools.  The subrequest shares ctx, which the
+ * capture filter and the variables find through it.
+ */
+
+ngx_http_request_t *
+ngx_http_agentcore_post_subrequest(ngx_http_request_t *r, ngx_str_t *uri,
+    ngx_str_t *args, ngx_buf_t *body, ngx_http_post_subrequest_t *ps,
+    ngx_http_agentcore_ctx_t *ctx)
+{
+    ngx_chain_t              *cl;
+    ngx_http_request_t       *sr;
+    ngx_http_request_body_t  *rb;
+
+    if (ngx_http_subrequest(r, uri, args, &sr, ps,
+                            NGX_HTTP_SUBREQUEST_BACKGROUND)
+        != NGX_OK)
+    {
+        return NULL;
+    }
+
+    ngx_http_set_ctx(sr, ctx, ngx_http_agentcore_module);
+
+    sr->method = NGX_HTTP_POST;
+    sr->method_name = ngx_http_agentcore_post;
+
+    rb = ngx_pcalloc(r->pool, sizeof(ngx_http_request_body_t));
+    if (rb == NULL) {
+        return NULL;
+    }
+
+    cl = ngx_alloc_chain_link(r->pool);
+    if (cl == NULL) {
+        return NULL;
+    }
+
+    cl->buf = body;
+    cl->next = NULL;
+    rb->bufs = cl;
+
+    sr->request_body = rb;
+    sr->headers_in.content_length_n = body->last - body->pos;
+    sr->headers_in.chunked = 0;
+
+    return sr;
 }
 
 

@@ -132,6 +132,9 @@ ngx_int_t ngx_http_agentcore_handler(ngx_http_request_t *r);
 
 /* ngx_http_agentcore_model.c: model subrequests and the capture filter */
 ngx_int_t ngx_http_agentcore_model_start(ngx_http_agentcore_ctx_t *ctx);
+ngx_http_request_t *ngx_http_agentcore_post_subrequest(ngx_http_request_t *r,
+    ngx_str_t *uri, ngx_str_t *args, ngx_buf_t *body,
+    ngx_http_post_subrequest_t *ps, ngx_http_agentcore_ctx_t *ctx);
 ngx_int_t ngx_http_agentcore_model_filter_init(ngx_conf_t *cf);
 
 /* ngx_http_agentcore_sse.c: SSE through the output filter chain */

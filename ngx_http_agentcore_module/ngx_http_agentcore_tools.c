@@ -28,7 +28,6 @@ static ngx_int_t ngx_http_agentcore_location_tool_done(ngx_http_request_t *sr,
 static ngx_str_t  ngx_http_agentcore_any_object =
     ngx_string("{\"type\":\"object\",\"properties\":{}}");
 
-static ngx_str_t  ngx_http_agentcore_post_method = ngx_string("POST");
 
 
 ngx_int_t
@@ -652,18 +651,18 @@ ngx_http_agentcore_location_tool(ngx_http_agentcore_tool_call_t *call)
     ngx_str_t                    uri, args, *target;
     ngx_buf_t                   *b;
     ngx_uint_t                   i;
-    ngx_chain_t                 *cl;
     ngx_list_part_t             *part;
     ngx_table_elt_t             *h, *nh;
     ngx_http_request_t          *r, *sr;
-    ngx_http_request_body_t     *rb;
     ngx_http_post_subrequest_t  *ps;
 
     r = call->request;
     target = call->tool->data;
 
-    json = json_dumps(call->input ? call->input : json_object(),
-                      JSON_COMPACT|JSON_PRESERVE_ORDER|JSON_ENCODE_ANY);
+    json = call->input ? json_dumps(call->input, JSON_COMPACT
+                                                 |JSON_PRESERVE_ORDER
+                                                 |JSON_ENCODE_ANY)
+                       : strdup("{}");
     if (json == NULL) {
         return NGX_ERROR;
     }
@@ -699,18 +698,13 @@ ngx_http_agentcore_location_tool(ngx_http_agentcore_tool_call_t *call)
     ps->handler = ngx_http_agentcore_location_tool_done;
     ps->data = call;
 
-    if (ngx_http_subrequest(r, &uri, args.len ? &args : NULL, &sr, ps,
-                            NGX_HTTP_SUBREQUEST_BACKGROUND)
-        != NGX_OK)
-    {
+    sr = ngx_http_agentcore_post_subrequest(r, &uri, args.len ? &args : NULL,
+                                            b, ps, call->invocation);
+    if (sr == NULL) {
         return NGX_ERROR;
     }
 
     call->sr = sr;
-    ngx_http_set_ctx(sr, call->invocation, ngx_http_agentcore_module);
-
-    sr->method = NGX_HTTP_POST;
-    sr->method_name = ngx_http_agentcore_post_method;
 
     /* the client's headers, but with our body's type and length */
 
@@ -776,26 +770,9 @@ ngx_http_agentcore_location_tool(ngx_http_agentcore_tool_call_t *call)
 
     sr->headers_in.content_type = nh;
     sr->headers_in.content_length = NULL;
-    sr->headers_in.content_length_n = len;
-    sr->headers_in.chunked = 0;
 #if (nginx_version >= 1023000)
     sr->headers_in.transfer_encoding = NULL;
 #endif
-
-    rb = ngx_pcalloc(r->pool, sizeof(ngx_http_request_body_t));
-    if (rb == NULL) {
-        return NGX_ERROR;
-    }
-
-    cl = ngx_alloc_chain_link(r->pool);
-    if (cl == NULL) {
-        return NGX_ERROR;
-    }
-
-    cl->buf = b;
-    cl->next = NULL;
-    rb->bufs = cl;
-    sr->request_body = rb;
 
     return NGX_AGAIN;
 }
