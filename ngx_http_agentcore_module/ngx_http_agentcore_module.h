@@ -148,6 +148,8 @@ ngx_int_t ngx_http_agentcore_send_json(ngx_http_request_t *r,
     ngx_uint_t status, const char *error, const char *details);
 ngx_int_t ngx_http_agentcore_send_not_allowed(ngx_http_request_t *r,
     char *allow);
+ngx_int_t ngx_http_agentcore_send_buf(ngx_http_request_t *r,
+    ngx_uint_t status, ngx_str_t *type, ngx_buf_t *b);
 
 /* ngx_http_agentcore_tools.c: the registry and tool calls */
 char *ngx_http_agentcore_tools_directive(ngx_conf_t *cf, ngx_command_t *cmd,

@@ -210,12 +210,10 @@ ngx_int_t
 ngx_http_agentcore_send_json(ngx_http_request_t *r, ngx_uint_t status,
     const char *error, const char *details)
 {
-    char         *json;
-    size_t        len;
-    json_t       *obj;
-    ngx_int_t     rc;
-    ngx_buf_t    *b;
-    ngx_chain_t   out;
+    char       *json;
+    size_t      len;
+    json_t     *obj;
+    ngx_buf_t  *b;
 
     obj = json_object();
     if (obj == NULL) {
@@ -245,15 +243,30 @@ ngx_http_agentcore_send_json(ngx_http_request_t *r, ngx_uint_t status,
     }
 
     b->last = ngx_cpymem(b->last, json, len);
-    b->last_buf = (r == r->main) ? 1 : 0;
-    b->last_in_chain = 1;
     free(json);
 
+    return ngx_http_agentcore_send_buf(r, status, &ngx_http_agentcore_json_type,
+                                       b);
+}
+
+
+/* a whole response: status, type and one buffer of body */
+
+ngx_int_t
+ngx_http_agentcore_send_buf(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_str_t *type, ngx_buf_t *b)
+{
+    ngx_int_t    rc;
+    ngx_chain_t  out;
+
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
     r->headers_out.status = status;
-    r->headers_out.content_type = ngx_http_agentcore_json_type;
-    r->headers_out.content_type_len = ngx_http_agentcore_json_type.len;
+    r->headers_out.content_type = *type;
+    r->headers_out.content_type_len = type->len;
     r->headers_out.content_type_lowcase = NULL;
-    r->headers_out.content_length_n = len;
+    r->headers_out.content_length_n = b->last - b->pos;
 
     if (r->headers_out.content_length) {
         r->headers_out.content_length->hash = 0;
@@ -301,12 +314,12 @@ ngx_http_agentcore_add_header(ngx_http_request_t *r, ngx_str_t *key,
 ngx_int_t
 ngx_http_agentcore_send_not_allowed(ngx_http_request_t *r, char *allow)
 {
-    ngx_int_t     rc;
-    ngx_str_t     key, value;
-    ngx_buf_t    *b;
-    ngx_chain_t   out;
+    ngx_int_t   rc;
+    ngx_str_t   key, value;
+    ngx_buf_t  *b;
 
-    static u_char  text[] = "Method Not Allowed";
+    static u_char     text[] = "Method Not Allowed";
+    static ngx_str_t  type = ngx_string("text/plain; charset=utf-8");
 
     rc = ngx_http_discard_request_body(r);
     if (rc != NGX_OK) {
@@ -329,23 +342,6 @@ ngx_http_agentcore_send_not_allowed(ngx_http_request_t *r, char *allow)
     b->pos = text;
     b->last = text + sizeof(text) - 1;
     b->memory = 1;
-    b->last_buf = 1;
-    b->last_in_chain = 1;
 
-    r->headers_out.status = NGX_HTTP_NOT_ALLOWED;
-    r->headers_out.content_length_n = sizeof(text) - 1;
-    ngx_str_set(&r->headers_out.content_type, "text/plain; charset=utf-8");
-    r->headers_out.content_type_len = r->headers_out.content_type.len;
-    r->headers_out.content_type_lowcase = NULL;
-
-    rc = ngx_http_send_header(r);
-
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
-    }
-
-    out.buf = b;
-    out.next = NULL;
-
-    return ngx_http_output_filter(r, &out);
+    return ngx_http_agentcore_send_buf(r, NGX_HTTP_NOT_ALLOWED, &type, b);
 }
