@@ -1094,6 +1094,21 @@ sub input_text {
 }
 
 # answers "Tool said: ..." after a toolResult turn; returns true if it did
+# then=echo on tool/tools: after the tool results, stream back the raw
+# request body, so a test can read the toolResult message that was sent
+sub echo_after_tools {
+    my ($ctx, $plan, $d) = @_;
+    my $body;
+
+    return 0 unless $ctx->{tool_results} && ($d->{args}{then} // '') eq 'echo';
+    $body = $ctx->{req}{body};
+    utf8::decode($body);
+    $plan->message_start();
+    $plan->text_block(0, [$body]);
+    $plan->finish('end_turn');
+    return 1;
+}
+
 sub tool_result_answer {
     my ($ctx, $plan, $prefix) = @_;
 
@@ -1317,7 +1332,8 @@ my %SCENARIO;
         my $input = input_text($d, '{}');
         my $idx = 0;
 
-        return if tool_result_answer($ctx, $plan);
+        return if echo_after_tools($ctx, $plan, $d)
+                  || tool_result_answer($ctx, $plan);
         $plan->message_start();
         if (defined $d->{args}{text}) {
             $plan->text_block($idx++, [words($d->{args}{text})]);
@@ -1331,7 +1347,8 @@ my %SCENARIO;
         my $calls = need_json($d, 'calls', 'ARRAY');
         my $idx = 0;
 
-        return if tool_result_answer($ctx, $plan);
+        return if echo_after_tools($ctx, $plan, $d)
+                  || tool_result_answer($ctx, $plan);
         $plan->message_start();
         if (defined $d->{args}{text}) {
             $plan->text_block($idx++, [words($d->{args}{text})]);

@@ -280,3 +280,19 @@ unknown agentcore tool "nosuch" in "agentcore_tools"
 AgentCore::Test::invoke('[[echo]]', '/plain')
 --- response_body eval
 '{"messages":[{"role":"user","content":[{"text":"[[echo]]"}]}],"inferenceConfig":{}}'
+
+
+
+=== TEST 23: the toolResult message: one user message, results in the order asked
+--- response_body_filters
+--- request eval
+AgentCore::Test::invoke('[[tools calls=[{"name":"weather","input":{}},{"name":"nosuch","input":{"a":1}}] then=echo]]')
+--- response_body_like eval
+qr/\{\\"role\\":\\"user\\",\\"content\\":\[\{\\"toolResult\\":\{\\"toolUseId\\":\\"tooluse_\w+\\",\\"content\\":\[\{\\"text\\":\\"sunny\\"\}\],\\"status\\":\\"success\\"\}\},\{\\"toolResult\\":\{\\"toolUseId\\":\\"tooluse_\w+\\",\\"content\\":\[\{\\"text\\":\\"Unknown tool: nosuch\\"\}\],\\"status\\":\\"error\\"\}\}\]\}\],\\"inferenceConfig\\":\{\},\\"toolConfig\\"/
+
+
+
+=== TEST 24: end_turn with toolUse blocks still runs the tools
+--- request eval
+AgentCore::Test::invoke('[[tool name=weather input={}]] [[stop-reason value=end_turn]]')
+--- response_body: Tool said: sunny
