@@ -10,6 +10,7 @@
 
 #include "ngx_http_agentcore_module.h"
 #include "ngx_http_agentcore_json.h"
+#include "ngx_http_agentcore_session.h"
 
 #if (NGX_DEBUG && NGX_LINUX)
 #include <malloc.h>
@@ -101,6 +102,8 @@ ngx_http_agentcore_body_handler(ngx_http_request_t *r)
     u_char                    *body;
     size_t                     len;
     json_t                    *payload, *prompt;
+    ngx_int_t                  rc;
+    ngx_str_t                  error;
     ac_json_error_t            err;
     ngx_http_agentcore_ctx_t  *ctx;
 
@@ -148,11 +151,20 @@ ngx_http_agentcore_body_handler(ngx_http_request_t *r)
         return;
     }
 
-    ctx->messages = json_pack("[{s:s, s:[{s:O}]}]", "role", "user",
-                              "content", "text", prompt);
+    /* the session's history (or none), repaired, and the user turn */
+
+    rc = ngx_http_agentcore_session_start(ctx, prompt, &error);
     json_decref(payload);
 
-    if (ctx->messages == NULL) {
+    if (rc == NGX_HTTP_BAD_REQUEST) {
+        ngx_http_finalize_request(r,
+            ngx_http_agentcore_send_json(r, NGX_HTTP_BAD_REQUEST,
+                                         "Invalid session id",
+                                         (char *) error.data));
+        return;
+    }
+
+    if (rc == NGX_ERROR) {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
@@ -168,6 +180,12 @@ ngx_http_agentcore_body_handler(ngx_http_request_t *r)
 
     r->write_event_handler = ngx_http_agentcore_write_handler;
     r->read_event_handler = ngx_http_test_reading;
+
+    if (rc != NGX_OK) {
+        /* the session is busy, or no room for it */
+        ngx_http_agentcore_finish(ctx, &error);
+        return;
+    }
 
     if (ngx_http_agentcore_model_start(ctx) != NGX_OK) {
         ngx_http_agentcore_finish(ctx, &ngx_http_agentcore_start_error);
@@ -497,6 +515,7 @@ static void
 ngx_http_agentcore_finish(ngx_http_agentcore_ctx_t *ctx, ngx_str_t *error)
 {
     ngx_int_t            rc;
+    ngx_str_t            session_error;
     ngx_http_request_t  *r;
 
     r = ctx->request;
@@ -506,6 +525,14 @@ ngx_http_agentcore_finish(ngx_http_agentcore_ctx_t *ctx, ngx_str_t *error)
     }
 
     ctx->finished = 1;
+
+    /* the history is stored and the session free before the stream ends */
+
+    if (ngx_http_agentcore_session_end(ctx, &session_error) != NGX_OK
+        && error == NULL)
+    {
+        error = &session_error;
+    }
 
     if (error) {
         ctx->error = *error;

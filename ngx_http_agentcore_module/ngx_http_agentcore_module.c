@@ -7,6 +7,7 @@
 
 
 #include "ngx_http_agentcore_module.h"
+#include "ngx_http_agentcore_session.h"
 
 
 typedef ngx_int_t (*ngx_http_agentcore_usage_pt)(ac_usage_t *u);
@@ -16,6 +17,7 @@ static ngx_int_t ngx_http_agentcore_preconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_http_agentcore_add_variables(ngx_conf_t *cf);
 static ngx_int_t ngx_http_agentcore_init(ngx_conf_t *cf);
 static ngx_int_t ngx_http_agentcore_init_process(ngx_cycle_t *cycle);
+static void ngx_http_agentcore_exit_process(ngx_cycle_t *cycle);
 static void *ngx_http_agentcore_create_main_conf(ngx_conf_t *cf);
 static void *ngx_http_agentcore_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_agentcore_merge_loc_conf(ngx_conf_t *cf, void *parent,
@@ -128,6 +130,34 @@ static ngx_command_t  ngx_http_agentcore_commands[] = {
       offsetof(ngx_http_agentcore_loc_conf_t, tool_max_size),
       NULL },
 
+    { ngx_string("agentcore_session_zone"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE123,
+      ngx_http_agentcore_session_zone_directive,
+      0,
+      0,
+      NULL },
+
+    { ngx_string("agentcore_session"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_agentcore_session_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("agentcore_session_key"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_set_complex_value_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_agentcore_loc_conf_t, session_key),
+      NULL },
+
+    { ngx_string("agentcore_ping_busy"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_agentcore_loc_conf_t, ping_busy),
+      NULL },
+
     { ngx_string("agentcore_weather"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_str_slot,
@@ -164,7 +194,7 @@ ngx_module_t  ngx_http_agentcore_module = {
     ngx_http_agentcore_init_process,       /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
-    NULL,                                  /* exit process */
+    ngx_http_agentcore_exit_process,       /* exit process */
     NULL,                                  /* exit master */
     NGX_MODULE_V1_PADDING
 };
@@ -240,6 +270,11 @@ static ngx_http_variable_t  ngx_http_agentcore_vars[] = {
     { ngx_string("agentcore_latency_ms"), NULL,
       ngx_http_agentcore_usage_variable,
       ngx_http_agentcore_usage(latency_ms),
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("agentcore_session_id"), NULL,
+      ngx_http_agentcore_str_variable,
+      ngx_http_agentcore_ctx_str(session_id),
       NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
       ngx_http_null_variable
@@ -373,6 +408,10 @@ ngx_http_agentcore_cycles_variable(ngx_http_request_t *r,
 static ngx_int_t
 ngx_http_agentcore_init(ngx_conf_t *cf)
 {
+    if (ngx_http_agentcore_state_init(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     return ngx_http_agentcore_model_filter_init(cf);
 }
 
@@ -380,7 +419,18 @@ ngx_http_agentcore_init(ngx_conf_t *cf)
 static ngx_int_t
 ngx_http_agentcore_init_process(ngx_cycle_t *cycle)
 {
+    if (ngx_http_agentcore_session_init_process(cycle) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     return ngx_http_agentcore_credentials_init(cycle);
+}
+
+
+static void
+ngx_http_agentcore_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_http_agentcore_session_exit_process(cycle);
 }
 
 
@@ -437,6 +487,8 @@ ngx_http_agentcore_create_loc_conf(ngx_conf_t *cf)
     conf->max_tokens = NGX_CONF_UNSET;
     conf->max_cycles = NGX_CONF_UNSET_UINT;
     conf->tool_max_size = NGX_CONF_UNSET_SIZE;
+    conf->session_zone = NGX_CONF_UNSET_PTR;
+    conf->ping_busy = NGX_CONF_UNSET;
 
     return conf;
 }
@@ -506,6 +558,10 @@ ngx_http_agentcore_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_str_value(conf->weather, prev->weather, "sunny");
     ngx_conf_merge_size_value(conf->tool_max_size, prev->tool_max_size,
                               64 * 1024);
+
+    if (ngx_http_agentcore_merge_session(cf, prev, conf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
 
     if (ngx_http_agentcore_merge_tools(cf, prev, conf) != NGX_CONF_OK) {
         return NGX_CONF_ERROR;

@@ -28,6 +28,9 @@
 #define NGX_HTTP_AGENTCORE_MAX_ERROR_BODY  8192
 
 
+typedef struct ngx_http_agentcore_session_s  ngx_http_agentcore_session_t;
+
+
 typedef struct {
     ngx_http_agentcore_tool_t  *tool;
     json_t                     *spec;          /* {"toolSpec": ...} */
@@ -57,6 +60,10 @@ typedef struct {
     ngx_array_t                *location_tools;    /* agentcore_tool */
     ngx_array_t                *tools;         /* enabled, resolved */
     json_t                     *tool_specs;    /* toolConfig.tools */
+
+    ngx_shm_zone_t             *session_zone;  /* agentcore_session */
+    ngx_http_complex_value_t   *session_key;   /* agentcore_session_key */
+    ngx_flag_t                  ping_busy;     /* agentcore_ping_busy */
 } ngx_http_agentcore_loc_conf_t;
 
 
@@ -76,6 +83,8 @@ typedef struct {
 
     json_t                     *messages;       /* history sent to the
                                                    model */
+    ngx_str_t                   session_id;     /* "" when stateless */
+    ngx_http_agentcore_session_t  *session;     /* _session.c's part */
     ngx_uint_t                  cycles;         /* model calls made */
 
     /* the model call in flight */

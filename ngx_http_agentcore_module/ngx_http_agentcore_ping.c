@@ -2,22 +2,29 @@
 /*
  * Copyright (C) ngx_http_agentcore_module authors
  *
- * GET /ping: {"status":"Healthy","time_of_last_update":<int>}.  The
- * stamp is set when the configuration is built and changes only with
- * the status, as the runtime contract requires.
+ * GET /ping: {"status":"Healthy","time_of_last_update":<int>}, or
+ * "HealthyBusy" while invocations are in flight in any worker when
+ * agentcore_ping_busy is on.  The stamp is set by the first ping and
+ * changes only with the status, as the runtime contract requires; both
+ * live in shared memory (ngx_http_agentcore_session.c), so every
+ * worker answers alike.
  */
 
 
 #include "ngx_http_agentcore_module.h"
+#include "ngx_http_agentcore_session.h"
 
 
 ngx_int_t
 ngx_http_agentcore_ping_handler(ngx_http_request_t *r)
 {
-    ngx_int_t                        rc;
-    ngx_buf_t                       *b;
-    ngx_chain_t                      out;
-    ngx_http_agentcore_main_conf_t  *amcf;
+    char                           *status;
+    time_t                          stamp;
+    ngx_int_t                       rc;
+    ngx_buf_t                      *b;
+    ngx_uint_t                      busy;
+    ngx_chain_t                     out;
+    ngx_http_agentcore_loc_conf_t  *alcf;
 
     if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
         return ngx_http_agentcore_send_not_allowed(r, "GET, HEAD");
@@ -28,10 +35,14 @@ ngx_http_agentcore_ping_handler(ngx_http_request_t *r)
         return rc;
     }
 
-    amcf = ngx_http_get_module_main_conf(r, ngx_http_agentcore_module);
+    alcf = ngx_http_get_module_loc_conf(r, ngx_http_agentcore_module);
+
+    busy = alcf->ping_busy && ngx_http_agentcore_invocations() > 0;
+    status = busy ? "HealthyBusy" : "Healthy";
+    stamp = ngx_http_agentcore_ping_stamp(busy);
 
     b = ngx_create_temp_buf(r->pool,
-                            sizeof("{\"status\":\"Healthy\","
+                            sizeof("{\"status\":\"HealthyBusy\","
                                    "\"time_of_last_update\":}") - 1
                             + NGX_TIME_T_LEN);
     if (b == NULL) {
@@ -39,8 +50,8 @@ ngx_http_agentcore_ping_handler(ngx_http_request_t *r)
     }
 
     b->last = ngx_sprintf(b->last,
-                          "{\"status\":\"Healthy\",\"time_of_last_update\":%T}",
-                          amcf->ping_stamp);
+                          "{\"status\":\"%s\",\"time_of_last_update\":%T}",
+                          status, stamp);
     b->last_buf = 1;
     b->last_in_chain = 1;
 

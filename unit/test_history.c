@@ -339,7 +339,8 @@ test_add_user_text(void **state)
     /* empty, or after an assistant: a new message */
     a = json_array();
     assert_int_equal(ac_history_add_user_text(a, text), 0);
-    assert_json(a, "[{\"role\": \"user\", \"content\": [{\"text\": \"next\"}]}]");
+    assert_json(a, "[{\"role\": \"user\","
+                   " \"content\": [{\"text\": \"next\"}]}]");
 
     json_array_append_new(a, load("{\"role\": \"assistant\","
                                   " \"content\": [{\"text\": \"ok\"}]}"));
@@ -446,7 +447,8 @@ test_round_trips(void **state)
                "  \"signature\": \"s\"}}}]},"
                " {\"role\": \"user\", \"content\": [{\"toolResult\":"
                "  {\"toolUseId\": \"tooluse_abc\", \"status\": \"success\","
-               "   \"content\": [{\"text\": \"Result: 3\"}, {\"json\": {}}]}}]}]");
+               "   \"content\": [{\"text\": \"Result: 3\"},"
+               "                {\"json\": {}}]}}]}]");
 }
 
 

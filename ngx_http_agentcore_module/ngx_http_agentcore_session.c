@@ -1,0 +1,1348 @@
+
+/*
+ * Copyright (C) ngx_http_agentcore_module authors
+ *
+ * Conversations.  A session's history lives in a shared memory zone
+ * (slab allocator, rbtree by id, LRU queue), so every worker sees it
+ * and it survives a reload.  An invocation takes its session (owner
+ * pid + generation), loads the history, and stores it trimmed to the
+ * window when it ends, whichever way it ends.  A second invocation on
+ * a taken session gets the reference's concurrency error; a session
+ * taken by a process that no longer exists is taken over.
+ *
+ * A second, small zone counts the invocations in flight per worker
+ * and keeps the /ping status and stamp.
+ */
+
+
+#include "ngx_http_agentcore_session.h"
+#include "ngx_http_agentcore_history.h"
+
+
+#define NGX_HTTP_AGENTCORE_WORKERS        256
+#define NGX_HTTP_AGENTCORE_STATE_SIZE     (64 * 1024)
+#define NGX_HTTP_AGENTCORE_EXPIRE_STEPS   8
+
+
+typedef struct {
+    ngx_pid_t                           pid;          /* 0: free */
+    ngx_atomic_t                        invocations;
+} ngx_http_agentcore_worker_t;
+
+
+typedef struct {
+    ngx_uint_t                          ping_status;  /* 0: none yet */
+    time_t                              ping_stamp;
+    ngx_http_agentcore_worker_t         workers[NGX_HTTP_AGENTCORE_WORKERS];
+} ngx_http_agentcore_state_sh_t;
+
+
+typedef struct {
+    ngx_http_agentcore_state_sh_t      *sh;
+    ngx_slab_pool_t                    *shpool;
+} ngx_http_agentcore_state_t;
+
+
+typedef struct {
+    ngx_rbtree_t                        rbtree;
+    ngx_rbtree_node_t                   sentinel;
+    ngx_queue_t                         lru;          /* recent first */
+    uint64_t                            generation;
+} ngx_http_agentcore_session_sh_t;
+
+
+typedef struct {
+    ngx_rbtree_node_t                   node;         /* key: crc32(id) */
+    ngx_queue_t                         queue;
+    ngx_msec_t                          last;         /* last used */
+    u_char                             *data;         /* the history */
+    size_t                              size;
+    uint64_t                            generation;   /* of the holder */
+    ngx_pid_t                           owner;        /* 0: free */
+    size_t                              len;
+    u_char                              id[1];
+} ngx_http_agentcore_session_node_t;
+
+
+typedef struct {
+    ngx_http_agentcore_session_sh_t    *sh;
+    ngx_slab_pool_t                    *shpool;
+    ngx_shm_zone_t                     *shm_zone;
+    ngx_msec_t                          ttl;
+    ngx_uint_t                          max_messages;
+} ngx_http_agentcore_session_zone_t;
+
+
+/* one invocation's hold on its session */
+
+struct ngx_http_agentcore_session_s {
+    ngx_http_agentcore_ctx_t           *ctx;
+    ngx_http_agentcore_session_zone_t  *zone;
+    uint32_t                            hash;
+    uint64_t                            generation;
+    ngx_queue_t                         queue;        /* held here */
+    unsigned                            held:1;
+    unsigned                            counted:1;
+};
+
+
+static ngx_int_t ngx_http_agentcore_state_init_zone(ngx_shm_zone_t *shm_zone,
+    void *data);
+static ngx_int_t ngx_http_agentcore_session_init_zone(
+    ngx_shm_zone_t *shm_zone, void *data);
+static void ngx_http_agentcore_session_rbtree_insert(ngx_rbtree_node_t *temp,
+    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
+static ngx_int_t ngx_http_agentcore_session_key(ngx_http_request_t *r,
+    ngx_http_agentcore_loc_conf_t *conf, ngx_str_t *id, ngx_str_t *error);
+static ngx_int_t ngx_http_agentcore_session_acquire(
+    ngx_http_agentcore_session_t *s, ngx_str_t *history, ngx_str_t *error);
+static ngx_int_t ngx_http_agentcore_session_store(
+    ngx_http_agentcore_session_t *s, ngx_str_t *error);
+static void ngx_http_agentcore_session_release(
+    ngx_http_agentcore_session_t *s);
+static ngx_http_agentcore_session_node_t *ngx_http_agentcore_session_lookup(
+    ngx_http_agentcore_session_zone_t *zone, ngx_str_t *id, uint32_t hash);
+static ngx_uint_t ngx_http_agentcore_session_alive(
+    ngx_http_agentcore_session_zone_t *zone,
+    ngx_http_agentcore_session_node_t *node);
+static void *ngx_http_agentcore_session_alloc(
+    ngx_http_agentcore_session_zone_t *zone, size_t size,
+    ngx_http_agentcore_session_node_t *keep);
+static void ngx_http_agentcore_session_expire(
+    ngx_http_agentcore_session_zone_t *zone);
+static void ngx_http_agentcore_session_delete(
+    ngx_http_agentcore_session_zone_t *zone,
+    ngx_http_agentcore_session_node_t *node);
+static void ngx_http_agentcore_session_cleanup(void *data);
+
+
+static ngx_str_t  ngx_http_agentcore_session_header =
+    ngx_string("X-Amzn-Bedrock-AgentCore-Runtime-Session-Id");
+
+static ngx_str_t  ngx_http_agentcore_busy_error = ngx_string(
+    "Agent is already processing a request. Concurrent invocations are "
+    "not supported.");
+
+static ngx_str_t  ngx_http_agentcore_state_name =
+    ngx_string("agentcore_module_state");
+
+/* the state zone's tag: no user zone can be declared under its name */
+static ngx_uint_t                    ngx_http_agentcore_state_tag;
+
+/* this process: the state zone, its own slot, the sessions it holds */
+static ngx_http_agentcore_state_t   *ngx_http_agentcore_state;
+static ngx_http_agentcore_worker_t  *ngx_http_agentcore_worker;
+static ngx_queue_t                   ngx_http_agentcore_held;
+
+
+/* configuration */
+
+char *
+ngx_http_agentcore_session_zone_directive(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf)
+{
+    u_char                             *p;
+    ssize_t                             size;
+    ngx_str_t                          *value, name, s;
+    ngx_int_t                           n;
+    ngx_msec_t                          ttl;
+    ngx_uint_t                          i, max;
+    ngx_shm_zone_t                     *shm_zone;
+    ngx_http_agentcore_session_zone_t  *zone;
+
+    value = cf->args->elts;
+
+    p = (u_char *) ngx_strchr(value[1].data, ':');
+
+    if (p == NULL || p == value[1].data) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid zone \"%V\", expected NAME:SIZE",
+                           &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    name.data = value[1].data;
+    name.len = p - value[1].data;
+
+    s.data = p + 1;
+    s.len = value[1].data + value[1].len - s.data;
+
+    size = ngx_parse_size(&s);
+
+    if (size == NGX_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid zone size \"%V\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (size < (ssize_t) (8 * ngx_pagesize)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "zone \"%V\" is too small (at least %uzk)",
+                           &value[1], 8 * ngx_pagesize / 1024);
+        return NGX_CONF_ERROR;
+    }
+
+    /* idleRuntimeSessionTimeout's default, and Strands' window */
+    ttl = 900 * 1000;
+    max = AC_HISTORY_WINDOW;
+
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "ttl=", 4) == 0) {
+            s.data = value[i].data + 4;
+            s.len = value[i].len - 4;
+
+            ttl = ngx_parse_time(&s, 0);
+
+            if (ttl == (ngx_msec_t) NGX_ERROR || ttl == 0) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid ttl \"%V\"", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "max_messages=", 13) == 0) {
+            n = ngx_atoi(value[i].data + 13, value[i].len - 13);
+
+            if (n == NGX_ERROR || n < 1 || n > 100000) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid max_messages \"%V\" "
+                                   "(1 to 100000)", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            max = (ngx_uint_t) n;
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\"", &value[i]);
+        return NGX_CONF_ERROR;
+    }
+
+    shm_zone = ngx_shared_memory_add(cf, &name, size,
+                                     &ngx_http_agentcore_module);
+    if (shm_zone == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (shm_zone->data) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "duplicate zone \"%V\"", &name);
+        return NGX_CONF_ERROR;
+    }
+
+    zone = ngx_pcalloc(cf->pool, sizeof(ngx_http_agentcore_session_zone_t));
+    if (zone == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    zone->shm_zone = shm_zone;
+    zone->ttl = ttl;
+    zone->max_messages = max;
+
+    shm_zone->init = ngx_http_agentcore_session_init_zone;
+    shm_zone->data = zone;
+
+    return NGX_CONF_OK;
+}
+
+
+char *
+ngx_http_agentcore_session_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_agentcore_loc_conf_t *alcf = conf;
+
+    ngx_str_t  *value;
+
+    if (alcf->session_zone != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "off") == 0) {
+        alcf->session_zone = NULL;
+        return NGX_CONF_OK;
+    }
+
+    alcf->session_zone = ngx_shared_memory_add(cf, &value[1], 0,
+                                               &ngx_http_agentcore_module);
+    if (alcf->session_zone == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+char *
+ngx_http_agentcore_merge_session(ngx_conf_t *cf,
+    ngx_http_agentcore_loc_conf_t *prev, ngx_http_agentcore_loc_conf_t *conf)
+{
+    ngx_conf_merge_ptr_value(conf->session_zone, prev->session_zone, NULL);
+
+    if (conf->session_key == NULL) {
+        conf->session_key = prev->session_key;
+    }
+
+    ngx_conf_merge_value(conf->ping_busy, prev->ping_busy, 0);
+
+    if (conf->session_zone && conf->session_zone->data == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "unknown agentcore_session_zone \"%V\"",
+                           &conf->session_zone->shm.name);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+ngx_int_t
+ngx_http_agentcore_state_init(ngx_conf_t *cf)
+{
+    ngx_shm_zone_t              *shm_zone;
+    ngx_http_agentcore_state_t  *state;
+
+    shm_zone = ngx_shared_memory_add(cf, &ngx_http_agentcore_state_name,
+                                     NGX_HTTP_AGENTCORE_STATE_SIZE,
+                                     &ngx_http_agentcore_state_tag);
+    if (shm_zone == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (shm_zone->data) {
+        return NGX_OK;
+    }
+
+    state = ngx_pcalloc(cf->pool, sizeof(ngx_http_agentcore_state_t));
+    if (state == NULL) {
+        return NGX_ERROR;
+    }
+
+    shm_zone->init = ngx_http_agentcore_state_init_zone;
+    shm_zone->data = state;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_agentcore_state_init_zone(ngx_shm_zone_t *shm_zone, void *data)
+{
+    ngx_http_agentcore_state_t  *ostate = data;
+
+    ngx_http_agentcore_state_t  *state;
+
+    state = shm_zone->data;
+
+    if (ostate) {
+        /* a reload: the counts and the stamp carry on */
+        state->sh = ostate->sh;
+        state->shpool = ostate->shpool;
+        return NGX_OK;
+    }
+
+    state->shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+
+    if (shm_zone->shm.exists) {
+        state->sh = state->shpool->data;
+        return NGX_OK;
+    }
+
+    state->sh = ngx_slab_calloc(state->shpool,
+                                sizeof(ngx_http_agentcore_state_sh_t));
+    if (state->sh == NULL) {
+        return NGX_ERROR;
+    }
+
+    state->shpool->data = state->sh;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_agentcore_session_init_zone(ngx_shm_zone_t *shm_zone, void *data)
+{
+    ngx_http_agentcore_session_zone_t  *ozone = data;
+
+    size_t                              len;
+    ngx_http_agentcore_session_zone_t  *zone;
+
+    zone = shm_zone->data;
+
+    if (ozone) {
+        /* a reload with the same name and size: the sessions carry on */
+        zone->sh = ozone->sh;
+        zone->shpool = ozone->shpool;
+        return NGX_OK;
+    }
+
+    zone->shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+
+    if (shm_zone->shm.exists) {
+        zone->sh = zone->shpool->data;
+        return NGX_OK;
+    }
+
+    zone->sh = ngx_slab_alloc(zone->shpool,
+                              sizeof(ngx_http_agentcore_session_sh_t));
+    if (zone->sh == NULL) {
+        return NGX_ERROR;
+    }
+
+    zone->shpool->data = zone->sh;
+
+    ngx_rbtree_init(&zone->sh->rbtree, &zone->sh->sentinel,
+                    ngx_http_agentcore_session_rbtree_insert);
+    ngx_queue_init(&zone->sh->lru);
+    zone->sh->generation = 0;
+
+    len = sizeof(" in agentcore_session_zone \"\"") + shm_zone->shm.name.len;
+
+    zone->shpool->log_ctx = ngx_slab_alloc(zone->shpool, len);
+    if (zone->shpool->log_ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_sprintf(zone->shpool->log_ctx, " in agentcore_session_zone \"%V\"%Z",
+                &shm_zone->shm.name);
+
+    /* a full zone is handled: evictions, then a clear error */
+    zone->shpool->log_nomem = 0;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_agentcore_session_rbtree_insert(ngx_rbtree_node_t *temp,
+    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel)
+{
+    ngx_rbtree_node_t                  **p;
+    ngx_http_agentcore_session_node_t   *sn, *snt;
+
+    for ( ;; ) {
+
+        if (node->key < temp->key) {
+            p = &temp->left;
+
+        } else if (node->key > temp->key) {
+            p = &temp->right;
+
+        } else {
+            sn = (ngx_http_agentcore_session_node_t *) node;
+            snt = (ngx_http_agentcore_session_node_t *) temp;
+
+            p = (ngx_memn2cmp(sn->id, snt->id, sn->len, snt->len) < 0)
+                ? &temp->left : &temp->right;
+        }
+
+        if (*p == sentinel) {
+            break;
+        }
+
+        temp = *p;
+    }
+
+    *p = node;
+    node->parent = temp;
+    node->left = sentinel;
+    node->right = sentinel;
+    ngx_rbt_red(node);
+}
+
+
+/* processes */
+
+ngx_int_t
+ngx_http_agentcore_session_init_process(ngx_cycle_t *cycle)
+{
+    ngx_uint_t                      i;
+    ngx_list_part_t                *part;
+    ngx_shm_zone_t                 *shm_zone;
+    ngx_http_agentcore_worker_t    *w, *slot;
+    ngx_http_agentcore_state_sh_t  *sh;
+
+    ngx_queue_init(&ngx_http_agentcore_held);
+
+    ngx_http_agentcore_state = NULL;
+    ngx_http_agentcore_worker = NULL;
+
+    if (ngx_process != NGX_PROCESS_WORKER
+        && ngx_process != NGX_PROCESS_SINGLE)
+    {
+        return NGX_OK;
+    }
+
+    part = &cycle->shared_memory.part;
+    shm_zone = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            shm_zone = part->elts;
+            i = 0;
+        }
+
+        if (shm_zone[i].tag == &ngx_http_agentcore_state_tag) {
+            ngx_http_agentcore_state = shm_zone[i].data;
+            break;
+        }
+    }
+
+    if (ngx_http_agentcore_state == NULL) {
+        return NGX_OK;
+    }
+
+    /* a slot of our own: a free one, or one of a process now gone */
+
+    sh = ngx_http_agentcore_state->sh;
+    slot = NULL;
+
+    ngx_shmtx_lock(&ngx_http_agentcore_state->shpool->mutex);
+
+    for (i = 0; i < NGX_HTTP_AGENTCORE_WORKERS; i++) {
+        w = &sh->workers[i];
+
+        if (w->pid == ngx_pid) {
+            /* an earlier process with our pid died without its exit */
+            w->pid = 0;
+        }
+
+        if (slot == NULL
+            && (w->pid == 0
+                || (kill(w->pid, 0) == -1 && ngx_errno == NGX_ESRCH)))
+        {
+            slot = w;
+        }
+    }
+
+    if (slot) {
+        slot->pid = ngx_pid;
+        slot->invocations = 0;
+    }
+
+    ngx_shmtx_unlock(&ngx_http_agentcore_state->shpool->mutex);
+
+    if (slot == NULL) {
+        ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
+                      "agentcore: more than %d worker processes: this one's "
+                      "invocations do not count for agentcore_ping_busy",
+                      NGX_HTTP_AGENTCORE_WORKERS);
+    }
+
+    ngx_http_agentcore_worker = slot;
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_agentcore_session_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_uint_t                          i, n;
+    ngx_queue_t                        *q, *next;
+    ngx_list_part_t                    *part;
+    ngx_shm_zone_t                     *shm_zone;
+    ngx_http_agentcore_session_zone_t  *zone;
+    ngx_http_agentcore_session_node_t  *node;
+
+    /*
+     * Requests end before a graceful exit, and release their sessions
+     * then; a fast shutdown ends none: release what this process holds.
+     */
+
+    part = &cycle->shared_memory.part;
+    shm_zone = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            shm_zone = part->elts;
+            i = 0;
+        }
+
+        if (shm_zone[i].init != ngx_http_agentcore_session_init_zone
+            || shm_zone[i].data == NULL)
+        {
+            continue;
+        }
+
+        zone = shm_zone[i].data;
+
+        if (zone->sh == NULL) {
+            continue;
+        }
+
+        n = 0;
+
+        ngx_shmtx_lock(&zone->shpool->mutex);
+
+        for (q = ngx_queue_head(&zone->sh->lru);
+             q != ngx_queue_sentinel(&zone->sh->lru);
+             q = next)
+        {
+            next = ngx_queue_next(q);
+            node = ngx_queue_data(q, ngx_http_agentcore_session_node_t,
+                                  queue);
+
+            if (node->owner == ngx_pid) {
+                node->owner = 0;
+                n++;
+            }
+        }
+
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+
+        if (n) {
+            ngx_log_error(NGX_LOG_INFO, cycle->log, 0,
+                          "agentcore: released %ui sessions at exit", n);
+        }
+    }
+
+    if (ngx_http_agentcore_worker) {
+        ngx_http_agentcore_worker->invocations = 0;
+        ngx_http_agentcore_worker->pid = 0;
+        ngx_http_agentcore_worker = NULL;
+    }
+}
+
+
+/* the invocation */
+
+ngx_int_t
+ngx_http_agentcore_session_start(ngx_http_agentcore_ctx_t *ctx,
+    json_t *prompt, ngx_str_t *error)
+{
+    json_t                         *messages;
+    ngx_int_t                       rc;
+    ngx_str_t                       id, history;
+    const char                     *err;
+    ngx_pool_cleanup_t             *cln;
+    ngx_http_request_t             *r;
+    ngx_http_agentcore_session_t   *s;
+
+    r = ctx->request;
+
+    s = ngx_pcalloc(r->pool, sizeof(ngx_http_agentcore_session_t));
+    if (s == NULL) {
+        return NGX_ERROR;
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    s->ctx = ctx;
+    cln->handler = ngx_http_agentcore_session_cleanup;
+    cln->data = s;
+    ctx->session = s;
+
+    if (ngx_http_agentcore_worker) {
+        (void) ngx_atomic_fetch_add(&ngx_http_agentcore_worker->invocations,
+                                    1);
+        s->counted = 1;
+    }
+
+    messages = NULL;
+
+    if (ctx->conf->session_zone) {
+
+        rc = ngx_http_agentcore_session_key(r, ctx->conf, &id, error);
+
+        if (rc == NGX_OK) {
+            ctx->session_id = id;
+            s->zone = ctx->conf->session_zone->data;
+            s->hash = ngx_crc32_short(id.data, id.len);
+
+            rc = ngx_http_agentcore_session_acquire(s, &history, error);
+
+            if (rc == NGX_OK && history.len) {
+                messages = ac_history_decode(history.data, history.len,
+                                             &err);
+
+                if (messages == NULL) {
+                    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                                  "agentcore: session %08xD: stored history "
+                                  "unreadable (%s), starting afresh",
+                                  s->hash, err);
+                }
+            }
+        }
+
+        if (rc == NGX_DECLINED && error->len == 0) {
+            /* no key: stateless */
+            rc = NGX_OK;
+        }
+
+        if (rc != NGX_OK) {
+            return rc;
+        }
+    }
+
+    if (messages == NULL) {
+        messages = json_array();
+        if (messages == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    /* the ctx's cleanup frees it from here on */
+    ctx->messages = messages;
+
+    if (ac_history_repair(messages) < 0
+        || ac_history_add_user_text(messages, prompt) != 0)
+    {
+        return NGX_ERROR;
+    }
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "agentcore session %08xD: %uz messages, %s",
+                   s->hash, json_array_size(messages),
+                   s->held ? "held" : "stateless");
+
+    return NGX_OK;
+}
+
+
+/*
+ * The id: agentcore_session_key, or the runtime's session header.
+ * NGX_OK; NGX_DECLINED (none: stateless); NGX_HTTP_BAD_REQUEST with
+ * *error; NGX_ERROR.
+ */
+
+static ngx_int_t
+ngx_http_agentcore_session_key(ngx_http_request_t *r,
+    ngx_http_agentcore_loc_conf_t *conf, ngx_str_t *id, ngx_str_t *error)
+{
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h, *header;
+
+    ngx_str_null(error);
+
+    if (conf->session_key) {
+        if (ngx_http_complex_value(r, conf->session_key, id) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        if (id->len == 0) {
+            return NGX_DECLINED;
+        }
+
+        if (id->len > NGX_HTTP_AGENTCORE_SESSION_ID_MAX) {
+            ngx_str_set(error, "the session key (agentcore_session_key) "
+                               "is longer than 256 bytes");
+            return NGX_HTTP_BAD_REQUEST;
+        }
+
+        return NGX_OK;
+    }
+
+    h = NULL;
+    part = &r->headers_in.headers.part;
+    header = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            header = part->elts;
+            i = 0;
+        }
+
+        if (header[i].key.len == ngx_http_agentcore_session_header.len
+            && ngx_strncasecmp(header[i].key.data,
+                               ngx_http_agentcore_session_header.data,
+                               header[i].key.len)
+               == 0)
+        {
+            h = &header[i];
+            break;
+        }
+    }
+
+    if (h == NULL) {
+        return NGX_DECLINED;
+    }
+
+    if (h->value.len < NGX_HTTP_AGENTCORE_SESSION_ID_MIN
+        || h->value.len > NGX_HTTP_AGENTCORE_SESSION_ID_MAX)
+    {
+        ngx_str_set(error, "X-Amzn-Bedrock-AgentCore-Runtime-Session-Id "
+                           "must be 33 to 256 characters long");
+        return NGX_HTTP_BAD_REQUEST;
+    }
+
+    *id = h->value;
+
+    return NGX_OK;
+}
+
+
+/*
+ * Takes the session: NGX_OK with a copy of its history (empty for a
+ * new one); NGX_BUSY, NGX_DECLINED (the zone is full) with *error.
+ */
+
+static ngx_int_t
+ngx_http_agentcore_session_acquire(ngx_http_agentcore_session_t *s,
+    ngx_str_t *history, ngx_str_t *error)
+{
+    u_char                             *p;
+    ngx_pid_t                           owner;
+    ngx_http_request_t                 *r;
+    ngx_http_agentcore_ctx_t           *ctx;
+    ngx_http_agentcore_session_zone_t  *zone;
+    ngx_http_agentcore_session_node_t  *node;
+
+    ctx = s->ctx;
+    r = ctx->request;
+    zone = s->zone;
+
+    ngx_str_null(history);
+    owner = 0;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    ngx_http_agentcore_session_expire(zone);
+
+    node = ngx_http_agentcore_session_lookup(zone, &ctx->session_id,
+                                             s->hash);
+
+    if (node && node->owner) {
+        if (ngx_http_agentcore_session_alive(zone, node)) {
+            ngx_shmtx_unlock(&zone->shpool->mutex);
+            *error = ngx_http_agentcore_busy_error;
+            return NGX_BUSY;
+        }
+
+        /* its holder is gone (crashed, killed): the session is free */
+        owner = node->owner;
+    }
+
+    if (node == NULL) {
+        node = ngx_http_agentcore_session_alloc(zone,
+                   offsetof(ngx_http_agentcore_session_node_t, id)
+                   + ctx->session_id.len, NULL);
+
+        if (node == NULL) {
+            ngx_shmtx_unlock(&zone->shpool->mutex);
+
+            error->data = ngx_pnalloc(r->pool, 256);
+            if (error->data == NULL) {
+                return NGX_ERROR;
+            }
+
+            error->len = ngx_snprintf(error->data, 256,
+                                      "No room for a new session: "
+                                      "agentcore_session_zone \"%V\" is "
+                                      "full of sessions in use",
+                                      &zone->shm_zone->shm.name)
+                         - error->data;
+
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "agentcore: %V", error);
+
+            return NGX_DECLINED;
+        }
+
+        node->node.key = s->hash;
+        node->len = ctx->session_id.len;
+        ngx_memcpy(node->id, ctx->session_id.data, ctx->session_id.len);
+        node->data = NULL;
+        node->size = 0;
+
+        ngx_rbtree_insert(&zone->sh->rbtree, &node->node);
+        ngx_queue_insert_head(&zone->sh->lru, &node->queue);
+
+    } else {
+        ngx_queue_remove(&node->queue);
+        ngx_queue_insert_head(&zone->sh->lru, &node->queue);
+    }
+
+    node->owner = ngx_pid;
+    node->generation = ++zone->sh->generation;
+    node->last = ngx_current_msec;
+
+    s->generation = node->generation;
+    s->held = 1;
+    ngx_queue_insert_tail(&ngx_http_agentcore_held, &s->queue);
+
+    if (node->size) {
+        p = ngx_pnalloc(r->pool, node->size);
+
+        if (p) {
+            ngx_memcpy(p, node->data, node->size);
+            history->data = p;
+            history->len = node->size;
+        }
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    if (owner) {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "agentcore: session %08xD was held by process %P, "
+                      "which is gone: taken over", s->hash, owner);
+    }
+
+    if (node->size && history->len == 0) {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_agentcore_session_end(ngx_http_agentcore_ctx_t *ctx,
+    ngx_str_t *error)
+{
+    ngx_int_t                      rc;
+    ngx_http_agentcore_session_t  *s;
+
+    s = ctx->session;
+
+    if (s == NULL || !s->held) {
+        return NGX_OK;
+    }
+
+    rc = ngx_http_agentcore_session_store(s, error);
+
+    ngx_http_agentcore_session_release(s);
+
+    return rc;
+}
+
+
+static ngx_int_t
+ngx_http_agentcore_session_store(ngx_http_agentcore_session_t *s,
+    ngx_str_t *error)
+{
+    u_char                             *buf, *p;
+    size_t                              len;
+    ngx_uint_t                          removed;
+    ngx_http_request_t                 *r;
+    ngx_http_agentcore_ctx_t           *ctx;
+    ngx_http_agentcore_session_zone_t  *zone;
+    ngx_http_agentcore_session_node_t  *node;
+
+    ctx = s->ctx;
+    r = ctx->request;
+    zone = s->zone;
+
+    if (ctx->messages == NULL) {
+        return NGX_OK;
+    }
+
+    removed = ac_history_trim(ctx->messages, zone->max_messages);
+
+    len = ac_history_encode(ctx->messages, NULL, 0);
+
+    if (len == 0) {
+        ngx_str_set(error, "The session history cannot be stored "
+                           "(a value is nested too deeply)");
+        goto failed;
+    }
+
+    buf = ngx_pnalloc(r->pool, len);
+    if (buf == NULL) {
+        ngx_str_set(error, "The session history cannot be stored "
+                           "(no memory)");
+        goto failed;
+    }
+
+    (void) ac_history_encode(ctx->messages, buf, len);
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    node = ngx_http_agentcore_session_lookup(zone, &ctx->session_id,
+                                             s->hash);
+
+    if (node == NULL || node->owner != ngx_pid
+        || node->generation != s->generation)
+    {
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "agentcore: session %08xD was taken over: "
+                      "this invocation's history is not stored", s->hash);
+        return NGX_OK;
+    }
+
+    p = ngx_http_agentcore_session_alloc(zone, len, node);
+
+    if (p == NULL) {
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+
+        error->data = ngx_pnalloc(r->pool, 256);
+        if (error->data == NULL) {
+            ngx_str_set(error, "The session history cannot be stored "
+                               "(no memory)");
+            goto failed;
+        }
+
+        error->len = ngx_snprintf(error->data, 256,
+                                  "The session history (%uz bytes) is "
+                                  "larger than agentcore_session_zone "
+                                  "\"%V\" can hold",
+                                  len, &zone->shm_zone->shm.name)
+                     - error->data;
+        goto failed;
+    }
+
+    ngx_memcpy(p, buf, len);
+
+    if (node->data) {
+        ngx_slab_free_locked(zone->shpool, node->data);
+    }
+
+    node->data = p;
+    node->size = len;
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "agentcore session %08xD: stored %uz messages "
+                   "(%ui trimmed), %uz bytes",
+                   s->hash, json_array_size(ctx->messages), removed, len);
+
+    return NGX_OK;
+
+failed:
+
+    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                  "agentcore: session %08xD: %V", s->hash, error);
+
+    return NGX_ERROR;
+}
+
+
+static void
+ngx_http_agentcore_session_release(ngx_http_agentcore_session_t *s)
+{
+    ngx_http_agentcore_session_zone_t  *zone;
+    ngx_http_agentcore_session_node_t  *node;
+
+    zone = s->zone;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    node = ngx_http_agentcore_session_lookup(zone, &s->ctx->session_id,
+                                             s->hash);
+
+    if (node && node->owner == ngx_pid
+        && node->generation == s->generation)
+    {
+        node->owner = 0;
+        node->last = ngx_current_msec;
+
+        ngx_queue_remove(&node->queue);
+        ngx_queue_insert_head(&zone->sh->lru, &node->queue);
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    ngx_queue_remove(&s->queue);
+    s->held = 0;
+}
+
+
+/* the pool cleanup: every ending, client aborts included */
+
+static void
+ngx_http_agentcore_session_cleanup(void *data)
+{
+    ngx_http_agentcore_session_t *s = data;
+
+    ngx_str_t  error;
+
+    if (s->held) {
+        /* what the reference keeps: the user turn, the messages done */
+        (void) ngx_http_agentcore_session_store(s, &error);
+        ngx_http_agentcore_session_release(s);
+    }
+
+    if (s->counted && ngx_http_agentcore_worker) {
+        (void) ngx_atomic_fetch_add(&ngx_http_agentcore_worker->invocations,
+                                    -1);
+        s->counted = 0;
+    }
+
+    s->ctx->session = NULL;
+}
+
+
+/* the zone, locked */
+
+static ngx_http_agentcore_session_node_t *
+ngx_http_agentcore_session_lookup(ngx_http_agentcore_session_zone_t *zone,
+    ngx_str_t *id, uint32_t hash)
+{
+    ngx_int_t                           rc;
+    ngx_rbtree_node_t                  *node, *sentinel;
+    ngx_http_agentcore_session_node_t  *sn;
+
+    node = zone->sh->rbtree.root;
+    sentinel = zone->sh->rbtree.sentinel;
+
+    while (node != sentinel) {
+
+        if (hash < node->key) {
+            node = node->left;
+            continue;
+        }
+
+        if (hash > node->key) {
+            node = node->right;
+            continue;
+        }
+
+        sn = (ngx_http_agentcore_session_node_t *) node;
+
+        rc = ngx_memn2cmp(id->data, sn->id, id->len, sn->len);
+
+        if (rc == 0) {
+            return sn;
+        }
+
+        node = (rc < 0) ? node->left : node->right;
+    }
+
+    return NULL;
+}
+
+
+/* is the invocation holding the node still running somewhere */
+
+static ngx_uint_t
+ngx_http_agentcore_session_alive(ngx_http_agentcore_session_zone_t *zone,
+    ngx_http_agentcore_session_node_t *node)
+{
+    ngx_queue_t                   *q;
+    ngx_http_agentcore_session_t  *s;
+
+    if (node->owner == 0) {
+        return 0;
+    }
+
+    if (node->owner == ngx_pid) {
+        /* ours, or an earlier process's that had our pid */
+
+        for (q = ngx_queue_head(&ngx_http_agentcore_held);
+             q != ngx_queue_sentinel(&ngx_http_agentcore_held);
+             q = ngx_queue_next(q))
+        {
+            s = ngx_queue_data(q, ngx_http_agentcore_session_t, queue);
+
+            if (s->zone == zone && s->generation == node->generation) {
+                return 1;
+            }
+        }
+
+        return 0;
+    }
+
+    if (kill(node->owner, 0) == -1 && ngx_errno == NGX_ESRCH) {
+        return 0;
+    }
+
+    return 1;
+}
+
+
+/* slab memory; when the zone is full, the least recently used go */
+
+static void *
+ngx_http_agentcore_session_alloc(ngx_http_agentcore_session_zone_t *zone,
+    size_t size, ngx_http_agentcore_session_node_t *keep)
+{
+    void                               *p;
+    ngx_uint_t                          evicted;
+    ngx_queue_t                        *q;
+    ngx_http_agentcore_session_node_t  *node;
+
+    evicted = 0;
+
+    for ( ;; ) {
+        p = ngx_slab_alloc_locked(zone->shpool, size);
+
+        if (p) {
+            break;
+        }
+
+        node = NULL;
+
+        for (q = ngx_queue_last(&zone->sh->lru);
+             q != ngx_queue_sentinel(&zone->sh->lru);
+             q = ngx_queue_prev(q))
+        {
+            node = ngx_queue_data(q, ngx_http_agentcore_session_node_t,
+                                  queue);
+
+            if (node != keep && !ngx_http_agentcore_session_alive(zone, node))
+            {
+                break;
+            }
+
+            node = NULL;
+        }
+
+        if (node == NULL) {
+            break;
+        }
+
+        ngx_http_agentcore_session_delete(zone, node);
+        evicted++;
+    }
+
+    if (evicted) {
+        ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
+                      "agentcore: agentcore_session_zone \"%V\" is full: "
+                      "%ui least recently used sessions evicted",
+                      &zone->shm_zone->shm.name, evicted);
+    }
+
+    return p;
+}
+
+
+/* idle sessions past the ttl go, a few per invocation */
+
+static void
+ngx_http_agentcore_session_expire(ngx_http_agentcore_session_zone_t *zone)
+{
+    ngx_uint_t                          n;
+    ngx_queue_t                        *q, *prev;
+    ngx_msec_int_t                      idle;
+    ngx_http_agentcore_session_node_t  *node;
+
+    n = 0;
+
+    for (q = ngx_queue_last(&zone->sh->lru);
+         q != ngx_queue_sentinel(&zone->sh->lru)
+         && n < NGX_HTTP_AGENTCORE_EXPIRE_STEPS;
+         q = prev, n++)
+    {
+        prev = ngx_queue_prev(q);
+        node = ngx_queue_data(q, ngx_http_agentcore_session_node_t, queue);
+
+        idle = (ngx_msec_int_t) (ngx_current_msec - node->last);
+
+        if (idle <= (ngx_msec_int_t) zone->ttl) {
+            break;
+        }
+
+        if (!ngx_http_agentcore_session_alive(zone, node)) {
+            ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                           "agentcore session %08xD expired",
+                           (uint32_t) node->node.key);
+
+            ngx_http_agentcore_session_delete(zone, node);
+        }
+    }
+}
+
+
+static void
+ngx_http_agentcore_session_delete(ngx_http_agentcore_session_zone_t *zone,
+    ngx_http_agentcore_session_node_t *node)
+{
+    ngx_queue_remove(&node->queue);
+    ngx_rbtree_delete(&zone->sh->rbtree, &node->node);
+
+    if (node->data) {
+        ngx_slab_free_locked(zone->shpool, node->data);
+    }
+
+    ngx_slab_free_locked(zone->shpool, node);
+}
+
+
+/* invocations in flight, and the /ping stamp */
+
+ngx_uint_t
+ngx_http_agentcore_invocations(void)
+{
+    ngx_uint_t                      i, n;
+    ngx_http_agentcore_worker_t    *w;
+    ngx_http_agentcore_state_sh_t  *sh;
+
+    if (ngx_http_agentcore_state == NULL) {
+        return 0;
+    }
+
+    sh = ngx_http_agentcore_state->sh;
+    n = 0;
+
+    for (i = 0; i < NGX_HTTP_AGENTCORE_WORKERS; i++) {
+        w = &sh->workers[i];
+
+        if (w->pid == 0 || w->invocations == 0) {
+            continue;
+        }
+
+        /* a worker that died mid-invocation counts no more */
+        if (w->pid != ngx_pid
+            && kill(w->pid, 0) == -1 && ngx_errno == NGX_ESRCH)
+        {
+            continue;
+        }
+
+        n += w->invocations;
+    }
+
+    return n;
+}
+
+
+time_t
+ngx_http_agentcore_ping_stamp(ngx_uint_t busy)
+{
+    time_t                          stamp;
+    ngx_uint_t                      status;
+    ngx_http_agentcore_state_sh_t  *sh;
+
+    if (ngx_http_agentcore_state == NULL) {
+        return ngx_time();
+    }
+
+    sh = ngx_http_agentcore_state->sh;
+    status = busy ? 2 : 1;
+
+    ngx_shmtx_lock(&ngx_http_agentcore_state->shpool->mutex);
+
+    /* the first ping stamps; later, only a change of status does */
+    if (sh->ping_status != status) {
+        sh->ping_status = status;
+        sh->ping_stamp = ngx_time();
+    }
+
+    stamp = sh->ping_stamp;
+
+    ngx_shmtx_unlock(&ngx_http_agentcore_state->shpool->mutex);
+
+    return stamp;
+}
