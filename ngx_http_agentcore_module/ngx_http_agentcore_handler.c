@@ -22,6 +22,7 @@ static u_char *ngx_http_agentcore_read_body(ngx_http_request_t *r,
     size_t *len);
 static void ngx_http_agentcore_write_handler(ngx_http_request_t *r);
 static void ngx_http_agentcore_step(ngx_http_agentcore_ctx_t *ctx);
+static void ngx_http_agentcore_model_next(ngx_http_agentcore_ctx_t *ctx);
 static ngx_int_t ngx_http_agentcore_model_outcome(
     ngx_http_agentcore_ctx_t *ctx, ngx_str_t *error);
 static void ngx_http_agentcore_finish(ngx_http_agentcore_ctx_t *ctx,
@@ -34,6 +35,9 @@ static size_t ngx_http_agentcore_pool_bytes(ngx_pool_t *pool);
 
 static ngx_str_t  ngx_http_agentcore_start_error =
     ngx_string("Could not start the model call (see the error log)");
+
+static ngx_str_t  ngx_http_agentcore_creds_error =
+    ngx_string("No AWS credentials to call the model (see the error log)");
 
 static ngx_str_t  ngx_http_agentcore_internal_error =
     ngx_string("Internal error in the agent (see the error log)");
@@ -107,6 +111,8 @@ ngx_http_agentcore_body_handler(ngx_http_request_t *r)
     ac_json_error_t            err;
     ngx_http_agentcore_ctx_t  *ctx;
 
+    ngx_http_agentcore_credentials_t  *cr;
+
     ctx = ngx_http_get_module_ctx(r, ngx_http_agentcore_module);
 
     body = ngx_http_agentcore_read_body(r, &len);
@@ -140,7 +146,18 @@ ngx_http_agentcore_body_handler(ngx_http_request_t *r)
         return;
     }
 
-    if (ngx_http_agentcore_credentials(r->connection->log) == NULL) {
+    rc = ngx_http_agentcore_credentials(ctx, &cr);
+
+    if (rc == NGX_AGAIN) {
+        /* none yet: this handler runs again when the fetch ends */
+        json_decref(payload);
+
+        r->write_event_handler = ngx_http_agentcore_body_handler;
+        r->read_event_handler = ngx_http_test_reading;
+        return;
+    }
+
+    if (rc != NGX_OK) {
         json_decref(payload);
 
         ngx_http_finalize_request(r,
@@ -187,9 +204,7 @@ ngx_http_agentcore_body_handler(ngx_http_request_t *r)
         return;
     }
 
-    if (ngx_http_agentcore_model_start(ctx) != NGX_OK) {
-        ngx_http_agentcore_finish(ctx, &ngx_http_agentcore_start_error);
-    }
+    ngx_http_agentcore_model_next(ctx);
 }
 
 
@@ -311,6 +326,11 @@ ngx_http_agentcore_step(ngx_http_agentcore_ctx_t *ctx)
     ngx_str_t   error;
     const char *reason;
 
+    if (ctx->creds_waiting) {
+        ngx_http_agentcore_model_next(ctx);
+        return;
+    }
+
     if (ctx->tools_running) {
         if (ctx->tools_pending) {
             return;
@@ -379,11 +399,32 @@ tools_done:
     message = ngx_http_agentcore_tools_message(ctx);
 
     if (message == NULL
-        || json_array_append_new(ctx->messages, message) != 0
-        || ngx_http_agentcore_model_start(ctx) != NGX_OK)
+        || json_array_append_new(ctx->messages, message) != 0)
     {
         ngx_http_agentcore_finish(ctx, &ngx_http_agentcore_start_error);
         return;
+    }
+
+    ngx_http_agentcore_model_next(ctx);
+}
+
+
+/* the next model call, now or once there are credentials */
+
+static void
+ngx_http_agentcore_model_next(ngx_http_agentcore_ctx_t *ctx)
+{
+    ngx_int_t  rc;
+
+    rc = ngx_http_agentcore_model_start(ctx);
+
+    ctx->creds_waiting = (rc == NGX_AGAIN);
+
+    if (rc == NGX_DECLINED) {
+        ngx_http_agentcore_finish(ctx, &ngx_http_agentcore_creds_error);
+
+    } else if (rc != NGX_OK && rc != NGX_AGAIN) {
+        ngx_http_agentcore_finish(ctx, &ngx_http_agentcore_start_error);
     }
 }
 

@@ -71,6 +71,7 @@ ngx_http_agentcore_model_start(ngx_http_agentcore_ctx_t *ctx)
 {
     char                              *json;
     size_t                             len;
+    ngx_int_t                          rc;
     ngx_buf_t                         *b;
     ac_converse_conf_t                 cc;
     ngx_http_request_t                *r, *sr;
@@ -81,9 +82,11 @@ ngx_http_agentcore_model_start(ngx_http_agentcore_ctx_t *ctx)
     r = ctx->request;
     conf = ctx->conf;
 
-    cr = ngx_http_agentcore_credentials(r->connection->log);
-    if (cr == NULL) {
-        return NGX_DECLINED;
+    /* NGX_AGAIN: a fetch wakes the request; NGX_DECLINED: none */
+
+    rc = ngx_http_agentcore_credentials(ctx, &cr);
+    if (rc != NGX_OK) {
+        return rc;
     }
 
     /* the request body */
@@ -246,7 +249,16 @@ ngx_http_agentcore_model_sign(ngx_http_agentcore_ctx_t *ctx,
     headers[n++].value_len = 16;
 
     if (cr->session_token.len) {
-        ctx->security_token = cr->session_token;
+        /* the credentials may be refreshed before the header is sent */
+
+        ctx->security_token.len = cr->session_token.len;
+        ctx->security_token.data = ngx_pnalloc(pool, cr->session_token.len);
+        if (ctx->security_token.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(ctx->security_token.data, cr->session_token.data,
+                   cr->session_token.len);
 
         headers[n].name = "x-amz-security-token";
         headers[n].name_len = sizeof("x-amz-security-token") - 1;

@@ -31,6 +31,13 @@
 typedef struct ngx_http_agentcore_session_s  ngx_http_agentcore_session_t;
 
 
+typedef struct ngx_http_agentcore_creds_s  ngx_http_agentcore_creds_t;
+typedef struct ngx_http_agentcore_creds_conf_s
+    ngx_http_agentcore_creds_conf_t;
+typedef struct ngx_http_agentcore_creds_wait_s
+    ngx_http_agentcore_creds_wait_t;
+
+
 typedef struct {
     ngx_http_agentcore_tool_t  *tool;
     json_t                     *spec;          /* {"toolSpec": ...} */
@@ -41,6 +48,7 @@ typedef struct {
     time_t                      ping_stamp;    /* set at configuration */
     ngx_array_t                 tools;         /* registered tools,
                                                   of tool_entry_t * */
+    ngx_http_agentcore_creds_conf_t  *creds;   /* credential sources */
 } ngx_http_agentcore_main_conf_t;
 
 
@@ -60,6 +68,7 @@ typedef struct {
     ngx_array_t                *location_tools;    /* agentcore_tool */
     ngx_array_t                *tools;         /* enabled, resolved */
     json_t                     *tool_specs;    /* toolConfig.tools */
+    ngx_http_agentcore_creds_t *creds;         /* agentcore_credentials */
 
     ngx_shm_zone_t             *session_zone;  /* agentcore_session */
     ngx_http_complex_value_t   *session_key;   /* agentcore_session_key */
@@ -105,6 +114,7 @@ typedef struct {
     ngx_str_t                   amz_date;
     ngx_str_t                   authorization;
     ngx_str_t                   security_token;
+    ngx_http_agentcore_creds_wait_t  *creds_wait;   /* no credentials yet */
 
     /* the tool calls of the last turn */
     ngx_http_agentcore_tool_call_t  *calls;
@@ -130,6 +140,7 @@ typedef struct {
     unsigned                    tools_starting:1;
     unsigned                    model_failed:1; /* stop decoding */
     unsigned                    finished:1;
+    unsigned                    creds_waiting:1;  /* a model call waits */
 } ngx_http_agentcore_ctx_t;
 
 
@@ -184,9 +195,14 @@ ngx_int_t ngx_http_agentcore_add_builtin_tools(ngx_conf_t *cf);
 ngx_int_t ngx_http_agentcore_ping_handler(ngx_http_request_t *r);
 
 /* ngx_http_agentcore_credentials.c */
+char *ngx_http_agentcore_credentials_directive(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+char *ngx_http_agentcore_merge_credentials(ngx_conf_t *cf,
+    ngx_http_agentcore_loc_conf_t *prev, ngx_http_agentcore_loc_conf_t *conf);
+ngx_int_t ngx_http_agentcore_credentials_postconfiguration(ngx_conf_t *cf);
 ngx_int_t ngx_http_agentcore_credentials_init(ngx_cycle_t *cycle);
-ngx_http_agentcore_credentials_t *ngx_http_agentcore_credentials(
-    ngx_log_t *log);
+ngx_int_t ngx_http_agentcore_credentials(ngx_http_agentcore_ctx_t *ctx,
+    ngx_http_agentcore_credentials_t **cr);
 
 
 #endif /* _NGX_HTTP_AGENTCORE_MODULE_H_INCLUDED_ */

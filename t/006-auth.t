@@ -77,8 +77,10 @@ qr{:path: /model/arn%3Aaws%3Abedrock%3Aus-east-1%3A123456789012%3Ainference-prof
 
 
 === TEST 6: no credentials: 500 before streaming, and the cause logged
+The "auto" chain finds nothing: no keys, no profile, no container
+endpoint, and IMDS is off (so nothing leaves the loopback).
 --- main_config
-# no "env" lines: the workers see no AWS variables
+env AWS_EC2_METADATA_DISABLED=true;
 --- request
 POST /invocations
 {"prompt":"hi"}
@@ -88,7 +90,7 @@ Content-Type: application/json
 --- response_body chomp
 {"error":"No AWS credentials","details":"the server has no credentials to call the model"}
 --- error_log
-agentcore: no AWS credentials: neither AWS_BEARER_TOKEN_BEDROCK nor AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are in the worker's environment
+agentcore: no AWS credentials: auto: none found: no AWS_ACCESS_KEY_ID, AWS_WEB_IDENTITY_TOKEN_FILE or AWS_CONTAINER_CREDENTIALS_*_URI in the environment, no profile "default" in the shared files, and IMDS is disabled (AWS_EC2_METADATA_DISABLED)
 
 
 
