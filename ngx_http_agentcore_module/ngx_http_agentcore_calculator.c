@@ -241,7 +241,6 @@ typedef struct {
     ac_var_t            *cache;
     size_t               ncache;
     int                  failed;
-    int                  in_var;    /* evaluating a variable's value */
     char                 err[384];
     char                 name[AC_CALC_MAX_LEN + 1];
 } ac_calc_t;
@@ -1386,9 +1385,10 @@ ac_pow(ac_calc_t *c, ac_val_t *r, ac_val_t *a, ac_val_t *b)
 
 static const int  ac_sin6[12] = { 0, 1, 9, 2, 9, 1, 0, -1, 9, -2, 9, -1 };
 
-/* tan(t * pi) for t = k/4, k = 0..3; 9: zoo */
+/* tan(t * pi) and cot(t * pi) for t = k/4, k = 0..3; 9: zoo */
 
 static const int  ac_tan4[4] = { 0, 1, 9, -1 };
+static const int  ac_cot4[4] = { 9, 1, 0, -1 };
 
 
 /* exact sin / cos / tan / cot / sec / csc of r * pi, or 0 */
@@ -1427,10 +1427,7 @@ ac_trig_exact(ac_calc_t *c, int id, ac_val_t *r, mpq_t m)
 
         if (mpz_cmp_ui(mpq_denref(t), 1) == 0) {
             k = (int) mpz_get_si(mpq_numref(t)) % 4;
-            v = ac_tan4[id == AC_F_COT ? (4 - k) % 4 : k];
-            v = (id == AC_F_COT && v != 9) ? -v : v;
-            v = (id == AC_F_COT && k == 0) ? 9 : v;
-            v = (id == AC_F_COT && k == 2) ? 0 : v;
+            v = (id == AC_F_COT) ? ac_cot4[k] : ac_tan4[k];
 
             if (v == 9) {
                 ac_set_zoo(r);
@@ -1708,7 +1705,7 @@ ac_factorial(ac_calc_t *c, ac_val_t *r, ac_val_t *a, int gamma)
     }
 
     if (a->kind == AC_V_FLT && mpfr_integer_p(a->f)
-        && mpfr_sgn(a->f) + gamma <= 0)
+        && (gamma ? mpfr_sgn(a->f) <= 0 : mpfr_sgn(a->f) < 0))
     {
         if (!gamma) {
             return ac_fail(c, "Invalid mathematical expression: gamma "
@@ -2519,9 +2516,7 @@ ac_var_value(ac_parser_t *p, const char *s, size_t len, ac_val_t *out)
                          "bytes)", key, AC_CALC_MAX_LEN);
 
         } else {
-            c->in_var = 1;
             rc = ac_eval_string(c, q, json_string_length(j), 0, out);
-            c->in_var = 0;
 
             if (rc != 0) {
                 char  tmp[sizeof(c->err)];
