@@ -100,6 +100,9 @@ static ngx_int_t ngx_http_agentcore_session_store(
     ngx_http_agentcore_session_t *s, ngx_str_t *error);
 static void ngx_http_agentcore_session_release(
     ngx_http_agentcore_session_t *s);
+static u_char *ngx_http_agentcore_session_replace(
+    ngx_http_agentcore_session_zone_t *zone,
+    ngx_http_agentcore_session_node_t *node, size_t len, ngx_log_t *log);
 static ngx_http_agentcore_session_node_t *ngx_http_agentcore_session_lookup(
     ngx_http_agentcore_session_zone_t *zone, ngx_str_t *id, uint32_t hash);
 static ngx_uint_t ngx_http_agentcore_session_alive(
@@ -634,6 +637,7 @@ ngx_http_agentcore_session_start(ngx_http_agentcore_ctx_t *ctx,
     ngx_int_t                       rc;
     ngx_str_t                       id, history;
     const char                     *err;
+    ngx_table_elt_t                *h;
     ngx_pool_cleanup_t             *cln;
     ngx_http_request_t             *r;
     ngx_http_agentcore_session_t   *s;
@@ -671,6 +675,21 @@ ngx_http_agentcore_session_start(ngx_http_agentcore_ctx_t *ctx,
             ctx->session_id = id;
             s->zone = ctx->conf->session_zone->data;
             s->hash = ngx_crc32_short(id.data, id.len);
+
+            /* the id comes back, as InvokeAgentRuntime's response has it */
+
+            h = ngx_list_push(&r->headers_out.headers);
+            if (h == NULL) {
+                return NGX_ERROR;
+            }
+
+            h->hash = 1;
+            h->key = ngx_http_agentcore_session_header;
+            h->value = id;
+            h->lowcase_key = NULL;
+#if (nginx_version >= 1023000)
+            h->next = NULL;
+#endif
 
             rc = ngx_http_agentcore_session_acquire(s, &history, error);
 
@@ -937,20 +956,34 @@ ngx_http_agentcore_session_end(ngx_http_agentcore_ctx_t *ctx,
 }
 
 
+/*
+ * Stores ctx->messages, trimmed.  It also runs from the pool cleanup,
+ * where r->pool is gone: its buffer is malloc'd, and *error (a
+ * stream_error text from r->pool) is only made when "error" is not NULL.
+ */
+
 static ngx_int_t
 ngx_http_agentcore_session_store(ngx_http_agentcore_session_t *s,
     ngx_str_t *error)
 {
     u_char                             *buf, *p;
     size_t                              len;
+    ngx_log_t                          *log;
     ngx_uint_t                          removed;
     ngx_http_request_t                 *r;
     ngx_http_agentcore_ctx_t           *ctx;
     ngx_http_agentcore_session_zone_t  *zone;
     ngx_http_agentcore_session_node_t  *node;
 
+    static ngx_str_t  too_deep = ngx_string(
+        "The session history cannot be stored (a value is nested too "
+        "deeply)");
+    static ngx_str_t  no_memory = ngx_string(
+        "The session history cannot be stored (no memory)");
+
     ctx = s->ctx;
     r = ctx->request;
+    log = r->connection->log;
     zone = s->zone;
 
     if (ctx->messages == NULL) {
@@ -962,16 +995,20 @@ ngx_http_agentcore_session_store(ngx_http_agentcore_session_t *s,
     len = ac_history_encode(ctx->messages, NULL, 0);
 
     if (len == 0) {
-        ngx_str_set(error, "The session history cannot be stored "
-                           "(a value is nested too deeply)");
-        goto failed;
+        ngx_log_error(NGX_LOG_ERR, log, 0, "agentcore: session %08xD: %V",
+                      s->hash, &too_deep);
+        if (error) {
+            *error = too_deep;
+        }
+        return NGX_ERROR;
     }
 
-    buf = ngx_pnalloc(r->pool, len);
+    buf = ngx_alloc(len, log);
     if (buf == NULL) {
-        ngx_str_set(error, "The session history cannot be stored "
-                           "(no memory)");
-        goto failed;
+        if (error) {
+            *error = no_memory;
+        }
+        return NGX_ERROR;
     }
 
     (void) ac_history_encode(ctx->messages, buf, len);
@@ -985,8 +1022,9 @@ ngx_http_agentcore_session_store(ngx_http_agentcore_session_t *s,
         || node->generation != s->generation)
     {
         ngx_shmtx_unlock(&zone->shpool->mutex);
+        ngx_free(buf);
 
-        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+        ngx_log_error(NGX_LOG_WARN, log, 0,
                       "agentcore: session %08xD was taken over: "
                       "this invocation's history is not stored", s->hash);
         return NGX_OK;
@@ -994,14 +1032,28 @@ ngx_http_agentcore_session_store(ngx_http_agentcore_session_t *s,
 
     p = ngx_http_agentcore_session_alloc(zone, len, node);
 
+    if (p == NULL && node->data) {
+        p = ngx_http_agentcore_session_replace(zone, node, len, log);
+    }
+
     if (p == NULL) {
         ngx_shmtx_unlock(&zone->shpool->mutex);
+        ngx_free(buf);
+
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "agentcore: session %08xD: the session history "
+                      "(%uz bytes) is larger than agentcore_session_zone "
+                      "\"%V\" can hold", s->hash, len,
+                      &zone->shm_zone->shm.name);
+
+        if (error == NULL) {
+            return NGX_ERROR;
+        }
 
         error->data = ngx_pnalloc(r->pool, 256);
         if (error->data == NULL) {
-            ngx_str_set(error, "The session history cannot be stored "
-                               "(no memory)");
-            goto failed;
+            *error = no_memory;
+            return NGX_ERROR;
         }
 
         error->len = ngx_snprintf(error->data, 256,
@@ -1010,12 +1062,12 @@ ngx_http_agentcore_session_store(ngx_http_agentcore_session_t *s,
                                   "\"%V\" can hold",
                                   len, &zone->shm_zone->shm.name)
                      - error->data;
-        goto failed;
+        return NGX_ERROR;
     }
 
     ngx_memcpy(p, buf, len);
 
-    if (node->data) {
+    if (node->data && node->data != p) {
         ngx_slab_free_locked(zone->shpool, node->data);
     }
 
@@ -1024,19 +1076,57 @@ ngx_http_agentcore_session_store(ngx_http_agentcore_session_t *s,
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
-    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+    ngx_free(buf);
+
+    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, log, 0,
                    "agentcore session %08xD: stored %uz messages "
                    "(%ui trimmed), %uz bytes",
                    s->hash, json_array_size(ctx->messages), removed, len);
 
     return NGX_OK;
+}
 
-failed:
 
-    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                  "agentcore: session %08xD: %V", s->hash, error);
+/*
+ * With every other session evicted there is still no room while the
+ * old history is kept: its room is used too.  If even that is not
+ * enough, the old history goes back where it was.  Returns the new
+ * block, with node->data freed (or equal to it); NULL, old kept.
+ */
 
-    return NGX_ERROR;
+static u_char *
+ngx_http_agentcore_session_replace(ngx_http_agentcore_session_zone_t *zone,
+    ngx_http_agentcore_session_node_t *node, size_t len, ngx_log_t *log)
+{
+    u_char  *old, *p;
+
+    old = ngx_alloc(node->size, log);
+    if (old == NULL) {
+        return NULL;
+    }
+
+    ngx_memcpy(old, node->data, node->size);
+
+    ngx_slab_free_locked(zone->shpool, node->data);
+    node->data = NULL;
+
+    p = ngx_http_agentcore_session_alloc(zone, len, node);
+
+    if (p == NULL) {
+        /* the block just freed: no one else allocated in between */
+        node->data = ngx_slab_alloc_locked(zone->shpool, node->size);
+
+        if (node->data) {
+            ngx_memcpy(node->data, old, node->size);
+
+        } else {
+            node->size = 0;
+        }
+    }
+
+    ngx_free(old);
+
+    return p;
 }
 
 
@@ -1077,11 +1167,9 @@ ngx_http_agentcore_session_cleanup(void *data)
 {
     ngx_http_agentcore_session_t *s = data;
 
-    ngx_str_t  error;
-
     if (s->held) {
         /* what the reference keeps: the user turn, the messages done */
-        (void) ngx_http_agentcore_session_store(s, &error);
+        (void) ngx_http_agentcore_session_store(s, NULL);
         ngx_http_agentcore_session_release(s);
     }
 
