@@ -1,0 +1,252 @@
+# Conversations across worker processes: one session seen by every
+# worker, kept through "nginx -s reload", and freed when the worker
+# holding it dies.
+
+use lib 't/lib';
+use AgentCore::Test;
+use Test::Nginx::Socket 'no_plan';
+use JSON::PP ();
+use IO::Socket::INET;
+use Time::HiRes qw(sleep time);
+
+our $Sid = 'sess-workers-0123456789abcdef0123456789';
+our $SidHeader = "X-Amzn-Bedrock-AgentCore-Runtime-Session-Id: $Sid";
+
+# the invocations run in a second server listening with reuseport: each
+# proxied request comes from a new port, so the kernel spreads them over
+# the workers
+our $HttpConfig = $AgentCore::Test::HttpConfig . <<'_EOC_'
+agentcore_session_zone s:1m max_messages=100;
+
+server {
+    listen 127.0.0.1:$TEST_NGINX_RAND_PORT_1 reuseport;
+
+    agentcore_model_location /_agentcore/bedrock;
+    agentcore_region us-east-1;
+    agentcore_session s;
+    agentcore_tool whoami /internal/whoami "Which worker runs this";
+
+    location = /invocations { agentcore; }
+    location = /internal/whoami { internal; return 200 "$pid"; }
+_EOC_
+. $AgentCore::Test::ModelLocation . "}\n";
+
+our $Config = <<'_EOC_';
+location = /invocations {
+    proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+    proxy_buffering off;
+}
+_EOC_
+
+our @Pids;
+
+sub invoke { AgentCore::Test::invoke(@_) }
+
+sub read_file {
+    my $f = shift;
+    open my $in, '<', $f or return '';
+    local $/;
+    return scalar <$in>;
+}
+
+sub pid_file {
+    return $Test::Nginx::Util::PidFile
+           // "$ENV{TEST_NGINX_SERVROOT}/logs/nginx.pid";
+}
+
+sub err_log {
+    return $Test::Nginx::Util::ErrLogFile
+           // "$ENV{TEST_NGINX_SERVROOT}/logs/error.log";
+}
+
+sub children {
+    my $ppid = shift;
+    my @kids;
+
+    for my $stat (glob "/proc/[0-9]*/stat") {
+        my $s = read_file($stat);
+        push @kids, $1 if $s =~ /^(\d+) \(.*\) \S+ (\d+) / && $2 == $ppid;
+    }
+
+    return @kids;
+}
+
+# waits (bounded) until $cond returns true
+sub await {
+    my ($cond, $what) = @_;
+    my $deadline = time + 10;
+
+    until ($cond->()) {
+        die "timed out waiting for $what\n" if time > $deadline;
+        sleep 0.02;
+    }
+}
+
+# "nginx -s reload", then wait until the old workers are gone
+sub reload {
+    my $master = read_file(pid_file()) =~ /(\d+)/ ? $1 : die "no pid";
+    my @old = children($master);
+
+    kill HUP => $master or die "HUP: $!";
+
+    await(sub { !grep { kill 0, $_ } @old }, "the old workers to exit");
+    await(sub { children($master) >= 2 }, "the new workers");
+
+    return "reloaded";
+}
+
+# starts an invocation that hangs, finds the worker running it in the
+# debug log, kills it, and waits until the master saw it die
+our $Hang;
+
+sub kill_holder {
+    my $log = err_log();
+    my $from = -s $log;
+    my ($pid, $req);
+
+    $req = qq{{"prompt": "[[hang]] first"}};
+    $Hang = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                  PeerPort => server_port(),
+                                  Proto => 'tcp')
+        or die "connect: $!";
+    print $Hang "POST /invocations HTTP/1.1\r\nHost: x\r\n$SidHeader\r\n"
+                . "Content-Length: " . length($req) . "\r\n\r\n$req";
+
+    await(sub {
+        substr(read_file($log), $from)
+            =~ /\[debug\] (\d+)#\d+: \*\d+ agentcore session \w+: 1 messages, held/
+            and $pid = $1
+    }, "the invocation to take the session");
+
+    kill KILL => $pid or die "kill: $!";
+
+    await(sub {
+        substr(read_file($log), $from)
+            =~ /worker process $pid exited on signal 9/
+    }, "the master to see worker $pid die");
+
+    return "killed";
+}
+
+our $Killed;
+
+# the echoed request's messages, one "role: first text" each
+sub history {
+    my $req = JSON::PP->new->utf8->decode(shift);
+
+    return join " | ", map { "$_->{role}: $_->{content}[0]{text}" }
+                       @{ $req->{messages} };
+}
+
+add_block_preprocessor(sub {
+    my $block = shift;
+
+    if (!defined $block->http_config) {
+        $block->set_value("http_config", $main::HttpConfig);
+    }
+
+    if (!defined $block->config) {
+        $block->set_value("config", $main::Config);
+    }
+
+    AgentCore::Test::defaults($block);
+});
+
+master_on();
+workers(2);
+check_accum_error_log();
+
+no_shuffle();
+run_tests();
+
+__DATA__
+
+=== TEST 1: every worker sees the session
+Twelve invocations, each asking its worker's pid by a tool; then the
+history the model gets holds all twelve, in order, whichever worker ran
+each (the chance that one worker ran them all is 1 in 2048).
+--- more_headers eval: $main::SidHeader
+--- request eval
+[(main::invoke("[[tool name=whoami input={}]]")) x 12,
+ main::invoke("[[echo]]")]
+--- response_body_filters eval
+sub {
+    my $text = AgentCore::Test::sse_text(shift);
+
+    if ($text =~ /^Tool said: (\d+)$/) {
+        push @main::Pids, $1;
+        return "Tool said: PID";
+    }
+
+    my $req = JSON::PP->new->utf8->decode($text);
+    my @seen = map { $_->{toolResult}{content}[0]{text} }
+               grep { $_->{toolResult} }
+               map { @{ $_->{content} } } @{ $req->{messages} };
+    my %workers = map { $_ => 1 } @main::Pids;
+
+    return sprintf "results=%d same=%d workers=%d", scalar @seen,
+                   "@seen" eq "@main::Pids" ? 1 : 0, scalar keys %workers;
+}
+--- response_body eval
+[("Tool said: PID") x 12, "results=12 same=1 workers=2"]
+--- no_error_log
+[error]
+[alert]
+
+
+
+=== TEST 2: the session survives nginx -s reload
+--- more_headers eval: $main::SidHeader
+--- request eval
+[main::invoke("My name is Ada"),
+ main::invoke("[[echo]]")]
+--- response_body_filters eval
+sub {
+    my $text = AgentCore::Test::sse_text(shift);
+    return main::history($text) if $text =~ /^\{/;
+    return "$text " . main::reload();
+}
+--- response_body eval
+["Hello! You said: My name is Ada reloaded",
+ "user: My name is Ada | assistant: Hello! You said: My name is Ada"
+ . " | user: [[echo]]"]
+--- error_log
+reconfiguring
+--- no_error_log
+[error]
+[alert]
+
+
+
+=== TEST 3: a session held by a worker that died is taken over
+The worker running an invocation is killed (-9): no cleanup runs, the
+session stays marked with its pid; the next invocation finds that pid
+gone and takes the session.  /ping does not count the dead worker's
+invocation as in flight.
+--- http_config eval
+$main::HttpConfig . "agentcore_ping_busy on;\n"
+--- config eval
+$main::Config . "location = /ping { agentcore_ping; }\n"
+--- more_headers eval: $main::SidHeader
+--- request eval
+["GET /ping",
+ main::invoke("[[echo]]"),
+ "GET /ping"]
+--- response_body_filters eval
+sub {
+    my $body = shift;
+    return main::history(AgentCore::Test::sse_text($body))
+        if $body =~ /^data: /;
+    return main::kill_holder() if !$main::Killed++;
+    return $body =~ s/\d+/T/r;
+}
+--- response_body eval
+["killed",
+ "user: [[echo]]",
+ '{"status":"Healthy","time_of_last_update":T}']
+--- error_log eval
+qr/worker process \d+ exited on signal 9/
+--- no_error_log
+[error]
+[crit]
+already processing
