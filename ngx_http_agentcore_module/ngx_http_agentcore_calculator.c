@@ -1839,7 +1839,7 @@ ac_binomial(ac_calc_t *c, ac_val_t *r, ac_val_t *n, ac_val_t *k)
 static int
 ac_func(ac_calc_t *c, int id, ac_val_t *r, ac_val_t *args, int n)
 {
-    int          s, rc;
+    int          rc;
     ac_val_t     t, u, *a;
     mpfr_t       x, y;
     mpfr_prec_t  prec;
@@ -2059,7 +2059,6 @@ ac_func(ac_calc_t *c, int id, ac_val_t *r, ac_val_t *args, int n)
     ac_to_mpfr(a, x);
 
     rc = 0;
-    s = mpfr_sgn(x);
 
     switch (id) {
 
@@ -2159,8 +2158,6 @@ ac_func(ac_calc_t *c, int id, ac_val_t *r, ac_val_t *args, int n)
         break;
     }
 
-    (void) s;
-
     if (rc == 0) {
         ac_flt_fix(&t);
         ac_val_swap(r, &t);
@@ -2235,7 +2232,7 @@ static void
 ac_next(ac_parser_t *p)
 {
     int          ch, base;
-    const char  *s, *q, *end;
+    const char  *s, *q, *x, *end;
     ac_tok_t    *t;
 
     t = &p->tok;
@@ -2297,7 +2294,7 @@ ac_next(ac_parser_t *p)
         }
 
         if (q < end && (*q == 'e' || *q == 'E')) {
-            const char  *x = q + 1;
+            x = q + 1;
 
             if (x < end && (*x == '+' || *x == '-')) {
                 x++;
@@ -2655,9 +2652,9 @@ static int
 ac_call(ac_parser_t *p, const ac_name_t *fn, const char *name,
     size_t len, ac_val_t *out)
 {
-    int       n, rc, cmp;
-    ac_val_t  args[2], tmp;
-    const char *many;
+    int          n, rc, fold, cmp;
+    ac_val_t     args[2], tmp;
+    const char  *many;
 
     /* the lookahead is "(" */
 
@@ -2671,6 +2668,7 @@ ac_call(ac_parser_t *p, const ac_name_t *fn, const char *name,
     ac_val_init(&args[1]);
     ac_val_init(&tmp);
 
+    fold = (fn->id == AC_F_MAX || fn->id == AC_F_MIN);
     n = 0;
     rc = 0;
 
@@ -2680,16 +2678,14 @@ ac_call(ac_parser_t *p, const ac_name_t *fn, const char *name,
             goto done;
         }
 
-        if (p->eval && n < 2) {
-            if (n == 1 && (fn->id == AC_F_MAX || fn->id == AC_F_MIN)) {
-                goto fold;
-            }
+        if (!p->eval) {
+            /* pass 1: syntax only */
 
+        } else if (n == 0 || (n == 1 && !fold)) {
             ac_val_swap(&args[n], &tmp);
 
-        } else if (p->eval && (fn->id == AC_F_MAX || fn->id == AC_F_MIN)) {
-
-        fold:
+        } else if (fold) {
+            /* Max / Min: args[0] keeps the answer so far */
 
             if (ac_is_special(&args[0]) || ac_is_special(&tmp)) {
                 ac_set_nan(&args[0]);
@@ -2723,20 +2719,19 @@ ac_call(ac_parser_t *p, const ac_name_t *fn, const char *name,
     p->juxt = 1;
 
     if (n < fn->min || (fn->max >= 0 && n > fn->max)) {
-        many = (fn->min == fn->max) ? "exactly" : (fn->max < 0)
-               ? "at least" : "from";
-
         if (fn->min != fn->max && fn->max >= 0) {
             rc = ac_fail(p->calc, "Invalid mathematical expression: "
                          "%.*s takes from %d to %d arguments (%d given)",
                          (int) len, name, fn->min, fn->max, n);
-        } else {
-            rc = ac_fail(p->calc, "Invalid mathematical expression: "
-                         "%.*s takes %s %d argument%s (%d given)",
-                         (int) len, name, many, fn->min,
-                         fn->min == 1 ? "" : "s", n);
+            goto done;
         }
 
+        many = (fn->min == fn->max) ? "exactly" : "at least";
+
+        rc = ac_fail(p->calc, "Invalid mathematical expression: "
+                     "%.*s takes %s %d argument%s (%d given)",
+                     (int) len, name, many, fn->min,
+                     fn->min == 1 ? "" : "s", n);
         goto done;
     }
 
