@@ -552,18 +552,18 @@ ngx_http_agentcore_conf_getenv(void *data, const char *name)
     n = ngx_strlen(name);
     var = ccf->env.elts;
 
-    for (i = 0; i < ccf->env.nelts; i++) {
-        if (var[i].len < n || ngx_strncmp(var[i].data, name, n) != 0) {
-            continue;
-        }
+    /* "NAME=VALUE" is kept as "NAME" (len) followed by "=VALUE" */
 
-        if (var[i].len == n) {
-            return getenv(name);
+    for (i = 0; i < ccf->env.nelts; i++) {
+        if (var[i].len != n || ngx_strncmp(var[i].data, name, n) != 0) {
+            continue;
         }
 
         if (var[i].data[n] == '=') {
             return (const char *) var[i].data + n + 1;
         }
+
+        return getenv(name);
     }
 
     if (ngx_strcmp(name, "HOME") == 0) {
