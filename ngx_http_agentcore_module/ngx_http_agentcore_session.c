@@ -859,6 +859,14 @@ ngx_http_agentcore_session_acquire(ngx_http_agentcore_session_t *s,
 
         /* its holder is gone (crashed, killed): the session is free */
         owner = node->owner;
+
+    } else if (node
+               && (ngx_msec_int_t) (ngx_current_msec - node->last)
+                  > (ngx_msec_int_t) zone->ttl)
+    {
+        /* idle too long, not yet swept: as if it were gone */
+        ngx_http_agentcore_session_delete(zone, node);
+        node = NULL;
     }
 
     if (node == NULL) {
