@@ -733,7 +733,8 @@ ac_creds_imds_role(const char *body, size_t len, char *role, size_t rolelen)
         if (!((body[i] >= 'A' && body[i] <= 'Z')
               || (body[i] >= 'a' && body[i] <= 'z')
               || ac_creds_is_digit(body[i])
-              || strchr("+=,.@_-", body[i]) != NULL))
+              || (body[i] != '\0'
+                  && strchr("+=,.@_-", body[i]) != NULL)))
         {
             return -1;
         }
@@ -830,19 +831,19 @@ ac_xml_text(const char *s, const char *e)
             goto bad;
         }
 
-        if (semi - s == 4 && memcmp(s, "&lt;", 4) == 0) {
+        if (semi - s == 3 && memcmp(s, "&lt;", 4) == 0) {
             *o++ = '<';
 
-        } else if (semi - s == 4 && memcmp(s, "&gt;", 4) == 0) {
+        } else if (semi - s == 3 && memcmp(s, "&gt;", 4) == 0) {
             *o++ = '>';
 
-        } else if (semi - s == 5 && memcmp(s, "&amp;", 5) == 0) {
+        } else if (semi - s == 4 && memcmp(s, "&amp;", 5) == 0) {
             *o++ = '&';
 
-        } else if (semi - s == 6 && memcmp(s, "&quot;", 6) == 0) {
+        } else if (semi - s == 5 && memcmp(s, "&quot;", 6) == 0) {
             *o++ = '"';
 
-        } else if (semi - s == 6 && memcmp(s, "&apos;", 6) == 0) {
+        } else if (semi - s == 5 && memcmp(s, "&apos;", 6) == 0) {
             *o++ = '\'';
 
         } else if (s[1] == '#') {
@@ -1573,7 +1574,7 @@ ac_url_host(const char *url, char *host, size_t len)
 static int
 ac_container_host_allowed(const char *host)
 {
-    int          dots;
+    int          dots, digits;
     const char  *p;
 
     if (strcmp(host, "169.254.170.2") == 0
@@ -1589,20 +1590,25 @@ ac_container_host_allowed(const char *host)
         return 0;
     }
 
-    /* 127.0.0.0/8 as a dotted quad */
+    /* 127.0.0.0/8 as a dotted quad: three more parts of 1 to 3 digits */
 
     dots = 0;
+    digits = 0;
 
     for (p = host + 4; *p; p++) {
-        if (*p == '.') {
+        if (*p == '.' && digits) {
             dots++;
+            digits = 0;
 
-        } else if (!ac_creds_is_digit(*p)) {
+        } else if (ac_creds_is_digit(*p) && ++digits <= 3) {
+            /* void */
+
+        } else {
             return 0;
         }
     }
 
-    return dots == 2;
+    return dots == 2 && digits;
 }
 
 

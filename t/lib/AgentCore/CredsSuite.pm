@@ -134,6 +134,12 @@ sub preprocess {
     my ($block) = @_;
     my ($main, @pats, $nel);
 
+    # the stand-in's log of the whole suite, for the last look
+    if (open(my $all, '>>', "$Files/standin-all.log")) {
+        print $all $CS->log;
+        close $all;
+    }
+
     $CS->reset;
 
     if (defined(my $code = $block->creds_setup)) {
@@ -176,6 +182,14 @@ sub mark {
 }
 
 sub emulator_lines {
+    my $size = -1;
+
+    # the emulator logs a request once it has answered: let it write
+    while ($size != (-s $EmuLog // 0)) {
+        $size = -s $EmuLog // 0;
+        select(undef, undef, undef, 0.2);
+    }
+
     open(my $fh, '<', $EmuLog) or return ();
     seek($fh, $emu_pos, 0);
     local $/;

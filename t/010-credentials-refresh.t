@@ -1,0 +1,315 @@
+# Credentials over time, with two workers sharing them: a source that
+# hangs, refresh under load with rotation seen in the emulator's verified
+# signatures, a failing refresh that keeps the old credentials, expiry,
+# and secrets kept out of core dumps and logs.  Each block's init drives
+# the scenario from Perl and writes what it saw to /report, which the
+# block then reads.
+
+use lib 't/lib';
+use AgentCore::CredsSuite;
+use POSIX ();
+use Time::HiRes ();
+use Test::Nginx::Socket 'no_plan';
+
+master_on();
+workers(2);
+
+add_block_preprocessor(\&AgentCore::CredsSuite::preprocess);
+
+our $CS = $AgentCore::CredsSuite::CS;
+our $Ok = '{"prompt":"[[deltas texts=[\"ok\"]]]"}';
+
+sub invoke {
+    my ($path, $body) = @_;
+    return AgentCore::Creds::http(port => server_port(), method => 'POST',
+                                  path => $path // '/invocations',
+                                  body => $body // $Ok, timeout => 20);
+}
+
+sub ready {
+    AgentCore::Creds::wait_ready(port => server_port(), method => 'POST',
+                                 path => '/invocations', body => $Ok)
+        or die "no credentials in nginx after 10 s\n";
+}
+
+# $n clients send invocations for $seconds; returns (requests, failed,
+# slowest) over all of them
+sub load {
+    my ($n, $seconds, $during) = @_;
+    my $dir = $AgentCore::CredsSuite::Files;
+    my (@pids, $total, $failed, $slowest);
+
+    for my $i (1 .. $n) {
+        my $pid = fork // die "fork: $!\n";
+        if ($pid == 0) {
+            my $end = Time::HiRes::time() + $seconds;
+            my ($c, $f, $s) = (0, 0, 0);
+            while (Time::HiRes::time() < $end) {
+                my ($st, $body, $t) = invoke();
+                $c++;
+                $f++ unless $st == 200 && $body eq qq{data: "ok"\n\n};
+                $s = $t if $t > $s;
+            }
+            open(my $fh, '>', "$dir/load.$i") or POSIX::_exit(1);
+            print $fh "$c $f $s\n";
+            close $fh;
+            POSIX::_exit(0);
+        }
+        push @pids, $pid;
+    }
+
+    $during->() if $during;
+    waitpid($_, 0) for @pids;
+
+    ($total, $failed, $slowest) = (0, 0, 0);
+
+    for my $i (1 .. $n) {
+        open(my $fh, '<', "$dir/load.$i") or die "load.$i: $!\n";
+        my ($c, $f, $s) = split ' ', scalar <$fh>;
+        $total += $c;
+        $failed += $f;
+        $slowest = $s if $s > $slowest;
+        unlink "$dir/load.$i";
+    }
+
+    return ($total, $failed, $slowest);
+}
+
+no_shuffle();
+run_tests();
+
+__DATA__
+
+=== TEST 1: a source that hangs: the request waits, others do not
+The first fetch starts with nginx and hangs: three attempts of 1 s. An
+invocation waits for it and gets a 500; meanwhile /ping and a location
+with static keys answer at once.
+--- creds_setup
+$CS->set(mode => 'hang');
+--- main_config eval
+AgentCore::CredsSuite::env_lines(
+    AWS_CONTAINER_CREDENTIALS_FULL_URI =>
+        "http://127.0.0.1:$ENV{TEST_NGINX_CREDS_PORT}/creds")
+--- config eval
+"agentcore_credentials container;\n"
+. "location = /ping { agentcore_ping; }\n"
+. "location = /static { agentcore; agentcore_credentials static "
+. "$AgentCore::CredsSuite::S[0] $AgentCore::CredsSuite::S[1] "
+. "$AgentCore::CredsSuite::S[2]; }\n"
+. $AgentCore::CredsSuite::Config
+--- init
+my $out = "$AgentCore::CredsSuite::Files/waiter";
+my $pid = fork // die;
+if ($pid == 0) {
+    my ($st, $body, $t) = main::invoke('/invocations', '{"prompt":"hi"}');
+    open(my $fh, '>', $out); print $fh "$st $t\n"; close $fh;
+    POSIX::_exit(0);
+}
+Time::HiRes::sleep(0.3);
+my ($pst, undef, $pt) = AgentCore::Creds::http(port => server_port(),
+                                               path => '/ping');
+my ($sst, $sbody, $stt) = main::invoke('/static');
+waitpid($pid, 0);
+open(my $fh, '<', $out) or die; my ($st, $t) = split ' ', <$fh>;
+my $hung = () = $main::CS->log =~ /GET container hang/g;
+AgentCore::CredsSuite::report(
+    "invocation: $st",
+    'it waited at least 2 s: ' . ($t >= 2 ? 'yes' : "no ($t)"),
+    "ping while it waited: $pst, under 0.5 s: "
+        . ($pt < 0.5 ? 'yes' : "no ($pt)"),
+    "static keys while it waited: $sst, "
+        . ($sbody eq qq{data: "ok"\n\n} ? 'the text' : "[$sbody]")
+        . ', under 1 s: ' . ($stt < 1 ? 'yes' : "no ($stt)"),
+    'attempts that hung: ' . ($hung >= 3 ? 'at least 3' : $hung));
+--- request
+GET /report
+--- response_body
+invocation: 500
+it waited at least 2 s: yes
+ping while it waited: 200, under 0.5 s: yes
+static keys while it waited: 200, the text, under 1 s: yes
+attempts that hung: at least 3
+--- error_log eval
+qr{\[error\] .*agentcore: no AWS credentials: container: GET http://127\.0\.0\.1:\d+ timed out after 1000 ms$}
+--- timeout: 30
+
+
+
+=== TEST 2: refresh under load: one fetch per refresh, rotation in the signatures
+Expiration 303 s away: a refresh is due 5 s later (not before).  Four
+clients keep two workers busy for 7 s; no request waits or fails, the
+stand-in sees two fetches, and the emulator verified both keys.
+--- creds_setup
+$CS->set(keys => \@AgentCore::CredsSuite::K, expires_in => 303);
+AgentCore::CredsSuite::mark();
+--- main_config eval
+AgentCore::CredsSuite::env_lines(
+    AWS_CONTAINER_CREDENTIALS_FULL_URI =>
+        "http://127.0.0.1:$ENV{TEST_NGINX_CREDS_PORT}/creds")
+--- init
+main::ready();
+my ($n, $failed, $slowest) = main::load(4, 7);
+AgentCore::CredsSuite::report(
+    'requests: ' . ($n >= 40 ? 'at least 40' : $n),
+    "failed: $failed",
+    'the slowest under 0.5 s: ' . ($slowest < 0.5 ? 'yes' : "no ($slowest)"),
+    'signed with: ' . join(' ', AgentCore::CredsSuite::signers()),
+    'fetches: ' . $main::CS->fetches);
+--- request
+GET /report
+--- response_body
+requests: at least 40
+failed: 0
+the slowest under 0.5 s: yes
+signed with: ASIASTANDIN000000001 ASIASTANDIN000000002
+fetches: 2
+--- no_error_log
+[error]
+[alert]
+--- timeout: 30
+
+
+
+=== TEST 3: a failing refresh: the old credentials stay, one log line, backoff, recovery
+The source answers 503 from the first refresh on (5 s after the start):
+attempts at +5, +6, +8 s fail; it answers again from +8.5 s and the
+attempt at +12 s gets the next keys.
+--- creds_setup
+$CS->set(keys => \@AgentCore::CredsSuite::K, expires_in => 303);
+AgentCore::CredsSuite::mark();
+--- main_config eval
+AgentCore::CredsSuite::env_lines(
+    AWS_CONTAINER_CREDENTIALS_FULL_URI =>
+        "http://127.0.0.1:$ENV{TEST_NGINX_CREDS_PORT}/creds")
+--- init
+main::ready();
+my $t0 = Time::HiRes::time();
+$main::CS->set(mode => 'status 503');
+my ($n, $failed) = main::load(2, 8.5);
+$main::CS->set(mode => 'ok');
+my @signers;
+while (Time::HiRes::time() < $t0 + 25) {
+    my ($st) = main::invoke();
+    $n++; $failed++ if $st != 200;
+    @signers = AgentCore::CredsSuite::signers();
+    last if @signers > 1;
+    Time::HiRes::sleep(0.2);
+}
+my $errors = () = $main::CS->log =~ /GET container 503/g;
+AgentCore::CredsSuite::report(
+    "failed requests: $failed",
+    'signed with: ' . join(' ', @signers),
+    'failed refresh attempts: '
+        . ($errors >= 6 && $errors % 3 == 0 ? 'at least 2, 3 tries each'
+                                            : $errors));
+--- request
+GET /report
+--- response_body
+failed requests: 0
+signed with: ASIASTANDIN000000001 ASIASTANDIN000000002
+failed refresh attempts: at least 2, 3 tries each
+--- grep_error_log eval
+qr/agentcore: refreshing the AWS credentials \(auto\) failed, the current ones stay in use until they expire: GET http:\/\/127\.0\.0\.1:\d+ answered HTTP 503/
+--- grep_error_log_out eval
+qr/\A[^\n]+\n\z/
+--- error_log eval
+qr/\[notice\] .*agentcore: AWS credentials \(auto\) fetched from container endpoint after [2-9] failed attempts/
+--- timeout: 40
+
+
+
+=== TEST 4: expired credentials: the next request waits for a fetch
+Expiration 2 s away.  3 s later the credentials are gone; the request
+that finds them so starts a fetch and waits for it.
+--- creds_setup
+$CS->set(keys => \@AgentCore::CredsSuite::K, expires_in => 2);
+AgentCore::CredsSuite::mark();
+--- main_config eval
+AgentCore::CredsSuite::env_lines(
+    AWS_CONTAINER_CREDENTIALS_FULL_URI =>
+        "http://127.0.0.1:$ENV{TEST_NGINX_CREDS_PORT}/creds")
+--- init
+main::ready();
+Time::HiRes::sleep(3.2);
+my ($st, $body) = main::invoke();
+AgentCore::CredsSuite::report(
+    "after the expiry: $st " . ($body eq qq{data: "ok"\n\n} ? 'the text' : $body),
+    'signed with: ' . join(' ', AgentCore::CredsSuite::signers()),
+    'fetches: ' . $main::CS->fetches);
+--- request
+GET /report
+--- response_body
+after the expiry: 200 the text
+signed with: ASIASTANDIN000000001 ASIASTANDIN000000002
+fetches: 2
+--- no_error_log
+[error]
+--- timeout: 20
+
+
+
+=== TEST 5: the zone and the workers' copies are left out of core dumps
+/proc/PID/smaps of a worker: the shared zone and a private mapping are
+flagged "dd" (MADV_DONTDUMP).
+--- main_config eval
+AgentCore::CredsSuite::env_lines(
+    AWS_CONTAINER_CREDENTIALS_FULL_URI =>
+        "http://127.0.0.1:$ENV{TEST_NGINX_CREDS_PORT}/creds")
+--- init
+main::ready();
+open(my $pf, '<', server_root() . '/logs/nginx.pid') or die "pid: $!";
+my $master = <$pf> + 0;
+my $worker;
+for my $p (map { m{/proc/(\d+)$} ? $1 : () } glob('/proc/[0-9]*')) {
+    open(my $st, '<', "/proc/$p/stat") or next;
+    my @f = split ' ', scalar <$st>;
+    if ($f[3] == $master) { $worker = $p; last }
+}
+open(my $sm, '<', "/proc/$worker/smaps") or die "smaps: $!";
+my ($shared, $private, $perms, $path) = (0, 0, '', '');
+while (<$sm>) {
+    if (/^[0-9a-f]+-[0-9a-f]+ (\S+) \S+ \S+ \S+\s*(.*)$/) {
+        ($perms, $path) = ($1, $2);
+    } elsif (/^VmFlags:.* dd\b/) {
+        $shared++ if $perms =~ /s/;
+        $private++ if $perms =~ /p/ && $path eq '';
+    }
+}
+AgentCore::CredsSuite::report(
+    'the zone: ' . ($shared ? 'left out' : 'dumped'),
+    "the worker's copy: " . ($private ? 'left out' : 'dumped'));
+--- request
+GET /report
+--- response_body
+the zone: left out
+the worker's copy: left out
+
+
+
+=== TEST 6: no secret in the stand-in's, the emulator's or nginx's access log
+Every block's error log is checked by the preprocessor; this looks at
+the other logs the suites wrote.
+--- init
+my %logs = (
+    "the stand-in's log" => do {
+        open(my $f, '<', "$AgentCore::CredsSuite::Files/standin-all.log");
+        local $/; (<$f> // '') . $main::CS->log
+    },
+    "the emulator's log" => do {
+        open(my $f, '<', $AgentCore::CredsSuite::EmuLog); local $/; <$f> // ''
+    },
+    "nginx's access log" => do {
+        open(my $f, '<', server_root() . '/logs/access.log'); local $/;
+        <$f> // ''
+    });
+AgentCore::CredsSuite::report(map {
+    my $log = $logs{$_};
+    my @found = grep { index($log, $_) >= 0 } @AgentCore::CredsSuite::Secrets;
+    "$_: " . (@found ? "@found" : 'no secret');
+} sort keys %logs);
+--- request
+GET /report
+--- response_body
+nginx's access log: no secret
+the emulator's log: no secret
+the stand-in's log: no secret
