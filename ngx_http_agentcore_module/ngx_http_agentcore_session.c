@@ -167,6 +167,19 @@ ngx_http_agentcore_session_zone_directive(ngx_conf_t *cf,
     name.data = value[1].data;
     name.len = p - value[1].data;
 
+    /* the module's own zones */
+    if ((name.len == ngx_http_agentcore_state_name.len
+         && ngx_strncmp(name.data, ngx_http_agentcore_state_name.data,
+                        name.len) == 0)
+        || (name.len == sizeof("agentcore_credentials") - 1
+            && ngx_strncmp(name.data, "agentcore_credentials", name.len)
+               == 0))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "zone name \"%V\" is reserved", &name);
+        return NGX_CONF_ERROR;
+    }
+
     s.data = p + 1;
     s.len = value[1].data + value[1].len - s.data;
 

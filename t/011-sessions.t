@@ -467,3 +467,13 @@ $AgentCore::Test::HttpConfig . "agentcore_session_zone s:1m max_messages=0;\n"
 --- must_die
 --- error_log
 invalid max_messages "max_messages=0"
+
+
+
+=== TEST 22: the module's own zone names are reserved
+--- http_config eval
+$AgentCore::Test::HttpConfig
+. "agentcore_session_zone agentcore_credentials:1m;\n"
+--- must_die
+--- error_log
+zone name "agentcore_credentials" is reserved
