@@ -9,6 +9,7 @@ use lib 't/lib';
 use AgentCore::CredsSuite;
 use POSIX ();
 use Time::HiRes ();
+use IO::Socket::INET;
 use Test::Nginx::Socket 'no_plan';
 
 master_on();
@@ -248,7 +249,116 @@ fetches: 2
 
 
 
-=== TEST 5: the zone and the workers' copies are left out of core dumps
+=== TEST 5: credentials expire during a slow tool: the next model call waits for a fetch
+The tool takes 3 s, the credentials last 2 s: the second model call of
+the invocation finds none, starts a fetch and waits for it.
+--- creds_setup
+$CS->set(keys => \@AgentCore::CredsSuite::K, expires_in => 2);
+AgentCore::CredsSuite::mark();
+--- main_config eval
+AgentCore::CredsSuite::env_lines(
+    AWS_CONTAINER_CREDENTIALS_FULL_URI =>
+        "http://127.0.0.1:$ENV{TEST_NGINX_CREDS_PORT}/creds")
+--- config eval
+qq{agentcore_tool slow /slowtool "A slow tool";\n}
+. qq{location = /slowtool { proxy_pass http://127.0.0.1:\$TEST_NGINX_CREDS_PORT/slow?ms=3000; }\n}
+. $AgentCore::CredsSuite::Config
+--- init
+main::ready();
+my ($st, $body) = main::invoke('/invocations',
+                               '{"prompt":"[[tool name=slow input={}]]"}');
+AgentCore::CredsSuite::report(
+    "status: $st",
+    'text: ' . AgentCore::Test::sse_text($body),
+    'signed with: ' . join(' ', AgentCore::CredsSuite::signers()),
+    'fetches: ' . $main::CS->fetches);
+--- request
+GET /report
+--- response_body
+status: 200
+text: Tool said: done
+signed with: ASIASTANDIN000000001 ASIASTANDIN000000002
+fetches: 2
+--- no_error_log
+[error]
+--- timeout: 20
+
+
+
+=== TEST 6: ... and when that fetch fails, the stream ends with a stream_error
+--- creds_setup
+$CS->set(keys => \@AgentCore::CredsSuite::K, expires_in => 2);
+--- main_config eval
+AgentCore::CredsSuite::env_lines(
+    AWS_CONTAINER_CREDENTIALS_FULL_URI =>
+        "http://127.0.0.1:$ENV{TEST_NGINX_CREDS_PORT}/creds")
+--- config eval
+qq{agentcore_tool slow /slowtool "A slow tool";\n}
+. qq{location = /slowtool { proxy_pass http://127.0.0.1:\$TEST_NGINX_CREDS_PORT/slow?ms=3000; }\n}
+. $AgentCore::CredsSuite::Config
+--- init
+main::ready();
+my $out = "$AgentCore::CredsSuite::Files/invocation";
+my $pid = fork // die;
+if ($pid == 0) {
+    my ($st, $body) = main::invoke('/invocations',
+                                   '{"prompt":"[[tool name=slow input={}]]"}');
+    open(my $fh, '>', $out); print $fh "$st ", AgentCore::Test::sse_text($body);
+    close $fh;
+    POSIX::_exit(0);
+}
+Time::HiRes::sleep(1);
+$main::CS->set(mode => 'status 503');
+waitpid($pid, 0);
+open(my $fh, '<', $out) or die; local $/; my $r = <$fh>;
+AgentCore::CredsSuite::report("invocation: $r");
+--- request
+GET /report
+--- response_body
+invocation: 200 [stream_error: No AWS credentials to call the model (see the error log)]
+--- error_log eval
+[qr{\[error\] .*agentcore: no AWS credentials: auto: GET http://127\.0\.0\.1:\d+ answered HTTP 503$},
+ qr{\[warn\] .*agentcore: stream_error: "No AWS credentials to call the model \(see the error log\)"}]
+--- timeout: 20
+
+
+
+=== TEST 7: a client that leaves while it waits
+It goes away during a hanging fetch; the fetch ends later and nginx
+carries on.
+--- creds_setup
+$CS->set(mode => 'hang');
+--- main_config eval
+AgentCore::CredsSuite::env_lines(
+    AWS_CONTAINER_CREDENTIALS_FULL_URI =>
+        "http://127.0.0.1:$ENV{TEST_NGINX_CREDS_PORT}/creds")
+--- config eval
+"location = /ping { agentcore_ping; }\n" . $AgentCore::CredsSuite::Config
+--- init
+for my $i (1 .. 4) {
+    my $sock = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                     PeerPort => server_port()) or die;
+    print $sock "POST /invocations HTTP/1.1\r\nHost: x\r\n"
+        . "Content-Length: 15\r\n\r\n{\"prompt\":\"hi\"}";
+    Time::HiRes::sleep(0.2);
+    close $sock;
+}
+Time::HiRes::sleep(3.5);
+my ($st) = AgentCore::Creds::http(port => server_port(), path => '/ping');
+AgentCore::CredsSuite::report("ping after the fetch failed: $st");
+--- request
+GET /report
+--- response_body
+ping after the fetch failed: 200
+--- no_error_log
+[alert]
+[crit]
+exited on signal
+--- timeout: 20
+
+
+
+=== TEST 8: the zone and the workers' copies are left out of core dumps
 /proc/PID/smaps of a worker: the shared zone and a private mapping are
 flagged "dd" (MADV_DONTDUMP).
 --- main_config eval
@@ -286,7 +396,7 @@ the worker's copy: left out
 
 
 
-=== TEST 6: no secret in the stand-in's, the emulator's or nginx's access log
+=== TEST 9: no secret in the stand-in's, the emulator's or nginx's access log
 Every block's error log is checked by the preprocessor; this looks at
 the other logs the suites wrote.
 --- init

@@ -18,6 +18,7 @@ package AgentCore::Creds;
 #            web_token => 'jwt',               # WebIdentityToken expected
 #            role_arn => 'arn:aws:iam::1:role/x');
 #   $cs->fetches;        # credential answers given (all kinds)
+#   (any method on /slow?ms=N answers "done" after N ms: a slow tool)
 #   $cs->log;            # one line per request, no secrets
 #   $cs->reset;          # counters and log cleared, default answers
 #
@@ -487,7 +488,12 @@ sub _serve {
     $c->autoflush(1);
 
     while (my ($method, $path, $h, $body) = _read_request($c)) {
-        if ($method eq 'GET' && $path =~ m{^/creds}) {
+        if ($path =~ m{^/slow(?:\?ms=(\d+))?}) {
+            # a slow tool for the agent: answers after ms milliseconds
+            select(undef, undef, undef, ($1 // 1000) / 1000);
+            _logline("$method /slow 200");
+            _send($c, 200, 'text/plain', 'done');
+        } elsif ($method eq 'GET' && $path =~ m{^/creds}) {
             _container($c, $h);
         } elsif ($path =~ m{^/latest/}) {
             _imds($c, $method, $path, $h);
