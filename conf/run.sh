@@ -37,7 +37,7 @@ if [ -z "$URL" ]; then
 elif [ "$URL" = aws ]; then
     scheme=https
     server=bedrock-runtime.$REGION.amazonaws.com:443
-    echo "Bedrock in $REGION (credentials from the environment)"
+    echo "Bedrock in $REGION (credentials: the AWS SDKs' chain)"
 else
     case "$URL" in
         https://*) scheme=https ;;
