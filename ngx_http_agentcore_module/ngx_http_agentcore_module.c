@@ -455,9 +455,6 @@ ngx_http_agentcore_create_main_conf(ngx_conf_t *cf)
         return NULL;
     }
 
-    /* the stamp /ping reports: when this configuration was built */
-    amcf->ping_stamp = ngx_time();
-
     if (ngx_array_init(&amcf->tools, cf->pool, 8,
                        sizeof(ngx_http_agentcore_tool_entry_t *))
         != NGX_OK)

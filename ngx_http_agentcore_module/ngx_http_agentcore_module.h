@@ -45,7 +45,6 @@ typedef struct {
 
 
 typedef struct {
-    time_t                      ping_stamp;    /* set at configuration */
     ngx_array_t                 tools;         /* registered tools,
                                                   of tool_entry_t * */
     ngx_http_agentcore_creds_conf_t  *creds;   /* credential sources */

@@ -23,8 +23,9 @@ ngx_http_agentcore_ping_handler(ngx_http_request_t *r)
     ngx_int_t                       rc;
     ngx_buf_t                      *b;
     ngx_uint_t                      busy;
-    ngx_chain_t                     out;
     ngx_http_agentcore_loc_conf_t  *alcf;
+
+    static ngx_str_t  type = ngx_string("application/json");
 
     if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
         return ngx_http_agentcore_send_not_allowed(r, "GET, HEAD");
@@ -52,23 +53,6 @@ ngx_http_agentcore_ping_handler(ngx_http_request_t *r)
     b->last = ngx_sprintf(b->last,
                           "{\"status\":\"%s\",\"time_of_last_update\":%T}",
                           status, stamp);
-    b->last_buf = 1;
-    b->last_in_chain = 1;
 
-    r->headers_out.status = NGX_HTTP_OK;
-    r->headers_out.content_length_n = b->last - b->pos;
-    ngx_str_set(&r->headers_out.content_type, "application/json");
-    r->headers_out.content_type_len = sizeof("application/json") - 1;
-    r->headers_out.content_type_lowcase = NULL;
-
-    rc = ngx_http_send_header(r);
-
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
-    }
-
-    out.buf = b;
-    out.next = NULL;
-
-    return ngx_http_output_filter(r, &out);
+    return ngx_http_agentcore_send_buf(r, NGX_HTTP_OK, &type, b);
 }
