@@ -186,6 +186,8 @@ static ngx_int_t ngx_http_agentcore_creds_start(
     ngx_http_agentcore_creds_t *src, ngx_uint_t *attempts);
 static void ngx_http_agentcore_creds_thread(void *data, ngx_log_t *log);
 static void ngx_http_agentcore_creds_done(ngx_event_t *ev);
+static void ngx_http_agentcore_creds_failed(
+    ngx_http_agentcore_creds_slot_t *slot, time_t now, const char *error);
 static void ngx_http_agentcore_creds_timer(ngx_event_t *ev);
 static void ngx_http_agentcore_creds_schedule(
     ngx_http_agentcore_creds_t *src);
@@ -1275,12 +1277,18 @@ ngx_http_agentcore_creds_start(ngx_http_agentcore_creds_t *src,
     t->error[0] = '\0';
 
     if (ngx_thread_task_post(src->conf->pool, src->task) != NGX_OK) {
+
+        /* the pool's queue is full (logged): a failure, with backoff */
+
         ngx_shmtx_lock(&shpool->mutex);
 
         if (slot->fetcher == ngx_pid) {
             slot->fetcher = 0;
             slot->lease = 0;
         }
+
+        ngx_http_agentcore_creds_failed(slot, now, "the thread pool did "
+                                        "not take the fetch");
 
         ngx_shmtx_unlock(&shpool->mutex);
 
@@ -1331,6 +1339,31 @@ ngx_http_agentcore_creds_refresh_time(time_t now, time_t expiration)
 }
 
 
+/* a failed fetch, the zone locked: backoff 1, 2, 4 ... 30 s */
+
+static void
+ngx_http_agentcore_creds_failed(ngx_http_agentcore_creds_slot_t *slot,
+    time_t now, const char *error)
+{
+    time_t  delay;
+
+    slot->failures++;
+    ngx_cpystrn(slot->error, (u_char *) error, sizeof(slot->error));
+
+    delay = ngx_min(NGX_HTTP_AGENTCORE_CREDS_BACKOFF,
+                    (time_t) 1 << ngx_min(slot->failures - 1, 5));
+    slot->refresh = now + delay;
+
+    /* valid ones still: a try at their expiration at the latest */
+
+    if (slot->valid && slot->expiration > now
+        && slot->refresh > slot->expiration)
+    {
+        slot->refresh = slot->expiration;
+    }
+}
+
+
 /* the thread's answer, back on the event loop of the fetching worker */
 
 static void
@@ -1339,8 +1372,9 @@ ngx_http_agentcore_creds_done(ngx_event_t *ev)
     ngx_http_agentcore_creds_task_t *t = ev->data;
 
     char                             *error;
-    time_t                            now, left, delay;
-    ngx_uint_t                        failures, streak, attempts, valid;
+    time_t                            now, left, expiration;
+    ngx_uint_t                        failures, streak, attempts, valid,
+                                      changed;
     ngx_slab_pool_t                  *shpool;
     ngx_http_agentcore_creds_t       *src;
     ngx_http_agentcore_creds_slot_t  *slot;
@@ -1387,8 +1421,16 @@ ngx_http_agentcore_creds_done(ngx_event_t *ev)
     }
 
     streak = slot->failures;
+    changed = 1;
 
     if (t->rc == 0) {
+        changed = !slot->valid
+                  || slot->expiration != t->out.expiration
+                  || ngx_strlen(t->out.access_key_id) != slot->akid_len
+                  || ngx_strncmp(t->out.access_key_id, slot->akid,
+                                 slot->akid_len)
+                     != 0;
+
         slot->akid_len = ngx_strlen(t->out.access_key_id);
         slot->secret_len = ngx_strlen(t->out.secret_access_key);
         slot->token_len = t->out.session_token
@@ -1409,26 +1451,14 @@ ngx_http_agentcore_creds_done(ngx_event_t *ev)
                                                         t->out.expiration);
 
     } else {
-        slot->failures++;
-        ngx_cpystrn(slot->error, (u_char *) t->error, sizeof(slot->error));
-
-        delay = ngx_min(NGX_HTTP_AGENTCORE_CREDS_BACKOFF,
-                        (time_t) 1 << ngx_min(slot->failures - 1, 5));
-        slot->refresh = now + delay;
-
-        /* valid ones still: a try at their expiration at the latest */
-
-        if (slot->valid && slot->expiration > now
-            && slot->refresh > slot->expiration)
-        {
-            slot->refresh = slot->expiration;
-        }
+        ngx_http_agentcore_creds_failed(slot, now, t->error);
     }
 
     failures = slot->failures;
     attempts = slot->attempts;
     valid = slot->valid && (slot->expiration == 0 || now < slot->expiration);
-    left = slot->expiration - now;
+    expiration = slot->expiration;
+    left = expiration - now;
     ngx_cpystrn(source, slot->source, sizeof(source));
 
     ngx_http_agentcore_creds_sync(src, slot);
@@ -1447,7 +1477,14 @@ ngx_http_agentcore_creds_done(ngx_event_t *ev)
                           streak);
         }
 
-        if (left > 0 && slot->expiration) {
+        /* the files, read again every minute: only news are logged */
+
+        if (!changed) {
+            ngx_log_debug2(NGX_LOG_DEBUG_CORE, ev->log, 0,
+                           "agentcore credentials \"%V\": the same from %s",
+                           &src->key, source);
+
+        } else if (expiration) {
             ngx_log_error(NGX_LOG_INFO, ev->log, 0,
                           "agentcore: AWS credentials (%V) from %s, "
                           "expiring in %T s", &src->key, source, left);
