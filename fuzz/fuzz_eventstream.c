@@ -4,7 +4,9 @@
  * libFuzzer target: the event-stream decoder (split at a data-derived
  * point, and again in 3-byte pieces: both must agree) feeding the
  * ConverseStream turn assembler; the one-message decoder; the HTTP
- * error classifier.
+ * error classifier.  A shadow turn gets every contentBlockDelta payload
+ * with a leading space, which keeps it off the text-delta fast path:
+ * both turns must end the same (results, texts, message, error).
  *
  * An input whose first byte is odd is "repaired" first: the rest is
  * walked as messages whose lengths are clamped and CRCs rewritten, so
@@ -25,11 +27,15 @@
 #define FUZZ_MAX_MESSAGE  4096
 
 
-typedef struct {
+typedef struct fuzz_ctx_s  fuzz_ctx_t;
+
+struct fuzz_ctx_s {
     ac_turn_t  *turn;
     size_t      messages;
     size_t      text_bytes;
-} fuzz_ctx_t;
+    uint64_t    text_hash;
+    fuzz_ctx_t *shadow;
+};
 
 
 static int
@@ -46,13 +52,26 @@ fuzz_text(void *data, const char *text, size_t len)
 
     ctx->text_bytes += len;
 
+    /* FNV-1a over the texts and their boundaries */
+
+    while (len--) {
+        ctx->text_hash = (ctx->text_hash ^ (unsigned char) *text++)
+                         * 0x100000001b3ULL;
+    }
+
+    ctx->text_hash = (ctx->text_hash ^ 0x100) * 0x100000001b3ULL;
+
     return 0;
 }
+
+
+static int fuzz_shadow(fuzz_ctx_t *shadow, const ac_es_message_t *msg);
 
 
 static int
 fuzz_message(void *data, const ac_es_message_t *msg)
 {
+    int          rc;
     size_t       i;
     fuzz_ctx_t  *ctx;
 
@@ -73,7 +92,86 @@ fuzz_message(void *data, const ac_es_message_t *msg)
         }
     }
 
-    return ac_turn_feed(ctx->turn, msg);
+    rc = ac_turn_feed(ctx->turn, msg);
+
+    if (ctx->shadow != NULL && fuzz_shadow(ctx->shadow, msg) != rc) {
+        abort();
+    }
+
+    return rc;
+}
+
+
+/* the same message for the shadow turn, a delta's payload spaced */
+
+static int
+fuzz_shadow(fuzz_ctx_t *shadow, const ac_es_message_t *msg)
+{
+    int               rc;
+    unsigned char    *p;
+    ac_es_message_t   m;
+
+    if (!ac_es_header_is(msg, ":event-type", "contentBlockDelta")) {
+        return ac_turn_feed(shadow->turn, msg);
+    }
+
+    p = malloc(msg->payload_len + 1);
+    if (p == NULL) {
+        abort();
+    }
+
+    p[0] = ' ';
+    memcpy(p + 1, msg->payload, msg->payload_len);
+
+    m = *msg;
+    m.payload = p;
+    m.payload_len = msg->payload_len + 1;
+
+    rc = ac_turn_feed(shadow->turn, &m);
+
+    free(p);
+
+    return rc;
+}
+
+
+/* the fast path must not change anything */
+
+static void
+fuzz_same(fuzz_ctx_t *a, fuzz_ctx_t *b)
+{
+    char        *s1, *s2;
+    json_t      *m1, *m2;
+    const char  *e1, *e2;
+
+    if (a->text_hash != b->text_hash) {
+        abort();
+    }
+
+    e1 = ac_turn_error(a->turn);
+    e2 = ac_turn_error(b->turn);
+
+    if ((e1 == NULL) != (e2 == NULL) || (e1 && strcmp(e1, e2) != 0)) {
+        abort();
+    }
+
+    m1 = ac_turn_message(a->turn);
+    m2 = ac_turn_message(b->turn);
+    s1 = m1 ? json_dumps(m1, JSON_COMPACT) : NULL;
+    s2 = m2 ? json_dumps(m2, JSON_COMPACT) : NULL;
+
+    if ((s1 == NULL) != (s2 == NULL) || (s1 && strcmp(s1, s2) != 0)) {
+        abort();
+    }
+
+    free(s1);
+    free(s2);
+    json_decref(m1);
+    json_decref(m2);
+
+    if (ac_turn_fast_deltas(b->turn) != 0) {
+        abort();
+    }
 }
 
 
@@ -157,7 +255,7 @@ fuzz_stream(const uint8_t *data, size_t size)
 {
     int              rc1, rc2;
     size_t           cut, off, k;
-    fuzz_ctx_t       c1, c2;
+    fuzz_ctx_t       c1, c2, cs;
     ac_es_decoder_t  d1, d2;
 
     cut = size ? ((size_t) (data[0] ^ data[size - 1]) * 131) % (size + 1)
@@ -170,6 +268,14 @@ fuzz_stream(const uint8_t *data, size_t size)
     if (c1.turn == NULL) {
         abort();
     }
+
+    memset(&cs, 0, sizeof(cs));
+    cs.turn = ac_turn_create(fuzz_text, &cs);
+    if (cs.turn == NULL) {
+        abort();
+    }
+
+    c1.shadow = &cs;
 
     ac_es_decoder_init(&d1, FUZZ_MAX_MESSAGE);
 
@@ -215,11 +321,13 @@ fuzz_stream(const uint8_t *data, size_t size)
     }
 
     fuzz_finish(c1.turn);
+    fuzz_same(&c1, &cs);
 
     ac_es_decoder_free(&d1);
     ac_es_decoder_free(&d2);
     ac_turn_destroy(c1.turn);
     ac_turn_destroy(c2.turn);
+    ac_turn_destroy(cs.turn);
 }
 
 

@@ -9,7 +9,10 @@
  *    (jansson is stricter: no NaN, no big integers, no lone surrogates;
  *    but it ends the text at a raw NUL byte, such inputs are skipped);
  *  - ac_json_escape() of the input is JSON string content: quoted, it
- *    parses back to the input bytes unless they are not UTF-8.
+ *    parses back to the input bytes unless they are not UTF-8;
+ *  - ac_json_dumps_jansson() of a parsed value (lone surrogates make
+ *    invalid UTF-8 in strings and keys) is json_dumps(JSON_COMPACT |
+ *    JSON_PRESERVE_ORDER) byte for byte, or both fail.
  */
 
 
@@ -90,6 +93,23 @@ escape(const uint8_t *data, size_t size)
 }
 
 
+static void
+same_as_jansson(json_t *v)
+{
+    char    *a, *b;
+    size_t   len;
+
+    a = ac_json_dumps_jansson(v, &len);
+    b = json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
+
+    check((a == NULL) == (b == NULL));
+    check(a == NULL || (strcmp(a, b) == 0 && strlen(a) == len));
+
+    free(a);
+    free(b);
+}
+
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -102,6 +122,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (v != NULL) {
         round_trip(v, 0);
         round_trip(v, 1);
+        same_as_jansson(v);
 
     } else {
         check(err.error != NULL);

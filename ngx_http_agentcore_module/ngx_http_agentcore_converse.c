@@ -3,8 +3,10 @@
  *
  * Bedrock ConverseStream semantics: the model path on the wire, the
  * request JSON, the assistant turn rebuilt from decoded event-stream
- * messages (one json_loadb() per event, text kept in growable buffers),
- * and the error texts botocore would produce.
+ * messages (one json_loadb() per event, text kept in growable buffers;
+ * text deltas in Bedrock's own layout take a fast path that reads them
+ * without building JSON values), and the error texts botocore would
+ * produce.
  */
 
 
@@ -14,6 +16,7 @@
 #include <string.h>
 
 #include "ngx_http_agentcore_converse.h"
+#include "ngx_http_agentcore_json.h"
 
 
 #define AC_TURN_MAX_BLOCKS      1024
@@ -54,6 +57,7 @@ struct ac_turn_s {
     size_t                   nblocks;    /* highest index seen + 1 */
     size_t                   nalloc;
     size_t                   tool_uses;
+    uint64_t                 fast_deltas;
 
     json_t                  *stop_reason;
     ac_usage_t               usage;
@@ -87,6 +91,12 @@ static int ac_turn_exception(ac_turn_t *t, const ac_es_message_t *msg);
 static int ac_turn_error_frame(ac_turn_t *t, const ac_es_message_t *msg);
 static int ac_turn_block_start(ac_turn_t *t, json_t *root);
 static int ac_turn_block_delta(ac_turn_t *t, json_t *root);
+static int ac_turn_fast_delta(ac_turn_t *t, const unsigned char *p,
+    size_t n, int *rc);
+static const unsigned char *ac_fast_string(const unsigned char *p,
+    const unsigned char *end, size_t *escapes);
+static size_t ac_fast_unescape(char *dst, const unsigned char *p,
+    const unsigned char *end);
 static int ac_turn_block_stop(ac_turn_t *t, json_t *root);
 static int ac_turn_message_stop(ac_turn_t *t, json_t *root);
 static void ac_turn_metadata(ac_turn_t *t, json_t *root);
@@ -207,13 +217,11 @@ ac_converse_request(const ac_converse_conf_t *conf, json_t *messages,
         }
     }
 
-    s = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    /* json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER), faster */
+
+    s = ac_json_dumps_jansson(root, len);
 
     json_decref(root);
-
-    if (s != NULL && len != NULL) {
-        *len = strlen(s);
-    }
 
     return s;
 
@@ -354,6 +362,10 @@ ac_turn_event(ac_turn_t *t, const ac_es_message_t *msg,
     /* the delta is the most frequent event: test it first */
 
     if (ac_turn_is(et, et_len, "contentBlockDelta")) {
+        if (ac_turn_fast_delta(t, msg->payload, msg->payload_len, &rc)) {
+            return rc;
+        }
+
         kind = ac_ev_delta;
         name = "contentBlockDelta";
 
@@ -627,6 +639,284 @@ ac_turn_block_delta(ac_turn_t *t, json_t *root)
 }
 
 
+/*
+ * The fast path for a text delta laid out as Bedrock sends it:
+ *
+ *     {"contentBlockIndex":N,"delta":{"text":"..."}[,"p":"..."]}
+ *
+ * with no white space, N of 1 to 4 digits, strings of valid UTF-8 with
+ * no control characters and no \u escapes: returns 1 and the result
+ * in *rc.  Anything else (another layout, member or order, an escape it
+ * does not know, bytes json_loadb() would reject) returns 0 and takes
+ * the json_loadb() path, so the outcome, errors included, is the same
+ * either way: for these payloads json_loadb() gives an object whose
+ * only members the slow path reads are these.
+ */
+
+static int
+ac_turn_fast_delta(ac_turn_t *t, const unsigned char *p, size_t n, int *rc)
+{
+    char                 *d;
+    size_t                index, old, len, escapes;
+    ac_block_t           *b;
+    const unsigned char  *end, *text, *text_end, *digits;
+
+    static const char  head[] = "{\"contentBlockIndex\":";
+    static const char  mid[] = ",\"delta\":{\"text\":\"";
+    static const char  pad[] = ",\"p\":\"";
+
+    end = p + n;
+
+    if (n < sizeof(head) - 1 + 1 + sizeof(mid) - 1 + 3
+        || memcmp(p, head, sizeof(head) - 1) != 0)
+    {
+        return 0;
+    }
+
+    p += sizeof(head) - 1;
+    digits = p;
+    index = 0;
+
+    while (p < end && *p >= '0' && *p <= '9' && p - digits < 5) {
+        index = index * 10 + (size_t) (*p++ - '0');
+    }
+
+    if (p == digits || p - digits > 4 || (*digits == '0' && p - digits > 1)
+        || index >= AC_TURN_MAX_BLOCKS)
+    {
+        return 0;
+    }
+
+    if ((size_t) (end - p) < sizeof(mid) - 1
+        || memcmp(p, mid, sizeof(mid) - 1) != 0)
+    {
+        return 0;
+    }
+
+    text = p + sizeof(mid) - 1;
+
+    text_end = ac_fast_string(text, end, &escapes);
+    if (text_end == NULL) {
+        return 0;
+    }
+
+    /* "}" closes "delta"; then the padding or the end */
+
+    p = text_end + 1;
+
+    if (p >= end || *p++ != '}') {
+        return 0;
+    }
+
+    if ((size_t) (end - p) >= sizeof(pad) - 1
+        && memcmp(p, pad, sizeof(pad) - 1) == 0)
+    {
+        p = ac_fast_string(p + sizeof(pad) - 1, end, &len);
+        if (p == NULL) {
+            return 0;
+        }
+
+        p++;
+    }
+
+    if (p + 1 != end || *p != '}') {
+        return 0;
+    }
+
+    /* what ac_turn_block_delta() does with such a delta */
+
+    b = ac_turn_block(t, index);
+    if (b == NULL) {
+        *rc = ac_turn_nomem(t);
+        return 1;
+    }
+
+    if (ac_turn_block_type(t, "contentBlockDelta", b, index, AC_BLOCK_TEXT)
+        != AC_TURN_OK)
+    {
+        *rc = AC_TURN_ERROR;
+        return 1;
+    }
+
+    len = (size_t) (text_end - text);
+    old = b->text.len;
+
+    /* unescaping only shrinks the text: room for it as it is */
+
+    if (ac_buf_append(&b->text, (const char *) text, len) != 0) {
+        *rc = ac_turn_nomem(t);
+        return 1;
+    }
+
+    if (escapes) {
+        d = b->text.data + old;
+        len = ac_fast_unescape(d, text, text_end);
+        b->text.len = old + len;
+        b->text.data[b->text.len] = '\0';
+    }
+
+    t->fast_deltas++;
+
+    *rc = (t->on_text != NULL) ? t->on_text(t->data, b->text.data + old, len)
+                               : AC_TURN_OK;
+
+    return 1;
+}
+
+
+#define AC_ONES   0x0101010101010101ULL
+#define AC_HIGHS  0x8080808080808080ULL
+
+/* nonzero if a byte of w is >= 0x80, < 0x20, '"' or '\\' */
+#define ac_fast_special(w)                                                   \
+    (((w) & AC_HIGHS)                                                        \
+     | (((w) - AC_ONES * 0x20) & ~(w) & AC_HIGHS)                            \
+     | ((((w) ^ (AC_ONES * 0x22)) - AC_ONES) & ~((w) ^ (AC_ONES * 0x22))     \
+        & AC_HIGHS)                                                          \
+     | ((((w) ^ (AC_ONES * 0x5c)) - AC_ONES) & ~((w) ^ (AC_ONES * 0x5c))     \
+        & AC_HIGHS))
+
+
+/*
+ * The body of a JSON string up to its closing quote: returns the quote,
+ * or NULL if the string has a byte < 0x20, a \u or unknown escape,
+ * invalid UTF-8 (as jansson checks it: no overlong forms, surrogates or
+ * code points above U+10FFFF) or no end.  *escapes counts the escapes.
+ */
+
+static const unsigned char *
+ac_fast_string(const unsigned char *p, const unsigned char *end,
+    size_t *escapes)
+{
+    size_t         need;
+    uint32_t       cp, min;
+    uint64_t       w;
+    unsigned char  c;
+
+    *escapes = 0;
+
+    while (p < end) {
+
+        /* plain ASCII, 8 bytes at a time */
+
+        while (end - p >= 8) {
+            memcpy(&w, p, 8);
+
+            if (ac_fast_special(w)) {
+                break;
+            }
+
+            p += 8;
+        }
+
+        if (p == end) {
+            break;
+        }
+
+        c = *p;
+
+        if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
+            p++;
+            continue;
+        }
+
+        if (c == '"') {
+            return p;
+        }
+
+        if (c == '\\') {
+            if (end - p < 2) {
+                return NULL;
+            }
+
+            switch (p[1]) {
+            case '"': case '\\': case '/': case 'b': case 'f': case 'n':
+            case 'r': case 't':
+                break;
+            default:
+                return NULL;
+            }
+
+            (*escapes)++;
+            p += 2;
+            continue;
+        }
+
+        if (c < 0x20) {
+            return NULL;
+        }
+
+        if (c >= 0xc2 && c <= 0xdf) {
+            need = 1;
+            cp = c & 0x1f;
+            min = 0x80;
+
+        } else if (c >= 0xe0 && c <= 0xef) {
+            need = 2;
+            cp = c & 0x0f;
+            min = 0x800;
+
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            need = 3;
+            cp = c & 0x07;
+            min = 0x10000;
+
+        } else {
+            return NULL;
+        }
+
+        if ((size_t) (end - p) <= need) {
+            return NULL;
+        }
+
+        for (p++; need; need--, p++) {
+            if ((*p & 0xc0) != 0x80) {
+                return NULL;
+            }
+
+            cp = (cp << 6) | (*p & 0x3f);
+        }
+
+        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
+            return NULL;
+        }
+    }
+
+    return NULL;
+}
+
+
+/* the escapes ac_fast_string() accepted, decoded; returns the length */
+
+static size_t
+ac_fast_unescape(char *dst, const unsigned char *p, const unsigned char *end)
+{
+    char  *d;
+
+    d = dst;
+
+    while (p < end) {
+        if (*p != '\\') {
+            *d++ = (char) *p++;
+            continue;
+        }
+
+        switch (p[1]) {
+        case 'b': *d++ = '\b'; break;
+        case 'f': *d++ = '\f'; break;
+        case 'n': *d++ = '\n'; break;
+        case 'r': *d++ = '\r'; break;
+        case 't': *d++ = '\t'; break;
+        default:  *d++ = (char) p[1]; break;
+        }
+
+        p += 2;
+    }
+
+    return (size_t) (d - dst);
+}
+
+
 static int
 ac_turn_block_stop(ac_turn_t *t, json_t *root)
 {
@@ -833,6 +1123,13 @@ const ac_usage_t *
 ac_turn_usage(const ac_turn_t *t)
 {
     return &t->usage;
+}
+
+
+uint64_t
+ac_turn_fast_deltas(const ac_turn_t *t)
+{
+    return t->fast_deltas;
 }
 
 

@@ -29,7 +29,8 @@
  *    types, here they are reported as "Invalid JSON".
  *
  * Writing: ac_json_escape(), ac_sse_text_event() and ac_json_dumps()
- * produce json.dumps(v, ensure_ascii=False) byte for byte.
+ * produce json.dumps(v, ensure_ascii=False) byte for byte;
+ * ac_json_dumps_jansson() what jansson's json_dumps(JSON_COMPACT) does.
  */
 
 
@@ -65,6 +66,7 @@ typedef struct {
     size_t                   len;
     size_t                   cap;
     int                      spaced;
+    int                      jansson;   /* json_dumps() output */
     int                      failed;
 } ac_json_out_t;
 
@@ -85,6 +87,8 @@ static int ac_json_dump_value(ac_json_out_t *o, json_t *v, int depth);
 static unsigned char *ac_json_reserve(ac_json_out_t *o, size_t more);
 static void ac_json_append(ac_json_out_t *o, const void *data,
     size_t len);
+static void ac_json_append_jansson(ac_json_out_t *o, const char *s,
+    size_t len, int key);
 static size_t ac_json_real_repr(char *buf, double d);
 
 
@@ -1164,6 +1168,32 @@ ac_sse_text_event(unsigned char *dst, const unsigned char *s, size_t len)
 
 
 char *
+ac_json_dumps_jansson(json_t *v, size_t *len)
+{
+    ac_json_out_t  o;
+
+    memset(&o, 0, sizeof(ac_json_out_t));
+    o.jansson = 1;
+
+    if (ac_json_reserve(&o, 1024) == NULL
+        || ac_json_dump_value(&o, v, 0) != 0
+        || ac_json_reserve(&o, 1) == NULL)
+    {
+        free(o.buf);
+        return NULL;
+    }
+
+    o.buf[o.len] = '\0';
+
+    if (len) {
+        *len = o.len;
+    }
+
+    return (char *) o.buf;
+}
+
+
+char *
 ac_json_dumps(json_t *v, int spaced, size_t *len)
 {
     ac_json_out_t  o;
@@ -1242,11 +1272,161 @@ ac_json_append(ac_json_out_t *o, const void *data, size_t len)
 }
 
 
+/*
+ * A string as jansson's dump_string() writes it without flags: valid
+ * UTF-8 copied, " \\ \b \f \n \r \t escaped, other bytes < 0x20 as
+ * \u00XX (upper case).  Invalid UTF-8 (as jansson's utf8_iterate() sees
+ * it: no overlong forms, surrogates or code points above U+10FFFF) fails
+ * the dump; in a key jansson ignores the failure and goes on, having
+ * written the quote and the text up to the last escape: so does this.
+ */
+
+static void
+ac_json_append_jansson(ac_json_out_t *o, const char *s, size_t len,
+    int key)
+{
+    size_t                need, i;
+    uint32_t              cp, min;
+    uint64_t              w;
+    unsigned char        *d, *flushed;
+    const unsigned char  *p, *end;
+
+    static const char  hex[] = "0123456789ABCDEF";
+
+    /* at worst 6 bytes out for each byte in */
+
+    if (len > (SIZE_MAX - 2) / 6) {
+        o->failed = 1;
+        return;
+    }
+
+    d = ac_json_reserve(o, len * 6 + 2);
+    if (d == NULL) {
+        return;
+    }
+
+    p = (const unsigned char *) s;
+    end = p + len;
+
+    *d++ = '"';
+    flushed = d;
+
+    while (p < end) {
+
+        /* ASCII with nothing to escape, 8 bytes at a time */
+
+        while (end - p >= 8) {
+            memcpy(&w, p, 8);
+
+            if ((w & AC_HIGHS) || ac_json_unsafe(w)) {
+                break;
+            }
+
+            memcpy(d, p, 8);
+            d += 8;
+            p += 8;
+        }
+
+        if (p == end) {
+            break;
+        }
+
+        if (*p < 0x80) {
+            if (ac_json_esc[*p] == 0) {
+                *d++ = *p++;
+                continue;
+            }
+
+            *d++ = '\\';
+
+            switch (*p) {
+            case '"': case '\\': *d++ = *p; break;
+            case '\b': *d++ = 'b'; break;
+            case '\f': *d++ = 'f'; break;
+            case '\n': *d++ = 'n'; break;
+            case '\r': *d++ = 'r'; break;
+            case '\t': *d++ = 't'; break;
+            default:
+                *d++ = 'u';
+                *d++ = '0';
+                *d++ = '0';
+                *d++ = (unsigned char) hex[*p >> 4];
+                *d++ = (unsigned char) hex[*p & 0xf];
+                break;
+            }
+
+            p++;
+            flushed = d;
+            continue;
+        }
+
+        if (*p >= 0xc2 && *p <= 0xdf) {
+            need = 1;
+            cp = *p & 0x1f;
+            min = 0x80;
+
+        } else if (*p >= 0xe0 && *p <= 0xef) {
+            need = 2;
+            cp = *p & 0x0f;
+            min = 0x800;
+
+        } else if (*p >= 0xf0 && *p <= 0xf4) {
+            need = 3;
+            cp = *p & 0x07;
+            min = 0x10000;
+
+        } else {
+            goto invalid;
+        }
+
+        if ((size_t) (end - p) <= need) {
+            goto invalid;
+        }
+
+        for (i = 1; i <= need; i++) {
+            if (!ac_json_cont(p[i])) {
+                goto invalid;
+            }
+
+            cp = (cp << 6) | (p[i] & 0x3f);
+        }
+
+        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
+            goto invalid;
+        }
+
+        memcpy(d, p, need + 1);
+        d += need + 1;
+        p += need + 1;
+    }
+
+    *d++ = '"';
+
+    o->len = (size_t) (d - o->buf);
+
+    return;
+
+invalid:
+
+    if (key) {
+        o->len = (size_t) (flushed - o->buf);
+        return;
+    }
+
+    o->failed = 1;
+}
+
+
 static void
 ac_json_append_string(ac_json_out_t *o, const char *s, size_t len)
 {
     size_t          n;
     unsigned char  *d;
+
+    if (o->jansson) {
+        ac_json_append_jansson(o, s, len, 0);
+        return;
+    }
 
     n = ac_json_escape(NULL, (const unsigned char *) s, len);
 
@@ -1267,7 +1447,7 @@ static int
 ac_json_dump_value(ac_json_out_t *o, json_t *v, int depth)
 {
     int          first;
-    char         num[64];
+    char         num[64], *real;
     void        *it;
     size_t       i, n;
     const char  *key;
@@ -1290,7 +1470,15 @@ ac_json_dump_value(ac_json_out_t *o, json_t *v, int depth)
 
             first = 0;
             key = json_object_iter_key(it);
-            ac_json_append_string(o, key, json_object_iter_key_len(it));
+
+            if (o->jansson) {
+                ac_json_append_jansson(o, key, json_object_iter_key_len(it),
+                                       1);
+
+            } else {
+                ac_json_append_string(o, key, json_object_iter_key_len(it));
+            }
+
             ac_json_append(o, ": ", o->spaced ? 2 : 1);
 
             if (ac_json_dump_value(o, json_object_iter_value(it), depth + 1)
@@ -1332,6 +1520,18 @@ ac_json_dump_value(ac_json_out_t *o, json_t *v, int depth)
         break;
 
     case JSON_REAL:
+        if (o->jansson) {
+            /* rare in a request: jansson's own formatting */
+            real = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+            if (real == NULL) {
+                return -1;
+            }
+
+            ac_json_append(o, real, strlen(real));
+            free(real);
+            break;
+        }
+
         n = ac_json_real_repr(num, json_real_value(v));
         ac_json_append(o, num, n);
         break;

@@ -59,5 +59,16 @@ size_t ac_sse_text_event(unsigned char *dst, const unsigned char *s,
  */
 char *ac_json_dumps(json_t *v, int spaced, size_t *len);
 
+/*
+ * json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER) byte for byte:
+ * jansson's escapes (\uXXXX in upper case, raw UTF-8), reals as jansson
+ * prints them, NULL where json_dumps() fails (a string or key that is
+ * not valid UTF-8, a cycle).  Several times faster: one growing buffer,
+ * no callback per token, no loop-check table (nesting deeper than 4096,
+ * which jansson's parser never builds, fails instead).  malloc'd,
+ * NUL-terminated; *len set if not NULL.
+ */
+char *ac_json_dumps_jansson(json_t *v, size_t *len);
+
 
 #endif /* _NGX_HTTP_AGENTCORE_JSON_H_INCLUDED_ */

@@ -847,6 +847,247 @@ test_malformed_events(void **state)
 }
 
 
+/*
+ * The text-delta fast path against json_loadb(): each payload is fed as
+ * it is (the fast path takes Bedrock's layout) and with a leading space
+ * (always json_loadb()), after the same prelude; the results, errors,
+ * texts and rebuilt messages must be the same.
+ */
+
+static int
+feed_payload(ac_turn_t *turn, const char *event_type, const char *p,
+    size_t n, int space)
+{
+    char             err[128];
+    size_t           len, hlen;
+    unsigned char    frame[4096], hdrs[256], payload[2048];
+    ac_es_message_t  msg;
+
+    assert_true(n + 1 <= sizeof(payload));
+
+    payload[0] = ' ';
+    memcpy(payload + 1, p, n);
+
+    hlen = es_hdr_str(hdrs, ":event-type", event_type);
+    hlen += es_hdr_str(hdrs + hlen, ":content-type", "application/json");
+    hlen += es_hdr_str(hdrs + hlen, ":message-type", "event");
+
+    len = es_frame(frame, hdrs, hlen, space ? payload : payload + 1,
+                   space ? n + 1 : n);
+
+    assert_int_equal(ac_es_decode(frame, len, AC_ES_DEFAULT_MAX_MESSAGE,
+                                  &msg, err, sizeof(err)), AC_ES_OK);
+
+    return ac_turn_feed(turn, &msg);
+}
+
+
+typedef struct {
+    int          rc;
+    char        *error;
+    char        *message;
+    texts_t      texts;
+    uint64_t     fast;
+} delta_outcome_t;
+
+
+static void
+delta_run(const char *p, size_t n, int prelude, int space,
+    delta_outcome_t *o)
+{
+    json_t      *msg;
+    ac_turn_t   *turn;
+    const char  *e;
+
+    memset(o, 0, sizeof(delta_outcome_t));
+
+    o->texts.stop_at = (prelude == 2) ? 2 : 0;
+
+    turn = ac_turn_create(on_text, &o->texts);
+    assert_non_null(turn);
+
+    if (prelude == 1) {
+        /* block 0 is a toolUse: a text delta for it is an error */
+        assert_int_equal(feed_event(turn, "contentBlockStart",
+                                    "{\"contentBlockIndex\":0,\"start\":"
+                                    "{\"toolUse\":{\"toolUseId\":\"t\","
+                                    "\"name\":\"calculator\"}}}"),
+                         AC_TURN_OK);
+
+    } else if (prelude == 2) {
+        /* block 0 has text; the delta is the text on_text stops at */
+        assert_int_equal(feed_event(turn, "contentBlockDelta",
+                                    "{\"contentBlockIndex\":0,\"delta\":"
+                                    "{\"text\":\"first \"}}"),
+                         AC_TURN_OK);
+    }
+
+    o->rc = feed_payload(turn, "contentBlockDelta", p, n, space);
+
+    e = ac_turn_error(turn);
+    o->error = e ? strdup(e) : NULL;
+
+    msg = ac_turn_message(turn);
+    assert_non_null(msg);
+    o->message = json_dumps(msg, JSON_COMPACT | JSON_ENCODE_ANY);
+    json_decref(msg);
+
+    o->fast = ac_turn_fast_deltas(turn);
+
+    ac_turn_destroy(turn);
+}
+
+
+static void
+test_fast_delta(void **state)
+{
+    int              prelude, fast, want;
+    size_t           i, k, n;
+    delta_outcome_t  a, b;
+
+#define D(s)  "{\"contentBlockIndex\":0,\"delta\":{\"text\":\"" s "\"}}"
+#define DP(s) "{\"contentBlockIndex\":0,\"delta\":{\"text\":\"" s "\"}," \
+              "\"p\":\"abcXYZ019\"}"
+
+    /* 1: the fast path must take it */
+    static const struct {
+        const char  *json;
+        int          fast;
+    } cases[] = {
+        { DP("Hello"), 1 },
+        { D("Hello"), 1 },
+        { DP(""), 1 },
+        { DP(" w\\\"q\\\\ \\/ \\b\\f\\n\\r\\t end"), 1 },
+        { DP("\\n\\n## Title"), 1 },
+        { DP("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 \xf4\x8f\xbf\xbf"),
+          1 },
+        { DP("del \x7f"), 1 },
+        { "{\"contentBlockIndex\":7,\"delta\":{\"text\":\"x\"},\"p\":\"\"}",
+          1 },
+        { "{\"contentBlockIndex\":1023,\"delta\":{\"text\":\"x\"}}", 1 },
+        { "{\"contentBlockIndex\":10,\"delta\":{\"text\":\"x\"},"
+          "\"p\":\"a\\\"b\xc3\xa9\"}", 1 },
+
+        /* json_loadb() for these */
+        { DP("\\u0041\\u00e9"), 0 },
+        { DP("nul \\u0000 in"), 0 },
+        { DP("pair \\ud83d\\ude00"), 0 },
+        { DP("lone \\ud83d"), 0 },
+        { DP("bad \\x escape"), 0 },
+        { DP("overlong \xc0\x80"), 0 },
+        { DP("overlong \xe0\x80\xaf"), 0 },
+        { DP("surrogate \xed\xa0\x80"), 0 },
+        { DP("too big \xf4\x90\x80\x80"), 0 },
+        { DP("f5 \xf5\x80\x80\x80"), 0 },
+        { DP("lone cont \x80"), 0 },
+        { DP("cut \xe2\x82"), 0 },
+        { DP("bad cont \xe2\x82\x41"), 0 },
+        { DP("ctl \x01"), 0 },
+        { DP("tab \t raw"), 0 },
+        { DP("nl \n raw"), 0 },
+        { "{\"contentBlockIndex\":01,\"delta\":{\"text\":\"x\"}}", 0 },
+        { "{\"contentBlockIndex\":00,\"delta\":{\"text\":\"x\"}}", 0 },
+        { "{\"contentBlockIndex\":1024,\"delta\":{\"text\":\"x\"}}", 0 },
+        { "{\"contentBlockIndex\":99999,\"delta\":{\"text\":\"x\"}}", 0 },
+        { "{\"contentBlockIndex\":-1,\"delta\":{\"text\":\"x\"}}", 0 },
+        { "{\"contentBlockIndex\":1.0,\"delta\":{\"text\":\"x\"}}", 0 },
+        { "{\"contentBlockIndex\":1e2,\"delta\":{\"text\":\"x\"}}", 0 },
+        { "{\"contentBlockIndex\":,\"delta\":{\"text\":\"x\"}}", 0 },
+        { "{\"contentBlockIndex\":0,\"delta\":{\"text\":\"a\",\"x\":1}}", 0 },
+        { "{\"contentBlockIndex\":0,\"delta\":{\"text\":\"a\"},\"p\":\"x\","
+          "\"q\":1}", 0 },
+        { "{\"contentBlockIndex\":0,\"delta\":{\"text\":\"a\"},\"p\":1}", 0 },
+        { "{\"contentBlockIndex\":0,\"delta\":{\"text\":\"a\"},"
+          "\"delta\":{\"text\":\"b\"}}", 0 },
+        { "{\"delta\":{\"text\":\"a\"},\"contentBlockIndex\":0}", 0 },
+        { "{\"contentBlockIndex\":0,\"p\":\"x\",\"delta\":{\"text\":\"a\"}}",
+          0 },
+        { "{\"contentBlockIndex\":0,\"delta\":{\"text\":\"a\"}} ", 0 },
+        { "{\"contentBlockIndex\":0,\"delta\":{\"text\":\"a\"}}}", 0 },
+        { "{\"contentBlockIndex\":0,\"delta\":{\"text\":\"a\"}}x", 0 },
+        { "{\"contentBlockIndex\":0,\"delta\":{\"text\":\"a\"}", 0 },
+        { "{\"contentBlockIndex\":0,\"delta\":{\"text\":\"a", 0 },
+        { "{\"contentBlockIndex\":0,\"delta\":{\"text\":\"a\\", 0 },
+        { "{\"contentBlockIndex\":0,\"delta\":{\"text\":\"a\"},\"p\":\"x",
+          0 },
+        { "{\"contentBlockIndex\":0,\"delta\":{\"text\":\"a\"},\"p\":\"\x01\"}",
+          0 },
+        { "{\"contentBlockIndex\":0,\"delta\":{\"text\":1}}", 0 },
+        { "{\"contentBlockIndex\":0,\"delta\":{\"text\":null}}", 0 },
+        { "{\"contentBlockIndex\":0,\"delta\":{\"toolUse\":{\"input\":\"{\"}}}",
+          0 },
+        { "{\"contentBlockIndex\":0, \"delta\":{\"text\":\"a\"}}", 0 },
+        { "{\"contentBlockIndex\":0,\"delta\":{}}", 0 },
+        { "{\"contentBlockIndex\":0}", 0 },
+        { "{}", 0 },
+        { "", 0 },
+    };
+
+#undef D
+#undef DP
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        n = strlen(cases[i].json);
+
+        for (prelude = 0; prelude < 3; prelude++) {
+            delta_run(cases[i].json, n, prelude, 0, &a);
+            delta_run(cases[i].json, n, prelude, 1, &b);
+
+            /*
+             * the prelude's delta is fast; after the toolUse prelude a
+             * text delta for block 0 fails before it counts
+             */
+            fast = (int) (a.fast - (prelude == 2));
+            want = cases[i].fast;
+
+            if (prelude == 1
+                && strncmp(cases[i].json, "{\"contentBlockIndex\":0,", 23)
+                   == 0)
+            {
+                want = 0;
+            }
+
+            assert_int_equal(b.fast, prelude == 2);
+
+            if (fast != want) {
+                fail_msg("case %zu prelude %d: fast path %s", i, prelude,
+                         fast ? "taken" : "not taken");
+            }
+
+            if (a.rc != b.rc
+                || (a.error == NULL) != (b.error == NULL)
+                || (a.error && strcmp(a.error, b.error) != 0)
+                || strcmp(a.message, b.message) != 0
+                || a.texts.n != b.texts.n)
+            {
+                fail_msg("case %zu prelude %d: rc %d/%d error %s/%s "
+                         "message %s/%s", i, prelude, a.rc, b.rc,
+                         a.error ? a.error : "-", b.error ? b.error : "-",
+                         a.message, b.message);
+            }
+
+            for (k = 0; k < a.texts.n; k++) {
+                assert_int_equal(a.texts.len[k], b.texts.len[k]);
+                assert_memory_equal(a.texts.text[k], b.texts.text[k],
+                                    a.texts.len[k]);
+            }
+
+            if (prelude == 2 && cases[i].fast) {
+                /* on_text's nonzero return comes back unchanged */
+                assert_int_equal(a.rc, 5);
+            }
+
+            texts_free(&a.texts);
+            texts_free(&b.texts);
+            free(a.error);
+            free(b.error);
+            free(a.message);
+            free(b.message);
+        }
+    }
+}
+
+
 static void
 test_block_type_mismatch(void **state)
 {
@@ -1260,6 +1501,7 @@ main(void)
         cmocka_unit_test(test_crafted_events),
         cmocka_unit_test(test_malformed_events),
         cmocka_unit_test(test_block_type_mismatch),
+        cmocka_unit_test(test_fast_delta),
         cmocka_unit_test(test_exception_payloads),
         cmocka_unit_test(test_wire_path),
         cmocka_unit_test(test_request),

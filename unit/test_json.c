@@ -632,6 +632,221 @@ test_py_floats(void **state)
 }
 
 
+/*
+ * ac_json_dumps_jansson() against json_dumps(JSON_COMPACT |
+ * JSON_PRESERVE_ORDER): the same bytes, or both NULL.
+ */
+
+static void
+same_as_jansson(json_t *v, const char *what)
+{
+    char    *a, *b;
+    size_t   len;
+
+    a = ac_json_dumps_jansson(v, &len);
+    b = json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
+
+    if ((a == NULL) != (b == NULL) || (a && strcmp(a, b) != 0)
+        || (a && len != strlen(a)))
+    {
+        fail_msg("%s: ours %s, jansson's %s", what, a ? a : "NULL",
+                 b ? b : "NULL");
+    }
+
+    free(a);
+    free(b);
+}
+
+
+static uint64_t  rnd_state = 0x9e3779b97f4a7c15ULL;
+
+static uint32_t
+rnd(void)
+{
+    rnd_state ^= rnd_state << 13;
+    rnd_state ^= rnd_state >> 7;
+    rnd_state ^= rnd_state << 17;
+
+    return (uint32_t) (rnd_state >> 16);
+}
+
+
+/* bytes that are mostly text: ASCII, escapes, UTF-8, now and then junk */
+
+static size_t
+rnd_text(char *buf, size_t max)
+{
+    size_t  n, i;
+
+    static const char *pieces[] = {
+        "a", "Hello", " ", "\"", "\\", "/", "\b", "\f", "\n", "\r", "\t",
+        "\x01", "\x1f", "\x7f", "\xc3\xa9", "\xe2\x82\xac",
+        "\xf0\x9f\x98\x80", "\xf4\x8f\xbf\xbf", "\xed\x9f\xbf",
+        "\xee\x80\x80", "\xef\xbf\xbf", "\xc2\x80", "\xe0\xa0\x80",
+        "\xf0\x90\x80\x80"
+    };
+
+    static const char *junk[] = {
+        "\x80", "\xc0\x80", "\xc1\xbf", "\xe0\x80\x80", "\xed\xa0\x80",
+        "\xed\xbf\xbf", "\xf4\x90\x80\x80", "\xf5", "\xff", "\xe2\x82",
+        "\xf0\x9f\x98"
+    };
+
+    n = 0;
+    i = rnd() % 24;
+
+    while (i-- > 0) {
+        const char  *p;
+
+        p = (rnd() % 50 == 0) ? junk[rnd() % (sizeof(junk) / sizeof(*junk))]
+                              : pieces[rnd() % (sizeof(pieces)
+                                                / sizeof(*pieces))];
+
+        if (n + strlen(p) >= max) {
+            break;
+        }
+
+        memcpy(buf + n, p, strlen(p));
+        n += strlen(p);
+    }
+
+    if (rnd() % 20 == 0 && n + 1 < max) {
+        buf[n++] = '\0';
+    }
+
+    return n;
+}
+
+
+static json_t *
+rnd_value(int depth)
+{
+    int      k, i, n;
+    char     text[256];
+    size_t   len;
+    json_t  *v;
+
+    static const double  reals[] = {
+        0.0, -0.0, 0.1, 1.5, -2.25, 1e16, 1e-7, 123456789.123, 1e300,
+        5e-324, 2.2250738585072014e-308, 1.7976931348623157e308, 0.3,
+        100.0, 3.14159
+    };
+
+    k = (depth > 6) ? (int) (rnd() % 6) : (int) (rnd() % 8);
+
+    switch (k) {
+    case 0:
+        return json_null();
+    case 1:
+        return json_boolean(rnd() % 2);
+    case 2:
+        return json_integer((json_int_t) (int32_t) rnd()
+                            * ((rnd() % 3 == 0) ? 4294967296LL : 1));
+    case 3:
+        return json_real(reals[rnd() % (sizeof(reals) / sizeof(*reals))]);
+    case 4:
+    case 5:
+        len = rnd_text(text, sizeof(text));
+        return json_stringn_nocheck(text, len);
+    case 6:
+        v = json_array();
+        n = (int) (rnd() % 5);
+
+        for (i = 0; i < n; i++) {
+            json_array_append_new(v, rnd_value(depth + 1));
+        }
+
+        return v;
+    default:
+        v = json_object();
+        n = (int) (rnd() % 5);
+
+        for (i = 0; i < n; i++) {
+            len = rnd_text(text, sizeof(text));
+            json_object_setn_new_nocheck(v, text, len, rnd_value(depth + 1));
+        }
+
+        return v;
+    }
+}
+
+
+static void
+test_dumps_jansson(void **state)
+{
+    int          i;
+    char         name[64], bytes[4];
+    json_t      *v, *a, *b;
+    json_t      *cap, *c;
+    const char  *key;
+
+    /* every byte alone, as a string and as a key */
+
+    for (i = 0; i < 256; i++) {
+        bytes[0] = (char) i;
+        snprintf(name, sizeof(name), "byte 0x%02x", i);
+
+        v = json_stringn_nocheck(bytes, 1);
+        same_as_jansson(v, name);
+        json_decref(v);
+
+        v = json_object();
+        json_object_setn_new_nocheck(v, bytes, 1, json_true());
+        same_as_jansson(v, name);
+        json_decref(v);
+    }
+
+    /* scalars and containers */
+
+    v = json_pack("{s:[],s:{},s:[{},[]],s:I,s:I,s:b,s:n,s:f,s:f}",
+                  "a", "o", "n", "max", (json_int_t) INT64_MAX, "min",
+                  (json_int_t) INT64_MIN, "t", 1, "z", "r", 0.1, "e",
+                  1e300);
+    assert_non_null(v);
+    same_as_jansson(v, "scalars");
+    json_decref(v);
+
+    /* a cycle: both fail */
+
+    a = json_array();
+    b = json_array();
+    json_array_append(a, b);
+    json_array_append(b, a);
+    same_as_jansson(a, "cycle");
+    json_array_clear(b);
+    json_decref(a);
+    json_decref(b);
+
+    /* the SDK's captured requests */
+
+    cap = json_load_file(AC_VECTORS "/sdk_captured_requests.json", 0, NULL);
+
+    if (cap != NULL) {
+        json_object_foreach(cap, key, c) {
+            v = json_loads(json_string_value(json_object_get(
+                               json_object_get(c, "request"), "body")),
+                           0, NULL);
+
+            if (v != NULL) {
+                same_as_jansson(v, key);
+                json_decref(v);
+            }
+        }
+
+        json_decref(cap);
+    }
+
+    /* random trees */
+
+    for (i = 0; i < 20000; i++) {
+        v = rnd_value(0);
+        snprintf(name, sizeof(name), "random tree %d", i);
+        same_as_jansson(v, name);
+        json_decref(v);
+    }
+}
+
+
 static int
 setup(void **state)
 {
@@ -668,6 +883,7 @@ main(void)
         cmocka_unit_test(test_py_escape),
         cmocka_unit_test(test_py_dumps),
         cmocka_unit_test(test_py_floats),
+        cmocka_unit_test(test_dumps_jansson),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);
