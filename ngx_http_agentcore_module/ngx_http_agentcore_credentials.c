@@ -171,9 +171,8 @@ static ngx_int_t ngx_http_agentcore_creds_init_zone(ngx_shm_zone_t *zone,
     void *data);
 static ngx_int_t ngx_http_agentcore_creds_check(
     ngx_http_agentcore_creds_conf_t *cc, ngx_log_t *log);
-static void ngx_http_agentcore_creds_copy_old(
-    ngx_http_agentcore_creds_conf_t *cc,
-    ngx_http_agentcore_creds_conf_t *occ);
+static void ngx_http_agentcore_creds_slots(
+    ngx_http_agentcore_creds_conf_t *cc, ngx_log_t *log);
 static ngx_int_t ngx_http_agentcore_creds_worker(
     ngx_http_agentcore_creds_t *src, ngx_cycle_t *cycle);
 static void ngx_http_agentcore_creds_local_env(
@@ -636,7 +635,7 @@ ngx_http_agentcore_credentials_postconfiguration(ngx_conf_t *cf)
             continue;
         }
 
-        src->slot = cc->nslots++;
+        cc->nslots++;
 
         /* "auto" with keys or an API key in the environment: no thread */
 
@@ -665,6 +664,14 @@ ngx_http_agentcore_credentials_postconfiguration(ngx_conf_t *cf)
         }
     }
 
+    /*
+     * Room for more sources than this configuration has: a reload that
+     * keeps the size keeps the zone, and the old and the new workers
+     * share the slots of the sources they have in common.
+     */
+
+    cc->nslots = ngx_align(cc->nslots + 8, 16);
+
     size = 8 * ngx_pagesize + sizeof(ngx_http_agentcore_creds_shm_t)
            + cc->nslots * sizeof(ngx_http_agentcore_creds_slot_t);
 
@@ -676,9 +683,6 @@ ngx_http_agentcore_credentials_postconfiguration(ngx_conf_t *cf)
 
     cc->zone->init = ngx_http_agentcore_creds_init_zone;
     cc->zone->data = cc;
-
-    /* a new zone per configuration: the old workers keep theirs */
-    cc->zone->noreuse = 1;
 
     return NGX_OK;
 }
@@ -693,12 +697,8 @@ ngx_http_agentcore_credentials_postconfiguration(ngx_conf_t *cf)
 static ngx_int_t
 ngx_http_agentcore_creds_init_zone(ngx_shm_zone_t *zone, void *data)
 {
-    ngx_http_agentcore_creds_conf_t *occ = data;
-
     size_t                            size;
-    ngx_uint_t                        i;
     ngx_slab_pool_t                  *shpool;
-    ngx_http_agentcore_creds_t      **srcp;
     ngx_http_agentcore_creds_shm_t   *sh;
     ngx_http_agentcore_creds_conf_t  *cc;
 
@@ -715,39 +715,146 @@ ngx_http_agentcore_creds_init_zone(ngx_shm_zone_t *zone, void *data)
     shpool = (ngx_slab_pool_t *) zone->shm.addr;
     cc->shpool = shpool;
 
-    if (zone->shm.exists) {
-        cc->sh = shpool->data;
-        return NGX_OK;
+    if (data || zone->shm.exists) {
+        /* the previous configuration's zone: its slots stay */
+        sh = shpool->data;
+
+    } else {
+        size = sizeof(ngx_http_agentcore_creds_shm_t)
+               + (cc->nslots - 1) * sizeof(ngx_http_agentcore_creds_slot_t);
+
+        sh = ngx_slab_alloc(shpool, size);
+        if (sh == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memzero(sh, size);
+        sh->nslots = cc->nslots;
+        shpool->data = sh;
     }
 
-    size = sizeof(ngx_http_agentcore_creds_shm_t)
-           + cc->nslots * sizeof(ngx_http_agentcore_creds_slot_t);
+    cc->sh = sh;
 
-    sh = ngx_slab_alloc(shpool, size);
-    if (sh == NULL) {
-        return NGX_ERROR;
-    }
+    ngx_shmtx_lock(&shpool->mutex);
+    ngx_http_agentcore_creds_slots(cc, zone->shm.log);
+    ngx_shmtx_unlock(&shpool->mutex);
 
-    ngx_memzero(sh, size);
+    return NGX_OK;
+}
 
-    sh->nslots = cc->nslots;
+
+/*
+ * Each fetched source takes the slot of its key, or a free one.  The key
+ * holds a hash of the workers' variables: a reload that changes them
+ * starts afresh.  When all are taken, the slots of sources this
+ * configuration no longer has are freed (an old worker still draining
+ * would fetch again).
+ */
+
+static void
+ngx_http_agentcore_creds_slots(ngx_http_agentcore_creds_conf_t *cc,
+    ngx_log_t *log)
+{
+    u_char                            key[64], *p;
+    uint32_t                          crc;
+    ngx_uint_t                        i, j, k, pass;
+    ac_creds_env_t                    env;
+    const char                      **v;
+    ngx_http_agentcore_creds_t      **srcp, *src;
+    ngx_http_agentcore_creds_shm_t   *sh;
+
+    sh = cc->sh;
     srcp = cc->sources.elts;
 
-    for (i = 0; i < cc->sources.nelts; i++) {
-        if (srcp[i]->slot != NGX_CONF_UNSET_UINT) {
-            ngx_cpystrn(sh->slots[srcp[i]->slot].key, srcp[i]->key.data,
-                        sizeof(sh->slots[0].key));
+    ac_creds_env_load(&env, ngx_http_agentcore_conf_getenv, cc->cycle);
+
+    ngx_crc32_init(crc);
+
+    for (v = (const char **) &env;
+         v < (const char **) (&env + 1);
+         v++)
+    {
+        ngx_crc32_update(&crc, (u_char *) "|", 1);
+
+        if (*v) {
+            ngx_crc32_update(&crc, (u_char *) *v, ngx_strlen(*v));
         }
     }
 
-    shpool->data = sh;
-    cc->sh = sh;
+    ngx_crc32_final(crc);
 
-    if (occ && occ->sh) {
-        ngx_http_agentcore_creds_copy_old(cc, occ);
+    for (pass = 0; pass < 3; pass++) {
+
+        for (i = 0; i < cc->sources.nelts; i++) {
+            src = srcp[i];
+
+            if (!src->used || !ngx_http_agentcore_creds_fetched(src->type)
+                || (pass && src->slot != NGX_CONF_UNSET_UINT))
+            {
+                continue;
+            }
+
+            p = ngx_snprintf(key, sizeof(key) - 1, "%V#%08xD", &src->key,
+                             crc);
+            *p = '\0';
+
+            for (j = 0; j < sh->nslots; j++) {
+
+                if (pass == 0 && ngx_strcmp(sh->slots[j].key, key) == 0) {
+                    break;
+                }
+
+                if (pass > 0 && sh->slots[j].key[0] == '\0') {
+                    break;
+                }
+            }
+
+            if (j == sh->nslots) {
+                continue;
+            }
+
+            if (pass > 0) {
+                ngx_memzero(&sh->slots[j],
+                            sizeof(ngx_http_agentcore_creds_slot_t));
+                ngx_cpystrn(sh->slots[j].key, key, sizeof(key));
+            }
+
+            src->slot = j;
+        }
+
+        if (pass != 1) {
+            continue;
+        }
+
+        for (k = 0; k < cc->sources.nelts; k++) {
+            if (srcp[k]->used && ngx_http_agentcore_creds_fetched(srcp[k]->type)
+                && srcp[k]->slot == NGX_CONF_UNSET_UINT)
+            {
+                break;
+            }
+        }
+
+        if (k == cc->sources.nelts) {
+            break;
+        }
+
+        /* full: free the slots no source of this configuration holds */
+
+        for (j = 0; j < sh->nslots; j++) {
+            for (k = 0; k < cc->sources.nelts; k++) {
+                if (srcp[k]->slot == j) {
+                    break;
+                }
+            }
+
+            if (k == cc->sources.nelts && sh->slots[j].key[0]) {
+                ngx_log_error(NGX_LOG_NOTICE, log, 0,
+                              "agentcore_credentials: the slot of \"%s\" "
+                              "is reused", sh->slots[j].key);
+                sh->slots[j].key[0] = '\0';
+            }
+        }
     }
-
-    return NGX_OK;
 }
 
 
@@ -781,37 +888,6 @@ ngx_http_agentcore_creds_check(ngx_http_agentcore_creds_conf_t *cc,
     }
 
     return NGX_OK;
-}
-
-
-static void
-ngx_http_agentcore_creds_copy_old(ngx_http_agentcore_creds_conf_t *cc,
-    ngx_http_agentcore_creds_conf_t *occ)
-{
-    ngx_uint_t                        i, j;
-    ngx_http_agentcore_creds_slot_t  *s, *o;
-
-    ngx_shmtx_lock(&occ->shpool->mutex);
-
-    for (i = 0; i < cc->sh->nslots; i++) {
-        s = &cc->sh->slots[i];
-
-        for (j = 0; j < occ->sh->nslots; j++) {
-            o = &occ->sh->slots[j];
-
-            if (ngx_strcmp(s->key, o->key) != 0) {
-                continue;
-            }
-
-            ngx_memcpy(s, o, sizeof(ngx_http_agentcore_creds_slot_t));
-
-            s->fetcher = 0;
-            s->lease = 0;
-            break;
-        }
-    }
-
-    ngx_shmtx_unlock(&occ->shpool->mutex);
 }
 
 
@@ -918,6 +994,12 @@ ngx_http_agentcore_creds_worker(ngx_http_agentcore_creds_t *src,
                                    sizeof(ngx_http_agentcore_creds_local_t));
     if (src->local == NULL) {
         return NGX_ERROR;
+    }
+
+    if (src->slot == NGX_CONF_UNSET_UINT) {
+        src->missing = (u_char *) "no slot for them in the shared zone";
+        src->use = AC_CREDS_ENV;
+        return NGX_OK;
     }
 
     if (src->conf->pool == NULL) {

@@ -76,6 +76,35 @@ sub load {
     return ($total, $failed, $slowest);
 }
 
+# kill -HUP, then wait until the old workers are gone and new ones run
+sub reload {
+    my ($master, @old, $deadline);
+
+    open(my $pf, '<', server_root() . '/logs/nginx.pid') or die "pid: $!";
+    $master = <$pf> + 0;
+    @old = workers_of($master);
+    kill HUP => $master or die "HUP: $!";
+
+    $deadline = Time::HiRes::time() + 10;
+    while (grep({ kill 0, $_ } @old) || workers_of($master) < 2) {
+        die "no reload in 10 s\n" if Time::HiRes::time() > $deadline;
+        Time::HiRes::sleep(0.05);
+    }
+}
+
+sub workers_of {
+    my ($master) = @_;
+    my @pids;
+
+    for my $stat (glob '/proc/[0-9]*/stat') {
+        open(my $fh, '<', $stat) or next;
+        my $s = <$fh> // '';
+        push @pids, $1 if $s =~ /^(\d+) \(.*\) \S+ (\d+) / && $2 == $master;
+    }
+
+    return @pids;
+}
+
 no_shuffle();
 run_tests();
 
@@ -98,7 +127,10 @@ AgentCore::CredsSuite::env_lines(
 . "$AgentCore::CredsSuite::S[0] $AgentCore::CredsSuite::S[1] "
 . "$AgentCore::CredsSuite::S[2]; }\n"
 . $AgentCore::CredsSuite::Config
+--- skip_eval: 1: $ENV{TEST_NGINX_USE_VALGRIND}
 --- init
+# one process, slowed down: not for valgrind
+return 1 if $ENV{TEST_NGINX_USE_VALGRIND};
 my $out = "$AgentCore::CredsSuite::Files/waiter";
 my $pid = fork // die;
 if ($pid == 0) {
@@ -146,7 +178,7 @@ AgentCore::CredsSuite::mark();
 --- main_config eval
 AgentCore::CredsSuite::env_lines(
     AWS_CONTAINER_CREDENTIALS_FULL_URI =>
-        "http://127.0.0.1:$ENV{TEST_NGINX_CREDS_PORT}/creds")
+        "http://127.0.0.1:$ENV{TEST_NGINX_CREDS_PORT}/creds/load")
 --- init
 main::ready();
 my ($n, $failed, $slowest) = main::load(4, 7);
@@ -155,7 +187,7 @@ AgentCore::CredsSuite::report(
     "failed: $failed",
     'the slowest under 0.5 s: ' . ($slowest < 0.5 ? 'yes' : "no ($slowest)"),
     'signed with: ' . join(' ', AgentCore::CredsSuite::signers()),
-    'fetches: ' . $main::CS->fetches);
+    'fetches: ' . $main::CS->fetches('/creds/load'));
 --- request
 GET /report
 --- response_body
@@ -228,7 +260,7 @@ AgentCore::CredsSuite::mark();
 --- main_config eval
 AgentCore::CredsSuite::env_lines(
     AWS_CONTAINER_CREDENTIALS_FULL_URI =>
-        "http://127.0.0.1:$ENV{TEST_NGINX_CREDS_PORT}/creds")
+        "http://127.0.0.1:$ENV{TEST_NGINX_CREDS_PORT}/creds/expiry")
 --- init
 main::ready();
 Time::HiRes::sleep(3.2);
@@ -236,7 +268,7 @@ my ($st, $body) = main::invoke();
 AgentCore::CredsSuite::report(
     "after the expiry: $st " . ($body eq qq{data: "ok"\n\n} ? 'the text' : $body),
     'signed with: ' . join(' ', AgentCore::CredsSuite::signers()),
-    'fetches: ' . $main::CS->fetches);
+    'fetches: ' . $main::CS->fetches('/creds/expiry'));
 --- request
 GET /report
 --- response_body
@@ -258,7 +290,7 @@ AgentCore::CredsSuite::mark();
 --- main_config eval
 AgentCore::CredsSuite::env_lines(
     AWS_CONTAINER_CREDENTIALS_FULL_URI =>
-        "http://127.0.0.1:$ENV{TEST_NGINX_CREDS_PORT}/creds")
+        "http://127.0.0.1:$ENV{TEST_NGINX_CREDS_PORT}/creds/tool")
 --- config eval
 qq{agentcore_tool slow /slowtool "A slow tool";\n}
 . qq{location = /slowtool { proxy_pass http://127.0.0.1:\$TEST_NGINX_CREDS_PORT/slow?ms=3000; }\n}
@@ -271,7 +303,7 @@ AgentCore::CredsSuite::report(
     "status: $st",
     'text: ' . AgentCore::Test::sse_text($body),
     'signed with: ' . join(' ', AgentCore::CredsSuite::signers()),
-    'fetches: ' . $main::CS->fetches);
+    'fetches: ' . $main::CS->fetches('/creds/tool'));
 --- request
 GET /report
 --- response_body
@@ -358,14 +390,62 @@ exited on signal
 
 
 
-=== TEST 8: the zone and the workers' copies are left out of core dumps
+=== TEST 8: a reload keeps the credentials: the new workers fetch nothing
+The new configuration has the same source and the same variables: the
+new workers use the credentials in the zone.  A reload that changes a
+variable the source reads fetches again.
+--- creds_setup
+AgentCore::CredsSuite::mark();
+--- main_config eval
+AgentCore::CredsSuite::env_lines(
+    AWS_CONTAINER_CREDENTIALS_FULL_URI =>
+        "http://127.0.0.1:$ENV{TEST_NGINX_CREDS_PORT}/creds/reload")
+--- skip_eval: 1: $ENV{TEST_NGINX_USE_VALGRIND}
+--- init
+# one process, slowed down: not for valgrind
+return 1 if $ENV{TEST_NGINX_USE_VALGRIND};
+main::ready();
+my $before = $main::CS->fetches('/creds/reload');
+main::reload();
+my ($st, $body) = main::invoke();
+my $after = $main::CS->fetches('/creds/reload');
+# another value of a variable the source reads: a new slot, a fetch
+my $conf = server_root() . '/conf/nginx.conf';
+open(my $in, '<', $conf) or die; local $/; my $text = <$in>; close $in;
+$text =~ s{FULL_URI=http://127\.0\.0\.1:}{FULL_URI=http://localhost:} or die;
+open(my $out, '>', $conf) or die; print $out $text; close $out;
+main::reload();
+my ($st2) = main::invoke();
+AgentCore::CredsSuite::report(
+    "fetches before the reload: $before",
+    "after it: $st " . ($body eq qq{data: "ok"\n\n} ? 'the text' : $body)
+    . ", fetches: $after",
+    "after a reload with another endpoint: $st2, fetches: "
+    . $main::CS->fetches('/creds/reload'));
+--- request
+GET /report
+--- response_body
+fetches before the reload: 1
+after it: 200 the text, fetches: 1
+after a reload with another endpoint: 200, fetches: 2
+--- no_error_log
+[error]
+[alert]
+--- timeout: 20
+
+
+
+=== TEST 9: the zone and the workers' copies are left out of core dumps
 /proc/PID/smaps of a worker: the shared zone and a private mapping are
 flagged "dd" (MADV_DONTDUMP).
 --- main_config eval
 AgentCore::CredsSuite::env_lines(
     AWS_CONTAINER_CREDENTIALS_FULL_URI =>
         "http://127.0.0.1:$ENV{TEST_NGINX_CREDS_PORT}/creds")
+--- skip_eval: 1: $ENV{TEST_NGINX_USE_VALGRIND}
 --- init
+# one process, slowed down: not for valgrind
+return 1 if $ENV{TEST_NGINX_USE_VALGRIND};
 main::ready();
 open(my $pf, '<', server_root() . '/logs/nginx.pid') or die "pid: $!";
 my $master = <$pf> + 0;
@@ -396,7 +476,7 @@ the worker's copy: left out
 
 
 
-=== TEST 9: no secret in the stand-in's, the emulator's or nginx's access log
+=== TEST 10: no secret in the stand-in's, the emulator's or nginx's access log
 Every block's error log is checked by the preprocessor; this looks at
 the other logs the suites wrote.
 --- init

@@ -18,6 +18,7 @@ package AgentCore::Creds;
 #            web_token => 'jwt',               # WebIdentityToken expected
 #            role_arn => 'arn:aws:iam::1:role/x');
 #   $cs->fetches;        # credential answers given (all kinds)
+#   $cs->fetches('/creds/x');   # ... by the container endpoint at a path
 #   (any method on /slow?ms=N answers "done" after N ms: a slow tool)
 #   $cs->log;            # one line per request, no secrets
 #   $cs->reset;          # counters and log cleared, default answers
@@ -122,9 +123,11 @@ sub reset {
     $self->set(keys => \@DEFAULT_KEYS, mode => 'ok', expires_in => 3600);
 }
 
+# fetches in all, or of one path (of the container endpoint)
 sub fetches {
-    my ($self) = @_;
-    return _read_num("$self->{dir}/count");
+    my ($self, $path) = @_;
+    return _read_num("$self->{dir}/count"
+                     . (defined $path ? _path_name($path) : ''));
 }
 
 sub log {
@@ -252,11 +255,11 @@ sub _logline {
     close $fh;
 }
 
-# the next credentials: one line of "keys" per fetch, the last repeats
-sub _next_keys {
-    my ($fh, $n, @keys);
+sub _count {
+    my ($name) = @_;
+    my ($fh, $n);
 
-    sysopen($fh, "$DIR/count", O_RDWR | O_CREAT) or die "count: $!\n";
+    sysopen($fh, "$DIR/$name", O_RDWR | O_CREAT) or die "$name: $!\n";
     flock($fh, LOCK_EX);
     $n = <$fh> // 0;
     $n += 0;
@@ -265,10 +268,28 @@ sub _next_keys {
     print $fh $n + 1, "\n";
     close $fh;
 
+    return $n;
+}
+
+# the next credentials: one line of "keys" per fetch, the last repeats;
+# fetches are counted in all and per path
+sub _next_keys {
+    my ($path) = @_;
+    my ($n, @keys);
+
+    $n = _count('count');
+    _count('count' . _path_name($path)) if defined $path;
+
     @keys = map { [split ' '] } grep { /\S/ } split /\n/, _state('keys', '');
     die "no keys\n" unless @keys;
 
     return @{ $keys[$n < @keys ? $n : $#keys] };
+}
+
+sub _path_name {
+    my ($path) = @_;
+    (my $name = $path) =~ s/[^A-Za-z0-9]/_/g;
+    return $name;
 }
 
 sub _expiration {
@@ -347,7 +368,7 @@ sub _mode {
 }
 
 sub _container {
-    my ($c, $h) = @_;
+    my ($c, $h, $path) = @_;
     my $want = _state('auth', undef);
 
     if (defined $want && ($h->{authorization} // '') ne $want) {
@@ -359,7 +380,7 @@ sub _container {
 
     return if _mode($c, 'GET container');
 
-    my ($akid, $secret, $token) = _next_keys();
+    my ($akid, $secret, $token) = _next_keys($path);
     _logline("GET container 200 $akid");
     _send($c, 200, 'application/json',
           qq({"AccessKeyId":"$akid","SecretAccessKey":"$secret",)
@@ -494,7 +515,7 @@ sub _serve {
             _logline("$method /slow 200");
             _send($c, 200, 'text/plain', 'done');
         } elsif ($method eq 'GET' && $path =~ m{^/creds}) {
-            _container($c, $h);
+            _container($c, $h, $path);
         } elsif ($path =~ m{^/latest/}) {
             _imds($c, $method, $path, $h);
         } elsif ($method eq 'POST' && $path eq '/') {
