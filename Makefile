@@ -139,5 +139,39 @@ run: $(MODULE_SO)
 	AGENTCORE_PORT=$(AGENTCORE_PORT) NGINX_BIN=$(NGINX) MODULE_SO=$(MODULE_SO) \
 	    ROOT=$(ROOT) ./conf/run.sh
 
+# benchmarks (bench/README.md): a stand-in model and the nginx under test
+# on CPU 0, the load generator on CPU 1, all on loopback.  make bench
+# writes bench/results/latest.{json,md} and latency.png; bench-quick
+# (under a minute) writes the same into build/bench/quick/
+BENCH_PKGS  := gnuplot-nox
+
+$(BUILD)/.bench-deps: | $(BUILD)/.deps
+	@missing=$$(for p in $(BENCH_PKGS); do \
+	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null \
+	    | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	    echo "installing: $$missing"; \
+	    if [ "$$(id -u)" != 0 ]; then SUDO=sudo; fi; \
+	    $$SUDO apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq \
+	        --no-install-recommends $$missing; \
+	fi
+	@touch $@
+
+$(BUILD)/bench/loadgen: bench/loadgen.c | $(BUILD)/.deps
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu99 -O2 -Wall -Wextra -Wno-unused-parameter -Werror \
+	    -D_GNU_SOURCE -o $@ $< -lcurl
+
+BENCH_RUN = ulimit -n $$(ulimit -Hn) && NGINX_BIN=$(NGINX) perl bench/run.pl \
+	    --module $(MODULE_SO) --loadgen $(BUILD)/bench/loadgen \
+	    --work $(BUILD)/bench
+
+bench: $(MODULE_SO) $(BUILD)/bench/loadgen $(BUILD)/.bench-deps
+	$(BENCH_RUN) --results $(ROOT)/bench/results
+
+bench-quick: $(MODULE_SO) $(BUILD)/bench/loadgen $(BUILD)/.bench-deps
+	$(BENCH_RUN) --quick --results $(BUILD)/bench/quick
+
 clean:
 	rm -rf $(BUILD) t/servroot
