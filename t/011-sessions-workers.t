@@ -2,6 +2,15 @@
 # worker, kept through "nginx -s reload", and freed when the worker
 # holding it dies.
 
+BEGIN {
+    # valgrind runs a single nginx process: nothing here can be tested then
+    if ($ENV{TEST_NGINX_USE_VALGRIND}) {
+        require Test::More;
+        Test::More::plan(skip_all => 'needs worker processes, and valgrind '
+                                     . 'runs nginx as a single process');
+    }
+}
+
 use lib 't/lib';
 use AgentCore::Test;
 use Test::Nginx::Socket 'no_plan';
