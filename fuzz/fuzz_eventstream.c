@@ -4,9 +4,10 @@
  * libFuzzer target: the event-stream decoder (split at a data-derived
  * point, and again in 3-byte pieces: both must agree) feeding the
  * ConverseStream turn assembler; the one-message decoder; the HTTP
- * error classifier.  A shadow turn gets every contentBlockDelta payload
- * with a leading space, which keeps it off the text-delta fast path:
- * both turns must end the same (results, texts, message, error).
+ * error classifier.  A shadow turn gets the payloads of the events that
+ * have fast paths with a leading space, which keeps them off those
+ * paths: both turns must end the same (results, texts, message, stop
+ * reason, error).
  *
  * An input whose first byte is odd is "repaired" first: the rest is
  * walked as messages whose lengths are clamped and CRCs rewritten, so
@@ -111,7 +112,12 @@ fuzz_shadow(fuzz_ctx_t *shadow, const ac_es_message_t *msg)
     unsigned char    *p;
     ac_es_message_t   m;
 
-    if (!ac_es_header_is(msg, ":event-type", "contentBlockDelta")) {
+    if (!ac_es_header_is(msg, ":message-type", "event")
+        || !(ac_es_header_is(msg, ":event-type", "contentBlockDelta")
+             || ac_es_header_is(msg, ":event-type", "messageStart")
+             || ac_es_header_is(msg, ":event-type", "contentBlockStop")
+             || ac_es_header_is(msg, ":event-type", "messageStop")))
+    {
         return ac_turn_feed(shadow->turn, msg);
     }
 
@@ -155,6 +161,15 @@ fuzz_same(fuzz_ctx_t *a, fuzz_ctx_t *b)
         abort();
     }
 
+    e1 = ac_turn_stop_reason(a->turn);
+    e2 = ac_turn_stop_reason(b->turn);
+
+    if ((e1 == NULL) != (e2 == NULL) || (e1 && strcmp(e1, e2) != 0)
+        || ac_turn_stopped(a->turn) != ac_turn_stopped(b->turn))
+    {
+        abort();
+    }
+
     m1 = ac_turn_message(a->turn);
     m2 = ac_turn_message(b->turn);
     s1 = m1 ? json_dumps(m1, JSON_COMPACT) : NULL;
@@ -169,7 +184,7 @@ fuzz_same(fuzz_ctx_t *a, fuzz_ctx_t *b)
     json_decref(m1);
     json_decref(m2);
 
-    if (ac_turn_fast_deltas(b->turn) != 0) {
+    if (ac_turn_fast_events(b->turn) != 0) {
         abort();
     }
 }

@@ -4,9 +4,9 @@
  * Bedrock ConverseStream semantics: the model path on the wire, the
  * request JSON, the assistant turn rebuilt from decoded event-stream
  * messages (one json_loadb() per event, text kept in growable buffers;
- * text deltas in Bedrock's own layout take a fast path that reads them
- * without building JSON values), and the error texts botocore would
- * produce.
+ * text deltas and the other frequent events in Bedrock's own layout take
+ * a fast path that reads them without building JSON values), and the
+ * error texts botocore would produce.
  */
 
 
@@ -57,7 +57,7 @@ struct ac_turn_s {
     size_t                   nblocks;    /* highest index seen + 1 */
     size_t                   nalloc;
     size_t                   tool_uses;
-    uint64_t                 fast_deltas;
+    uint64_t                 fast_events;
 
     json_t                  *stop_reason;
     ac_usage_t               usage;
@@ -93,6 +93,11 @@ static int ac_turn_block_start(ac_turn_t *t, json_t *root);
 static int ac_turn_block_delta(ac_turn_t *t, json_t *root);
 static int ac_turn_fast_delta(ac_turn_t *t, const unsigned char *p,
     size_t n, int *rc);
+static int ac_turn_fast_event(ac_turn_t *t, const char *key,
+    const unsigned char *p, size_t n, int *rc);
+static const unsigned char *ac_fast_index(const unsigned char *p,
+    const unsigned char *end, size_t *index);
+static int ac_turn_stop_block(ac_turn_t *t, size_t index);
 static const unsigned char *ac_fast_string(const unsigned char *p,
     const unsigned char *end, size_t *escapes);
 static size_t ac_fast_unescape(char *dst, const unsigned char *p,
@@ -394,6 +399,18 @@ ac_turn_event(ac_turn_t *t, const ac_es_message_t *msg,
         return AC_TURN_OK;
     }
 
+    /* the other frequent events in Bedrock's layout: no JSON values */
+
+    if ((kind == ac_ev_start || kind == ac_ev_block_stop
+         || kind == ac_ev_stop)
+        && ac_turn_fast_event(t, kind == ac_ev_start ? "role"
+                                 : kind == ac_ev_stop ? "stopReason"
+                                 : "contentBlockIndex",
+                              msg->payload, msg->payload_len, &rc))
+    {
+        return rc;
+    }
+
     root = json_loadb((const char *) msg->payload, msg->payload_len,
                       JSON_ALLOW_NUL, &jerr);
 
@@ -659,7 +676,7 @@ ac_turn_fast_delta(ac_turn_t *t, const unsigned char *p, size_t n, int *rc)
     char                 *d;
     size_t                index, old, len, escapes;
     ac_block_t           *b;
-    const unsigned char  *end, *text, *text_end, *digits;
+    const unsigned char  *end, *text, *text_end;
 
     static const char  head[] = "{\"contentBlockIndex\":";
     static const char  mid[] = ",\"delta\":{\"text\":\"";
@@ -673,17 +690,8 @@ ac_turn_fast_delta(ac_turn_t *t, const unsigned char *p, size_t n, int *rc)
         return 0;
     }
 
-    p += sizeof(head) - 1;
-    digits = p;
-    index = 0;
-
-    while (p < end && *p >= '0' && *p <= '9' && p - digits < 5) {
-        index = index * 10 + (size_t) (*p++ - '0');
-    }
-
-    if (p == digits || p - digits > 4 || (*digits == '0' && p - digits > 1)
-        || index >= AC_TURN_MAX_BLOCKS)
-    {
+    p = ac_fast_index(p + sizeof(head) - 1, end, &index);
+    if (p == NULL) {
         return 0;
     }
 
@@ -755,7 +763,7 @@ ac_turn_fast_delta(ac_turn_t *t, const unsigned char *p, size_t n, int *rc)
         b->text.data[b->text.len] = '\0';
     }
 
-    t->fast_deltas++;
+    t->fast_events++;
 
     *rc = (t->on_text != NULL) ? t->on_text(t->data, b->text.data + old, len)
                                : AC_TURN_OK;
@@ -763,6 +771,142 @@ ac_turn_fast_delta(ac_turn_t *t, const unsigned char *p, size_t n, int *rc)
     return 1;
 }
 
+
+/*
+ * The same for messageStart, contentBlockStop and messageStop laid out
+ * as {"KEY":VALUE} or {"KEY":VALUE,"p":"..."}: VALUE a string for
+ * "role" and "stopReason", a block index for "contentBlockIndex".  The
+ * rules of ac_turn_fast_delta() apply; what the json_loadb() path does
+ * with such a payload is done here.
+ */
+
+static int
+ac_turn_fast_event(ac_turn_t *t, const char *key, const unsigned char *p,
+    size_t n, int *rc)
+{
+    char                 *text;
+    size_t                klen, index, escapes, len;
+    json_t               *v;
+    const unsigned char  *end, *value, *value_end, *q;
+
+    static const char  pad[] = ",\"p\":\"";
+
+    end = p + n;
+    klen = strlen(key);
+
+    if (n < klen + 6 || p[0] != '{' || p[1] != '"'
+        || memcmp(p + 2, key, klen) != 0 || p[2 + klen] != '"'
+        || p[3 + klen] != ':')
+    {
+        return 0;
+    }
+
+    value = p + 4 + klen;
+    index = 0;
+    escapes = 0;
+
+    if (key[0] == 'c') {
+        value_end = ac_fast_index(value, end, &index);
+        q = value_end;
+
+    } else {
+        if (*value != '"') {
+            return 0;
+        }
+
+        value++;
+        value_end = ac_fast_string(value, end, &escapes);
+        q = value_end ? value_end + 1 : NULL;
+    }
+
+    if (q == NULL) {
+        return 0;
+    }
+
+    if ((size_t) (end - q) >= sizeof(pad) - 1
+        && memcmp(q, pad, sizeof(pad) - 1) == 0)
+    {
+        q = ac_fast_string(q + sizeof(pad) - 1, end, &len);
+        if (q == NULL) {
+            return 0;
+        }
+
+        q++;
+    }
+
+    if (q + 1 != end || *q != '}') {
+        return 0;
+    }
+
+    t->fast_events++;
+
+    switch (key[0]) {
+
+    case 'c':
+        *rc = ac_turn_stop_block(t, index);
+        return 1;
+
+    case 's':
+        /* the stop reason as jansson would hold it */
+
+        len = (size_t) (value_end - value);
+        text = malloc(len + 1);
+        if (text == NULL) {
+            *rc = ac_turn_nomem(t);
+            return 1;
+        }
+
+        len = ac_fast_unescape(text, value, value_end);
+
+        v = json_stringn(text, len);
+        free(text);
+
+        if (v == NULL) {
+            *rc = ac_turn_nomem(t);
+            return 1;
+        }
+
+        json_decref(t->stop_reason);
+        t->stop_reason = v;
+        t->stopped = 1;
+
+        *rc = AC_TURN_OK;
+        return 1;
+
+    default: /* "role": messageStart carries nothing the turn keeps */
+        *rc = AC_TURN_OK;
+        return 1;
+    }
+}
+
+
+/*
+ * A block index: 1 to 4 digits, no leading zero, below
+ * AC_TURN_MAX_BLOCKS; returns what follows, or NULL (then json_loadb()
+ * decides, and words the error).
+ */
+
+static const unsigned char *
+ac_fast_index(const unsigned char *p, const unsigned char *end,
+    size_t *index)
+{
+    const unsigned char  *digits;
+
+    digits = p;
+    *index = 0;
+
+    while (p < end && *p >= '0' && *p <= '9' && p - digits < 5) {
+        *index = *index * 10 + (size_t) (*p++ - '0');
+    }
+
+    if (p == digits || p - digits > 4 || (*digits == '0' && p - digits > 1)
+        || *index >= AC_TURN_MAX_BLOCKS)
+    {
+        return NULL;
+    }
+
+    return p;
+}
 
 #define AC_ONES   0x0101010101010101ULL
 #define AC_HIGHS  0x8080808080808080ULL
@@ -920,12 +1064,20 @@ ac_fast_unescape(char *dst, const unsigned char *p, const unsigned char *end)
 static int
 ac_turn_block_stop(ac_turn_t *t, json_t *root)
 {
-    size_t       index;
-    ac_block_t  *b;
+    size_t  index;
 
     if (ac_turn_index(t, "contentBlockStop", root, &index) != AC_TURN_OK) {
         return AC_TURN_ERROR;
     }
+
+    return ac_turn_stop_block(t, index);
+}
+
+
+static int
+ac_turn_stop_block(ac_turn_t *t, size_t index)
+{
+    ac_block_t  *b;
 
     if (index >= t->nblocks) {
         return AC_TURN_OK;
@@ -1127,9 +1279,9 @@ ac_turn_usage(const ac_turn_t *t)
 
 
 uint64_t
-ac_turn_fast_deltas(const ac_turn_t *t)
+ac_turn_fast_events(const ac_turn_t *t)
 {
-    return t->fast_deltas;
+    return t->fast_events;
 }
 
 

@@ -83,9 +83,10 @@ const char *ac_turn_stop_reason(const ac_turn_t *t);
 /* number of toolUse blocks in the turn */
 size_t ac_turn_tool_uses(const ac_turn_t *t);
 const ac_usage_t *ac_turn_usage(const ac_turn_t *t);
-/* text deltas read by the fast path (Bedrock's own layout, no JSON
+/* events read by the fast paths (text deltas, messageStart,
+   contentBlockStop and messageStop in Bedrock's own layout: no JSON
    values built); the others went through json_loadb() */
-uint64_t ac_turn_fast_deltas(const ac_turn_t *t);
+uint64_t ac_turn_fast_events(const ac_turn_t *t);
 
 /*
  * The assistant message rebuilt as Strands sends it back:

@@ -848,10 +848,10 @@ test_malformed_events(void **state)
 
 
 /*
- * The text-delta fast path against json_loadb(): each payload is fed as
- * it is (the fast path takes Bedrock's layout) and with a leading space
- * (always json_loadb()), after the same prelude; the results, errors,
- * texts and rebuilt messages must be the same.
+ * The fast paths against json_loadb(): each payload is fed as it is (the
+ * fast path takes Bedrock's layout) and with a leading space (always
+ * json_loadb()), after the same prelude; the results, errors, stop
+ * reasons, texts and rebuilt messages must be the same.
  */
 
 static int
@@ -886,14 +886,15 @@ typedef struct {
     int          rc;
     char        *error;
     char        *message;
+    char        *stop;
     texts_t      texts;
     uint64_t     fast;
 } delta_outcome_t;
 
 
 static void
-delta_run(const char *p, size_t n, int prelude, int space,
-    delta_outcome_t *o)
+delta_run(const char *event, const char *p, size_t n, int prelude,
+    int space, delta_outcome_t *o)
 {
     json_t      *msg;
     ac_turn_t   *turn;
@@ -922,17 +923,20 @@ delta_run(const char *p, size_t n, int prelude, int space,
                          AC_TURN_OK);
     }
 
-    o->rc = feed_payload(turn, "contentBlockDelta", p, n, space);
+    o->rc = feed_payload(turn, event, p, n, space);
 
     e = ac_turn_error(turn);
     o->error = e ? strdup(e) : NULL;
+
+    e = ac_turn_stop_reason(turn);
+    o->stop = e ? strdup(e) : NULL;
 
     msg = ac_turn_message(turn);
     assert_non_null(msg);
     o->message = json_dumps(msg, JSON_COMPACT | JSON_ENCODE_ANY);
     json_decref(msg);
 
-    o->fast = ac_turn_fast_deltas(turn);
+    o->fast = ac_turn_fast_events(turn);
 
     ac_turn_destroy(turn);
 }
@@ -951,76 +955,117 @@ test_fast_delta(void **state)
 
     /* 1: the fast path must take it */
     static const struct {
+        const char  *event;
         const char  *json;
         int          fast;
     } cases[] = {
-        { DP("Hello"), 1 },
-        { D("Hello"), 1 },
-        { DP(""), 1 },
-        { DP(" w\\\"q\\\\ \\/ \\b\\f\\n\\r\\t end"), 1 },
-        { DP("\\n\\n## Title"), 1 },
-        { DP("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 \xf4\x8f\xbf\xbf"),
+#define CD "contentBlockDelta",
+        { CD DP("Hello"), 1 },
+        { CD D("Hello"), 1 },
+        { CD DP(""), 1 },
+        { CD DP(" w\\\"q\\\\ \\/ \\b\\f\\n\\r\\t end"), 1 },
+        { CD DP("\\n\\n## Title"), 1 },
+        { CD DP("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 \xf4\x8f\xbf\xbf"),
           1 },
-        { DP("del \x7f"), 1 },
-        { "{\"contentBlockIndex\":7,\"delta\":{\"text\":\"x\"},\"p\":\"\"}",
+        { CD DP("del \x7f"), 1 },
+        { CD "{\"contentBlockIndex\":7,\"delta\":{\"text\":\"x\"},\"p\":\"\"}",
           1 },
-        { "{\"contentBlockIndex\":1023,\"delta\":{\"text\":\"x\"}}", 1 },
-        { "{\"contentBlockIndex\":10,\"delta\":{\"text\":\"x\"},"
+        { CD "{\"contentBlockIndex\":1023,\"delta\":{\"text\":\"x\"}}", 1 },
+        { CD "{\"contentBlockIndex\":10,\"delta\":{\"text\":\"x\"},"
           "\"p\":\"a\\\"b\xc3\xa9\"}", 1 },
 
         /* json_loadb() for these */
-        { DP("\\u0041\\u00e9"), 0 },
-        { DP("nul \\u0000 in"), 0 },
-        { DP("pair \\ud83d\\ude00"), 0 },
-        { DP("lone \\ud83d"), 0 },
-        { DP("bad \\x escape"), 0 },
-        { DP("overlong \xc0\x80"), 0 },
-        { DP("overlong \xe0\x80\xaf"), 0 },
-        { DP("surrogate \xed\xa0\x80"), 0 },
-        { DP("too big \xf4\x90\x80\x80"), 0 },
-        { DP("f5 \xf5\x80\x80\x80"), 0 },
-        { DP("lone cont \x80"), 0 },
-        { DP("cut \xe2\x82"), 0 },
-        { DP("bad cont \xe2\x82\x41"), 0 },
-        { DP("ctl \x01"), 0 },
-        { DP("tab \t raw"), 0 },
-        { DP("nl \n raw"), 0 },
-        { "{\"contentBlockIndex\":01,\"delta\":{\"text\":\"x\"}}", 0 },
-        { "{\"contentBlockIndex\":00,\"delta\":{\"text\":\"x\"}}", 0 },
-        { "{\"contentBlockIndex\":1024,\"delta\":{\"text\":\"x\"}}", 0 },
-        { "{\"contentBlockIndex\":99999,\"delta\":{\"text\":\"x\"}}", 0 },
-        { "{\"contentBlockIndex\":-1,\"delta\":{\"text\":\"x\"}}", 0 },
-        { "{\"contentBlockIndex\":1.0,\"delta\":{\"text\":\"x\"}}", 0 },
-        { "{\"contentBlockIndex\":1e2,\"delta\":{\"text\":\"x\"}}", 0 },
-        { "{\"contentBlockIndex\":,\"delta\":{\"text\":\"x\"}}", 0 },
-        { "{\"contentBlockIndex\":0,\"delta\":{\"text\":\"a\",\"x\":1}}", 0 },
-        { "{\"contentBlockIndex\":0,\"delta\":{\"text\":\"a\"},\"p\":\"x\","
+        { CD DP("\\u0041\\u00e9"), 0 },
+        { CD DP("nul \\u0000 in"), 0 },
+        { CD DP("pair \\ud83d\\ude00"), 0 },
+        { CD DP("lone \\ud83d"), 0 },
+        { CD DP("bad \\x escape"), 0 },
+        { CD DP("overlong \xc0\x80"), 0 },
+        { CD DP("overlong \xe0\x80\xaf"), 0 },
+        { CD DP("surrogate \xed\xa0\x80"), 0 },
+        { CD DP("too big \xf4\x90\x80\x80"), 0 },
+        { CD DP("f5 \xf5\x80\x80\x80"), 0 },
+        { CD DP("lone cont \x80"), 0 },
+        { CD DP("cut \xe2\x82"), 0 },
+        { CD DP("bad cont \xe2\x82\x41"), 0 },
+        { CD DP("ctl \x01"), 0 },
+        { CD DP("tab \t raw"), 0 },
+        { CD DP("nl \n raw"), 0 },
+        { CD "{\"contentBlockIndex\":01,\"delta\":{\"text\":\"x\"}}", 0 },
+        { CD "{\"contentBlockIndex\":00,\"delta\":{\"text\":\"x\"}}", 0 },
+        { CD "{\"contentBlockIndex\":1024,\"delta\":{\"text\":\"x\"}}", 0 },
+        { CD "{\"contentBlockIndex\":99999,\"delta\":{\"text\":\"x\"}}", 0 },
+        { CD "{\"contentBlockIndex\":-1,\"delta\":{\"text\":\"x\"}}", 0 },
+        { CD "{\"contentBlockIndex\":1.0,\"delta\":{\"text\":\"x\"}}", 0 },
+        { CD "{\"contentBlockIndex\":1e2,\"delta\":{\"text\":\"x\"}}", 0 },
+        { CD "{\"contentBlockIndex\":,\"delta\":{\"text\":\"x\"}}", 0 },
+        { CD "{\"contentBlockIndex\":0,\"delta\":{\"text\":\"a\",\"x\":1}}", 0 },
+        { CD "{\"contentBlockIndex\":0,\"delta\":{\"text\":\"a\"},\"p\":\"x\","
           "\"q\":1}", 0 },
-        { "{\"contentBlockIndex\":0,\"delta\":{\"text\":\"a\"},\"p\":1}", 0 },
-        { "{\"contentBlockIndex\":0,\"delta\":{\"text\":\"a\"},"
+        { CD "{\"contentBlockIndex\":0,\"delta\":{\"text\":\"a\"},\"p\":1}", 0 },
+        { CD "{\"contentBlockIndex\":0,\"delta\":{\"text\":\"a\"},"
           "\"delta\":{\"text\":\"b\"}}", 0 },
-        { "{\"delta\":{\"text\":\"a\"},\"contentBlockIndex\":0}", 0 },
-        { "{\"contentBlockIndex\":0,\"p\":\"x\",\"delta\":{\"text\":\"a\"}}",
+        { CD "{\"delta\":{\"text\":\"a\"},\"contentBlockIndex\":0}", 0 },
+        { CD "{\"contentBlockIndex\":0,\"p\":\"x\",\"delta\":{\"text\":\"a\"}}",
           0 },
-        { "{\"contentBlockIndex\":0,\"delta\":{\"text\":\"a\"}} ", 0 },
-        { "{\"contentBlockIndex\":0,\"delta\":{\"text\":\"a\"}}}", 0 },
-        { "{\"contentBlockIndex\":0,\"delta\":{\"text\":\"a\"}}x", 0 },
-        { "{\"contentBlockIndex\":0,\"delta\":{\"text\":\"a\"}", 0 },
-        { "{\"contentBlockIndex\":0,\"delta\":{\"text\":\"a", 0 },
-        { "{\"contentBlockIndex\":0,\"delta\":{\"text\":\"a\\", 0 },
-        { "{\"contentBlockIndex\":0,\"delta\":{\"text\":\"a\"},\"p\":\"x",
+        { CD "{\"contentBlockIndex\":0,\"delta\":{\"text\":\"a\"}} ", 0 },
+        { CD "{\"contentBlockIndex\":0,\"delta\":{\"text\":\"a\"}}}", 0 },
+        { CD "{\"contentBlockIndex\":0,\"delta\":{\"text\":\"a\"}}x", 0 },
+        { CD "{\"contentBlockIndex\":0,\"delta\":{\"text\":\"a\"}", 0 },
+        { CD "{\"contentBlockIndex\":0,\"delta\":{\"text\":\"a", 0 },
+        { CD "{\"contentBlockIndex\":0,\"delta\":{\"text\":\"a\\", 0 },
+        { CD "{\"contentBlockIndex\":0,\"delta\":{\"text\":\"a\"},\"p\":\"x",
           0 },
-        { "{\"contentBlockIndex\":0,\"delta\":{\"text\":\"a\"},\"p\":\"\x01\"}",
+        { CD "{\"contentBlockIndex\":0,\"delta\":{\"text\":\"a\"},\"p\":\"\x01\"}",
           0 },
-        { "{\"contentBlockIndex\":0,\"delta\":{\"text\":1}}", 0 },
-        { "{\"contentBlockIndex\":0,\"delta\":{\"text\":null}}", 0 },
-        { "{\"contentBlockIndex\":0,\"delta\":{\"toolUse\":{\"input\":\"{\"}}}",
+        { CD "{\"contentBlockIndex\":0,\"delta\":{\"text\":1}}", 0 },
+        { CD "{\"contentBlockIndex\":0,\"delta\":{\"text\":null}}", 0 },
+        { CD "{\"contentBlockIndex\":0,\"delta\":{\"toolUse\":{\"input\":\"{\"}}}",
           0 },
-        { "{\"contentBlockIndex\":0, \"delta\":{\"text\":\"a\"}}", 0 },
-        { "{\"contentBlockIndex\":0,\"delta\":{}}", 0 },
-        { "{\"contentBlockIndex\":0}", 0 },
-        { "{}", 0 },
-        { "", 0 },
+        { CD "{\"contentBlockIndex\":0, \"delta\":{\"text\":\"a\"}}", 0 },
+        { CD "{\"contentBlockIndex\":0,\"delta\":{}}", 0 },
+        { CD "{\"contentBlockIndex\":0}", 0 },
+        { CD "{}", 0 },
+        { CD "", 0 },
+
+        /* the other fast events */
+#define MS "messageStart",
+#define BS "contentBlockStop",
+#define ST "messageStop",
+        { MS "{\"role\":\"assistant\",\"p\":\"abc\"}", 1 },
+        { MS "{\"role\":\"assistant\"}", 1 },
+        { MS "{\"role\":\"\\u0061\"}", 0 },
+        { MS "{\"role\":1}", 0 },
+        { MS "{\"p\":\"x\",\"role\":\"assistant\"}", 0 },
+        { MS "{\"role\":\"assistant\"}x", 0 },
+        { MS "{\"role\":\"assistant\",\"p\":\"x\"", 0 },
+        { MS "[1]", 0 },
+        { BS "{\"contentBlockIndex\":0,\"p\":\"xyz\"}", 1 },
+        { BS "{\"contentBlockIndex\":0}", 1 },
+        { BS "{\"contentBlockIndex\":5}", 1 },
+        { BS "{\"contentBlockIndex\":1023,\"p\":\"\"}", 1 },
+        { BS "{\"contentBlockIndex\":1024}", 0 },
+        { BS "{\"contentBlockIndex\":01}", 0 },
+        { BS "{\"contentBlockIndex\":\"0\"}", 0 },
+        { BS "{\"contentBlockIndex\":0,\"p\":1}", 0 },
+        { BS "{\"p\":\"x\",\"contentBlockIndex\":0}", 0 },
+        { ST "{\"stopReason\":\"end_turn\",\"p\":\"x\"}", 1 },
+        { ST "{\"stopReason\":\"tool_use\"}", 1 },
+        { ST "{\"stopReason\":\"a\\n\\\"b\\\"\"}", 1 },
+        { ST "{\"stopReason\":\"caf\xc3\xa9\"}", 1 },
+        { ST "{\"stopReason\":\"\"}", 1 },
+        { ST "{\"stopReason\":\"\\u0041\"}", 0 },
+        { ST "{\"stopReason\":\"bad \xed\xa0\x80\"}", 0 },
+        { ST "{\"stopReason\":1}", 0 },
+        { ST "{\"stopReason\":null}", 0 },
+        { ST "{\"p\":\"x\",\"stopReason\":\"end_turn\"}", 0 },
+        { ST "{\"stopReason\":\"end_turn\","
+          "\"additionalModelResponseFields\":{}}", 0 },
+        { ST "{\"stopReason\":\"end_turn\"} ", 0 },
+#undef CD
+#undef MS
+#undef BS
+#undef ST
     };
 
 #undef D
@@ -1030,8 +1075,8 @@ test_fast_delta(void **state)
         n = strlen(cases[i].json);
 
         for (prelude = 0; prelude < 3; prelude++) {
-            delta_run(cases[i].json, n, prelude, 0, &a);
-            delta_run(cases[i].json, n, prelude, 1, &b);
+            delta_run(cases[i].event, cases[i].json, n, prelude, 0, &a);
+            delta_run(cases[i].event, cases[i].json, n, prelude, 1, &b);
 
             /*
              * the prelude's delta is fast; after the toolUse prelude a
@@ -1041,6 +1086,7 @@ test_fast_delta(void **state)
             want = cases[i].fast;
 
             if (prelude == 1
+                && strcmp(cases[i].event, "contentBlockDelta") == 0
                 && strncmp(cases[i].json, "{\"contentBlockIndex\":0,", 23)
                    == 0)
             {
@@ -1050,13 +1096,16 @@ test_fast_delta(void **state)
             assert_int_equal(b.fast, prelude == 2);
 
             if (fast != want) {
-                fail_msg("case %zu prelude %d: fast path %s", i, prelude,
+                fail_msg("case %zu (%s %s) prelude %d: fast path %s", i,
+                         cases[i].event, cases[i].json, prelude,
                          fast ? "taken" : "not taken");
             }
 
             if (a.rc != b.rc
                 || (a.error == NULL) != (b.error == NULL)
                 || (a.error && strcmp(a.error, b.error) != 0)
+                || (a.stop == NULL) != (b.stop == NULL)
+                || (a.stop && strcmp(a.stop, b.stop) != 0)
                 || strcmp(a.message, b.message) != 0
                 || a.texts.n != b.texts.n)
             {
@@ -1072,7 +1121,9 @@ test_fast_delta(void **state)
                                     a.texts.len[k]);
             }
 
-            if (prelude == 2 && cases[i].fast) {
+            if (prelude == 2 && cases[i].fast
+                && strcmp(cases[i].event, "contentBlockDelta") == 0)
+            {
                 /* on_text's nonzero return comes back unchanged */
                 assert_int_equal(a.rc, 5);
             }
@@ -1083,6 +1134,8 @@ test_fast_delta(void **state)
             free(b.error);
             free(a.message);
             free(b.message);
+            free(a.stop);
+            free(b.stop);
         }
     }
 }
