@@ -999,10 +999,12 @@ test_fast_delta(void **state)
         { CD "{\"contentBlockIndex\":1.0,\"delta\":{\"text\":\"x\"}}", 0 },
         { CD "{\"contentBlockIndex\":1e2,\"delta\":{\"text\":\"x\"}}", 0 },
         { CD "{\"contentBlockIndex\":,\"delta\":{\"text\":\"x\"}}", 0 },
-        { CD "{\"contentBlockIndex\":0,\"delta\":{\"text\":\"a\",\"x\":1}}", 0 },
+        { CD "{\"contentBlockIndex\":0,\"delta\":{\"text\":\"a\","
+          "\"x\":1}}", 0 },
         { CD "{\"contentBlockIndex\":0,\"delta\":{\"text\":\"a\"},\"p\":\"x\","
           "\"q\":1}", 0 },
-        { CD "{\"contentBlockIndex\":0,\"delta\":{\"text\":\"a\"},\"p\":1}", 0 },
+        { CD "{\"contentBlockIndex\":0,\"delta\":{\"text\":\"a\"},"
+          "\"p\":1}", 0 },
         { CD "{\"contentBlockIndex\":0,\"delta\":{\"text\":\"a\"},"
           "\"delta\":{\"text\":\"b\"}}", 0 },
         { CD "{\"delta\":{\"text\":\"a\"},\"contentBlockIndex\":0}", 0 },
@@ -1016,12 +1018,12 @@ test_fast_delta(void **state)
         { CD "{\"contentBlockIndex\":0,\"delta\":{\"text\":\"a\\", 0 },
         { CD "{\"contentBlockIndex\":0,\"delta\":{\"text\":\"a\"},\"p\":\"x",
           0 },
-        { CD "{\"contentBlockIndex\":0,\"delta\":{\"text\":\"a\"},\"p\":\"\x01\"}",
-          0 },
+        { CD "{\"contentBlockIndex\":0,\"delta\":{\"text\":\"a\"},"
+          "\"p\":\"\x01\"}", 0 },
         { CD "{\"contentBlockIndex\":0,\"delta\":{\"text\":1}}", 0 },
         { CD "{\"contentBlockIndex\":0,\"delta\":{\"text\":null}}", 0 },
-        { CD "{\"contentBlockIndex\":0,\"delta\":{\"toolUse\":{\"input\":\"{\"}}}",
-          0 },
+        { CD "{\"contentBlockIndex\":0,\"delta\":{\"toolUse\":"
+          "{\"input\":\"{\"}}}", 0 },
         { CD "{\"contentBlockIndex\":0, \"delta\":{\"text\":\"a\"}}", 0 },
         { CD "{\"contentBlockIndex\":0,\"delta\":{}}", 0 },
         { CD "{\"contentBlockIndex\":0}", 0 },
