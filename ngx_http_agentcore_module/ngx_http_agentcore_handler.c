@@ -123,6 +123,12 @@ ngx_http_agentcore_body_handler(ngx_http_request_t *r)
 
     payload = ac_json_parse_payload(body, len, &err);
 
+    /*
+     * parsed: a large body goes back to the allocator now (this handler
+     * runs again while credentials are being fetched)
+     */
+    ngx_pfree(r->pool, body);
+
     if (payload == NULL) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "agentcore: %s: %s", err.error, err.details);
