@@ -725,7 +725,7 @@ if ($R{s3}) {
 
 chomp(my $kernel = `uname -r`);
 chomp(my $nginx_v = `$o{nginx} -v 2>&1`);
-chomp(my $commit = `git -C $ROOT rev-parse --short HEAD 2>/dev/null` || '');
+chomp(my $commit = `git -C $ROOT describe --always --dirty 2>/dev/null` || '');
 my ($cpu_model) = slurp('/proc/cpuinfo') =~ /model name\s*:\s*(.+)/;
 
 $doc = {
