@@ -26,6 +26,55 @@
 #define check(e)  do { if (!(e)) { abort(); } } while (0)
 
 
+/*
+ * json_equal() looks object keys up as C strings, so keys holding NUL
+ * (valid JSON, "\u0000") compare unequal to themselves: compare with
+ * their lengths instead.
+ */
+
+static int
+equal(json_t *a, json_t *b)
+{
+    size_t       i, klen;
+    json_t      *v;
+    const char  *key;
+
+    if (json_typeof(a) != json_typeof(b)) {
+        return 0;
+    }
+
+    if (json_is_array(a)) {
+        if (json_array_size(a) != json_array_size(b)) {
+            return 0;
+        }
+
+        for (i = 0; i < json_array_size(a); i++) {
+            if (!equal(json_array_get(a, i), json_array_get(b, i))) {
+                return 0;
+            }
+        }
+
+        return 1;
+    }
+
+    if (json_is_object(a)) {
+        if (json_object_size(a) != json_object_size(b)) {
+            return 0;
+        }
+
+        json_object_keylen_foreach(a, key, klen, v) {
+            if (!equal(v, json_object_getn(b, key, klen))) {
+                return 0;
+            }
+        }
+
+        return 1;
+    }
+
+    return json_equal(a, b);
+}
+
+
 static void
 round_trip(json_t *v, int spaced)
 {
@@ -40,7 +89,7 @@ round_trip(json_t *v, int spaced)
 
     w = ac_json_parse_payload((const unsigned char *) s, len, &err);
     check(w != NULL);
-    check(json_equal(v, w));
+    check(equal(v, w));
 
     json_decref(w);
     free(s);
@@ -146,7 +195,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             check(strstr(err.details, "maximum recursion depth") != NULL);
 
         } else {
-            check(json_equal(v, j));
+            check(equal(v, j));
         }
 
         json_decref(j);
