@@ -18,7 +18,7 @@ PROTO       := eventstream sigv4 json converse calculator history awscreds
 PROTO_SRCS  := $(PROTO:%=$(MODDIR)/ngx_http_agentcore_%.c)
 PROTO_HDRS  := $(PROTO:%=$(MODDIR)/ngx_http_agentcore_%.h)
 GLUE_SRCS   := $(filter-out $(PROTO_SRCS),$(wildcard $(MODDIR)/*.c))
-LIBS        := -ljansson -lcrypto -lmpfr -lgmp -lm -lcurl
+LIBS        := -ljansson -lcrypto -lmpfr -lgmp -lz -lm -lcurl
 
 VECTORS     ?= $(abspath $(ROOT)/../shared/vectors)
 CC          ?= cc
