@@ -115,6 +115,12 @@ ngx_http_agentcore_body_handler(ngx_http_request_t *r)
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_agentcore_module);
 
+    /* this handler runs again while credentials are fetched: parse once */
+
+    if (ctx->payload) {
+        goto parsed;
+    }
+
     body = ngx_http_agentcore_read_body(r, &len);
     if (body == NULL) {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
@@ -123,10 +129,7 @@ ngx_http_agentcore_body_handler(ngx_http_request_t *r)
 
     payload = ac_json_parse_payload(body, len, &err);
 
-    /*
-     * parsed: a large body goes back to the allocator now (this handler
-     * runs again while credentials are being fetched)
-     */
+    /* a large body goes back to the allocator now */
     ngx_pfree(r->pool, body);
 
     if (payload == NULL) {
@@ -152,20 +155,22 @@ ngx_http_agentcore_body_handler(ngx_http_request_t *r)
         return;
     }
 
+    ctx->payload = payload;     /* freed by the request's cleanup */
+
+parsed:
+
+    prompt = json_object_get(ctx->payload, "prompt");
+
     rc = ngx_http_agentcore_credentials(ctx, &cr);
 
     if (rc == NGX_AGAIN) {
         /* none yet: this handler runs again when the fetch ends */
-        json_decref(payload);
-
         r->write_event_handler = ngx_http_agentcore_body_handler;
         r->read_event_handler = ngx_http_test_reading;
         return;
     }
 
     if (rc != NGX_OK) {
-        json_decref(payload);
-
         ngx_http_finalize_request(r,
             ngx_http_agentcore_send_json(r,
                 NGX_HTTP_INTERNAL_SERVER_ERROR,
@@ -177,7 +182,6 @@ ngx_http_agentcore_body_handler(ngx_http_request_t *r)
     /* the session's history (or none), repaired, and the user turn */
 
     rc = ngx_http_agentcore_session_start(ctx, prompt, &error);
-    json_decref(payload);
 
     if (rc == NGX_HTTP_BAD_REQUEST) {
         ngx_http_finalize_request(r,
@@ -650,5 +654,10 @@ ngx_http_agentcore_cleanup(void *data)
     if (ctx->messages) {
         json_decref(ctx->messages);
         ctx->messages = NULL;
+    }
+
+    if (ctx->payload) {
+        json_decref(ctx->payload);
+        ctx->payload = NULL;
     }
 }

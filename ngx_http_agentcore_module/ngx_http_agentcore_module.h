@@ -89,6 +89,7 @@ typedef struct {
     ngx_http_request_t         *request;        /* the main request */
     ngx_http_agentcore_loc_conf_t  *conf;
 
+    json_t                     *payload;        /* the parsed request */
     json_t                     *messages;       /* history sent to the
                                                    model */
     ngx_str_t                   session_id;     /* "" when stateless */
