@@ -160,7 +160,6 @@ typedef struct {
 
 static ngx_http_agentcore_creds_t *ngx_http_agentcore_creds_add(
     ngx_conf_t *cf, ac_creds_source_e type, ngx_str_t *profile);
-static void *ngx_http_agentcore_secret_alloc(ngx_pool_t *pool, size_t size);
 static void ngx_http_agentcore_secret_free(void *data);
 static ngx_uint_t ngx_http_agentcore_creds_fetched(ac_creds_source_e type);
 static const char *ngx_http_agentcore_conf_getenv(void *data,
@@ -449,7 +448,7 @@ ngx_http_agentcore_creds_add(ngx_conf_t *cf, ac_creds_source_e type,
 
 /* memory that core dumps leave out, wiped when the pool goes */
 
-static void *
+void *
 ngx_http_agentcore_secret_alloc(ngx_pool_t *pool, size_t size)
 {
     void                         *p;

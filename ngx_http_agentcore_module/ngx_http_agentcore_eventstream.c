@@ -13,6 +13,11 @@
 
 #include <zlib.h>
 
+#if (defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)))
+#include <immintrin.h>
+#define AC_CRC32_CLMUL  1
+#endif
+
 #include "ngx_http_agentcore_eventstream.h"
 
 
@@ -29,10 +34,10 @@ static int ac_es_parse_headers(const unsigned char *p, size_t len,
     ac_es_message_t *msg, char *err, size_t err_len);
 static int ac_es_reserve(ac_es_decoder_t *d, size_t need);
 static int ac_es_fail(ac_es_decoder_t *d);
-
-
-/* CRC-32, reflected polynomial 0xedb88320 */
-
+#if (AC_CRC32_CLMUL)
+static uint32_t ac_crc32_clmul(uint32_t crc, const unsigned char *p,
+    size_t len);
+#endif
 
 
 #define ac_es_be16(p)                                                        \
@@ -44,15 +49,33 @@ static int ac_es_fail(ac_es_decoder_t *d);
 
 
 /*
- * zlib's CRC-32: the same polynomial and conventions, and several times
- * faster than a byte-at-a-time table (it is most of the decoder's time
- * per event otherwise)
+ * CRC-32 as zlib computes it.  zlib 1.2's crc32() does about 0.8 GB/s
+ * here, which made it the decoder's largest cost per event; on x86-64
+ * with PCLMULQDQ the multiple-of-16 head of a buffer is folded with
+ * carry-less multiplies instead and zlib takes the tail.
  */
 
 uint32_t
 ac_crc32(uint32_t crc, const unsigned char *p, size_t len)
 {
     size_t  n;
+
+#if (AC_CRC32_CLMUL)
+    static int  clmul = -1;
+
+    if (clmul < 0) {
+        __builtin_cpu_init();
+        clmul = __builtin_cpu_supports("pclmul")
+                && __builtin_cpu_supports("sse4.1");
+    }
+
+    if (clmul && len >= 64) {
+        n = len & ~(size_t) 15;
+        crc = ~ac_crc32_clmul(~crc, p, n);
+        p += n;
+        len -= n;
+    }
+#endif
 
     while (len) {
         n = (len > 0x40000000) ? 0x40000000 : len;
@@ -63,6 +86,71 @@ ac_crc32(uint32_t crc, const unsigned char *p, size_t len)
 
     return crc;
 }
+
+
+#if (AC_CRC32_CLMUL)
+
+/*
+ * Folding with carry-less multiplication, after Gopal et al., "Fast CRC
+ * Computation for Generic Polynomials Using PCLMULQDQ Instruction"
+ * (Intel, 2009), in the bit-reflected domain of the 0xedb88320 CRC.
+ * The 128-bit remainder r is carried over 16 bytes as
+ * r.lo * (x^(128+64) mod P) + r.hi * (x^128 mod P) (reflected, shifted),
+ * then reduced to 64 bits, to 32, and by Barrett reduction to the CRC.
+ * crc and the result are the inverted running state; len is a multiple
+ * of 16 and at least 16.
+ */
+
+__attribute__((target("pclmul,sse4.1")))
+static uint32_t
+ac_crc32_clmul(uint32_t crc, const unsigned char *p, size_t len)
+{
+    __m128i  r, k, t, mask;
+
+    /* {x^(128+32) mod P, x^(128-32) mod P}, reflected and shifted */
+    k = _mm_set_epi64x(0x00ccaa009eULL, 0x01751997d0ULL);
+
+    r = _mm_xor_si128(_mm_loadu_si128((const __m128i *) p),
+                      _mm_cvtsi32_si128((int) crc));
+    p += 16;
+    len -= 16;
+
+    while (len) {
+        t = _mm_clmulepi64_si128(r, k, 0x00);
+        r = _mm_clmulepi64_si128(r, k, 0x11);
+        r = _mm_xor_si128(r, t);
+        r = _mm_xor_si128(r, _mm_loadu_si128((const __m128i *) p));
+        p += 16;
+        len -= 16;
+    }
+
+    /* 128 bits to 64: the low half times x^(128-32) mod P */
+
+    mask = _mm_setr_epi32(-1, 0, -1, 0);
+
+    t = _mm_clmulepi64_si128(r, k, 0x10);
+    r = _mm_xor_si128(_mm_srli_si128(r, 8), t);
+
+    /* 64 to 32 bits and a carry: times x^64 mod P */
+
+    k = _mm_set_epi64x(0, 0x0163cd6124ULL);
+
+    t = _mm_srli_si128(r, 4);
+    r = _mm_clmulepi64_si128(_mm_and_si128(r, mask), k, 0x00);
+    r = _mm_xor_si128(r, t);
+
+    /* Barrett: {P', mu = x^64 / P}, reflected */
+
+    k = _mm_set_epi64x(0x01f7011641ULL, 0x01db710641ULL);
+
+    t = _mm_clmulepi64_si128(_mm_and_si128(r, mask), k, 0x10);
+    t = _mm_clmulepi64_si128(_mm_and_si128(t, mask), k, 0x00);
+    r = _mm_xor_si128(r, t);
+
+    return (uint32_t) _mm_extract_epi32(r, 1);
+}
+
+#endif
 
 
 static uint64_t

@@ -80,6 +80,10 @@ ngx_http_agentcore_handler(ngx_http_request_t *r)
     ctx->request = r;
     ctx->conf = ngx_http_get_module_loc_conf(r, ngx_http_agentcore_module);
 
+    ctx->flush_event.handler = ngx_http_agentcore_sse_flush_handler;
+    ctx->flush_event.data = ctx;
+    ctx->flush_event.log = r->connection->log;
+
     cln = ngx_pool_cleanup_add(r->pool, 0);
     if (cln == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -604,6 +608,10 @@ ngx_http_agentcore_finish(ngx_http_agentcore_ctx_t *ctx, ngx_str_t *error)
                    ctx->cycles, ngx_http_agentcore_pool_bytes(r->pool));
 #endif
 
+    /* the last chunk leaves with whatever events are still held */
+
+    ctx->unflushed = 0;
+
     rc = ngx_http_send_special(r, NGX_HTTP_LAST);
 
     ngx_http_finalize_request(r, rc);
@@ -643,6 +651,10 @@ static void
 ngx_http_agentcore_cleanup(void *data)
 {
     ngx_http_agentcore_ctx_t *ctx = data;
+
+    if (ctx->flush_event.posted) {
+        ngx_delete_posted_event(&ctx->flush_event);
+    }
 
     if (ctx->turn) {
         ac_turn_destroy(ctx->turn);

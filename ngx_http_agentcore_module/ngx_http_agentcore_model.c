@@ -15,6 +15,9 @@
 
 static ngx_int_t ngx_http_agentcore_model_sign(ngx_http_agentcore_ctx_t *ctx,
     ngx_http_agentcore_credentials_t *cr, u_char *body, size_t len);
+static void ngx_http_agentcore_amz_date(char date[17]);
+static ac_sigv4_key_cache_t *ngx_http_agentcore_model_key_cache(void);
+static void ngx_http_agentcore_model_key_cache_gone(void *data);
 static ngx_int_t ngx_http_agentcore_model_done(ngx_http_request_t *sr,
     void *data, ngx_int_t rc);
 static int ngx_http_agentcore_model_message(void *data,
@@ -26,6 +29,13 @@ static void ngx_http_agentcore_model_log_resume(ngx_http_agentcore_ctx_t *ctx);
 static ngx_int_t ngx_http_agentcore_header_filter(ngx_http_request_t *r);
 static ngx_int_t ngx_http_agentcore_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in);
+
+
+/*
+ * the worker's SigV4 signing key of the day, in memory core dumps
+ * leave out (allocated on first use, unmapped with the cycle)
+ */
+static ac_sigv4_key_cache_t  *ngx_http_agentcore_key_cache;
 
 
 static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
@@ -221,7 +231,7 @@ ngx_http_agentcore_model_sign(ngx_http_agentcore_ctx_t *ctx,
         return NGX_OK;
     }
 
-    ac_sigv4_amz_date(ngx_time(), date);
+    ngx_http_agentcore_amz_date(date);
 
     ctx->amz_date.len = 16;
     ctx->amz_date.data = ngx_pnalloc(pool, 16);
@@ -282,6 +292,9 @@ ngx_http_agentcore_model_sign(ngx_http_agentcore_ctx_t *ctx,
     req.amz_date = date;
     req.normalize = 1;
 
+    /* NULL (no memory for it) only costs the four HMACs of the key */
+    req.key_cache = ngx_http_agentcore_model_key_cache();
+
     if (ac_sigv4_sign(&req, &res) != 0) {
         return NGX_ERROR;
     }
@@ -297,6 +310,63 @@ ngx_http_agentcore_model_sign(ngx_http_agentcore_ctx_t *ctx,
     ac_sigv4_result_free(&res);
 
     return ctx->authorization.data ? NGX_OK : NGX_ERROR;
+}
+
+
+static ac_sigv4_key_cache_t *
+ngx_http_agentcore_model_key_cache(void)
+{
+    void                *p;
+    ngx_pool_cleanup_t  *cln;
+
+    if (ngx_http_agentcore_key_cache) {
+        return ngx_http_agentcore_key_cache;
+    }
+
+    p = ngx_http_agentcore_secret_alloc(ngx_cycle->pool,
+                                        sizeof(ac_sigv4_key_cache_t));
+    if (p == NULL) {
+        return NULL;
+    }
+
+    /* added after the unmapping one, so it runs before it */
+    cln = ngx_pool_cleanup_add(ngx_cycle->pool, 0);
+    if (cln == NULL) {
+        return NULL;
+    }
+
+    cln->handler = ngx_http_agentcore_model_key_cache_gone;
+    ngx_http_agentcore_key_cache = p;
+
+    return p;
+}
+
+
+static void
+ngx_http_agentcore_model_key_cache_gone(void *data)
+{
+    ngx_http_agentcore_key_cache = NULL;
+}
+
+
+/* X-Amz-Date, formatted once a second */
+
+static void
+ngx_http_agentcore_amz_date(char date[17])
+{
+    time_t  now;
+
+    static time_t  cached;
+    static char    text[17];
+
+    now = ngx_time();
+
+    if (now != cached || text[0] == '\0') {
+        ac_sigv4_amz_date(now, text);
+        cached = now;
+    }
+
+    ngx_memcpy(date, text, 17);
 }
 
 
@@ -584,15 +654,15 @@ ngx_http_agentcore_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
         }
     }
 
-    /* the events of this read leave together, now */
+    /*
+     * the events of this read leave at the end of the event loop's turn,
+     * with those of the reads after it in the same turn and, when the
+     * stream ends in it, with the last chunk
+     */
 
-    if (ngx_http_agentcore_sse_flush(ctx) != NGX_OK
-        || ctx->request->connection->error)
-    {
-        return NGX_ERROR;
-    }
+    ngx_http_agentcore_sse_flush_later(ctx);
 
-    return NGX_OK;
+    return ctx->request->connection->error ? NGX_ERROR : NGX_OK;
 }
 
 

@@ -124,6 +124,9 @@ typedef struct {
     /* SSE output */
     ngx_chain_t                *free;
     ngx_chain_t                *busy;
+    ngx_event_t                 flush_event;    /* posted: the events of
+                                                   this loop turn leave
+                                                   in one write */
 
     ngx_uint_t                  log_level;      /* paused debug level */
 
@@ -164,6 +167,8 @@ ngx_int_t ngx_http_agentcore_sse_text(ngx_http_agentcore_ctx_t *ctx,
 ngx_int_t ngx_http_agentcore_sse_error(ngx_http_agentcore_ctx_t *ctx,
     ngx_str_t *message);
 ngx_int_t ngx_http_agentcore_sse_flush(ngx_http_agentcore_ctx_t *ctx);
+void ngx_http_agentcore_sse_flush_later(ngx_http_agentcore_ctx_t *ctx);
+void ngx_http_agentcore_sse_flush_handler(ngx_event_t *ev);
 ngx_int_t ngx_http_agentcore_send_json(ngx_http_request_t *r,
     ngx_uint_t status, const char *error, const char *details);
 ngx_int_t ngx_http_agentcore_send_not_allowed(ngx_http_request_t *r,
@@ -203,6 +208,7 @@ ngx_int_t ngx_http_agentcore_credentials_postconfiguration(ngx_conf_t *cf);
 ngx_int_t ngx_http_agentcore_credentials_init(ngx_cycle_t *cycle);
 ngx_int_t ngx_http_agentcore_credentials(ngx_http_agentcore_ctx_t *ctx,
     ngx_http_agentcore_credentials_t **cr);
+void *ngx_http_agentcore_secret_alloc(ngx_pool_t *pool, size_t size);
 
 
 #endif /* _NGX_HTTP_AGENTCORE_MODULE_H_INCLUDED_ */

@@ -6,13 +6,13 @@
 
 
 #include <limits.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 
 #include "ngx_http_agentcore_sigv4.h"
 
@@ -20,6 +20,7 @@
 #define AC_SIGV4_ALGORITHM   "AWS4-HMAC-SHA256"
 #define AC_SIGV4_TERMINATOR  "aws4_request"
 #define AC_SHA256_LEN        32
+#define AC_SHA256_BLOCK      64
 
 
 typedef struct {
@@ -64,10 +65,16 @@ static void ac_sigv4_header_value(ac_sigv4_buf_t *b, const char *p,
     size_t n);
 static int ac_sigv4_canonical_headers(ac_sigv4_buf_t *b,
     const ac_sigv4_request_t *req, char *signed_headers, size_t size);
-static int ac_sigv4_sha256(const void *p, size_t n, char out[65]);
-static int ac_sigv4_hmac(const void *key, size_t key_len, const void *data,
-    size_t len, unsigned char out[AC_SHA256_LEN]);
-static int ac_sigv4_signature(const ac_sigv4_request_t *req,
+static void ac_sigv4_md_init(void);
+static int ac_sigv4_digest(EVP_MD_CTX *c, const void *p, size_t n,
+    const void *p2, size_t n2, unsigned char out[AC_SHA256_LEN]);
+static int ac_sigv4_sha256(EVP_MD_CTX *c, const void *p, size_t n,
+    char out[65]);
+static int ac_sigv4_hmac(EVP_MD_CTX *c, const void *key, size_t key_len,
+    const void *data, size_t len, unsigned char out[AC_SHA256_LEN]);
+static int ac_sigv4_signing_key(EVP_MD_CTX *c, const ac_sigv4_request_t *req,
+    unsigned char key[AC_SHA256_LEN]);
+static int ac_sigv4_signature(EVP_MD_CTX *c, const ac_sigv4_request_t *req,
     const char *string_to_sign, size_t len, char out[65]);
 static int ac_sigv4_check(const ac_sigv4_request_t *req);
 
@@ -612,18 +619,59 @@ failed:
 }
 
 
-static int
-ac_sigv4_sha256(const void *p, size_t n, char out[65])
+/*
+ * SHA-256 is fetched from the provider once: with EVP_sha256() every
+ * digest init looks the implementation up again, which was most of
+ * what a signature cost (OpenSSL 3)
+ */
+
+static const EVP_MD    *ac_sigv4_md;
+static pthread_once_t   ac_sigv4_md_once = PTHREAD_ONCE_INIT;
+
+
+static void
+ac_sigv4_md_init(void)
 {
-    size_t         i;
-    unsigned int   len;
-    unsigned char  md[EVP_MAX_MD_SIZE];
+#if (OPENSSL_VERSION_NUMBER >= 0x30000000L)
+    ac_sigv4_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+#endif
+
+    if (ac_sigv4_md == NULL) {
+        ac_sigv4_md = EVP_sha256();
+    }
+}
+
+
+/* SHA-256 of p then p2 (p2 may be NULL) */
+
+static int
+ac_sigv4_digest(EVP_MD_CTX *c, const void *p, size_t n, const void *p2,
+    size_t n2, unsigned char out[AC_SHA256_LEN])
+{
+    unsigned int  len;
 
     len = 0;
 
-    if (EVP_Digest(p ? p : "", n, md, &len, EVP_sha256(), NULL) != 1
+    if (EVP_DigestInit_ex(c, ac_sigv4_md, NULL) != 1
+        || EVP_DigestUpdate(c, p, n) != 1
+        || (p2 && EVP_DigestUpdate(c, p2, n2) != 1)
+        || EVP_DigestFinal_ex(c, out, &len) != 1
         || len != AC_SHA256_LEN)
     {
+        return -1;
+    }
+
+    return 0;
+}
+
+
+static int
+ac_sigv4_sha256(EVP_MD_CTX *c, const void *p, size_t n, char out[65])
+{
+    size_t         i;
+    unsigned char  md[AC_SHA256_LEN];
+
+    if (ac_sigv4_digest(c, p ? p : "", n, NULL, 0, md) != 0) {
         out[0] = '\0';
         return -1;
     }
@@ -639,47 +687,71 @@ ac_sigv4_sha256(const void *p, size_t n, char out[65])
 }
 
 
+/* HMAC-SHA256 (RFC 2104) on the fetched digest */
+
 static int
-ac_sigv4_hmac(const void *key, size_t key_len, const void *data, size_t len,
-    unsigned char out[AC_SHA256_LEN])
+ac_sigv4_hmac(EVP_MD_CTX *c, const void *key, size_t key_len,
+    const void *data, size_t len, unsigned char out[AC_SHA256_LEN])
 {
-    unsigned int  n;
+    int            rc;
+    size_t         i;
+    unsigned char  k[AC_SHA256_BLOCK], inner[AC_SHA256_LEN];
 
-    if (key_len > INT_MAX) {
-        return -1;
+    memset(k, 0, sizeof(k));
+
+    if (key_len > AC_SHA256_BLOCK) {
+        rc = ac_sigv4_digest(c, key, key_len, NULL, 0, k);
+
+    } else {
+        memcpy(k, key, key_len);
+        rc = 0;
     }
 
-    n = 0;
+    if (rc == 0) {
+        for (i = 0; i < AC_SHA256_BLOCK; i++) {
+            k[i] ^= 0x36;
+        }
 
-    if (HMAC(EVP_sha256(), key, (int) key_len, data, len, out, &n) == NULL
-        || n != AC_SHA256_LEN)
-    {
-        return -1;
+        rc = ac_sigv4_digest(c, k, AC_SHA256_BLOCK, data, len, inner);
     }
 
-    return 0;
+    if (rc == 0) {
+        for (i = 0; i < AC_SHA256_BLOCK; i++) {
+            k[i] ^= 0x36 ^ 0x5c;
+        }
+
+        rc = ac_sigv4_digest(c, k, AC_SHA256_BLOCK, inner, AC_SHA256_LEN,
+                             out);
+    }
+
+    OPENSSL_cleanse(k, sizeof(k));
+    OPENSSL_cleanse(inner, sizeof(inner));
+
+    return rc;
 }
 
 
 /*
  * kDate = HMAC("AWS4" secret, date8), kRegion = HMAC(kDate, region),
  * kService = HMAC(kRegion, service), kSigning = HMAC(kService,
- * "aws4_request"); the signature is hex(HMAC(kSigning, string_to_sign)).
- * Every copy of key material is wiped before returning.
+ * "aws4_request").  kSigning only changes with the day, the region, the
+ * service and the secret, so a caller's cache keeps it, as the SDKs do,
+ * found again by those and a digest of the secret (never the secret
+ * itself).  Every other copy of key material is wiped.
  */
 
 static int
-ac_sigv4_signature(const ac_sigv4_request_t *req, const char *string_to_sign,
-    size_t len, char out[65])
+ac_sigv4_signing_key(EVP_MD_CTX *c, const ac_sigv4_request_t *req,
+    unsigned char key[AC_SHA256_LEN])
 {
-    int             rc;
-    size_t          i, slen;
-    unsigned char  *secret;
-    unsigned char   k[2][AC_SHA256_LEN], sig[AC_SHA256_LEN];
-
-    out[0] = '\0';
+    int                    rc;
+    size_t                 slen, rlen, svlen;
+    unsigned char         *secret, id[AC_SHA256_LEN], k[AC_SHA256_LEN];
+    ac_sigv4_key_cache_t  *kc;
 
     slen = strlen(req->secret_access_key);
+    rlen = strlen(req->region);
+    svlen = strlen(req->service);
 
     if (slen > INT_MAX - 4) {
         return -1;
@@ -693,28 +765,90 @@ ac_sigv4_signature(const ac_sigv4_request_t *req, const char *string_to_sign,
     memcpy(secret, "AWS4", 4);
     memcpy(secret + 4, req->secret_access_key, slen);
 
-    rc = ac_sigv4_hmac(secret, slen + 4, req->amz_date, 8, k[0]);
+    kc = req->key_cache;
+
+    if (kc && (rlen > sizeof(kc->region) || svlen > sizeof(kc->service))) {
+        kc = NULL;
+    }
+
+    rc = 0;
+
+    if (kc) {
+        rc = ac_sigv4_digest(c, secret, slen + 4, NULL, 0, id);
+
+        if (rc == 0
+            && kc->valid
+            && memcmp(kc->date, req->amz_date, 8) == 0
+            && kc->region_len == rlen
+            && memcmp(kc->region, req->region, rlen) == 0
+            && kc->service_len == svlen
+            && memcmp(kc->service, req->service, svlen) == 0
+            && CRYPTO_memcmp(kc->id, id, AC_SHA256_LEN) == 0)
+        {
+            memcpy(key, kc->key, AC_SHA256_LEN);
+            goto done;
+        }
+    }
+
+    if (rc == 0) {
+        rc = ac_sigv4_hmac(c, secret, slen + 4, req->amz_date, 8, key);
+    }
+
+    if (rc == 0) {
+        rc = ac_sigv4_hmac(c, key, AC_SHA256_LEN, req->region, rlen, k);
+    }
+
+    if (rc == 0) {
+        rc = ac_sigv4_hmac(c, k, AC_SHA256_LEN, req->service, svlen, key);
+    }
+
+    if (rc == 0) {
+        rc = ac_sigv4_hmac(c, key, AC_SHA256_LEN, AC_SIGV4_TERMINATOR,
+                           sizeof(AC_SIGV4_TERMINATOR) - 1, k);
+    }
+
+    if (rc == 0) {
+        memcpy(key, k, AC_SHA256_LEN);
+
+        if (kc) {
+            memcpy(kc->date, req->amz_date, 8);
+            memcpy(kc->region, req->region, rlen);
+            kc->region_len = rlen;
+            memcpy(kc->service, req->service, svlen);
+            kc->service_len = svlen;
+            memcpy(kc->id, id, AC_SHA256_LEN);
+            memcpy(kc->key, k, AC_SHA256_LEN);
+            kc->valid = 1;
+        }
+    }
+
+done:
 
     OPENSSL_cleanse(secret, slen + 4);
     free(secret);
+    OPENSSL_cleanse(id, sizeof(id));
+    OPENSSL_cleanse(k, sizeof(k));
+
+    return rc;
+}
+
+
+/* the signature: hex(HMAC(kSigning, string_to_sign)) */
+
+static int
+ac_sigv4_signature(EVP_MD_CTX *c, const ac_sigv4_request_t *req,
+    const char *string_to_sign, size_t len, char out[65])
+{
+    int            rc;
+    size_t         i;
+    unsigned char  key[AC_SHA256_LEN], sig[AC_SHA256_LEN];
+
+    out[0] = '\0';
+
+    rc = ac_sigv4_signing_key(c, req, key);
 
     if (rc == 0) {
-        rc = ac_sigv4_hmac(k[0], AC_SHA256_LEN, req->region,
-                           strlen(req->region), k[1]);
-    }
-
-    if (rc == 0) {
-        rc = ac_sigv4_hmac(k[1], AC_SHA256_LEN, req->service,
-                           strlen(req->service), k[0]);
-    }
-
-    if (rc == 0) {
-        rc = ac_sigv4_hmac(k[0], AC_SHA256_LEN, AC_SIGV4_TERMINATOR,
-                           sizeof(AC_SIGV4_TERMINATOR) - 1, k[1]);
-    }
-
-    if (rc == 0) {
-        rc = ac_sigv4_hmac(k[1], AC_SHA256_LEN, string_to_sign, len, sig);
+        rc = ac_sigv4_hmac(c, key, AC_SHA256_LEN, string_to_sign, len, sig);
     }
 
     if (rc == 0) {
@@ -726,7 +860,7 @@ ac_sigv4_signature(const ac_sigv4_request_t *req, const char *string_to_sign,
         out[64] = '\0';
     }
 
-    OPENSSL_cleanse(k, sizeof(k));
+    OPENSSL_cleanse(key, sizeof(key));
     OPENSSL_cleanse(sig, sizeof(sig));
 
     return rc;
@@ -785,6 +919,7 @@ int
 ac_sigv4_sign(const ac_sigv4_request_t *req, ac_sigv4_result_t *res)
 {
     char            hash[65];
+    EVP_MD_CTX     *c;
     ac_sigv4_buf_t  cr, sts, auth;
 
     if (res == NULL) {
@@ -794,6 +929,17 @@ ac_sigv4_sign(const ac_sigv4_request_t *req, ac_sigv4_result_t *res)
     memset(res, 0, sizeof(ac_sigv4_result_t));
 
     if (req == NULL || ac_sigv4_check(req) != 0) {
+        return -1;
+    }
+
+    if (pthread_once(&ac_sigv4_md_once, ac_sigv4_md_init) != 0
+        || ac_sigv4_md == NULL)
+    {
+        return -1;
+    }
+
+    c = EVP_MD_CTX_new();
+    if (c == NULL) {
         return -1;
     }
 
@@ -826,14 +972,14 @@ ac_sigv4_sign(const ac_sigv4_request_t *req, ac_sigv4_result_t *res)
         ac_sigv4_buf_str(&cr, req->payload_hash);
 
     } else {
-        if (ac_sigv4_sha256(req->body, req->body_len, hash) != 0) {
+        if (ac_sigv4_sha256(c, req->body, req->body_len, hash) != 0) {
             goto failed;
         }
 
         ac_sigv4_buf_add(&cr, hash, 64);
     }
 
-    if (cr.failed || ac_sigv4_sha256(cr.data, cr.len, hash) != 0) {
+    if (cr.failed || ac_sigv4_sha256(c, cr.data, cr.len, hash) != 0) {
         goto failed;
     }
 
@@ -851,7 +997,8 @@ ac_sigv4_sign(const ac_sigv4_request_t *req, ac_sigv4_result_t *res)
     ac_sigv4_buf_add(&sts, hash, 64);
 
     if (sts.failed
-        || ac_sigv4_signature(req, sts.data, sts.len, res->signature) != 0)
+        || ac_sigv4_signature(c, req, sts.data, sts.len, res->signature)
+           != 0)
     {
         goto failed;
     }
@@ -879,9 +1026,13 @@ ac_sigv4_sign(const ac_sigv4_request_t *req, ac_sigv4_result_t *res)
     res->string_to_sign = sts.data;
     res->authorization = auth.data;
 
+    EVP_MD_CTX_free(c);
+
     return 0;
 
 failed:
+
+    EVP_MD_CTX_free(c);
 
     ac_sigv4_buf_free(&cr);
     ac_sigv4_buf_free(&sts);
@@ -927,5 +1078,22 @@ ac_sigv4_amz_date(time_t t, char out[17])
 void
 ac_sha256_hex(const void *p, size_t n, char out[65])
 {
-    (void) ac_sigv4_sha256(p, n, out);
+    EVP_MD_CTX  *c;
+
+    out[0] = '\0';
+
+    if (pthread_once(&ac_sigv4_md_once, ac_sigv4_md_init) != 0
+        || ac_sigv4_md == NULL)
+    {
+        return;
+    }
+
+    c = EVP_MD_CTX_new();
+    if (c == NULL) {
+        return;
+    }
+
+    (void) ac_sigv4_sha256(c, p, n, out);
+
+    EVP_MD_CTX_free(c);
 }

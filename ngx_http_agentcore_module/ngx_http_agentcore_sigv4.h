@@ -22,6 +22,23 @@ typedef struct {
 } ac_sigv4_header_t;
 
 
+/*
+ * The signing key of the last signature, kept by the caller (one per
+ * thread): kSigning depends only on the day, the region, the service
+ * and the secret.  Zero it before first use; wipe it when done.
+ */
+typedef struct {
+    unsigned char            key[32];
+    unsigned char            id[32];     /* SHA-256 of "AWS4" secret */
+    char                     date[8];
+    char                     region[32];
+    size_t                   region_len;
+    char                     service[32];
+    size_t                   service_len;
+    int                      valid;
+} ac_sigv4_key_cache_t;
+
+
 typedef struct {
     const char              *method;
     const char              *path;       /* as sent: Bedrock's is already
@@ -40,6 +57,7 @@ typedef struct {
     const char              *region;
     const char              *service;
     const char              *amz_date;   /* YYYYMMDDTHHMMSSZ */
+    ac_sigv4_key_cache_t    *key_cache;  /* or NULL */
     unsigned                 normalize:1;    /* remove dot segments */
 } ac_sigv4_request_t;
 

@@ -4,8 +4,9 @@
  *
  * Server-Sent Events through nginx's output filter chain, byte for
  * byte as the AgentCore runtime writes them: one event, one chunk;
- * the events of one upstream read leave in one flushed write.  Also
- * the JSON error responses sent before streaming.
+ * the events of one turn of the event loop leave in one flushed write
+ * (with the last chunk when the stream ends in that turn).  Also the
+ * JSON error responses sent before streaming.
  */
 
 
@@ -198,6 +199,48 @@ ngx_http_agentcore_sse_flush(ngx_http_agentcore_ctx_t *ctx)
 
     return (ngx_http_send_special(ctx->request, NGX_HTTP_FLUSH) == NGX_ERROR)
            ? NGX_ERROR : NGX_OK;
+}
+
+
+/*
+ * The flush of what this turn of the event loop produced, posted: it
+ * runs after the events of the turn (all the reads of an upstream
+ * handler, a stream's end, a tool's result) have added theirs, so they
+ * share one write.  The request's cleanup unposts it.
+ */
+
+void
+ngx_http_agentcore_sse_flush_later(ngx_http_agentcore_ctx_t *ctx)
+{
+    if (ctx->unflushed && !ctx->flush_event.posted) {
+        ngx_post_event(&ctx->flush_event, &ngx_posted_events);
+    }
+}
+
+
+void
+ngx_http_agentcore_sse_flush_handler(ngx_event_t *ev)
+{
+    ngx_connection_t          *c;
+    ngx_http_request_t        *r;
+    ngx_http_agentcore_ctx_t  *ctx;
+
+    ctx = ev->data;
+    r = ctx->request;
+    c = r->connection;
+
+    if (ctx->finished || c->error) {
+        return;
+    }
+
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, c->log, 0, "agentcore flush");
+
+    if (ngx_http_agentcore_sse_flush(ctx) != NGX_OK) {
+        /* the model call in flight stops at its next read */
+        c->error = 1;
+    }
+
+    ngx_http_run_posted_requests(c);
 }
 
 

@@ -29,28 +29,50 @@ qq{data: "Hello"\n\ndata: " world"\n\ndata: "!"\n\n}
 
 
 
-=== TEST 2: one event per chunk
-The head is flushed alone (an empty chunk is not written), then both
-events of the upstream read (the emulator writes the whole answer at
-once), a flush, and the last chunk.
+=== TEST 2: one event per chunk, the events of a turn in one write
+The head is flushed alone (an empty chunk is not written).  The emulator
+writes the whole answer at once, so both events, the stream's end and
+the last chunk arrive in one turn of the event loop and leave in one
+write of 40 bytes: "c\r\n" 12 "\r\n" "d\r\n" 13 "\r\n" "0\r\n\r\n".
 --- request eval
 AgentCore::Test::invoke('[[deltas texts=["ab", "cde"]]] [[batch]]')
 --- raw_response_headers_like: Transfer-Encoding: chunked\r\n
 --- response_body eval
 qq{data: "ab"\n\ndata: "cde"\n\n}
---- grep_error_log eval: qr/http chunk: \d+/
+--- grep_error_log eval: qr/http chunk: \d+|writev: 40 of 40/
 --- grep_error_log_out
 http chunk: 0
 http chunk: 12
 http chunk: 13
 http chunk: 0
-http chunk: 0
+writev: 40 of 40
 --- no_error_log
 [error]
 
 
 
-=== TEST 3: JSON escaping as json.dumps(ensure_ascii=False)
+=== TEST 3: events leave while the model still streams
+The model sends "Hello" and hangs: the event is written (20 bytes:
+"f\r\n" 15 "\r\n") at the end of the turn it arrived in, long before the
+read timeout ends the stream.
+--- config eval
+my $c = $AgentCore::Test::Config;
+$c =~ s/(proxy_pass)/proxy_read_timeout 500ms;\n    $1/;
+$c
+--- request eval
+AgentCore::Test::invoke('[[hang]]')
+--- response_body eval
+qq{data: "Hello"\n\n}
+. qq{data: {"error": "The model stream ended before the model finished (connection closed or timed out)", "type": "stream_error"}\n\n}
+--- grep_error_log eval: qr/agentcore flush|writev: 20 of 20|upstream timed out/
+--- grep_error_log_out
+agentcore flush
+writev: 20 of 20
+upstream timed out
+
+
+
+=== TEST 4: JSON escaping as json.dumps(ensure_ascii=False)
 --- request eval
 AgentCore::Test::invoke('[[deltas texts=["a\nb\t\"q\"\\\\ /", "\r\b\f", "\u0001\u001f\u007f", "\u2028"]]]')
 --- response_body eval
@@ -63,7 +85,7 @@ qq{data: "a\\nb\\t\\"q\\"\\\\ /"\n\n}
 
 
 
-=== TEST 4: UTF-8 passes raw; é is the 12 bytes of the contract
+=== TEST 5: UTF-8 passes raw; é is the 12 bytes of the contract
 --- request eval
 AgentCore::Test::invoke('[[deltas texts=["é", "héllo 世界 😀"]]]')
 --- response_body eval
@@ -74,7 +96,7 @@ AgentCore::Test::invoke('[[deltas texts=["é", "héllo 世界 😀"]]]')
 
 
 
-=== TEST 5: an empty delta is an empty event
+=== TEST 6: an empty delta is an empty event
 --- request eval
 AgentCore::Test::invoke('[[deltas texts=["", "x"]]]')
 --- response_body eval
@@ -84,7 +106,7 @@ qq{data: ""\n\ndata: "x"\n\n}
 
 
 
-=== TEST 6: never gzipped, even with gzip on for every type
+=== TEST 7: never gzipped, even with gzip on for every type
 --- config eval
 "gzip on; gzip_types *; gzip_min_length 0;\n" . $AgentCore::Test::Config
 --- more_headers
@@ -101,7 +123,7 @@ qq{data: "plain"\n\n}
 
 
 
-=== TEST 7: frames split at every byte arrive whole
+=== TEST 8: frames split at every byte arrive whole
 --- request eval
 AgentCore::Test::invoke('[[split bytes=1]]')
 --- response_body_like eval
@@ -112,7 +134,7 @@ qr/\A(data: "[^"\n]*"\n\n)+\z/
 
 
 
-=== TEST 8: frames split at 7 bytes give the same events as one write
+=== TEST 9: frames split at 7 bytes give the same events as one write
 --- request eval
 [AgentCore::Test::invoke('[[split bytes=7]] same'),
  AgentCore::Test::invoke('[[batch]] same')]
@@ -124,7 +146,7 @@ qr/\A(data: "[^"\n]*"\n\n)+\z/
 
 
 
-=== TEST 9: unknown event types and header types are skipped
+=== TEST 10: unknown event types and header types are skipped
 --- request eval
 AgentCore::Test::invoke('[[unknown]]')
 --- response_body_like eval
@@ -135,7 +157,7 @@ qr/\A(data: "[^"\n]*"\n\n)+\z/
 
 
 
-=== TEST 10: reasoning produces no bytes; the text after it does
+=== TEST 11: reasoning produces no bytes; the text after it does
 --- request eval
 AgentCore::Test::invoke('[[reasoning]]')
 --- response_body eval
@@ -145,7 +167,7 @@ qq{data: "Here"\n\ndata: " is"\n\ndata: " my"\n\ndata: " answer."\n\n}
 
 
 
-=== TEST 11: methods other than POST are 405 with Allow: POST
+=== TEST 12: methods other than POST are 405 with Allow: POST
 --- request
 GET /invocations
 --- error_code: 405
@@ -158,7 +180,7 @@ Method Not Allowed
 
 
 
-=== TEST 12: the ConverseStream request the reference sends
+=== TEST 13: the ConverseStream request the reference sends
 --- request eval
 AgentCore::Test::invoke('[[echo]]')
 --- response_body eval
@@ -169,7 +191,7 @@ AgentCore::Test::invoke('[[echo]]')
 
 
 
-=== TEST 13: agentcore_system_prompt and agentcore_max_tokens
+=== TEST 14: agentcore_system_prompt and agentcore_max_tokens
 --- config eval
 qq{agentcore_system_prompt "You're a helpful assistant. You can do simple math calculations, \n    tell the weather.";\n}
 . "agentcore_max_tokens 512;\n" . $AgentCore::Test::Config
@@ -185,7 +207,7 @@ AgentCore::Test::invoke('[[echo]]')
 
 
 
-=== TEST 14: only the signed headers reach Bedrock, at the encoded path
+=== TEST 15: only the signed headers reach Bedrock, at the encoded path
 --- more_headers
 Cookie: session=secret-cookie
 Authorization: Basic dXNlcjpwYXNz

@@ -160,6 +160,67 @@ test_crc32(void **state)
 }
 
 
+/* the definition, a bit at a time: the reference for the fast paths */
+
+static uint32_t
+crc32_bitwise(uint32_t crc, const unsigned char *p, size_t len)
+{
+    int  i;
+
+    crc = ~crc;
+
+    while (len--) {
+        crc ^= *p++;
+
+        for (i = 0; i < 8; i++) {
+            crc = (crc >> 1) ^ (0xedb88320 & (0 - (crc & 1)));
+        }
+    }
+
+    return ~crc;
+}
+
+
+/*
+ * Every length to 1,100 at every alignment, from zero and from a running
+ * value, and 64 KiB in one call: the folded (PCLMULQDQ) head and zlib's
+ * tail meet at every split
+ */
+
+static void
+test_crc32_lengths(void **state)
+{
+    size_t          off, len;
+    uint32_t        init;
+    unsigned char  *b;
+
+    b = malloc(65536 + 16);
+    assert_non_null(b);
+
+    srand(7);
+
+    for (len = 0; len < 65536 + 16; len++) {
+        b[len] = (unsigned char) rand();
+    }
+
+    for (off = 0; off < 16; off++) {
+        for (len = 0; len <= 1100; len++) {
+            init = (uint32_t) rand();
+
+            assert_int_equal(ac_crc32(0, b + off, len),
+                             crc32_bitwise(0, b + off, len));
+            assert_int_equal(ac_crc32(init, b + off, len),
+                             crc32_bitwise(init, b + off, len));
+        }
+    }
+
+    assert_int_equal(ac_crc32(0, b + 3, 65536),
+                     crc32_bitwise(0, b + 3, 65536));
+
+    free(b);
+}
+
+
 static void
 check_official(const char *name)
 {
@@ -902,6 +963,7 @@ main(void)
 {
     const struct CMUnitTest  tests[] = {
         cmocka_unit_test(test_crc32),
+        cmocka_unit_test(test_crc32_lengths),
         cmocka_unit_test(test_official_positive),
         cmocka_unit_test(test_official_negative),
         cmocka_unit_test(test_frames),

@@ -2,7 +2,8 @@
  * Copyright (C) ngx_http_agentcore_module authors
  *
  * Unit tests of the SigV4 signer: the 38 official aws-c-auth cases, the
- * 6 Bedrock cases and the 4 SigV4 requests the JS SDK sent.
+ * 6 Bedrock cases and the 4 SigV4 requests the JS SDK sent; the signing
+ * key cache against signatures made without it and OpenSSL's HMAC().
  */
 
 
@@ -21,6 +22,8 @@
 #include <time.h>
 
 #include <jansson.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 #include "ngx_http_agentcore_sigv4.h"
 
@@ -1205,6 +1208,152 @@ test_sensitivity(void **state)
 }
 
 
+/* the signature as the spec derives it, on OpenSSL's own HMAC() */
+
+static void
+reference_signature(const ac_sigv4_request_t *sr, const char *sts,
+    char out[65])
+{
+    size_t          i;
+    unsigned int    n;
+    unsigned char   k[32], k2[32], sig[32];
+    char            secret[512];
+
+    snprintf(secret, sizeof(secret), "AWS4%s", sr->secret_access_key);
+
+    assert_non_null(HMAC(EVP_sha256(), secret, (int) strlen(secret),
+                         (const unsigned char *) sr->amz_date, 8, k, &n));
+    assert_non_null(HMAC(EVP_sha256(), k, 32,
+                         (const unsigned char *) sr->region,
+                         strlen(sr->region), k2, &n));
+    assert_non_null(HMAC(EVP_sha256(), k2, 32,
+                         (const unsigned char *) sr->service,
+                         strlen(sr->service), k, &n));
+    assert_non_null(HMAC(EVP_sha256(), k, 32,
+                         (const unsigned char *) "aws4_request", 12, k2, &n));
+    assert_non_null(HMAC(EVP_sha256(), k2, 32, (const unsigned char *) sts,
+                         strlen(sts), sig, &n));
+
+    for (i = 0; i < 32; i++) {
+        sprintf(out + 2 * i, "%02x", sig[i]);
+    }
+}
+
+
+/* sign with and without the cache, check both against the reference */
+
+static void
+sign_both(ac_sigv4_request_t *sr, ac_sigv4_key_cache_t *kc, int expect_hit,
+    char out[65])
+{
+    char                 ref[65];
+    ac_sigv4_result_t    plain, cached;
+    ac_sigv4_key_cache_t before;
+
+    sr->key_cache = NULL;
+    assert_int_equal(ac_sigv4_sign(sr, &plain), 0);
+
+    reference_signature(sr, plain.string_to_sign, ref);
+    assert_string_equal(plain.signature, ref);
+
+    before = *kc;
+
+    sr->key_cache = kc;
+    assert_int_equal(ac_sigv4_sign(sr, &cached), 0);
+    sr->key_cache = NULL;
+
+    assert_string_equal(cached.signature, plain.signature);
+    assert_string_equal(cached.authorization, plain.authorization);
+    assert_true(kc->valid);
+
+    /* a hit leaves the cache as it was; a miss fills it anew */
+    if (expect_hit) {
+        assert_memory_equal(&before, kc, sizeof(ac_sigv4_key_cache_t));
+
+    } else {
+        assert_true(!before.valid
+                    || memcmp(before.key, kc->key, sizeof(kc->key)) != 0);
+    }
+
+    memcpy(out, plain.signature, 65);
+
+    ac_sigv4_result_free(&plain);
+    ac_sigv4_result_free(&cached);
+}
+
+
+static void
+test_key_cache(void **state)
+{
+    char                  sig[65], first[65];
+    char                  long_secret[100];
+    ac_sigv4_request_t    sr;
+    ac_sigv4_key_cache_t  kc;
+
+    memset(&kc, 0, sizeof(kc));
+
+    simple_request(&sr, "/", NULL, 1);
+    sign_both(&sr, &kc, 0, first);
+    sign_both(&sr, &kc, 1, sig);
+    assert_string_equal(sig, first);
+
+    /* a new day, region, service or secret is a miss */
+
+    simple_request(&sr, "/", NULL, 1);
+    sr.amz_date = "20150831T000000Z";
+    sign_both(&sr, &kc, 0, sig);
+    assert_string_not_equal(sig, first);
+
+    simple_request(&sr, "/", NULL, 1);
+    sign_both(&sr, &kc, 0, sig);
+    assert_string_equal(sig, first);
+
+    simple_request(&sr, "/", NULL, 1);
+    sr.region = "us-east-2";
+    sign_both(&sr, &kc, 0, sig);
+
+    simple_request(&sr, "/", NULL, 1);
+    sr.service = "servicf";
+    sign_both(&sr, &kc, 0, sig);
+
+    simple_request(&sr, "/", NULL, 1);
+    sr.secret_access_key = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEZ";
+    sign_both(&sr, &kc, 0, sig);
+    sign_both(&sr, &kc, 1, sig);
+
+    /* the same signing time, another second of the day: still a hit */
+
+    simple_request(&sr, "/", NULL, 1);
+    sr.secret_access_key = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEZ";
+    sr.amz_date = "20150830T235959Z";
+    sign_both(&sr, &kc, 1, sig);
+
+    /* "AWS4" + a secret longer than a SHA-256 block: the key is hashed */
+
+    memset(long_secret, 'k', 80);
+    long_secret[80] = '\0';
+
+    simple_request(&sr, "/", NULL, 1);
+    sr.secret_access_key = long_secret;
+    sign_both(&sr, &kc, 0, sig);
+    sign_both(&sr, &kc, 1, sig);
+
+    /* a region too long for the cache signs without it */
+
+    simple_request(&sr, "/", NULL, 1);
+    sr.region = "a-region-name-longer-than-the-cache-holds-1";
+    memset(&kc, 0, sizeof(kc));
+    sr.key_cache = &kc;
+    {
+        ac_sigv4_result_t  res;
+
+        assert_int_equal(ac_sigv4_sign(&sr, &res), 0);
+        assert_false(kc.valid);
+        ac_sigv4_result_free(&res);
+    }
+}
+
+
 int
 main(void)
 {
@@ -1221,6 +1370,7 @@ main(void)
         cmocka_unit_test(test_sensitivity),
         cmocka_unit_test(test_bedrock_cases),
         cmocka_unit_test(test_sdk_captured),
+        cmocka_unit_test(test_key_cache),
     };
 
     list_official_cases();
