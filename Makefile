@@ -163,14 +163,22 @@ $(BUILD)/bench/loadgen: bench/loadgen.c | $(BUILD)/.deps
 	$(CC) -std=gnu99 -O2 -Wall -Wextra -Wno-unused-parameter -Werror \
 	    -D_GNU_SOURCE -o $@ $< -lcurl
 
+# the per-event floor: the protocol code alone, without nginx
+$(BUILD)/bench/floor: bench/floor.c $(PROTO_SRCS) | $(BUILD)/.deps
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu99 -O2 -Wall -Wextra -Wno-unused-parameter -Werror \
+	    -I$(MODDIR) -o $@ $< $(PROTO_SRCS) $(LIBS)
+
 BENCH_RUN = ulimit -n $$(ulimit -Hn) && NGINX_BIN=$(NGINX) perl bench/run.pl \
 	    --module $(MODULE_SO) --loadgen $(BUILD)/bench/loadgen \
-	    --work $(BUILD)/bench
+	    --floor $(BUILD)/bench/floor --work $(BUILD)/bench
 
-bench: $(MODULE_SO) $(BUILD)/bench/loadgen $(BUILD)/.bench-deps
+bench: $(MODULE_SO) $(BUILD)/bench/loadgen $(BUILD)/bench/floor \
+	$(BUILD)/.bench-deps
 	$(BENCH_RUN) --results $(ROOT)/bench/results
 
-bench-quick: $(MODULE_SO) $(BUILD)/bench/loadgen $(BUILD)/.bench-deps
+bench-quick: $(MODULE_SO) $(BUILD)/bench/loadgen $(BUILD)/bench/floor \
+	$(BUILD)/.bench-deps
 	$(BENCH_RUN) --quick --results $(BUILD)/bench/quick
 
 clean:

@@ -7,7 +7,7 @@
  * error classifier.  A shadow turn gets the payloads of the events that
  * have fast paths with a leading space, which keeps them off those
  * paths: both turns must end the same (results, texts, message, stop
- * reason, error).
+ * reason, error, usage).
  *
  * An input whose first byte is odd is "repaired" first: the rest is
  * walked as messages whose lengths are clamped and CRCs rewritten, so
@@ -103,7 +103,7 @@ fuzz_message(void *data, const ac_es_message_t *msg)
 }
 
 
-/* the same message for the shadow turn, a delta's payload spaced */
+/* the same message for the shadow turn, a fast-path event's payload spaced */
 
 static int
 fuzz_shadow(fuzz_ctx_t *shadow, const ac_es_message_t *msg)
@@ -116,7 +116,8 @@ fuzz_shadow(fuzz_ctx_t *shadow, const ac_es_message_t *msg)
         || !(ac_es_header_is(msg, ":event-type", "contentBlockDelta")
              || ac_es_header_is(msg, ":event-type", "messageStart")
              || ac_es_header_is(msg, ":event-type", "contentBlockStop")
-             || ac_es_header_is(msg, ":event-type", "messageStop")))
+             || ac_es_header_is(msg, ":event-type", "messageStop")
+             || ac_es_header_is(msg, ":event-type", "metadata")))
     {
         return ac_turn_feed(shadow->turn, msg);
     }
@@ -183,6 +184,13 @@ fuzz_same(fuzz_ctx_t *a, fuzz_ctx_t *b)
     free(s2);
     json_decref(m1);
     json_decref(m2);
+
+    if (ac_turn_has_metadata(a->turn) != ac_turn_has_metadata(b->turn)
+        || memcmp(ac_turn_usage(a->turn), ac_turn_usage(b->turn),
+                  sizeof(ac_usage_t)) != 0)
+    {
+        abort();
+    }
 
     if (ac_turn_fast_events(b->turn) != 0) {
         abort();

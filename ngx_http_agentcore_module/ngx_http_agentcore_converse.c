@@ -105,6 +105,10 @@ static size_t ac_fast_unescape(char *dst, const unsigned char *p,
 static int ac_turn_block_stop(ac_turn_t *t, json_t *root);
 static int ac_turn_message_stop(ac_turn_t *t, json_t *root);
 static void ac_turn_metadata(ac_turn_t *t, json_t *root);
+static int ac_turn_fast_metadata(ac_turn_t *t, const unsigned char *p,
+    size_t n);
+static const unsigned char *ac_fast_counts(const unsigned char *p,
+    const unsigned char *end, ac_usage_t *usage, int usage_object);
 static int ac_turn_index(ac_turn_t *t, const char *event, json_t *root,
     size_t *index);
 static ac_block_t *ac_turn_block(ac_turn_t *t, size_t index);
@@ -170,23 +174,38 @@ char *
 ac_converse_request(const ac_converse_conf_t *conf, json_t *messages,
     size_t *len)
 {
+    char    *s, *suffix;
+    size_t   n;
+
+    suffix = ac_converse_request_suffix(conf, &n);
+    if (suffix == NULL) {
+        return NULL;
+    }
+
+    s = ac_converse_request_join(messages, suffix, n, len);
+
+    free(suffix);
+
+    return s;
+}
+
+
+/*
+ * json_dumps() of {"messages":..,"system":..,..} with the keys in this
+ * order is "{\"messages\":" MESSAGES "," REST "}": the object without
+ * "messages" is dumped once and its "{" becomes the ","
+ */
+
+char *
+ac_converse_request_suffix(const ac_converse_conf_t *conf, size_t *len)
+{
     char    *s;
+    size_t   n;
     json_t  *root, *v, *tc;
 
     root = json_object();
     if (root == NULL) {
         return NULL;
-    }
-
-    /* json_object_set() takes its own reference: the caller keeps his */
-
-    if (messages != NULL) {
-        if (json_object_set(root, "messages", messages) != 0) {
-            goto failed;
-        }
-
-    } else if (json_object_set_new(root, "messages", json_array()) != 0) {
-        goto failed;
     }
 
     if (conf->system_prompt != NULL) {
@@ -213,6 +232,8 @@ ac_converse_request(const ac_converse_conf_t *conf, json_t *messages,
     {
         tc = json_object();
 
+        /* json_object_set() takes its own reference: the caller keeps his */
+
         if (json_object_set_new(root, "toolConfig", tc) != 0
             || json_object_set(tc, "tools", conf->tools) != 0
             || json_object_set_new(tc, "toolChoice",
@@ -222,11 +243,26 @@ ac_converse_request(const ac_converse_conf_t *conf, json_t *messages,
         }
     }
 
-    /* json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER), faster */
-
-    s = ac_json_dumps_jansson(root, len);
+    s = ac_json_dumps_jansson(root, &n);
 
     json_decref(root);
+
+    if (s == NULL || n < 2) {
+        free(s);
+        return NULL;
+    }
+
+    if (n == 2) {
+        /* "{}": nothing follows the messages */
+        s[0] = '}';
+        s[1] = '\0';
+        n = 1;
+
+    } else {
+        s[0] = ',';
+    }
+
+    *len = n;
 
     return s;
 
@@ -235,6 +271,35 @@ failed:
     json_decref(root);
 
     return NULL;
+}
+
+
+char *
+ac_converse_request_join(json_t *messages, const char *suffix,
+    size_t suffix_len, size_t *len)
+{
+    char    *s;
+    json_t  *empty;
+
+    static const char  prefix[] = "{\"messages\":";
+
+    if (messages != NULL) {
+        return ac_json_dumps_jansson_between(prefix, sizeof(prefix) - 1,
+                                             messages, suffix, suffix_len,
+                                             len);
+    }
+
+    empty = json_array();
+    if (empty == NULL) {
+        return NULL;
+    }
+
+    s = ac_json_dumps_jansson_between(prefix, sizeof(prefix) - 1, empty,
+                                      suffix, suffix_len, len);
+
+    json_decref(empty);
+
+    return s;
 }
 
 
@@ -409,6 +474,12 @@ ac_turn_event(ac_turn_t *t, const ac_es_message_t *msg,
                               msg->payload, msg->payload_len, &rc))
     {
         return rc;
+    }
+
+    if (kind == ac_ev_metadata
+        && ac_turn_fast_metadata(t, msg->payload, msg->payload_len))
+    {
+        return AC_TURN_OK;
     }
 
     root = json_loadb((const char *) msg->payload, msg->payload_len,
@@ -1156,6 +1227,199 @@ ac_turn_metadata(ac_turn_t *t, json_t *root)
     }
 
     t->has_metadata = 1;
+}
+
+
+/*
+ * The metadata event as Bedrock lays it out, without JSON values:
+ * {"usage":{..},"metrics":{..},"p":".."} with the members in any order,
+ * each at most once, "usage" and "metrics" objects of small integers
+ * ("KEY":DIGITS, at most 18 digits, no sign), no whitespace.  Anything
+ * else (another member, a float, a nested value, a duplicate) returns 0
+ * and takes the json_loadb() path, whose outcome this one equals for
+ * these payloads: the last of duplicate keys inside an object wins, as
+ * in jansson, and unknown integer keys are ignored.
+ */
+
+static int
+ac_turn_fast_metadata(ac_turn_t *t, const unsigned char *p, size_t n)
+{
+    size_t                escapes;
+    unsigned              seen;
+    ac_usage_t            usage;
+    const unsigned char  *end;
+
+    enum { seen_usage = 1, seen_metrics = 2, seen_pad = 4 };
+
+    end = p + n;
+
+    if (n < 2 || *p != '{') {
+        return 0;
+    }
+
+    p++;
+    seen = 0;
+    usage = t->usage;
+
+    for ( ;; ) {
+
+        if (end - p >= 8 && memcmp(p, "\"usage\":", 8) == 0) {
+            if (seen & seen_usage) {
+                return 0;
+            }
+
+            seen |= seen_usage;
+            p = ac_fast_counts(p + 8, end, &usage, 1);
+
+        } else if (end - p >= 10 && memcmp(p, "\"metrics\":", 10) == 0) {
+            if (seen & seen_metrics) {
+                return 0;
+            }
+
+            seen |= seen_metrics;
+            p = ac_fast_counts(p + 10, end, &usage, 0);
+
+        } else if (end - p >= 5 && memcmp(p, "\"p\":\"", 5) == 0) {
+            if (seen & seen_pad) {
+                return 0;
+            }
+
+            seen |= seen_pad;
+            p = ac_fast_string(p + 5, end, &escapes);
+            p = p ? p + 1 : NULL;
+
+        } else {
+            return 0;
+        }
+
+        if (p == NULL || p == end) {
+            return 0;
+        }
+
+        if (*p == '}' && p + 1 == end) {
+            break;
+        }
+
+        if (*p != ',') {
+            return 0;
+        }
+
+        p++;
+    }
+
+    t->usage = usage;
+    t->has_metadata = 1;
+    t->fast_events++;
+
+    return 1;
+}
+
+
+/*
+ * {"KEY":DIGITS,..} (or {}): the usage counts, or for "metrics" only
+ * latencyMs, into *usage; returns the byte after "}", or NULL
+ */
+
+static const unsigned char *
+ac_fast_counts(const unsigned char *p, const unsigned char *end,
+    ac_usage_t *usage, int usage_object)
+{
+    size_t                i, klen, digits;
+    int64_t               v, *field;
+    const unsigned char  *key;
+
+    static const struct {
+        const char  *name;
+        size_t       len;
+        size_t       offset;
+    } fields[] = {
+        { "inputTokens", 11, offsetof(ac_usage_t, input_tokens) },
+        { "outputTokens", 12, offsetof(ac_usage_t, output_tokens) },
+        { "totalTokens", 11, offsetof(ac_usage_t, total_tokens) },
+        { "cacheReadInputTokens", 20,
+          offsetof(ac_usage_t, cache_read_input_tokens) },
+        { "cacheWriteInputTokens", 21,
+          offsetof(ac_usage_t, cache_write_input_tokens) }
+    };
+
+    if (p == end || *p++ != '{') {
+        return NULL;
+    }
+
+    if (p < end && *p == '}') {
+        return p + 1;
+    }
+
+    for ( ;; ) {
+
+        /* "KEY": plain ASCII letters only */
+
+        if (p == end || *p++ != '"') {
+            return NULL;
+        }
+
+        key = p;
+
+        while (p < end && ((*p >= 'a' && *p <= 'z') || (*p >= 'A'
+                                                          && *p <= 'Z')))
+        {
+            p++;
+        }
+
+        klen = (size_t) (p - key);
+
+        if (klen == 0 || end - p < 2 || p[0] != '"' || p[1] != ':') {
+            return NULL;
+        }
+
+        p += 2;
+
+        /* 0 or [1-9][0-9]*, at most 18 digits: fits an int64_t */
+
+        v = 0;
+        digits = 0;
+
+        while (p < end && *p >= '0' && *p <= '9') {
+            if (digits == 18 || (digits == 1 && v == 0)) {
+                return NULL;
+            }
+
+            v = v * 10 + (*p++ - '0');
+            digits++;
+        }
+
+        if (digits == 0 || p == end) {
+            return NULL;
+        }
+
+        field = NULL;
+
+        if (usage_object) {
+            for (i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+                if (klen == fields[i].len
+                    && memcmp(key, fields[i].name, klen) == 0)
+                {
+                    field = (int64_t *) ((char *) usage + fields[i].offset);
+                    break;
+                }
+            }
+
+        } else if (klen == 9 && memcmp(key, "latencyMs", 9) == 0) {
+            field = &usage->latency_ms;
+        }
+
+        if (field) {
+            *field = v;
+        }
+
+        if (*p == '}') {
+            return p + 1;
+        }
+
+        if (*p++ != ',') {
+            return NULL;
+        }
+    }
 }
 
 

@@ -63,6 +63,16 @@ size_t ac_model_wire_path(const char *model_id, size_t len, char *out);
 char *ac_converse_request(const ac_converse_conf_t *conf, json_t *messages,
     size_t *len);
 
+/*
+ * The same in two steps, for a configuration used many times: what
+ * follows the messages, from ,"system" to the closing brace (malloc'd,
+ * caller frees), once; then the body for given messages (NULL: []).
+ */
+char *ac_converse_request_suffix(const ac_converse_conf_t *conf,
+    size_t *len);
+char *ac_converse_request_join(json_t *messages, const char *suffix,
+    size_t suffix_len, size_t *len);
+
 
 ac_turn_t *ac_turn_create(ac_turn_text_pt on_text, void *data);
 void ac_turn_destroy(ac_turn_t *t);

@@ -1194,6 +1194,41 @@ ac_json_dumps_jansson(json_t *v, size_t *len)
 
 
 char *
+ac_json_dumps_jansson_between(const char *prefix, size_t prefix_len,
+    json_t *v, const char *suffix, size_t suffix_len, size_t *len)
+{
+    ac_json_out_t  o;
+
+    memset(&o, 0, sizeof(ac_json_out_t));
+    o.jansson = 1;
+
+    if (ac_json_reserve(&o, prefix_len + 1024 + suffix_len) == NULL) {
+        return NULL;
+    }
+
+    memcpy(o.buf, prefix, prefix_len);
+    o.len = prefix_len;
+
+    if (ac_json_dump_value(&o, v, 0) != 0
+        || ac_json_reserve(&o, suffix_len + 1) == NULL)
+    {
+        free(o.buf);
+        return NULL;
+    }
+
+    memcpy(o.buf + o.len, suffix, suffix_len);
+    o.len += suffix_len;
+    o.buf[o.len] = '\0';
+
+    if (len) {
+        *len = o.len;
+    }
+
+    return (char *) o.buf;
+}
+
+
+char *
 ac_json_dumps(json_t *v, int spaced, size_t *len)
 {
     ac_json_out_t  o;

@@ -70,5 +70,9 @@ char *ac_json_dumps(json_t *v, int spaced, size_t *len);
  */
 char *ac_json_dumps_jansson(json_t *v, size_t *len);
 
+/* the same between two strings written as they are: prefix, v, suffix */
+char *ac_json_dumps_jansson_between(const char *prefix, size_t prefix_len,
+    json_t *v, const char *suffix, size_t suffix_len, size_t *len);
+
 
 #endif /* _NGX_HTTP_AGENTCORE_JSON_H_INCLUDED_ */

@@ -83,7 +83,6 @@ ngx_http_agentcore_model_start(ngx_http_agentcore_ctx_t *ctx)
     size_t                             len;
     ngx_int_t                          rc;
     ngx_buf_t                         *b;
-    ac_converse_conf_t                 cc;
     ngx_http_request_t                *r, *sr;
     ngx_http_post_subrequest_t        *ps;
     ngx_http_agentcore_loc_conf_t     *conf;
@@ -99,16 +98,11 @@ ngx_http_agentcore_model_start(ngx_http_agentcore_ctx_t *ctx)
         return rc;
     }
 
-    /* the request body */
+    /* the request body: the history, then what the configuration says */
 
-    cc.system_prompt = conf->system_prompt.len
-                       ? (const char *) conf->system_prompt.data : NULL;
-    cc.max_tokens = (conf->max_tokens == NGX_CONF_UNSET)
-                    ? -1 : (int64_t) conf->max_tokens;
-    cc.tools = (conf->tool_specs && json_array_size(conf->tool_specs))
-               ? conf->tool_specs : NULL;
-
-    json = ac_converse_request(&cc, ctx->messages, &len);
+    json = ac_converse_request_join(ctx->messages,
+                                    (const char *) conf->request_suffix.data,
+                                    conf->request_suffix.len, &len);
     if (json == NULL) {
         return NGX_ERROR;
     }
@@ -310,6 +304,53 @@ ngx_http_agentcore_model_sign(ngx_http_agentcore_ctx_t *ctx,
     ac_sigv4_result_free(&res);
 
     return ctx->authorization.data ? NGX_OK : NGX_ERROR;
+}
+
+
+/*
+ * What follows the messages in every model request of a location (the
+ * system prompt, inferenceConfig, toolConfig), serialized once here
+ */
+
+char *
+ngx_http_agentcore_model_merge(ngx_conf_t *cf,
+    ngx_http_agentcore_loc_conf_t *conf)
+{
+    char                *s;
+    size_t               len;
+    ac_converse_conf_t   cc;
+
+    if (conf->enable != 1) {
+        return NGX_CONF_OK;
+    }
+
+    cc.system_prompt = conf->system_prompt.len
+                       ? (const char *) conf->system_prompt.data : NULL;
+    cc.max_tokens = (conf->max_tokens == NGX_CONF_UNSET)
+                    ? -1 : (int64_t) conf->max_tokens;
+    cc.tools = (conf->tool_specs && json_array_size(conf->tool_specs))
+               ? conf->tool_specs : NULL;
+
+    s = ac_converse_request_suffix(&cc, &len);
+    if (s == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "agentcore: the model request could not be "
+                           "serialized (is the system prompt UTF-8?)");
+        return NGX_CONF_ERROR;
+    }
+
+    conf->request_suffix.data = ngx_pnalloc(cf->pool, len);
+    if (conf->request_suffix.data == NULL) {
+        free(s);
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memcpy(conf->request_suffix.data, s, len);
+    conf->request_suffix.len = len;
+
+    free(s);
+
+    return NGX_CONF_OK;
 }
 
 

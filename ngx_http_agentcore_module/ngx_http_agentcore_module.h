@@ -67,6 +67,8 @@ typedef struct {
     ngx_array_t                *location_tools;    /* agentcore_tool */
     ngx_array_t                *tools;         /* enabled, resolved */
     json_t                     *tool_specs;    /* toolConfig.tools */
+    ngx_str_t                   request_suffix;    /* the model request
+                                                      after "messages" */
     ngx_http_agentcore_creds_t *creds;         /* agentcore_credentials */
 
     ngx_shm_zone_t             *session_zone;  /* agentcore_session */
@@ -159,6 +161,8 @@ ngx_http_request_t *ngx_http_agentcore_post_subrequest(ngx_http_request_t *r,
     ngx_str_t *uri, ngx_str_t *args, ngx_buf_t *body,
     ngx_http_post_subrequest_t *ps, ngx_http_agentcore_ctx_t *ctx);
 ngx_int_t ngx_http_agentcore_model_filter_init(ngx_conf_t *cf);
+char *ngx_http_agentcore_model_merge(ngx_conf_t *cf,
+    ngx_http_agentcore_loc_conf_t *conf);
 
 /* ngx_http_agentcore_sse.c: SSE through the output filter chain */
 ngx_int_t ngx_http_agentcore_sse_start(ngx_http_request_t *r);

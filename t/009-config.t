@@ -81,3 +81,12 @@ qq{agentcore_tool orders internal/orders "A tool";\n} . $AgentCore::Test::Config
 --- must_die
 --- error_log
 agentcore tool "orders": "internal/orders" is not a URI
+
+
+
+=== TEST 9: a system prompt that is not UTF-8 fails at load, not per request
+--- config eval
+qq{agentcore_system_prompt "caf\xe9";\n} . $AgentCore::Test::Config
+--- must_die
+--- error_log
+agentcore: the model request could not be serialized

@@ -1545,6 +1545,102 @@ test_http_errors(void **state)
 }
 
 
+/*
+ * The metadata fast path against the json_loadb() one: each payload fed
+ * as it is and with a leading space (which no fast path takes) to two
+ * turns that start from the same usage; usage, has_metadata and the
+ * error must agree, and the fast path must take exactly those expected.
+ */
+
+static void
+test_fast_metadata(void **state)
+{
+    size_t       i;
+    char         spaced[512];
+    ac_turn_t   *a, *b;
+    int          ra, rb;
+    const char  *ea, *eb;
+
+    static const struct {
+        const char  *json;
+        int          fast;
+    } cases[] = {
+        { "{\"usage\":{\"inputTokens\":420,\"outputTokens\":20,"
+          "\"totalTokens\":440},\"metrics\":{\"latencyMs\":120},"
+          "\"p\":\"Mh0\"}", 1 },
+        { "{\"metrics\":{\"latencyMs\":7},\"usage\":{\"inputTokens\":1,"
+          "\"outputTokens\":2,\"totalTokens\":3,"
+          "\"cacheReadInputTokens\":4,\"cacheWriteInputTokens\":5}}", 1 },
+        { "{\"usage\":{}}", 1 },
+        { "{\"p\":\"abc\",\"usage\":{\"inputTokens\":0}}", 1 },
+        { "{\"usage\":{\"inputTokens\":1,\"inputTokens\":9}}", 1 },
+        { "{\"usage\":{\"inputTokens\":1,\"serverToolUsage\":3}}", 1 },
+        { "{\"metrics\":{\"latencyMs\":1,\"other\":2}}", 1 },
+        { "{\"usage\":{\"inputTokens\":999999999999999999}}", 1 },
+        { "{\"usage\":{\"inputTokens\":9999999999999999999}}", 0 },
+        { "{\"usage\":{\"inputTokens\":99999999999999999999}}", 0 },
+        { "{\"usage\":{\"inputTokens\":01}}", 0 },
+        { "{\"usage\":{\"inputTokens\":-1}}", 0 },
+        { "{\"usage\":{\"inputTokens\":1.5}}", 0 },
+        { "{\"usage\":{\"inputTokens\":\"1\"}}", 0 },
+        { "{\"usage\":{\"inputTokens\":1},\"usage\":{\"outputTokens\":2}}",
+          0 },
+        { "{\"usage\":{\"inputTokens\":1},\"trace\":{}}", 0 },
+        { "{\"usage\":{\"inputTokens\":1} }", 0 },
+        { "{\"usage\":{\"inputTokens\":1}", 0 },
+        { "{\"usage\":{\"inputTokens\":1}}x", 0 },
+        { "{\"usage\":[1]}", 0 },
+        { "{\"usage\":{\"a_b\":1}}", 0 },
+        { "{\"usage\":{\"inputTokens\":1,}}", 0 },
+        { "{\"p\":\"\\u0041\",\"usage\":{\"inputTokens\":1}}", 0 },
+        { "{}", 0 },
+        { "[]", 0 },
+        { "", 0 },
+    };
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        a = ac_turn_create(NULL, NULL);
+        b = ac_turn_create(NULL, NULL);
+        assert_non_null(a);
+        assert_non_null(b);
+
+        /* a usage from an earlier event, which unknown keys leave */
+        assert_int_equal(feed_event(a, "metadata",
+                                    "{\"usage\":{\"outputTokens\":5}}"),
+                         AC_TURN_OK);
+        assert_int_equal(feed_event(b, "metadata",
+                                    " {\"usage\":{\"outputTokens\":5}}"),
+                         AC_TURN_OK);
+
+        snprintf(spaced, sizeof(spaced), " %s", cases[i].json);
+
+        ra = feed_event(a, "metadata", cases[i].json);
+        rb = feed_event(b, "metadata", spaced);
+
+        print_message("metadata %s\n", cases[i].json);
+
+        assert_int_equal(ra, rb);
+        assert_int_equal(ac_turn_has_metadata(a), ac_turn_has_metadata(b));
+        assert_memory_equal(ac_turn_usage(a), ac_turn_usage(b),
+                            sizeof(ac_usage_t));
+
+        ea = ac_turn_error(a);
+        eb = ac_turn_error(b);
+        assert_true((ea == NULL) == (eb == NULL));
+
+        if (ea) {
+            assert_string_equal(ea, eb);
+        }
+
+        assert_int_equal(ac_turn_fast_events(a), 1 + cases[i].fast);
+        assert_int_equal(ac_turn_fast_events(b), 0);
+
+        ac_turn_destroy(a);
+        ac_turn_destroy(b);
+    }
+}
+
+
 int
 main(void)
 {
@@ -1560,6 +1656,7 @@ main(void)
         cmocka_unit_test(test_exception_payloads),
         cmocka_unit_test(test_wire_path),
         cmocka_unit_test(test_request),
+        cmocka_unit_test(test_fast_metadata),
         cmocka_unit_test(test_request_sdk_tool_turn),
         cmocka_unit_test(test_http_errors),
     };
