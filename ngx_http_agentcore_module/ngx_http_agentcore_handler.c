@@ -79,6 +79,7 @@ ngx_http_agentcore_handler(ngx_http_request_t *r)
 
     ctx->request = r;
     ctx->conf = ngx_http_get_module_loc_conf(r, ngx_http_agentcore_module);
+    ctx->busy_last = &ctx->busy;
 
     ctx->flush_event.handler = ngx_http_agentcore_sse_flush_handler;
     ctx->flush_event.data = ctx;

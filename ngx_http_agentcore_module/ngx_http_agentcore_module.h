@@ -123,9 +123,10 @@ typedef struct {
     ngx_uint_t                  ncalls;
     ngx_uint_t                  tools_pending;
 
-    /* SSE output */
+    /* SSE output: buffers passed down, oldest first, and reusable ones */
     ngx_chain_t                *free;
     ngx_chain_t                *busy;
+    ngx_chain_t               **busy_last;
     ngx_event_t                 flush_event;    /* posted: the events of
                                                    this loop turn leave
                                                    in one write */

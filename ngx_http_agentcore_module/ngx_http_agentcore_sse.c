@@ -77,6 +77,25 @@ ngx_http_agentcore_sse_buf(ngx_http_agentcore_ctx_t *ctx, size_t size,
     ngx_buf_t    *b;
     ngx_chain_t  *cl;
 
+    /*
+     * the buffers the write filter is done with, oldest first, become
+     * free: the walk stops at the first one still held, so it is short
+     * until a write, and each buffer is walked over once
+     */
+
+    while (ctx->free == NULL && ctx->busy
+           && ngx_buf_size(ctx->busy->buf) == 0)
+    {
+        cl = ctx->busy;
+        ctx->busy = cl->next;
+        cl->next = ctx->free;
+        ctx->free = cl;
+    }
+
+    if (ctx->busy == NULL) {
+        ctx->busy_last = &ctx->busy;
+    }
+
     cl = ngx_chain_get_free_buf(ctx->request->pool, &ctx->free);
     if (cl == NULL) {
         return NULL;
@@ -121,8 +140,14 @@ ngx_http_agentcore_sse_send(ngx_http_agentcore_ctx_t *ctx, ngx_chain_t *out)
 
     rc = ngx_http_output_filter(ctx->request, out);
 
-    ngx_chain_update_chains(ctx->request->pool, &ctx->free, &ctx->busy, &out,
-                            (ngx_buf_tag_t) &ngx_http_agentcore_module);
+    /*
+     * out is one link: it joins the busy list at its tail (unlike
+     * ngx_chain_update_chains(), which walks the whole list to append,
+     * for every event while a long read's events wait for the flush)
+     */
+
+    *ctx->busy_last = out;
+    ctx->busy_last = &out->next;
 
     return (rc == NGX_ERROR) ? NGX_ERROR : NGX_OK;
 }
