@@ -75,6 +75,7 @@ my %P = $Q ? (
     latency_n   => sub { $_[0] == 1 ? 10 : 4 * $_[0] },
     paced_ms    => 200,
     s1_c        => 100, s1_n => 10_000, s1_rss_at => [1_000, 10_000],
+    s1_rounds   => 1,
     s2_c        => 10, s2_n => 200,
     s2s_c       => 10, s2s_n => 10,
     s3_n        => 1_000, s3_ms => 3_000, s3_ramp => 1_000,
@@ -84,6 +85,7 @@ my %P = $Q ? (
     latency_n   => sub { $_[0] == 1 ? 40 : 10 * $_[0] },
     paced_ms    => 200,
     s1_c        => 200, s1_n => 100_000, s1_rss_at => [1_000, 100_000],
+    s1_rounds   => 3,
     s2_c        => 20, s2_n => 2_000,
     s2s_c       => 20, s2s_n => 100,
     s3_n        => 10_000, s3_ms => 25_000, s3_ramp => 1_000,
@@ -600,9 +602,32 @@ if (want('latency')) {
 }
 
 if (want('s1')) {
-    $R{s1} = both(name => 's1-short', answer => 'short', expect => 'short',
-                  c => $P{s1_c}, n => $P{s1_n}, rss_at => $P{s1_rss_at},
-                  port => $port);
+    my @rounds;
+
+    # the ceiling drifts with the machine between runs (plain s1 has
+    # ranged from 9,500 to 17,000 invocations/s here): several rounds,
+    # plain and module back to back, and the round with the median ratio
+    for my $i (1 .. $P{s1_rounds}) {
+        my $r = both(name => "s1-short" . ($P{s1_rounds} > 1 ? "-r$i" : ''),
+                     answer => 'short', expect => 'short', c => $P{s1_c},
+                     n => $P{s1_n}, rss_at => $P{s1_rss_at}, port => $port);
+
+        $r->{ratio} = $r->{plain}{invocations_per_s}
+                      ? $r->{module}{invocations_per_s}
+                        / $r->{plain}{invocations_per_s} : 0;
+        push @rounds, $r;
+    }
+
+    @rounds = sort { $a->{ratio} <=> $b->{ratio} } @rounds;
+    $R{s1} = $rounds[$#rounds / 2];
+    $R{s1}{rounds} = [ map { { ratio => $_->{ratio},
+                               plain => $_->{plain}{invocations_per_s},
+                               module => $_->{module}{invocations_per_s},
+                               plain_cpu_us => $_->{plain}{worker}
+                                               {cpu_us_per_invocation},
+                               module_cpu_us => $_->{module}{worker}
+                                                {cpu_us_per_invocation} } }
+                       @rounds ];
 
     # plain nginx moving the bytes the module moves, unread: the
     # module's request body up, the event stream down
@@ -893,6 +918,21 @@ if ($R{latency}) {
 $md .= "## Scenarios\n\n";
 $md .= scenario_table('1. Short answers (20 deltas), full speed', $R{s1})
     if $R{s1};
+
+if ($R{s1} && @{ $R{s1}{rounds} } > 1) {
+    $md .= "The table is the round with the median ratio of "
+        . scalar(@{ $R{s1}{rounds} }) . " (plain, then agentcore, each "
+        . "on a fresh nginx), lowest ratio first:\n\n"
+        . "| round | plain inv/s | agentcore inv/s | ratio | plain µs/inv "
+        . "| agentcore µs/inv |\n|---:|---:|---:|---:|---:|---:|\n";
+    my $i = 0;
+    for my $r (@{ $R{s1}{rounds} }) {
+        $md .= sprintf("| %d | %.0f | %.0f | %.2f | %.1f | %.1f |\n", ++$i,
+                       $r->{plain}, $r->{module}, $r->{ratio},
+                       $r->{plain_cpu_us}, $r->{module_cpu_us});
+    }
+    $md .= "\n";
+}
 $md .= scenario_table('2. Long answers (2,000 deltas), full speed: '
                       . 'bulk reads', $R{s2})
     if $R{s2};
