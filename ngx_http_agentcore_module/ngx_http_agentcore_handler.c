@@ -80,6 +80,7 @@ ngx_http_agentcore_handler(ngx_http_request_t *r)
     ctx->request = r;
     ctx->conf = ngx_http_get_module_loc_conf(r, ngx_http_agentcore_module);
     ctx->busy_last = &ctx->busy;
+    ctx->pending_last = &ctx->pending;
 
     ctx->flush_event.handler = ngx_http_agentcore_sse_flush_handler;
     ctx->flush_event.data = ctx;
@@ -203,7 +204,7 @@ parsed:
 
     /* from here on every outcome is an SSE event */
 
-    if (ngx_http_agentcore_sse_start(r) != NGX_OK) {
+    if (ngx_http_agentcore_sse_start(ctx) != NGX_OK) {
         ngx_http_finalize_request(r, NGX_ERROR);
         return;
     }
@@ -612,6 +613,11 @@ ngx_http_agentcore_finish(ngx_http_agentcore_ctx_t *ctx, ngx_str_t *error)
     /* the last chunk leaves with whatever events are still held */
 
     ctx->unflushed = 0;
+
+    if (ngx_http_agentcore_sse_pending(ctx) != NGX_OK) {
+        ngx_http_finalize_request(r, NGX_ERROR);
+        return;
+    }
 
     rc = ngx_http_send_special(r, NGX_HTTP_LAST);
 

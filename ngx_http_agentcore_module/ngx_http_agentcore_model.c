@@ -370,7 +370,8 @@ ngx_http_agentcore_model_key_cache(void)
         return NULL;
     }
 
-    /* added after the unmapping one, so it runs before it */
+    /* added after the unmapping one, so it runs before it (and before
+     * the module is unloaded, whose cleanup is older still) */
     cln = ngx_pool_cleanup_add(ngx_cycle->pool, 0);
     if (cln == NULL) {
         return NULL;
@@ -386,6 +387,7 @@ ngx_http_agentcore_model_key_cache(void)
 static void
 ngx_http_agentcore_model_key_cache_gone(void *data)
 {
+    ac_sigv4_key_cache_free(ngx_http_agentcore_key_cache);
     ngx_http_agentcore_key_cache = NULL;
 }
 

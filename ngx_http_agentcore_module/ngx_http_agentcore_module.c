@@ -165,6 +165,13 @@ static ngx_command_t  ngx_http_agentcore_commands[] = {
       offsetof(ngx_http_agentcore_loc_conf_t, ping_busy),
       NULL },
 
+    { ngx_string("agentcore_sse_coalesce"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_agentcore_loc_conf_t, sse_coalesce),
+      NULL },
+
     { ngx_string("agentcore_weather"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_str_slot,
@@ -497,6 +504,7 @@ ngx_http_agentcore_create_loc_conf(ngx_conf_t *cf)
     conf->tool_max_size = NGX_CONF_UNSET_SIZE;
     conf->session_zone = NGX_CONF_UNSET_PTR;
     conf->ping_busy = NGX_CONF_UNSET;
+    conf->sse_coalesce = NGX_CONF_UNSET;
 
     return conf;
 }
@@ -566,6 +574,7 @@ ngx_http_agentcore_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_str_value(conf->weather, prev->weather, "sunny");
     ngx_conf_merge_size_value(conf->tool_max_size, prev->tool_max_size,
                               64 * 1024);
+    ngx_conf_merge_value(conf->sse_coalesce, prev->sse_coalesce, 0);
 
     if (ngx_http_agentcore_merge_session(cf, prev, conf) != NGX_CONF_OK) {
         return NGX_CONF_ERROR;

@@ -74,6 +74,7 @@ typedef struct {
     ngx_shm_zone_t             *session_zone;  /* agentcore_session */
     ngx_http_complex_value_t   *session_key;   /* agentcore_session_key */
     ngx_flag_t                  ping_busy;     /* agentcore_ping_busy */
+    ngx_flag_t                  sse_coalesce;  /* agentcore_sse_coalesce */
 } ngx_http_agentcore_loc_conf_t;
 
 
@@ -127,6 +128,10 @@ typedef struct {
     ngx_chain_t                *free;
     ngx_chain_t                *busy;
     ngx_chain_t               **busy_last;
+    ngx_chain_t                *pending;        /* agentcore_sse_coalesce:
+                                                   the turn's events */
+    ngx_chain_t               **pending_last;
+    ngx_uint_t                  npending;
     ngx_event_t                 flush_event;    /* posted: the events of
                                                    this loop turn leave
                                                    in one write */
@@ -166,12 +171,13 @@ char *ngx_http_agentcore_model_merge(ngx_conf_t *cf,
     ngx_http_agentcore_loc_conf_t *conf);
 
 /* ngx_http_agentcore_sse.c: SSE through the output filter chain */
-ngx_int_t ngx_http_agentcore_sse_start(ngx_http_request_t *r);
+ngx_int_t ngx_http_agentcore_sse_start(ngx_http_agentcore_ctx_t *ctx);
 ngx_int_t ngx_http_agentcore_sse_text(ngx_http_agentcore_ctx_t *ctx,
     const u_char *text, size_t len);
 ngx_int_t ngx_http_agentcore_sse_error(ngx_http_agentcore_ctx_t *ctx,
     ngx_str_t *message);
 ngx_int_t ngx_http_agentcore_sse_flush(ngx_http_agentcore_ctx_t *ctx);
+ngx_int_t ngx_http_agentcore_sse_pending(ngx_http_agentcore_ctx_t *ctx);
 void ngx_http_agentcore_sse_flush_later(ngx_http_agentcore_ctx_t *ctx);
 void ngx_http_agentcore_sse_flush_handler(ngx_event_t *ev);
 ngx_int_t ngx_http_agentcore_send_json(ngx_http_request_t *r,

@@ -6,7 +6,6 @@
 
 
 #include <limits.h>
-#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +28,12 @@ typedef struct {
     size_t                   cap;
     int                      failed;
 } ac_sigv4_buf_t;
+
+
+typedef struct {
+    EVP_MD_CTX              *ctx;
+    const EVP_MD            *md;
+} ac_sigv4_hash_t;
 
 
 typedef struct {
@@ -65,16 +70,18 @@ static void ac_sigv4_header_value(ac_sigv4_buf_t *b, const char *p,
     size_t n);
 static int ac_sigv4_canonical_headers(ac_sigv4_buf_t *b,
     const ac_sigv4_request_t *req, char *signed_headers, size_t size);
-static void ac_sigv4_md_init(void);
-static int ac_sigv4_digest(EVP_MD_CTX *c, const void *p, size_t n,
+static const EVP_MD *ac_sigv4_md_fetch(void);
+static void ac_sigv4_md_free(const EVP_MD *md);
+static int ac_sigv4_digest(ac_sigv4_hash_t *c, const void *p, size_t n,
     const void *p2, size_t n2, unsigned char out[AC_SHA256_LEN]);
-static int ac_sigv4_sha256(EVP_MD_CTX *c, const void *p, size_t n,
+static int ac_sigv4_sha256(ac_sigv4_hash_t *c, const void *p, size_t n,
     char out[65]);
-static int ac_sigv4_hmac(EVP_MD_CTX *c, const void *key, size_t key_len,
+static int ac_sigv4_hmac(ac_sigv4_hash_t *c, const void *key, size_t key_len,
     const void *data, size_t len, unsigned char out[AC_SHA256_LEN]);
-static int ac_sigv4_signing_key(EVP_MD_CTX *c, const ac_sigv4_request_t *req,
-    unsigned char key[AC_SHA256_LEN]);
-static int ac_sigv4_signature(EVP_MD_CTX *c, const ac_sigv4_request_t *req,
+static int ac_sigv4_signing_key(ac_sigv4_hash_t *c,
+    const ac_sigv4_request_t *req, unsigned char key[AC_SHA256_LEN]);
+static int ac_sigv4_signature(ac_sigv4_hash_t *c,
+    const ac_sigv4_request_t *req,
     const char *string_to_sign, size_t len, char out[65]);
 static int ac_sigv4_check(const ac_sigv4_request_t *req);
 
@@ -620,42 +627,48 @@ failed:
 
 
 /*
- * SHA-256 is fetched from the provider once: with EVP_sha256() every
- * digest init looks the implementation up again, which was most of
+ * SHA-256 is fetched from the provider once per signature, or once for
+ * all while a caller's key cache holds it: with EVP_sha256() every
+ * digest init looked the implementation up again, which was most of
  * what a signature cost (OpenSSL 3)
  */
 
-static const EVP_MD    *ac_sigv4_md;
-static pthread_once_t   ac_sigv4_md_once = PTHREAD_ONCE_INIT;
+static const EVP_MD *
+ac_sigv4_md_fetch(void)
+{
+#if (OPENSSL_VERSION_NUMBER >= 0x30000000L)
+    return EVP_MD_fetch(NULL, "SHA256", NULL);
+#else
+    return EVP_sha256();
+#endif
+}
 
 
 static void
-ac_sigv4_md_init(void)
+ac_sigv4_md_free(const EVP_MD *md)
 {
 #if (OPENSSL_VERSION_NUMBER >= 0x30000000L)
-    ac_sigv4_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+    EVP_MD_free((EVP_MD *) md);
+#else
+    (void) md;
 #endif
-
-    if (ac_sigv4_md == NULL) {
-        ac_sigv4_md = EVP_sha256();
-    }
 }
 
 
 /* SHA-256 of p then p2 (p2 may be NULL) */
 
 static int
-ac_sigv4_digest(EVP_MD_CTX *c, const void *p, size_t n, const void *p2,
+ac_sigv4_digest(ac_sigv4_hash_t *c, const void *p, size_t n, const void *p2,
     size_t n2, unsigned char out[AC_SHA256_LEN])
 {
     unsigned int  len;
 
     len = 0;
 
-    if (EVP_DigestInit_ex(c, ac_sigv4_md, NULL) != 1
-        || EVP_DigestUpdate(c, p, n) != 1
-        || (p2 && EVP_DigestUpdate(c, p2, n2) != 1)
-        || EVP_DigestFinal_ex(c, out, &len) != 1
+    if (EVP_DigestInit_ex(c->ctx, c->md, NULL) != 1
+        || EVP_DigestUpdate(c->ctx, p, n) != 1
+        || (p2 && EVP_DigestUpdate(c->ctx, p2, n2) != 1)
+        || EVP_DigestFinal_ex(c->ctx, out, &len) != 1
         || len != AC_SHA256_LEN)
     {
         return -1;
@@ -666,7 +679,7 @@ ac_sigv4_digest(EVP_MD_CTX *c, const void *p, size_t n, const void *p2,
 
 
 static int
-ac_sigv4_sha256(EVP_MD_CTX *c, const void *p, size_t n, char out[65])
+ac_sigv4_sha256(ac_sigv4_hash_t *c, const void *p, size_t n, char out[65])
 {
     size_t         i;
     unsigned char  md[AC_SHA256_LEN];
@@ -690,7 +703,7 @@ ac_sigv4_sha256(EVP_MD_CTX *c, const void *p, size_t n, char out[65])
 /* HMAC-SHA256 (RFC 2104) on the fetched digest */
 
 static int
-ac_sigv4_hmac(EVP_MD_CTX *c, const void *key, size_t key_len,
+ac_sigv4_hmac(ac_sigv4_hash_t *c, const void *key, size_t key_len,
     const void *data, size_t len, unsigned char out[AC_SHA256_LEN])
 {
     int            rc;
@@ -741,7 +754,7 @@ ac_sigv4_hmac(EVP_MD_CTX *c, const void *key, size_t key_len,
  */
 
 static int
-ac_sigv4_signing_key(EVP_MD_CTX *c, const ac_sigv4_request_t *req,
+ac_sigv4_signing_key(ac_sigv4_hash_t *c, const ac_sigv4_request_t *req,
     unsigned char key[AC_SHA256_LEN])
 {
     int                    rc;
@@ -836,7 +849,7 @@ done:
 /* the signature: hex(HMAC(kSigning, string_to_sign)) */
 
 static int
-ac_sigv4_signature(EVP_MD_CTX *c, const ac_sigv4_request_t *req,
+ac_sigv4_signature(ac_sigv4_hash_t *c, const ac_sigv4_request_t *req,
     const char *string_to_sign, size_t len, char out[65])
 {
     int            rc;
@@ -918,9 +931,9 @@ ac_sigv4_check(const ac_sigv4_request_t *req)
 int
 ac_sigv4_sign(const ac_sigv4_request_t *req, ac_sigv4_result_t *res)
 {
-    char            hash[65];
-    EVP_MD_CTX     *c;
-    ac_sigv4_buf_t  cr, sts, auth;
+    char             hash[65];
+    ac_sigv4_buf_t   cr, sts, auth;
+    ac_sigv4_hash_t  h, *c;
 
     if (res == NULL) {
         return -1;
@@ -932,20 +945,28 @@ ac_sigv4_sign(const ac_sigv4_request_t *req, ac_sigv4_result_t *res)
         return -1;
     }
 
-    if (pthread_once(&ac_sigv4_md_once, ac_sigv4_md_init) != 0
-        || ac_sigv4_md == NULL)
-    {
-        return -1;
-    }
-
-    c = EVP_MD_CTX_new();
-    if (c == NULL) {
-        return -1;
-    }
-
     memset(&cr, 0, sizeof(ac_sigv4_buf_t));
     memset(&sts, 0, sizeof(ac_sigv4_buf_t));
     memset(&auth, 0, sizeof(ac_sigv4_buf_t));
+
+    c = &h;
+    c->md = req->key_cache ? req->key_cache->md : NULL;
+
+    if (c->md == NULL) {
+        c->md = ac_sigv4_md_fetch();
+        if (c->md == NULL) {
+            return -1;
+        }
+
+        if (req->key_cache) {
+            req->key_cache->md = c->md;
+        }
+    }
+
+    c->ctx = EVP_MD_CTX_new();
+    if (c->ctx == NULL) {
+        goto nomem;
+    }
 
     /* the canonical request */
 
@@ -1026,13 +1047,23 @@ ac_sigv4_sign(const ac_sigv4_request_t *req, ac_sigv4_result_t *res)
     res->string_to_sign = sts.data;
     res->authorization = auth.data;
 
-    EVP_MD_CTX_free(c);
+    EVP_MD_CTX_free(c->ctx);
+
+    if (req->key_cache == NULL) {
+        ac_sigv4_md_free(c->md);
+    }
 
     return 0;
 
 failed:
 
-    EVP_MD_CTX_free(c);
+    EVP_MD_CTX_free(c->ctx);
+
+nomem:
+
+    if (req->key_cache == NULL) {
+        ac_sigv4_md_free(c->md);
+    }
 
     ac_sigv4_buf_free(&cr);
     ac_sigv4_buf_free(&sts);
@@ -1078,22 +1109,35 @@ ac_sigv4_amz_date(time_t t, char out[17])
 void
 ac_sha256_hex(const void *p, size_t n, char out[65])
 {
-    EVP_MD_CTX  *c;
+    ac_sigv4_hash_t  h;
 
     out[0] = '\0';
 
-    if (pthread_once(&ac_sigv4_md_once, ac_sigv4_md_init) != 0
-        || ac_sigv4_md == NULL)
-    {
+    h.md = ac_sigv4_md_fetch();
+    h.ctx = EVP_MD_CTX_new();
+
+    if (h.md && h.ctx) {
+        (void) ac_sigv4_sha256(&h, p, n, out);
+    }
+
+    EVP_MD_CTX_free(h.ctx);
+
+    if (h.md) {
+        ac_sigv4_md_free(h.md);
+    }
+}
+
+
+void
+ac_sigv4_key_cache_free(ac_sigv4_key_cache_t *kc)
+{
+    if (kc == NULL) {
         return;
     }
 
-    c = EVP_MD_CTX_new();
-    if (c == NULL) {
-        return;
+    if (kc->md) {
+        ac_sigv4_md_free(kc->md);
     }
 
-    (void) ac_sigv4_sha256(c, p, n, out);
-
-    EVP_MD_CTX_free(c);
+    OPENSSL_cleanse(kc, sizeof(ac_sigv4_key_cache_t));
 }

@@ -25,9 +25,11 @@ typedef struct {
 /*
  * The signing key of the last signature, kept by the caller (one per
  * thread): kSigning depends only on the day, the region, the service
- * and the secret.  Zero it before first use; wipe it when done.
+ * and the secret.  It also keeps the fetched SHA-256.  Zero it before
+ * first use; ac_sigv4_key_cache_free() when done.
  */
 typedef struct {
+    const void              *md;         /* EVP_MD, or NULL */
     unsigned char            key[32];
     unsigned char            id[32];     /* SHA-256 of "AWS4" secret */
     char                     date[8];
@@ -78,6 +80,9 @@ typedef struct {
  */
 int ac_sigv4_sign(const ac_sigv4_request_t *req, ac_sigv4_result_t *res);
 void ac_sigv4_result_free(ac_sigv4_result_t *res);
+
+/* frees what the cache holds and wipes it (NULL: nothing) */
+void ac_sigv4_key_cache_free(ac_sigv4_key_cache_t *kc);
 
 /* "YYYYMMDDTHHMMSSZ" + NUL for a UTC time */
 void ac_sigv4_amz_date(time_t t, char out[17]);

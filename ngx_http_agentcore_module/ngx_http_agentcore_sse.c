@@ -28,14 +28,17 @@ static ngx_str_t  ngx_http_agentcore_json_type =
 
 
 ngx_int_t
-ngx_http_agentcore_sse_start(ngx_http_request_t *r)
+ngx_http_agentcore_sse_start(ngx_http_agentcore_ctx_t *ctx)
 {
-    ngx_int_t  rc;
+    ngx_int_t            rc;
+    ngx_http_request_t  *r;
 
     static ngx_str_t  accel = ngx_string("X-Accel-Buffering");
     static ngx_str_t  no = ngx_string("no");
     static ngx_str_t  cache = ngx_string("Cache-Control");
     static ngx_str_t  no_cache = ngx_string("no-cache");
+
+    r = ctx->request;
 
     r->headers_out.status = NGX_HTTP_OK;
     r->headers_out.content_type = ngx_http_agentcore_sse_type;
@@ -63,6 +66,11 @@ ngx_http_agentcore_sse_start(ngx_http_request_t *r)
 
     if (rc == NGX_ERROR || rc > NGX_OK) {
         return NGX_ERROR;
+    }
+
+    if (ctx->conf->sse_coalesce) {
+        /* the head waits in the write filter for the first events */
+        return NGX_OK;
     }
 
     /* the head leaves now, before the first event, with no body bytes */
@@ -178,6 +186,14 @@ ngx_http_agentcore_sse_text(ngx_http_agentcore_ctx_t *ctx, const u_char *text,
 
     ctx->unflushed = 1;
 
+    if (ctx->conf->sse_coalesce) {
+        /* passed down together, as one chunk, when the turn is flushed */
+        *ctx->pending_last = cl;
+        ctx->pending_last = &cl->next;
+        ctx->npending++;
+        return NGX_OK;
+    }
+
     return ngx_http_agentcore_sse_send(ctx, cl);
 }
 
@@ -209,6 +225,10 @@ ngx_http_agentcore_sse_error(ngx_http_agentcore_ctx_t *ctx,
 
     ctx->unflushed = 0;
 
+    if (ngx_http_agentcore_sse_pending(ctx) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     return ngx_http_agentcore_sse_send(ctx, cl);
 }
 
@@ -222,8 +242,51 @@ ngx_http_agentcore_sse_flush(ngx_http_agentcore_ctx_t *ctx)
 
     ctx->unflushed = 0;
 
+    if (ngx_http_agentcore_sse_pending(ctx) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     return (ngx_http_send_special(ctx->request, NGX_HTTP_FLUSH) == NGX_ERROR)
            ? NGX_ERROR : NGX_OK;
+}
+
+
+/*
+ * agentcore_sse_coalesce: the events held for this turn, in one call of
+ * the output filters, so in one chunk.  The copy filter takes its own
+ * links for a chain of several buffers: ours go to the busy list
+ */
+
+ngx_int_t
+ngx_http_agentcore_sse_pending(ngx_http_agentcore_ctx_t *ctx)
+{
+    ngx_int_t     rc;
+    ngx_chain_t  *cl, *next;
+
+    if (ctx->pending == NULL) {
+        return NGX_OK;
+    }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ctx->request->connection->log, 0,
+                   "agentcore sse: %ui events in one chunk", ctx->npending);
+
+    cl = ctx->pending;
+
+    ctx->pending = NULL;
+    ctx->pending_last = &ctx->pending;
+    ctx->npending = 0;
+
+    rc = ngx_http_output_filter(ctx->request, cl);
+
+    for ( /* void */ ; cl; cl = next) {
+        next = cl->next;
+        cl->next = NULL;
+
+        *ctx->busy_last = cl;
+        ctx->busy_last = &cl->next;
+    }
+
+    return (rc == NGX_ERROR) ? NGX_ERROR : NGX_OK;
 }
 
 

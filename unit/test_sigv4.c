@@ -1342,7 +1342,9 @@ test_key_cache(void **state)
 
     simple_request(&sr, "/", NULL, 1);
     sr.region = "a-region-name-longer-than-the-cache-holds-1";
-    memset(&kc, 0, sizeof(kc));
+    ac_sigv4_key_cache_free(&kc);
+    assert_null(kc.md);
+    assert_false(kc.valid);
     sr.key_cache = &kc;
     {
         ac_sigv4_result_t  res;
@@ -1351,6 +1353,11 @@ test_key_cache(void **state)
         assert_false(kc.valid);
         ac_sigv4_result_free(&res);
     }
+
+    /* the digest fetched for the cache is the cache's to free */
+    assert_non_null(kc.md);
+    ac_sigv4_key_cache_free(&kc);
+    ac_sigv4_key_cache_free(NULL);
 }
 
 
