@@ -394,6 +394,12 @@ sub under_test_conf {
             agentcore;
             agentcore_model  $_;
         }
+
+        location = /invocations-coalesce/$_ {
+            agentcore;
+            agentcore_model         $_;
+            agentcore_sse_coalesce  on;
+        }
 EOL
 
         location = /_agentcore/bedrock {
@@ -511,10 +517,12 @@ sub both {
     my (%a) = @_;
     my %r;
 
-    for my $target ('plain', 'module') {
+    # "coalesce": the module with agentcore_sse_coalesce on
+    for my $target ('plain', 'module', $a{coalesce} ? 'coalesce' : ()) {
         my $path = $target eq 'plain' ? "/plain/$a{answer}"
-                                      : "/invocations/$a{answer}";
-        $r{$target} = loadgen(%a, module => $target eq 'module',
+                   : $target eq 'module' ? "/invocations/$a{answer}"
+                   : "/invocations-coalesce/$a{answer}";
+        $r{$target} = loadgen(%a, module => $target ne 'plain',
                               path => $path, port => $a{port},
                               label => "$a{name}-$target");
     }
@@ -613,7 +621,8 @@ if (want('s1')) {
     for my $i (1 .. $P{s1_rounds}) {
         my $r = both(name => "s1-short" . ($P{s1_rounds} > 1 ? "-r$i" : ''),
                      answer => 'short', expect => 'short', c => $P{s1_c},
-                     n => $P{s1_n}, rss_at => $P{s1_rss_at}, port => $port);
+                     n => $P{s1_n}, rss_at => $P{s1_rss_at}, port => $port,
+                     coalesce => 1);
 
         $r->{ratio} = $r->{plain}{invocations_per_s}
                       ? $r->{module}{invocations_per_s}
@@ -629,7 +638,10 @@ if (want('s1')) {
                                plain_cpu_us => $_->{plain}{worker}
                                                {cpu_us_per_invocation},
                                module_cpu_us => $_->{module}{worker}
-                                                {cpu_us_per_invocation} } }
+                                                {cpu_us_per_invocation},
+                               coalesce => $_->{coalesce}{invocations_per_s},
+                               coalesce_cpu_us => $_->{coalesce}{worker}
+                                                  {cpu_us_per_invocation} } }
                        @rounds ];
 
     # plain nginx moving the bytes the module moves, unread: the
@@ -643,7 +655,8 @@ if (want('s1')) {
 
 if (want('s2')) {
     $R{s2} = both(name => 's2-long', answer => 'long', expect => 'long',
-                  c => $P{s2_c}, n => $P{s2_n}, port => $port);
+                  c => $P{s2_c}, n => $P{s2_n}, port => $port,
+                  coalesce => 1);
 }
 
 # the floor of s2 at full speed: the protocol code alone on the same
@@ -991,6 +1004,53 @@ if ($R{s4}) {
                        $R{s4}{module}{worker}{cpu_us_per_invocation},
                        $R{s1}{module}{worker}{cpu_us_per_invocation});
     }
+}
+
+if (($R{s1} && $R{s1}{coalesce}) || ($R{s2} && $R{s2}{coalesce})) {
+    $md .= "### With `agentcore_sse_coalesce on`\n\n"
+        . "The same answers from a location with the directive on (the "
+        . "events of a loop turn as one chunk, the head with the first of "
+        . "them), measured right after the default in each round:\n\n"
+        . "| | plain proxy | agentcore | agentcore, coalesce on | ratio "
+        . "(coalesce / plain) |\n|---|---:|---:|---:|---:|\n";
+
+    for my $k (grep { $R{$_} && $R{$_}{coalesce} } 's1', 's2') {
+        my ($p, $m, $c) = @{ $R{$k} }{qw(plain module coalesce)};
+        my $what = $k eq 's1' ? 's1' : 's2 bulk';
+
+        $md .= sprintf("| %s invocations/s | %.0f | %.0f | %.0f | %.2f |\n",
+                       $what, $p->{invocations_per_s},
+                       $m->{invocations_per_s}, $c->{invocations_per_s},
+                       ratio($c->{invocations_per_s},
+                             $p->{invocations_per_s}) // 0);
+        $md .= sprintf("| %s worker CPU µs per invocation | %.1f | %.1f "
+                       . "| %.1f | %.2f |\n", $what,
+                       $p->{worker}{cpu_us_per_invocation},
+                       $m->{worker}{cpu_us_per_invocation},
+                       $c->{worker}{cpu_us_per_invocation},
+                       ratio($c->{worker}{cpu_us_per_invocation},
+                             $p->{worker}{cpu_us_per_invocation}) // 0);
+        $md .= sprintf("| %s worker CPU ns per event | %.0f | %.0f | %.0f "
+                       . "| %.2f |\n", $what,
+                       $p->{worker}{cpu_ns_per_event},
+                       $m->{worker}{cpu_ns_per_event},
+                       $c->{worker}{cpu_ns_per_event},
+                       ratio($c->{worker}{cpu_ns_per_event},
+                             $p->{worker}{cpu_ns_per_event}) // 0)
+            if $k eq 's2';
+    }
+
+    if ($R{s1} && @{ $R{s1}{rounds} } > 1) {
+        $md .= "\ns1 rounds, agentcore with coalescing: "
+            . join(', ', map { sprintf("%.0f inv/s (%.2f of plain), "
+                                       . "%.1f µs/inv", $_->{coalesce},
+                                       ratio($_->{coalesce}, $_->{plain})
+                                       // 0, $_->{coalesce_cpu_us}) }
+                   @{ $R{s1}{rounds} })
+            . ".\n";
+    }
+
+    $md .= "\n";
 }
 
 if ($R{s1} && $R{s1}{relay}) {

@@ -132,6 +132,7 @@ typedef struct {
                                                    the turn's events */
     ngx_chain_t               **pending_last;
     ngx_uint_t                  npending;
+    size_t                      pending_size;
     ngx_event_t                 flush_event;    /* posted: the events of
                                                    this loop turn leave
                                                    in one write */

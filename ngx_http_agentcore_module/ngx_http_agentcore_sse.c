@@ -171,9 +171,10 @@ ngx_int_t
 ngx_http_agentcore_sse_text(ngx_http_agentcore_ctx_t *ctx, const u_char *text,
     size_t len)
 {
-    size_t        size;
-    ngx_buf_t    *b;
-    ngx_chain_t  *cl;
+    size_t                     size;
+    ngx_buf_t                 *b;
+    ngx_chain_t               *cl;
+    ngx_http_core_loc_conf_t  *clcf;
 
     size = ac_sse_text_event(NULL, text, len);
 
@@ -187,10 +188,25 @@ ngx_http_agentcore_sse_text(ngx_http_agentcore_ctx_t *ctx, const u_char *text,
     ctx->unflushed = 1;
 
     if (ctx->conf->sse_coalesce) {
-        /* passed down together, as one chunk, when the turn is flushed */
+        /*
+         * passed down together, as one chunk, when the turn is flushed,
+         * or at once past postpone_output bytes: the write filter then
+         * sends them anyway, and a burst of a long answer keeps reusing
+         * a few buffers instead of holding all of them
+         */
+
         *ctx->pending_last = cl;
         ctx->pending_last = &cl->next;
         ctx->npending++;
+        ctx->pending_size += b->last - b->pos;
+
+        clcf = ngx_http_get_module_loc_conf(ctx->request,
+                                            ngx_http_core_module);
+
+        if (ctx->pending_size >= clcf->postpone_output) {
+            return ngx_http_agentcore_sse_pending(ctx);
+        }
+
         return NGX_OK;
     }
 
@@ -275,6 +291,7 @@ ngx_http_agentcore_sse_pending(ngx_http_agentcore_ctx_t *ctx)
     ctx->pending = NULL;
     ctx->pending_last = &ctx->pending;
     ctx->npending = 0;
+    ctx->pending_size = 0;
 
     rc = ngx_http_output_filter(ctx->request, cl);
 

@@ -132,3 +132,21 @@ AgentCore::Test::invoke('[[many n=300]]')
 CORE::join '', map { "w$_ " } 1 .. 300
 --- no_error_log
 [error]
+
+
+
+=== TEST 8: past postpone_output the held events go down at once
+With postpone_output 0 every event is past it: each is passed down as
+soon as it is made, one chunk each, as without the directive.
+--- config eval
+"postpone_output 0;\n" . $main::Coalesce
+--- request eval
+AgentCore::Test::invoke('[[deltas texts=["ab", "cde"]]] [[batch]]')
+--- response_body eval
+qq{data: "ab"\n\ndata: "cde"\n\n}
+--- grep_error_log eval: qr/agentcore sse: \d+ events in one chunk/
+--- grep_error_log_out
+agentcore sse: 1 events in one chunk
+agentcore sse: 1 events in one chunk
+--- no_error_log
+[error]
