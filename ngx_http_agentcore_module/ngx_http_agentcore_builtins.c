@@ -206,8 +206,8 @@ ngx_http_agentcore_current_time_tool(ngx_http_agentcore_tool_call_t *call)
 
     if (!utc) {
         for (i = 0; i < len; i++) {
-            if (!(isalnum((unsigned char) zone[i]) || zone[i] == '/' || zone[i] == '_'
-                  || zone[i] == '-' || zone[i] == '+'))
+            if (!(isalnum((unsigned char) zone[i]) || zone[i] == '/'
+                  || zone[i] == '_' || zone[i] == '-' || zone[i] == '+'))
             {
                 goto bad_zone;
             }

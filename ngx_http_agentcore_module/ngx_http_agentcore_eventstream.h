@@ -41,7 +41,8 @@ typedef struct {
     const unsigned char     *name;
     size_t                   name_len;
     unsigned                 type;
-    int64_t                  ival;     /* bool (1/0), byte .. long, timestamp ms */
+    int64_t                  ival;     /* bool (1/0), byte .. long,
+                                          timestamp ms */
     const unsigned char     *value;    /* bytes, string, uuid (16 bytes) */
     size_t                   value_len;
 } ac_es_header_t;

@@ -676,7 +676,7 @@ ngx_http_agentcore_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 
                 if (ctx->error_body == NULL) {
                     ctx->error_body = ngx_pnalloc(ctx->request->pool,
-                                              NGX_HTTP_AGENTCORE_MAX_ERROR_BODY);
+                                            NGX_HTTP_AGENTCORE_MAX_ERROR_BODY);
                     if (ctx->error_body == NULL) {
                         return NGX_ERROR;
                     }

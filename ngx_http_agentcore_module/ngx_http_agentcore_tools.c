@@ -449,7 +449,8 @@ ngx_http_agentcore_tools_run(ngx_http_agentcore_ctx_t *ctx, json_t *message)
         }
     }
 
-    ctx->calls = ngx_pcalloc(r->pool, n * sizeof(ngx_http_agentcore_tool_call_t));
+    ctx->calls = ngx_pcalloc(r->pool,
+                             n * sizeof(ngx_http_agentcore_tool_call_t));
     if (ctx->calls == NULL) {
         return NGX_ERROR;
     }
