@@ -54,6 +54,7 @@ typedef struct {
 static void ac_sigv4_buf_add(ac_sigv4_buf_t *b, const void *p, size_t n);
 static void ac_sigv4_buf_str(ac_sigv4_buf_t *b, const char *s);
 static void ac_sigv4_buf_free(ac_sigv4_buf_t *b);
+static void ac_sigv4_scope(ac_sigv4_buf_t *b, const ac_sigv4_request_t *req);
 static int ac_sigv4_unreserved(unsigned char c);
 static int ac_sigv4_hexval(unsigned char c);
 static void ac_sigv4_uri_encode(ac_sigv4_buf_t *b, const unsigned char *p,
@@ -137,6 +138,20 @@ static void
 ac_sigv4_buf_str(ac_sigv4_buf_t *b, const char *s)
 {
     ac_sigv4_buf_add(b, s, strlen(s));
+}
+
+
+/* the credential scope: DATE/REGION/SERVICE/aws4_request */
+
+static void
+ac_sigv4_scope(ac_sigv4_buf_t *b, const ac_sigv4_request_t *req)
+{
+    ac_sigv4_buf_add(b, req->amz_date, 8);
+    ac_sigv4_buf_add(b, "/", 1);
+    ac_sigv4_buf_str(b, req->region);
+    ac_sigv4_buf_add(b, "/", 1);
+    ac_sigv4_buf_str(b, req->service);
+    ac_sigv4_buf_str(b, "/" AC_SIGV4_TERMINATOR);
 }
 
 
@@ -770,27 +785,22 @@ ac_sigv4_signing_key(ac_sigv4_hash_t *c, const ac_sigv4_request_t *req,
         return -1;
     }
 
-    secret = malloc(slen + 4);
-    if (secret == NULL) {
-        return -1;
-    }
-
-    memcpy(secret, "AWS4", 4);
-    memcpy(secret + 4, req->secret_access_key, slen);
-
     kc = req->key_cache;
 
     if (kc && (rlen > sizeof(kc->region) || svlen > sizeof(kc->service))) {
         kc = NULL;
     }
 
-    rc = 0;
+    /* a hit costs one digest of the secret, and no copy of it */
 
     if (kc) {
-        rc = ac_sigv4_digest(c, secret, slen + 4, NULL, 0, id);
+        if (ac_sigv4_digest(c, "AWS4", 4, req->secret_access_key, slen, id)
+            != 0)
+        {
+            return -1;
+        }
 
-        if (rc == 0
-            && kc->valid
+        if (kc->valid
             && memcmp(kc->date, req->amz_date, 8) == 0
             && kc->region_len == rlen
             && memcmp(kc->region, req->region, rlen) == 0
@@ -799,13 +809,24 @@ ac_sigv4_signing_key(ac_sigv4_hash_t *c, const ac_sigv4_request_t *req,
             && CRYPTO_memcmp(kc->id, id, AC_SHA256_LEN) == 0)
         {
             memcpy(key, kc->key, AC_SHA256_LEN);
-            goto done;
+            OPENSSL_cleanse(id, sizeof(id));
+            return 0;
         }
     }
 
-    if (rc == 0) {
-        rc = ac_sigv4_hmac(c, secret, slen + 4, req->amz_date, 8, key);
+    secret = malloc(slen + 4);
+    if (secret == NULL) {
+        OPENSSL_cleanse(id, sizeof(id));
+        return -1;
     }
+
+    memcpy(secret, "AWS4", 4);
+    memcpy(secret + 4, req->secret_access_key, slen);
+
+    rc = ac_sigv4_hmac(c, secret, slen + 4, req->amz_date, 8, key);
+
+    OPENSSL_cleanse(secret, slen + 4);
+    free(secret);
 
     if (rc == 0) {
         rc = ac_sigv4_hmac(c, key, AC_SHA256_LEN, req->region, rlen, k);
@@ -835,10 +856,6 @@ ac_sigv4_signing_key(ac_sigv4_hash_t *c, const ac_sigv4_request_t *req,
         }
     }
 
-done:
-
-    OPENSSL_cleanse(secret, slen + 4);
-    free(secret);
     OPENSSL_cleanse(id, sizeof(id));
     OPENSSL_cleanse(k, sizeof(k));
 
@@ -1009,12 +1026,8 @@ ac_sigv4_sign(const ac_sigv4_request_t *req, ac_sigv4_result_t *res)
     ac_sigv4_buf_str(&sts, AC_SIGV4_ALGORITHM "\n");
     ac_sigv4_buf_add(&sts, req->amz_date, 16);
     ac_sigv4_buf_add(&sts, "\n", 1);
-    ac_sigv4_buf_add(&sts, req->amz_date, 8);
-    ac_sigv4_buf_add(&sts, "/", 1);
-    ac_sigv4_buf_str(&sts, req->region);
-    ac_sigv4_buf_add(&sts, "/", 1);
-    ac_sigv4_buf_str(&sts, req->service);
-    ac_sigv4_buf_str(&sts, "/" AC_SIGV4_TERMINATOR "\n");
+    ac_sigv4_scope(&sts, req);
+    ac_sigv4_buf_add(&sts, "\n", 1);
     ac_sigv4_buf_add(&sts, hash, 64);
 
     if (sts.failed
@@ -1029,12 +1042,8 @@ ac_sigv4_sign(const ac_sigv4_request_t *req, ac_sigv4_result_t *res)
     ac_sigv4_buf_str(&auth, AC_SIGV4_ALGORITHM " Credential=");
     ac_sigv4_buf_str(&auth, req->access_key_id);
     ac_sigv4_buf_add(&auth, "/", 1);
-    ac_sigv4_buf_add(&auth, req->amz_date, 8);
-    ac_sigv4_buf_add(&auth, "/", 1);
-    ac_sigv4_buf_str(&auth, req->region);
-    ac_sigv4_buf_add(&auth, "/", 1);
-    ac_sigv4_buf_str(&auth, req->service);
-    ac_sigv4_buf_str(&auth, "/" AC_SIGV4_TERMINATOR ", SignedHeaders=");
+    ac_sigv4_scope(&auth, req);
+    ac_sigv4_buf_str(&auth, ", SignedHeaders=");
     ac_sigv4_buf_str(&auth, res->signed_headers);
     ac_sigv4_buf_str(&auth, ", Signature=");
     ac_sigv4_buf_str(&auth, res->signature);

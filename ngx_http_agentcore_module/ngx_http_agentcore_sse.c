@@ -144,18 +144,26 @@ ngx_http_agentcore_sse_buf(ngx_http_agentcore_ctx_t *ctx, size_t size,
 static ngx_int_t
 ngx_http_agentcore_sse_send(ngx_http_agentcore_ctx_t *ctx, ngx_chain_t *out)
 {
-    ngx_int_t  rc;
+    ngx_int_t     rc;
+    ngx_chain_t  *next;
 
     rc = ngx_http_output_filter(ctx->request, out);
 
     /*
-     * out is one link: it joins the busy list at its tail (unlike
+     * our links join the busy list at its tail, one by one (unlike
      * ngx_chain_update_chains(), which walks the whole list to append,
-     * for every event while a long read's events wait for the flush)
+     * for every event while a long read's events wait for the flush);
+     * the filters keep none of them: the copy filter takes its own links
+     * for a chain of several buffers
      */
 
-    *ctx->busy_last = out;
-    ctx->busy_last = &out->next;
+    for ( /* void */ ; out; out = next) {
+        next = out->next;
+        out->next = NULL;
+
+        *ctx->busy_last = out;
+        ctx->busy_last = &out->next;
+    }
 
     return (rc == NGX_ERROR) ? NGX_ERROR : NGX_OK;
 }
@@ -269,15 +277,13 @@ ngx_http_agentcore_sse_flush(ngx_http_agentcore_ctx_t *ctx)
 
 /*
  * agentcore_sse_coalesce: the events held for this turn, in one call of
- * the output filters, so in one chunk.  The copy filter takes its own
- * links for a chain of several buffers: ours go to the busy list
+ * the output filters, so in one chunk
  */
 
 ngx_int_t
 ngx_http_agentcore_sse_pending(ngx_http_agentcore_ctx_t *ctx)
 {
-    ngx_int_t     rc;
-    ngx_chain_t  *cl, *next;
+    ngx_chain_t  *cl;
 
     if (ctx->pending == NULL) {
         return NGX_OK;
@@ -293,17 +299,7 @@ ngx_http_agentcore_sse_pending(ngx_http_agentcore_ctx_t *ctx)
     ctx->npending = 0;
     ctx->pending_size = 0;
 
-    rc = ngx_http_output_filter(ctx->request, cl);
-
-    for ( /* void */ ; cl; cl = next) {
-        next = cl->next;
-        cl->next = NULL;
-
-        *ctx->busy_last = cl;
-        ctx->busy_last = &cl->next;
-    }
-
-    return (rc == NGX_ERROR) ? NGX_ERROR : NGX_OK;
+    return ngx_http_agentcore_sse_send(ctx, cl);
 }
 
 

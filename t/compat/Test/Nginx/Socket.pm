@@ -298,8 +298,8 @@ sub run_test ($) {
 
     if (!$should_skip) {
         if (!defined $config && !$Test::Nginx::Util::NginxRunning) {
-            bail_out("$name - No '--- config' section specified and could "
-                     . "not get previous one")
+            bail_out("$name - this block has no --- config and no earlier "
+                     . "block left one to reuse")
                 if !defined $PrevConfig;
             $config = $PrevConfig;
         }
