@@ -989,8 +989,8 @@ ngx_http_agentcore_session_store(ngx_http_agentcore_session_t *s,
 {
     u_char                             *buf, *p;
     size_t                              len;
+    size_t                              removed;
     ngx_log_t                          *log;
-    ngx_uint_t                          removed;
     ngx_http_request_t                 *r;
     ngx_http_agentcore_ctx_t           *ctx;
     ngx_http_agentcore_session_zone_t  *zone;
@@ -1012,6 +1012,13 @@ ngx_http_agentcore_session_store(ngx_http_agentcore_session_t *s,
     }
 
     removed = ac_history_trim(ctx->messages, zone->max_messages);
+
+    if (removed) {
+        /* read here, not only in a debug log: builds without debug */
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, log, 0,
+                       "agentcore session %08xD: %uz oldest messages "
+                       "trimmed", s->hash, removed);
+    }
 
     len = ac_history_encode(ctx->messages, NULL, 0);
 
@@ -1099,10 +1106,9 @@ ngx_http_agentcore_session_store(ngx_http_agentcore_session_t *s,
 
     ngx_free(buf);
 
-    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, log, 0,
-                   "agentcore session %08xD: stored %uz messages "
-                   "(%ui trimmed), %uz bytes",
-                   s->hash, json_array_size(ctx->messages), removed, len);
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, log, 0,
+                   "agentcore session %08xD: stored %uz messages, %uz bytes",
+                   s->hash, json_array_size(ctx->messages), len);
 
     return NGX_OK;
 }
