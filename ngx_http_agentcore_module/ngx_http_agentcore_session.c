@@ -94,6 +94,8 @@ static void ngx_http_agentcore_session_rbtree_insert(ngx_rbtree_node_t *temp,
     ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
 static ngx_int_t ngx_http_agentcore_session_key(ngx_http_request_t *r,
     ngx_http_agentcore_loc_conf_t *conf, ngx_str_t *id, ngx_str_t *error);
+static ngx_int_t ngx_http_agentcore_session_check(ngx_http_request_t *r,
+    ngx_str_t *id, ngx_uint_t key, ngx_str_t *error);
 static ngx_int_t ngx_http_agentcore_session_acquire(
     ngx_http_agentcore_session_t *s, ngx_str_t *history, ngx_str_t *error);
 static ngx_int_t ngx_http_agentcore_session_store(
@@ -785,7 +787,7 @@ ngx_http_agentcore_session_key(ngx_http_request_t *r,
             return NGX_HTTP_BAD_REQUEST;
         }
 
-        return NGX_OK;
+        return ngx_http_agentcore_session_check(r, id, 1, error);
     }
 
     h = NULL;
@@ -829,7 +831,113 @@ ngx_http_agentcore_session_key(ngx_http_request_t *r,
 
     *id = h->value;
 
+    return ngx_http_agentcore_session_check(r, id, 0, error);
+}
+
+
+/*
+ * The bytes of a session id: it comes back in a response header, and
+ * it keys what a later invocation sees.  The runtime's header holds
+ * visible ASCII only (0x21 to 0x7E: what an SDK client sends, a UUID;
+ * InvokeAgentRuntime documents only the length).  The value of
+ * agentcore_session_key may also hold spaces and non-ASCII UTF-8 (a
+ * user name, a JWT claim), but no control character (C0, DEL, C1) and
+ * no invalid UTF-8.  NGX_OK, or NGX_HTTP_BAD_REQUEST with *error.
+ */
+
+static ngx_int_t
+ngx_http_agentcore_session_check(ngx_http_request_t *r, ngx_str_t *id,
+    ngx_uint_t key, ngx_str_t *error)
+{
+    u_char      *p, *end, *start, c;
+    size_t       n;
+    uint32_t     cp, min;
+    const char  *what;
+
+    p = id->data;
+    end = p + id->len;
+
+    while (p < end) {
+        start = p;
+        c = *p++;
+
+        if (c >= 0x21 && c <= 0x7e) {
+            continue;
+        }
+
+        if (!key) {
+            goto bad;
+        }
+
+        if (c == ' ') {
+            continue;
+        }
+
+        if (c < 0xc2 || c > 0xf4) {
+            goto bad;
+        }
+
+        if (c < 0xe0) {
+            n = 1;
+            cp = c & 0x1f;
+            min = 0x80;
+
+        } else if (c < 0xf0) {
+            n = 2;
+            cp = c & 0x0f;
+            min = 0x800;
+
+        } else {
+            n = 3;
+            cp = c & 0x07;
+            min = 0x10000;
+        }
+
+        if ((size_t) (end - p) < n) {
+            goto bad;
+        }
+
+        for ( /* void */ ; n; n--, p++) {
+            if ((*p & 0xc0) != 0x80) {
+                goto bad;
+            }
+
+            cp = (cp << 6) | (*p & 0x3f);
+        }
+
+        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)
+            || (cp >= 0x80 && cp <= 0x9f))
+        {
+            goto bad;
+        }
+    }
+
     return NGX_OK;
+
+bad:
+
+    /* the first byte of the character refused */
+
+    what = key ? "the session key (agentcore_session_key) may hold only "
+                 "UTF-8 text without control characters"
+               : "X-Amzn-Bedrock-AgentCore-Runtime-Session-Id may hold only "
+                 "visible ASCII characters (letters, digits and punctuation, "
+                 "0x21 to 0x7E)";
+
+    error->data = ngx_pnalloc(r->pool, 256);
+    if (error->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    /* NUL-terminated: the handler passes it on as a C string */
+
+    error->len = ngx_snprintf(error->data, 255,
+                              "%s: the byte 0x%02Xd at offset %uz is not allowed%Z",
+                              what, (u_int) *start,
+                              (size_t) (start - id->data))
+                 - error->data - 1;
+
+    return NGX_HTTP_BAD_REQUEST;
 }
 
 
