@@ -110,6 +110,9 @@ static ngx_http_agentcore_session_node_t *ngx_http_agentcore_session_lookup(
 static ngx_uint_t ngx_http_agentcore_session_alive(
     ngx_http_agentcore_session_zone_t *zone,
     ngx_http_agentcore_session_node_t *node);
+static ngx_uint_t ngx_http_agentcore_session_busy(
+    ngx_http_agentcore_session_zone_t *zone,
+    ngx_http_agentcore_session_node_t *keep);
 static void *ngx_http_agentcore_session_alloc(
     ngx_http_agentcore_session_zone_t *zone, size_t size,
     ngx_http_agentcore_session_node_t *keep);
@@ -1096,8 +1099,9 @@ ngx_http_agentcore_session_store(ngx_http_agentcore_session_t *s,
     ngx_str_t *error)
 {
     u_char                             *buf, *p;
-    size_t                              len;
+    size_t                              len, room;
     size_t                              removed;
+    ngx_uint_t                          busy;
     ngx_log_t                          *log;
     ngx_http_request_t                 *r;
     ngx_http_agentcore_ctx_t           *ctx;
@@ -1173,14 +1177,34 @@ ngx_http_agentcore_session_store(ngx_http_agentcore_session_t *s,
     }
 
     if (p == NULL) {
+        /*
+         * Every idle session is evicted by now.  With others in use, a
+         * history the zone's pages (less one, for the small blocks) could
+         * hold would fit once they end: the zone is busy, not too small.
+         */
+
+        busy = ngx_http_agentcore_session_busy(zone, node);
+        room = (size_t) (zone->shpool->end - zone->shpool->start)
+               - ngx_pagesize;
+
         ngx_shmtx_unlock(&zone->shpool->mutex);
         ngx_free(buf);
 
-        ngx_log_error(NGX_LOG_ERR, log, 0,
-                      "agentcore: session %08xD: the session history "
-                      "(%uz bytes) is larger than agentcore_session_zone "
-                      "\"%V\" can hold", s->hash, len,
-                      &zone->shm_zone->shm.name);
+        if (busy && len <= room) {
+            ngx_log_error(NGX_LOG_ERR, log, 0,
+                          "agentcore: session %08xD: the session history "
+                          "(%uz bytes) was not stored: "
+                          "agentcore_session_zone \"%V\" is full of "
+                          "sessions in use (%ui besides this one)",
+                          s->hash, len, &zone->shm_zone->shm.name, busy);
+
+        } else {
+            ngx_log_error(NGX_LOG_ERR, log, 0,
+                          "agentcore: session %08xD: the session history "
+                          "(%uz bytes) is larger than "
+                          "agentcore_session_zone \"%V\" can hold",
+                          s->hash, len, &zone->shm_zone->shm.name);
+        }
 
         if (error == NULL) {
             return NGX_ERROR;
@@ -1192,12 +1216,25 @@ ngx_http_agentcore_session_store(ngx_http_agentcore_session_t *s,
             return NGX_ERROR;
         }
 
-        error->len = ngx_snprintf(error->data, 256,
-                                  "The session history (%uz bytes) is "
-                                  "larger than agentcore_session_zone "
-                                  "\"%V\" can hold",
-                                  len, &zone->shm_zone->shm.name)
-                     - error->data;
+        if (busy && len <= room) {
+            error->len = ngx_snprintf(error->data, 256,
+                                      "The session history (%uz bytes) was "
+                                      "not stored: agentcore_session_zone "
+                                      "\"%V\" is full of sessions in use "
+                                      "(%ui besides this one); the session "
+                                      "keeps its earlier history",
+                                      len, &zone->shm_zone->shm.name, busy)
+                         - error->data;
+
+        } else {
+            error->len = ngx_snprintf(error->data, 256,
+                                      "The session history (%uz bytes) is "
+                                      "larger than agentcore_session_zone "
+                                      "\"%V\" can hold",
+                                      len, &zone->shm_zone->shm.name)
+                         - error->data;
+        }
+
         return NGX_ERROR;
     }
 
@@ -1393,6 +1430,33 @@ ngx_http_agentcore_session_alive(ngx_http_agentcore_session_zone_t *zone,
     }
 
     return 1;
+}
+
+
+/* the sessions in use, other than "keep" (locked) */
+
+static ngx_uint_t
+ngx_http_agentcore_session_busy(ngx_http_agentcore_session_zone_t *zone,
+    ngx_http_agentcore_session_node_t *keep)
+{
+    ngx_uint_t                          n;
+    ngx_queue_t                        *q;
+    ngx_http_agentcore_session_node_t  *node;
+
+    n = 0;
+
+    for (q = ngx_queue_head(&zone->sh->lru);
+         q != ngx_queue_sentinel(&zone->sh->lru);
+         q = ngx_queue_next(q))
+    {
+        node = ngx_queue_data(q, ngx_http_agentcore_session_node_t, queue);
+
+        if (node != keep && ngx_http_agentcore_session_alive(zone, node)) {
+            n++;
+        }
+    }
+
+    return n;
 }
 
 
