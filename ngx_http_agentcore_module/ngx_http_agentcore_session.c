@@ -935,7 +935,8 @@ bad:
     /* NUL-terminated: the handler passes it on as a C string */
 
     error->len = ngx_snprintf(error->data, 255,
-                              "%s: the byte 0x%02Xd at offset %uz is not allowed%Z",
+                              "%s: the byte 0x%02Xd at offset %uz is not "
+                              "allowed%Z",
                               what, (u_int) *start,
                               (size_t) (start - id->data))
                  - error->data - 1;
