@@ -83,6 +83,21 @@ $(MODULE_SO): $(BUILD)/.deps config t/module/config $(PROTO_SRCS) \
 	cp $(BUILD)/nginx/ngx_http_agentcore_test_tool_module.so $(BUILD)/
 	cp $(BUILD)/nginx/ngx_http_agentcore_module.so $@
 
+# the module against stock nginx sources configured without --with-debug
+# (Debian's nginx has it): a variable read only by ngx_log_debug fails
+# -Werror there.  NGX_TARBALL: a release tarball (auto/configure layout)
+NGX_TARBALL ?= $(abspath $(ROOT)/../shared/nginx/nginx-1.22.1.tar.gz)
+NODEBUG     := $(BUILD)/nodebug
+
+.PHONY: module-nodebug
+module-nodebug: $(BUILD)/.deps
+	@rm -rf $(NODEBUG) && mkdir -p $(NODEBUG)
+	tar xzf $(NGX_TARBALL) -C $(NODEBUG) --strip-components=1
+	cd $(NODEBUG) && auto/configure --with-compat --with-threads \
+	    --with-cc-opt=-Werror --add-dynamic-module=$(ROOT) \
+	    > configure.log 2>&1 || { tail -30 configure.log; exit 1; }
+	$(MAKE) -s -C $(NODEBUG) -f objs/Makefile modules
+
 # unit tests (cmocka) of the protocol layer
 build/unit/%: unit/%.c $(PROTO_SRCS) $(PROTO_HDRS) $(wildcard unit/*.h) \
                  | $(BUILD)/.deps

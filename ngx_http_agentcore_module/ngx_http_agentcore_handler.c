@@ -20,6 +20,8 @@
 static void ngx_http_agentcore_body_handler(ngx_http_request_t *r);
 static u_char *ngx_http_agentcore_read_body(ngx_http_request_t *r,
     size_t *len);
+static uint32_t ngx_http_agentcore_lone_surrogate(json_t *text,
+    size_t *pos);
 static void ngx_http_agentcore_write_handler(ngx_http_request_t *r);
 static void ngx_http_agentcore_step(ngx_http_agentcore_ctx_t *ctx);
 static void ngx_http_agentcore_model_next(ngx_http_agentcore_ctx_t *ctx);
@@ -110,8 +112,10 @@ static void
 ngx_http_agentcore_body_handler(ngx_http_request_t *r)
 {
     u_char                    *body;
-    size_t                     len;
+    size_t                     len, pos;
     json_t                    *payload, *prompt;
+    uint32_t                   cp;
+    u_char                     details[160];
     ngx_int_t                  rc;
     ngx_str_t                  error;
     ac_json_error_t            err;
@@ -158,6 +162,33 @@ ngx_http_agentcore_body_handler(ngx_http_request_t *r)
             ngx_http_agentcore_send_json(r, NGX_HTTP_BAD_REQUEST,
                 "Invalid payload",
                 "expected a JSON object with a string \"prompt\""));
+        return;
+    }
+
+    /*
+     * A lone surrogate ("\ud800", or the bytes ED A0 80) passes json.loads
+     * as in the reference, but it is not Unicode text: the model takes
+     * UTF-8.  Refused now, before it streams or enters a session.
+     */
+
+    cp = ngx_http_agentcore_lone_surrogate(prompt, &pos);
+
+    if (cp) {
+        json_decref(payload);
+
+        (void) ngx_snprintf(details, sizeof(details),
+                            "'utf-8' codec can't encode character "
+                            "'\\u%04xd' in position %uz: surrogates not "
+                            "allowed (a lone surrogate in \"prompt\")%Z",
+                            cp, pos);
+
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "agentcore: Invalid encoding: %s", details);
+
+        ngx_http_finalize_request(r,
+            ngx_http_agentcore_send_json(r, NGX_HTTP_BAD_REQUEST,
+                                         "Invalid encoding",
+                                         (char *) details));
         return;
     }
 
@@ -221,6 +252,39 @@ parsed:
     }
 
     ngx_http_agentcore_model_next(ctx);
+}
+
+
+/*
+ * The payload parser keeps a lone surrogate as CPython does, as the
+ * 3 bytes ED A0..BF xx (everything else in a string is valid UTF-8).
+ * Returns its code point and its position in code points, or 0.
+ */
+
+static uint32_t
+ngx_http_agentcore_lone_surrogate(json_t *text, size_t *pos)
+{
+    u_char  *p, *end;
+    size_t   n;
+
+    p = (u_char *) json_string_value(text);
+    end = p + json_string_length(text);
+
+    for (n = 0; p < end; p++) {
+
+        if ((*p & 0xc0) == 0x80) {
+            continue;
+        }
+
+        if (*p == 0xed && end - p >= 3 && p[1] >= 0xa0) {
+            *pos = n;
+            return 0xd000 | ((p[1] & 0x3f) << 6) | (p[2] & 0x3f);
+        }
+
+        n++;
+    }
+
+    return 0;
 }
 
 

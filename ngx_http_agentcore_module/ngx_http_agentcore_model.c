@@ -104,6 +104,11 @@ ngx_http_agentcore_model_start(ngx_http_agentcore_ctx_t *ctx)
                                     (const char *) conf->request_suffix.data,
                                     conf->request_suffix.len, &len);
     if (json == NULL) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "agentcore: the model request cannot be built from "
+                      "the history (%uz messages): a text that is not "
+                      "UTF-8, nesting too deep, or no memory",
+                      json_array_size(ctx->messages));
         return NGX_ERROR;
     }
 

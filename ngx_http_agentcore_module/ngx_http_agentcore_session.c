@@ -94,6 +94,8 @@ static void ngx_http_agentcore_session_rbtree_insert(ngx_rbtree_node_t *temp,
     ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
 static ngx_int_t ngx_http_agentcore_session_key(ngx_http_request_t *r,
     ngx_http_agentcore_loc_conf_t *conf, ngx_str_t *id, ngx_str_t *error);
+static ngx_int_t ngx_http_agentcore_session_check(ngx_http_request_t *r,
+    ngx_str_t *id, ngx_uint_t key, ngx_str_t *error);
 static ngx_int_t ngx_http_agentcore_session_acquire(
     ngx_http_agentcore_session_t *s, ngx_str_t *history, ngx_str_t *error);
 static ngx_int_t ngx_http_agentcore_session_store(
@@ -108,6 +110,9 @@ static ngx_http_agentcore_session_node_t *ngx_http_agentcore_session_lookup(
 static ngx_uint_t ngx_http_agentcore_session_alive(
     ngx_http_agentcore_session_zone_t *zone,
     ngx_http_agentcore_session_node_t *node);
+static ngx_uint_t ngx_http_agentcore_session_busy(
+    ngx_http_agentcore_session_zone_t *zone,
+    ngx_http_agentcore_session_node_t *keep);
 static void *ngx_http_agentcore_session_alloc(
     ngx_http_agentcore_session_zone_t *zone, size_t size,
     ngx_http_agentcore_session_node_t *keep);
@@ -785,7 +790,7 @@ ngx_http_agentcore_session_key(ngx_http_request_t *r,
             return NGX_HTTP_BAD_REQUEST;
         }
 
-        return NGX_OK;
+        return ngx_http_agentcore_session_check(r, id, 1, error);
     }
 
     h = NULL;
@@ -829,7 +834,114 @@ ngx_http_agentcore_session_key(ngx_http_request_t *r,
 
     *id = h->value;
 
+    return ngx_http_agentcore_session_check(r, id, 0, error);
+}
+
+
+/*
+ * The bytes of a session id: it comes back in a response header, and
+ * it keys what a later invocation sees.  The runtime's header holds
+ * visible ASCII only (0x21 to 0x7E: what an SDK client sends, a UUID;
+ * InvokeAgentRuntime documents only the length).  The value of
+ * agentcore_session_key may also hold spaces and non-ASCII UTF-8 (a
+ * user name, a JWT claim), but no control character (C0, DEL, C1) and
+ * no invalid UTF-8.  NGX_OK, or NGX_HTTP_BAD_REQUEST with *error.
+ */
+
+static ngx_int_t
+ngx_http_agentcore_session_check(ngx_http_request_t *r, ngx_str_t *id,
+    ngx_uint_t key, ngx_str_t *error)
+{
+    u_char      *p, *end, *start, c;
+    size_t       n;
+    uint32_t     cp, min;
+    const char  *what;
+
+    p = id->data;
+    end = p + id->len;
+
+    while (p < end) {
+        start = p;
+        c = *p++;
+
+        if (c >= 0x21 && c <= 0x7e) {
+            continue;
+        }
+
+        if (!key) {
+            goto bad;
+        }
+
+        if (c == ' ') {
+            continue;
+        }
+
+        if (c < 0xc2 || c > 0xf4) {
+            goto bad;
+        }
+
+        if (c < 0xe0) {
+            n = 1;
+            cp = c & 0x1f;
+            min = 0x80;
+
+        } else if (c < 0xf0) {
+            n = 2;
+            cp = c & 0x0f;
+            min = 0x800;
+
+        } else {
+            n = 3;
+            cp = c & 0x07;
+            min = 0x10000;
+        }
+
+        if ((size_t) (end - p) < n) {
+            goto bad;
+        }
+
+        for ( /* void */ ; n; n--, p++) {
+            if ((*p & 0xc0) != 0x80) {
+                goto bad;
+            }
+
+            cp = (cp << 6) | (*p & 0x3f);
+        }
+
+        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)
+            || (cp >= 0x80 && cp <= 0x9f))
+        {
+            goto bad;
+        }
+    }
+
     return NGX_OK;
+
+bad:
+
+    /* the first byte of the character refused */
+
+    what = key ? "the session key (agentcore_session_key) may hold only "
+                 "UTF-8 text without control characters"
+               : "X-Amzn-Bedrock-AgentCore-Runtime-Session-Id may hold only "
+                 "visible ASCII characters (letters, digits and punctuation, "
+                 "0x21 to 0x7E)";
+
+    error->data = ngx_pnalloc(r->pool, 256);
+    if (error->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    /* NUL-terminated: the handler passes it on as a C string */
+
+    error->len = ngx_snprintf(error->data, 255,
+                              "%s: the byte 0x%02Xd at offset %uz is not "
+                              "allowed%Z",
+                              what, (u_int) *start,
+                              (size_t) (start - id->data))
+                 - error->data - 1;
+
+    return NGX_HTTP_BAD_REQUEST;
 }
 
 
@@ -988,9 +1100,10 @@ ngx_http_agentcore_session_store(ngx_http_agentcore_session_t *s,
     ngx_str_t *error)
 {
     u_char                             *buf, *p;
-    size_t                              len;
+    size_t                              len, room;
+    size_t                              removed;
+    ngx_uint_t                          busy;
     ngx_log_t                          *log;
-    ngx_uint_t                          removed;
     ngx_http_request_t                 *r;
     ngx_http_agentcore_ctx_t           *ctx;
     ngx_http_agentcore_session_zone_t  *zone;
@@ -1012,6 +1125,13 @@ ngx_http_agentcore_session_store(ngx_http_agentcore_session_t *s,
     }
 
     removed = ac_history_trim(ctx->messages, zone->max_messages);
+
+    if (removed) {
+        /* read here, not only in a debug log: builds without debug */
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, log, 0,
+                       "agentcore session %08xD: %uz oldest messages "
+                       "trimmed", s->hash, removed);
+    }
 
     len = ac_history_encode(ctx->messages, NULL, 0);
 
@@ -1058,14 +1178,34 @@ ngx_http_agentcore_session_store(ngx_http_agentcore_session_t *s,
     }
 
     if (p == NULL) {
+        /*
+         * Every idle session is evicted by now.  With others in use, a
+         * history the zone's pages (less one, for the small blocks) could
+         * hold would fit once they end: the zone is busy, not too small.
+         */
+
+        busy = ngx_http_agentcore_session_busy(zone, node);
+        room = (size_t) (zone->shpool->end - zone->shpool->start)
+               - ngx_pagesize;
+
         ngx_shmtx_unlock(&zone->shpool->mutex);
         ngx_free(buf);
 
-        ngx_log_error(NGX_LOG_ERR, log, 0,
-                      "agentcore: session %08xD: the session history "
-                      "(%uz bytes) is larger than agentcore_session_zone "
-                      "\"%V\" can hold", s->hash, len,
-                      &zone->shm_zone->shm.name);
+        if (busy && len <= room) {
+            ngx_log_error(NGX_LOG_ERR, log, 0,
+                          "agentcore: session %08xD: the session history "
+                          "(%uz bytes) was not stored: "
+                          "agentcore_session_zone \"%V\" is full of "
+                          "sessions in use (%ui besides this one)",
+                          s->hash, len, &zone->shm_zone->shm.name, busy);
+
+        } else {
+            ngx_log_error(NGX_LOG_ERR, log, 0,
+                          "agentcore: session %08xD: the session history "
+                          "(%uz bytes) is larger than "
+                          "agentcore_session_zone \"%V\" can hold",
+                          s->hash, len, &zone->shm_zone->shm.name);
+        }
 
         if (error == NULL) {
             return NGX_ERROR;
@@ -1077,12 +1217,25 @@ ngx_http_agentcore_session_store(ngx_http_agentcore_session_t *s,
             return NGX_ERROR;
         }
 
-        error->len = ngx_snprintf(error->data, 256,
-                                  "The session history (%uz bytes) is "
-                                  "larger than agentcore_session_zone "
-                                  "\"%V\" can hold",
-                                  len, &zone->shm_zone->shm.name)
-                     - error->data;
+        if (busy && len <= room) {
+            error->len = ngx_snprintf(error->data, 256,
+                                      "The session history (%uz bytes) was "
+                                      "not stored: agentcore_session_zone "
+                                      "\"%V\" is full of sessions in use "
+                                      "(%ui besides this one); the session "
+                                      "keeps its earlier history",
+                                      len, &zone->shm_zone->shm.name, busy)
+                         - error->data;
+
+        } else {
+            error->len = ngx_snprintf(error->data, 256,
+                                      "The session history (%uz bytes) is "
+                                      "larger than agentcore_session_zone "
+                                      "\"%V\" can hold",
+                                      len, &zone->shm_zone->shm.name)
+                         - error->data;
+        }
+
         return NGX_ERROR;
     }
 
@@ -1099,10 +1252,9 @@ ngx_http_agentcore_session_store(ngx_http_agentcore_session_t *s,
 
     ngx_free(buf);
 
-    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, log, 0,
-                   "agentcore session %08xD: stored %uz messages "
-                   "(%ui trimmed), %uz bytes",
-                   s->hash, json_array_size(ctx->messages), removed, len);
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, log, 0,
+                   "agentcore session %08xD: stored %uz messages, %uz bytes",
+                   s->hash, json_array_size(ctx->messages), len);
 
     return NGX_OK;
 }
@@ -1279,6 +1431,33 @@ ngx_http_agentcore_session_alive(ngx_http_agentcore_session_zone_t *zone,
     }
 
     return 1;
+}
+
+
+/* the sessions in use, other than "keep" (locked) */
+
+static ngx_uint_t
+ngx_http_agentcore_session_busy(ngx_http_agentcore_session_zone_t *zone,
+    ngx_http_agentcore_session_node_t *keep)
+{
+    ngx_uint_t                          n;
+    ngx_queue_t                        *q;
+    ngx_http_agentcore_session_node_t  *node;
+
+    n = 0;
+
+    for (q = ngx_queue_head(&zone->sh->lru);
+         q != ngx_queue_sentinel(&zone->sh->lru);
+         q = ngx_queue_next(q))
+    {
+        node = ngx_queue_data(q, ngx_http_agentcore_session_node_t, queue);
+
+        if (node != keep && ngx_http_agentcore_session_alive(zone, node)) {
+            n++;
+        }
+    }
+
+    return n;
 }
 
 
