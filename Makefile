@@ -123,10 +123,12 @@ PROVE_INC = $(shell perl -MTest::Nginx::Socket -e1 2>/dev/null \
 t: $(MODULE_SO)
 	$(TEST_NGINX_ENV) prove $(PROVE_INC) -It/lib t/
 
-# the emulator's and our Test::Nginx runner's own tests
-selftest: $(BUILD)/.deps
+# the emulator's and our Test::Nginx runner's own tests, and those of the
+# repository itself (t/selftest: the README's examples, make's targets)
+selftest: $(MODULE_SO)
 	prove emulator/t/
 	prove -It/compat t/compat/t/
+	TEST_NGINX_BINARY=$(NGINX) prove t/selftest/
 
 test: $(BUILD)/.deps
 	$(MAKE) module
