@@ -114,14 +114,14 @@ fuzz: $(FUZZ_BINS)
 	    $$f -max_total_time=$(FUZZ_SECONDS) $(BUILD)/corpus/$$n \
 	        fuzz/corpus/$$n; done
 
-# Test::Nginx suites: the real Test::Nginx when installed, else ours
+# Test::Nginx suites: the real Test::Nginx when installed, else ours.
+# t/prove.sh gives each run its own port (TEST_NGINX_PORT, else a free one)
+# and server root (t/servroot, or t/servroot-PORT beside another run)
 TEST_NGINX_ENV := TEST_NGINX_BINARY=$(NGINX) \
     TEST_NGINX_LOAD_MODULES=$(MODULE_SO) AGENTCORE_ROOT=$(ROOT)
-PROVE_INC = $(shell perl -MTest::Nginx::Socket -e1 2>/dev/null \
-              || echo -It/compat)
 
 t: $(MODULE_SO)
-	$(TEST_NGINX_ENV) prove $(PROVE_INC) -It/lib t/
+	$(TEST_NGINX_ENV) AGENTCORE_T_NAME="make t" t/prove.sh t/
 
 # the emulator's and our Test::Nginx runner's own tests, and those of the
 # repository itself (t/selftest: the README's examples, make's targets)
@@ -184,4 +184,4 @@ bench-quick: $(MODULE_SO) $(BUILD)/bench/loadgen $(BUILD)/bench/floor \
 	$(BENCH_RUN) --quick --results $(BUILD)/bench/quick
 
 clean:
-	rm -rf $(BUILD) t/servroot
+	rm -rf $(BUILD) t/servroot t/servroot-* t/servroot.lock

@@ -10,16 +10,25 @@ MODULE_SO=${MODULE_SO:-$ROOT/build/ngx_http_agentcore_module.so}
 PORT=${AGENTCORE_PORT:-8080}
 MODEL=${AGENTCORE_MODEL:-us.anthropic.claude-3-7-sonnet-20250219-v1:0}
 REGION=${AWS_REGION:-${AWS_DEFAULT_REGION:-us-west-2}}
-PREFIX=$ROOT/build/run
 URL=${AGENTCORE_BEDROCK_URL:-}
 
+# each port has its own prefix, held by a lock for as long as this script
+# or its nginx runs: a second `make run` on the same port is refused
+PREFIX=$ROOT/build/run-$PORT
 mkdir -p "$PREFIX"/{conf,logs,tmp}
+exec 9>>"$PREFIX/run.lock"
+if ! flock -n 9; then
+    echo "make run: another make run is using port $PORT ($PREFIX);" \
+         "stop it, or choose another port with AGENTCORE_PORT" >&2
+    exit 1
+fi
 emu_pid=
 
 cleanup() {
     [ -n "$emu_pid" ] && kill "$emu_pid" 2>/dev/null || true
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+trap 'exit 130' INT TERM
 
 scheme=http
 if [ -z "$URL" ]; then
@@ -76,5 +85,8 @@ MSG
 
 "$NGINX_BIN" -p "$PREFIX" -c conf/nginx.conf -g 'daemon off; master_process on;' &
 ngx_pid=$!
-trap 'kill -QUIT $ngx_pid 2>/dev/null; cleanup' INT TERM
-wait $ngx_pid
+trap 'kill -QUIT $ngx_pid 2>/dev/null' INT TERM
+# until nginx is gone (a signal ends a wait early)
+while kill -0 $ngx_pid 2>/dev/null; do
+    wait $ngx_pid || true
+done
