@@ -40,6 +40,8 @@ APT_PKGS    := nginx-core nginx-dev libjansson-dev libcurl4-openssl-dev \
                libhttp-message-perl liburi-perl libipc-run-perl
 
 AGENTCORE_PORT ?= 8080
+# make run's address: ADDR or ADDR:PORT (0.0.0.0 for every address)
+AGENTCORE_LISTEN ?= 127.0.0.1
 
 .PHONY: all deps module unit fuzz fuzz-quick t selftest test run bench \
         bench-quick clean
@@ -138,7 +140,8 @@ test: $(BUILD)/.deps
 	$(MAKE) t
 
 run: $(MODULE_SO)
-	AGENTCORE_PORT=$(AGENTCORE_PORT) NGINX_BIN=$(NGINX) MODULE_SO=$(MODULE_SO) \
+	AGENTCORE_PORT=$(AGENTCORE_PORT) AGENTCORE_LISTEN='$(AGENTCORE_LISTEN)' \
+	    NGINX_BIN=$(NGINX) MODULE_SO=$(MODULE_SO) \
 	    ROOT=$(ROOT) ./conf/run.sh
 
 # benchmarks (bench/README.md): a stand-in model and the nginx under test

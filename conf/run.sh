@@ -12,6 +12,31 @@ MODEL=${AGENTCORE_MODEL:-us.anthropic.claude-3-7-sonnet-20250219-v1:0}
 REGION=${AWS_REGION:-${AWS_DEFAULT_REGION:-us-west-2}}
 URL=${AGENTCORE_BEDROCK_URL:-}
 
+# where nginx listens: 127.0.0.1 unless AGENTCORE_LISTEN=ADDR[:PORT] says
+# otherwise (the emulator's credentials are public; it stays on 127.0.0.1)
+ADDR=127.0.0.1
+LISTEN=${AGENTCORE_LISTEN:-}
+case "$LISTEN" in
+    '') ;;
+    \[*\]:*) ADDR=${LISTEN%:*}; PORT=${LISTEN##*:} ;;
+    \[*\]) ADDR=$LISTEN ;;
+    *:*:*) ADDR="[$LISTEN]" ;;
+    *:*) ADDR=${LISTEN%:*}; PORT=${LISTEN##*:} ;;
+    *) ADDR=$LISTEN ;;
+esac
+if [[ ! $PORT =~ ^[0-9]+$ ]] || [ "$PORT" -lt 1 ] || [ "$PORT" -gt 65535 ] \
+   || [[ ! $ADDR =~ ^([0-9A-Za-z.*-]+|\[[0-9A-Fa-f:.]+\])$ ]] \
+   || [[ $ADDR =~ ^[0-9]+$ ]]; then
+    echo "make run: AGENTCORE_LISTEN=$LISTEN AGENTCORE_PORT=$PORT: want" \
+         "AGENTCORE_LISTEN=ADDRESS or ADDRESS:PORT (127.0.0.1, [::1]:8080," \
+         "0.0.0.0 for every address), AGENTCORE_PORT=1..65535" >&2
+    exit 1
+fi
+case "$ADDR" in
+    0.0.0.0|'*'|'[::]') host=localhost; everywhere=1 ;;
+    *) host=$ADDR; everywhere= ;;
+esac
+
 # each port has its own prefix, held by a lock for as long as this script
 # or its nginx runs: a second `make run` on the same port is refused
 PREFIX=$ROOT/build/run-$PORT
@@ -62,7 +87,7 @@ else
     echo "Bedrock-compatible endpoint $scheme://$server"
 fi
 
-sed -e "s|@MODULE@|$MODULE_SO|" -e "s|@PORT@|$PORT|" \
+sed -e "s|@MODULE@|$MODULE_SO|" -e "s|@LISTEN@|$ADDR:$PORT|" \
     -e "s|@MODEL@|$MODEL|" -e "s|@REGION@|$REGION|" \
     -e "s|@BEDROCK_SERVER@|$server|" -e "s|@BEDROCK_SCHEME@|$scheme|" \
     -e "s|@PARAMS@|$ROOT/conf/agentcore_bedrock_params|" \
@@ -75,13 +100,19 @@ fi
 
 "$NGINX_BIN" -p "$PREFIX" -c conf/nginx.conf -t -q
 
+g=
+case "$host" in \[*) g='-g ' ;; esac
 cat <<MSG
-nginx with ngx_http_agentcore_module on port $PORT (model $MODEL).
+nginx with ngx_http_agentcore_module on $ADDR:$PORT (model $MODEL).
 Try:
-    curl -N localhost:$PORT/invocations -d '{"prompt":"Hello"}'
-    curl localhost:$PORT/ping
+    curl ${g}-N http://$host:$PORT/invocations -d '{"prompt":"Hello"}'
+    curl ${g}http://$host:$PORT/ping
 Logs: $PREFIX/logs/   Stop: Ctrl-C
 MSG
+if [ -n "$everywhere" ]; then
+    echo "Note: nginx listens on every address (AGENTCORE_LISTEN=$LISTEN):" \
+         "anyone who reaches port $PORT can use this agent" >&2
+fi
 
 "$NGINX_BIN" -p "$PREFIX" -c conf/nginx.conf -g 'daemon off; master_process on;' &
 ngx_pid=$!

@@ -9,6 +9,7 @@ use warnings;
 use Exporter 'import';
 use File::Basename qw(dirname);
 use Cwd qw(abs_path);
+use File::Path ();
 use IO::Socket::INET ();
 use POSIX qw(setsid WNOHANG);
 use Time::HiRes ();
@@ -27,22 +28,35 @@ sub slurp {
     return scalar <$in>;
 }
 
-# a port nothing listens on, on any address, below the ephemeral range
+# a port nothing listens on, on any address, below the ephemeral range;
+# the prefix make run makes for it (build/run-PORT) is removed at the end
+my (%Fresh, $Parent);
 sub free_port {
     for (1 .. 500) {
         my $p = 10000 + int rand 22000;
+        next if -e "$ROOT/build/run-$p";
         my $s = IO::Socket::INET->new(LocalAddr => '0.0.0.0', LocalPort => $p,
                                       Listen => 1, ReuseAddr => 1,
                                       Proto => 'tcp')
             or next;
+        $Fresh{$p} = 1;
+        $Parent //= $$;
         return $p;
     }
     die "no free port\n";
 }
 
+END {
+    if (defined $Parent && $$ == $Parent) {
+        File::Path::remove_tree(map { "$ROOT/build/run-$_" } keys %Fresh);
+    }
+}
+
 # conf/run.sh in a session of its own, output into $out; returns its pid
 sub start_run {
     my ($out, %env) = @_;
+    die "start_run: no AGENTCORE_PORT (it would be 8080)\n"
+        if !$env{AGENTCORE_PORT};
     my $pid = fork() // die "fork: $!\n";
     if ($pid == 0) {
         setsid();
