@@ -40,6 +40,8 @@ APT_PKGS    := nginx-core nginx-dev libjansson-dev libcurl4-openssl-dev \
                libhttp-message-perl liburi-perl libipc-run-perl
 
 AGENTCORE_PORT ?= 8080
+# make run's address: ADDR or ADDR:PORT (0.0.0.0 for every address)
+AGENTCORE_LISTEN ?= 127.0.0.1
 
 .PHONY: all deps module unit fuzz fuzz-quick t selftest test run bench \
         bench-quick clean
@@ -129,19 +131,21 @@ fuzz: $(FUZZ_BINS)
 	    $$f -max_total_time=$(FUZZ_SECONDS) $(BUILD)/corpus/$$n \
 	        fuzz/corpus/$$n; done
 
-# Test::Nginx suites: the real Test::Nginx when installed, else ours
+# Test::Nginx suites: the real Test::Nginx when installed, else ours.
+# t/prove.sh gives each run its own port (TEST_NGINX_PORT, else a free one)
+# and server root (t/servroot, or t/servroot-PORT beside another run)
 TEST_NGINX_ENV := TEST_NGINX_BINARY=$(NGINX) \
     TEST_NGINX_LOAD_MODULES=$(MODULE_SO) AGENTCORE_ROOT=$(ROOT)
-PROVE_INC = $(shell perl -MTest::Nginx::Socket -e1 2>/dev/null \
-              || echo -It/compat)
 
 t: $(MODULE_SO)
-	$(TEST_NGINX_ENV) prove $(PROVE_INC) -It/lib t/
+	$(TEST_NGINX_ENV) AGENTCORE_T_NAME="make t" t/prove.sh t/
 
-# the emulator's and our Test::Nginx runner's own tests
-selftest: $(BUILD)/.deps
+# the emulator's and our Test::Nginx runner's own tests, and those of the
+# repository itself (t/selftest: the README's examples, make's targets)
+selftest: $(MODULE_SO)
 	prove emulator/t/
 	prove -It/compat t/compat/t/
+	TEST_NGINX_BINARY=$(NGINX) prove t/selftest/
 
 test: $(BUILD)/.deps
 	$(MAKE) module
@@ -151,7 +155,8 @@ test: $(BUILD)/.deps
 	$(MAKE) t
 
 run: $(MODULE_SO)
-	AGENTCORE_PORT=$(AGENTCORE_PORT) NGINX_BIN=$(NGINX) MODULE_SO=$(MODULE_SO) \
+	AGENTCORE_PORT=$(AGENTCORE_PORT) AGENTCORE_LISTEN='$(AGENTCORE_LISTEN)' \
+	    NGINX_BIN=$(NGINX) MODULE_SO=$(MODULE_SO) \
 	    ROOT=$(ROOT) ./conf/run.sh
 
 # benchmarks (bench/README.md): a stand-in model and the nginx under test
@@ -197,4 +202,4 @@ bench-quick: $(MODULE_SO) $(BUILD)/bench/loadgen $(BUILD)/bench/floor \
 	$(BENCH_RUN) --quick --results $(BUILD)/bench/quick
 
 clean:
-	rm -rf $(BUILD) t/servroot
+	rm -rf $(BUILD) t/servroot t/servroot-* t/servroot.lock

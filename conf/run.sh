@@ -10,16 +10,50 @@ MODULE_SO=${MODULE_SO:-$ROOT/build/ngx_http_agentcore_module.so}
 PORT=${AGENTCORE_PORT:-8080}
 MODEL=${AGENTCORE_MODEL:-us.anthropic.claude-3-7-sonnet-20250219-v1:0}
 REGION=${AWS_REGION:-${AWS_DEFAULT_REGION:-us-west-2}}
-PREFIX=$ROOT/build/run
 URL=${AGENTCORE_BEDROCK_URL:-}
 
+# where nginx listens: 127.0.0.1 unless AGENTCORE_LISTEN=ADDR[:PORT] says
+# otherwise (the emulator's credentials are public; it stays on 127.0.0.1)
+ADDR=127.0.0.1
+LISTEN=${AGENTCORE_LISTEN:-}
+case "$LISTEN" in
+    '') ;;
+    \[*\]:*) ADDR=${LISTEN%:*}; PORT=${LISTEN##*:} ;;
+    \[*\]) ADDR=$LISTEN ;;
+    *:*:*) ADDR="[$LISTEN]" ;;
+    *:*) ADDR=${LISTEN%:*}; PORT=${LISTEN##*:} ;;
+    *) ADDR=$LISTEN ;;
+esac
+if [[ ! $PORT =~ ^[0-9]+$ ]] || [ "$PORT" -lt 1 ] || [ "$PORT" -gt 65535 ] \
+   || [[ ! $ADDR =~ ^([0-9A-Za-z.*-]+|\[[0-9A-Fa-f:.]+\])$ ]] \
+   || [[ $ADDR =~ ^[0-9]+$ ]]; then
+    echo "make run: AGENTCORE_LISTEN=$LISTEN AGENTCORE_PORT=$PORT: want" \
+         "AGENTCORE_LISTEN=ADDRESS or ADDRESS:PORT (127.0.0.1, [::1]:8080," \
+         "0.0.0.0 for every address), AGENTCORE_PORT=1..65535" >&2
+    exit 1
+fi
+case "$ADDR" in
+    0.0.0.0|'*'|'[::]') host=localhost; everywhere=1 ;;
+    *) host=$ADDR; everywhere= ;;
+esac
+
+# each port has its own prefix, held by a lock for as long as this script
+# or its nginx runs: a second `make run` on the same port is refused
+PREFIX=$ROOT/build/run-$PORT
 mkdir -p "$PREFIX"/{conf,logs,tmp}
+exec 9>>"$PREFIX/run.lock"
+if ! flock -n 9; then
+    echo "make run: another make run is using port $PORT ($PREFIX);" \
+         "stop it, or choose another port with AGENTCORE_PORT" >&2
+    exit 1
+fi
 emu_pid=
 
 cleanup() {
     [ -n "$emu_pid" ] && kill "$emu_pid" 2>/dev/null || true
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+trap 'exit 130' INT TERM
 
 scheme=http
 if [ -z "$URL" ]; then
@@ -53,7 +87,7 @@ else
     echo "Bedrock-compatible endpoint $scheme://$server"
 fi
 
-sed -e "s|@MODULE@|$MODULE_SO|" -e "s|@PORT@|$PORT|" \
+sed -e "s|@MODULE@|$MODULE_SO|" -e "s|@LISTEN@|$ADDR:$PORT|" \
     -e "s|@MODEL@|$MODEL|" -e "s|@REGION@|$REGION|" \
     -e "s|@BEDROCK_SERVER@|$server|" -e "s|@BEDROCK_SCHEME@|$scheme|" \
     -e "s|@PARAMS@|$ROOT/conf/agentcore_bedrock_params|" \
@@ -66,15 +100,24 @@ fi
 
 "$NGINX_BIN" -p "$PREFIX" -c conf/nginx.conf -t -q
 
+g=
+case "$host" in \[*) g='-g ' ;; esac
 cat <<MSG
-nginx with ngx_http_agentcore_module on port $PORT (model $MODEL).
+nginx with ngx_http_agentcore_module on $ADDR:$PORT (model $MODEL).
 Try:
-    curl -N localhost:$PORT/invocations -d '{"prompt":"Hello"}'
-    curl localhost:$PORT/ping
+    curl ${g}-N http://$host:$PORT/invocations -d '{"prompt":"Hello"}'
+    curl ${g}http://$host:$PORT/ping
 Logs: $PREFIX/logs/   Stop: Ctrl-C
 MSG
+if [ -n "$everywhere" ]; then
+    echo "Note: nginx listens on every address (AGENTCORE_LISTEN=$LISTEN):" \
+         "anyone who reaches port $PORT can use this agent" >&2
+fi
 
 "$NGINX_BIN" -p "$PREFIX" -c conf/nginx.conf -g 'daemon off; master_process on;' &
 ngx_pid=$!
-trap 'kill -QUIT $ngx_pid 2>/dev/null; cleanup' INT TERM
-wait $ngx_pid
+trap 'kill -QUIT $ngx_pid 2>/dev/null' INT TERM
+# until nginx is gone (a signal ends a wait early)
+while kill -0 $ngx_pid 2>/dev/null; do
+    wait $ngx_pid || true
+done
