@@ -109,7 +109,7 @@ ngx_http_agentcore_handler(ngx_http_request_t *r)
 static void
 ngx_http_agentcore_body_handler(ngx_http_request_t *r)
 {
-    u_char                    *body;
+    u_char                    *body, *details;
     size_t                     len;
     json_t                    *payload, *prompt;
     ngx_int_t                  rc;
@@ -190,10 +190,21 @@ parsed:
     rc = ngx_http_agentcore_session_start(ctx, prompt, &error);
 
     if (rc == NGX_HTTP_BAD_REQUEST) {
+        /* an ngx_str_t: the JSON writer wants a C string */
+
+        details = ngx_pnalloc(r->pool, error.len + 1);
+        if (details == NULL) {
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
+        ngx_memcpy(details, error.data, error.len);
+        details[error.len] = '\0';
+
         ngx_http_finalize_request(r,
             ngx_http_agentcore_send_json(r, NGX_HTTP_BAD_REQUEST,
                                          "Invalid session id",
-                                         (char *) error.data));
+                                         (char *) details));
         return;
     }
 
