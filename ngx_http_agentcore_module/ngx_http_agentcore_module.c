@@ -500,6 +500,7 @@ ngx_http_agentcore_create_loc_conf(ngx_conf_t *cf)
      *     conf->model = { 0, NULL };
      *     conf->region = { 0, NULL };
      *     conf->host = { 0, NULL };
+ *     conf->host_derived = 0;
      *     conf->system_prompt = { 0, NULL };
      *     conf->model_location = { 0, NULL };
      *     conf->weather = { 0, NULL };
@@ -621,11 +622,25 @@ ngx_http_agentcore_merge_region(ngx_conf_t *cf,
         }
     }
 
+    /*
+     * An agentcore_host set here or above is kept; otherwise the host is
+     * this level's region's, so a location's own region gets its host
+     */
+
     if (conf->host.data == NULL) {
-        if (prev->host.data) {
+        if (prev->host.data
+            && (!prev->host_derived
+                || (prev->region.len == conf->region.len
+                    && ngx_strncmp(prev->region.data, conf->region.data,
+                                   conf->region.len)
+                       == 0)))
+        {
             conf->host = prev->host;
+            conf->host_derived = prev->host_derived;
 
         } else {
+            conf->host_derived = 1;
+
             conf->host.len = sizeof("bedrock-runtime..amazonaws.com") - 1
                              + conf->region.len;
             conf->host.data = ngx_pnalloc(cf->pool, conf->host.len + 1);

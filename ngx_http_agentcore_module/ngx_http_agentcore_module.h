@@ -56,6 +56,7 @@ typedef struct {
     ngx_str_t                   model;
     ngx_str_t                   region;
     ngx_str_t                   host;          /* signed Host */
+    ngx_flag_t                  host_derived;  /* from region, not set */
     ngx_str_t                   system_prompt;
     ngx_int_t                   max_tokens;    /* NGX_CONF_UNSET: none */
     ngx_str_t                   model_location;

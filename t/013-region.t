@@ -212,3 +212,68 @@ AWS_REGION=us-west-2/x
 --- must_die
 --- error_log
 agentcore: AWS_REGION "us-west-2/x" is not a region name
+
+
+
+=== TEST 9: a location's own region gets its own host
+agentcore_region at the server level, another in one location: each
+location signs for its region and sends that region's host.
+--- config eval
+"agentcore_region us-east-1;\n"
+. "location = /eu { agentcore; agentcore_region eu-west-1; }\n"
+. "location /nested/ { agentcore_region ap-northeast-1;\n"
+. "    location = /nested/in { agentcore; } }\n"
+. $main::Config
+--- request eval
+[AgentCore::Test::invoke('[[echo-headers]]'),
+ AgentCore::Test::invoke('[[echo-headers]]', '/eu'),
+ AgentCore::Test::invoke('[[echo-headers]]', '/nested/in')]
+--- response_body_filters eval: \&main::scope
+--- response_body eval
+["AKIDEXAMPLE/DATE/us-east-1/bedrock/aws4_request bedrock-runtime.us-east-1.amazonaws.com",
+ "AKIDEXAMPLE/DATE/eu-west-1/bedrock/aws4_request bedrock-runtime.eu-west-1.amazonaws.com",
+ "AKIDEXAMPLE/DATE/ap-northeast-1/bedrock/aws4_request bedrock-runtime.ap-northeast-1.amazonaws.com"]
+--- no_error_log
+[error]
+
+
+
+=== TEST 10: the region from the environment, a location's own region
+--- region_env
+AWS_REGION=eu-central-1
+--- config eval
+"location = /us { agentcore; agentcore_region us-east-2; }\n"
+. $main::Config
+--- request eval
+[AgentCore::Test::invoke('[[echo-headers]]'),
+ AgentCore::Test::invoke('[[echo-headers]]', '/us')]
+--- response_body_filters eval: \&main::scope
+--- response_body eval
+["AKIDEXAMPLE/DATE/eu-central-1/bedrock/aws4_request bedrock-runtime.eu-central-1.amazonaws.com",
+ "AKIDEXAMPLE/DATE/us-east-2/bedrock/aws4_request bedrock-runtime.us-east-2.amazonaws.com"]
+--- no_error_log
+[error]
+
+
+
+=== TEST 11: an explicit agentcore_host is inherited as it is
+Set at the server level it stays with a location's own region; set in a
+location it stays with the inherited region.
+--- config eval
+"agentcore_region us-east-1;\n"
+. "agentcore_host bedrock.vpce.example;\n"
+. "location = /eu { agentcore; agentcore_region eu-west-1; }\n"
+. "location = /fips { agentcore;\n"
+. "    agentcore_host bedrock-runtime-fips.us-east-1.amazonaws.com; }\n"
+. $main::Config
+--- request eval
+[AgentCore::Test::invoke('[[echo-headers]]'),
+ AgentCore::Test::invoke('[[echo-headers]]', '/eu'),
+ AgentCore::Test::invoke('[[echo-headers]]', '/fips')]
+--- response_body_filters eval: \&main::scope
+--- response_body eval
+["AKIDEXAMPLE/DATE/us-east-1/bedrock/aws4_request bedrock.vpce.example",
+ "AKIDEXAMPLE/DATE/eu-west-1/bedrock/aws4_request bedrock.vpce.example",
+ "AKIDEXAMPLE/DATE/us-east-1/bedrock/aws4_request bedrock-runtime-fips.us-east-1.amazonaws.com"]
+--- no_error_log
+[error]
