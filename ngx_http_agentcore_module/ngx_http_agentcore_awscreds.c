@@ -349,53 +349,79 @@ ac_fill(ac_creds_t *out, const char *akid, size_t akid_len,
 }
 
 
-/* the variables */
+/*
+ * The variables, in the order they are looked at: a later name fills a
+ * field only when an earlier one left it unset (AWS_REGION before
+ * AWS_DEFAULT_REGION, AWS_ENDPOINT_URL_STS before AWS_ENDPOINT_URL).
+ * The one list of what the chain reads: the module passes exactly these
+ * to the workers (ac_creds_env_name()).
+ */
+
+static const struct {
+    const char  *name;
+    size_t       offset;
+} ac_creds_vars[] = {
+
+#define ac_var(field, name)  { name, offsetof(ac_creds_env_t, field) }
+
+    ac_var(access_key_id, "AWS_ACCESS_KEY_ID"),
+    ac_var(secret_access_key, "AWS_SECRET_ACCESS_KEY"),
+    ac_var(session_token, "AWS_SESSION_TOKEN"),
+    ac_var(credential_expiration, "AWS_CREDENTIAL_EXPIRATION"),
+    ac_var(bearer_token, "AWS_BEARER_TOKEN_BEDROCK"),
+    ac_var(profile, "AWS_PROFILE"),
+    ac_var(shared_credentials_file, "AWS_SHARED_CREDENTIALS_FILE"),
+    ac_var(config_file, "AWS_CONFIG_FILE"),
+    ac_var(home, "HOME"),
+    ac_var(region, "AWS_REGION"),
+    ac_var(region, "AWS_DEFAULT_REGION"),
+    ac_var(web_identity_token_file, "AWS_WEB_IDENTITY_TOKEN_FILE"),
+    ac_var(role_arn, "AWS_ROLE_ARN"),
+    ac_var(role_session_name, "AWS_ROLE_SESSION_NAME"),
+    ac_var(sts_endpoint, "AWS_ENDPOINT_URL_STS"),
+    ac_var(sts_endpoint, "AWS_ENDPOINT_URL"),
+    ac_var(container_full_uri, "AWS_CONTAINER_CREDENTIALS_FULL_URI"),
+    ac_var(container_relative_uri, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"),
+    ac_var(container_token, "AWS_CONTAINER_AUTHORIZATION_TOKEN"),
+    ac_var(container_token_file, "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"),
+    ac_var(imds_endpoint, "AWS_EC2_METADATA_SERVICE_ENDPOINT"),
+    ac_var(imds_endpoint_mode, "AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE"),
+    ac_var(imds_disabled, "AWS_EC2_METADATA_DISABLED"),
+    ac_var(imds_v1_disabled, "AWS_EC2_METADATA_V1_DISABLED")
+
+#undef ac_var
+};
+
 
 void
 ac_creds_env_load(ac_creds_env_t *env, ac_creds_getenv_pt get, void *data)
 {
+    size_t        i;
+    const char  **field, *v;
+
     memset(env, 0, sizeof(ac_creds_env_t));
 
-#define ac_env(field, name)                                                  \
-    env->field = get(data, name);                                            \
-    if (env->field && env->field[0] == '\0') {                               \
-        env->field = NULL;                                                   \
+    for (i = 0; i < sizeof(ac_creds_vars) / sizeof(ac_creds_vars[0]); i++) {
+        field = (const char **) ((char *) env + ac_creds_vars[i].offset);
+
+        if (*field) {
+            continue;
+        }
+
+        v = get(data, ac_creds_vars[i].name);
+
+        if (v && v[0] != '\0') {
+            *field = v;
+        }
     }
+}
 
-    ac_env(access_key_id, "AWS_ACCESS_KEY_ID");
-    ac_env(secret_access_key, "AWS_SECRET_ACCESS_KEY");
-    ac_env(session_token, "AWS_SESSION_TOKEN");
-    ac_env(credential_expiration, "AWS_CREDENTIAL_EXPIRATION");
-    ac_env(bearer_token, "AWS_BEARER_TOKEN_BEDROCK");
-    ac_env(profile, "AWS_PROFILE");
-    ac_env(shared_credentials_file, "AWS_SHARED_CREDENTIALS_FILE");
-    ac_env(config_file, "AWS_CONFIG_FILE");
-    ac_env(home, "HOME");
-    ac_env(region, "AWS_REGION");
 
-    if (env->region == NULL) {
-        ac_env(region, "AWS_DEFAULT_REGION");
-    }
-
-    ac_env(web_identity_token_file, "AWS_WEB_IDENTITY_TOKEN_FILE");
-    ac_env(role_arn, "AWS_ROLE_ARN");
-    ac_env(role_session_name, "AWS_ROLE_SESSION_NAME");
-    ac_env(sts_endpoint, "AWS_ENDPOINT_URL_STS");
-
-    if (env->sts_endpoint == NULL) {
-        ac_env(sts_endpoint, "AWS_ENDPOINT_URL");
-    }
-
-    ac_env(container_full_uri, "AWS_CONTAINER_CREDENTIALS_FULL_URI");
-    ac_env(container_relative_uri, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI");
-    ac_env(container_token, "AWS_CONTAINER_AUTHORIZATION_TOKEN");
-    ac_env(container_token_file, "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE");
-    ac_env(imds_endpoint, "AWS_EC2_METADATA_SERVICE_ENDPOINT");
-    ac_env(imds_endpoint_mode, "AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE");
-    ac_env(imds_disabled, "AWS_EC2_METADATA_DISABLED");
-    ac_env(imds_v1_disabled, "AWS_EC2_METADATA_V1_DISABLED");
-
-#undef ac_env
+const char *
+ac_creds_env_name(size_t i)
+{
+    return i < sizeof(ac_creds_vars) / sizeof(ac_creds_vars[0])
+           ? ac_creds_vars[i].name : NULL;
 }
 
 

@@ -73,6 +73,9 @@ typedef const char *(*ac_creds_getenv_pt)(void *data, const char *name);
 void ac_creds_env_load(ac_creds_env_t *env, ac_creds_getenv_pt get,
     void *data);
 
+/* the i-th name ac_creds_env_load() reads, or NULL past the last */
+const char *ac_creds_env_name(size_t i);
+
 
 typedef struct {
     char        *access_key_id;       /* malloc'd, NUL-terminated */

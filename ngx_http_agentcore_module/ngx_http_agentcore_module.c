@@ -16,6 +16,7 @@ typedef ngx_int_t (*ngx_http_agentcore_usage_pt)(ac_usage_t *u);
 static ngx_int_t ngx_http_agentcore_preconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_http_agentcore_add_variables(ngx_conf_t *cf);
 static ngx_int_t ngx_http_agentcore_init(ngx_conf_t *cf);
+static ngx_int_t ngx_http_agentcore_init_module(ngx_cycle_t *cycle);
 static ngx_int_t ngx_http_agentcore_init_process(ngx_cycle_t *cycle);
 static void ngx_http_agentcore_exit_process(ngx_cycle_t *cycle);
 static void *ngx_http_agentcore_create_main_conf(ngx_conf_t *cf);
@@ -215,7 +216,7 @@ ngx_module_t  ngx_http_agentcore_module = {
     ngx_http_agentcore_commands,           /* module directives */
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
-    NULL,                                  /* init module */
+    ngx_http_agentcore_init_module,        /* init module */
     ngx_http_agentcore_init_process,       /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
@@ -442,6 +443,13 @@ ngx_http_agentcore_init(ngx_conf_t *cf)
     }
 
     return ngx_http_agentcore_model_filter_init(cf);
+}
+
+
+static ngx_int_t
+ngx_http_agentcore_init_module(ngx_cycle_t *cycle)
+{
+    return ngx_http_agentcore_credentials_init_module(cycle);
 }
 
 
