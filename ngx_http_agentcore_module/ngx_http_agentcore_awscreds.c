@@ -83,6 +83,7 @@ static const char *ac_memmem(const char *p, size_t n, const char *s,
 static void ac_trim(const char **s, size_t *len);
 static int ac_good_printable(const char *s, size_t len);
 static int ac_is_true(const char *s);
+static void ac_tried(char *tried, const char *what, const char *profile);
 static int ac_fill(ac_creds_t *out, const char *akid, size_t akid_len,
     const char *secret, size_t secret_len, const char *token,
     size_t token_len, char *err, size_t errlen);
@@ -2487,6 +2488,7 @@ ac_creds_fetch(ac_creds_source_e source, const char *profile,
     char *err, size_t errlen)
 {
     int                rc;
+    char               tried[AC_CREDS_TRIED_MAX];
     ac_fetch_t         f;
     const char        *name;
     ac_creds_opts_t    dflt;
@@ -2504,33 +2506,53 @@ ac_creds_fetch(ac_creds_source_e source, const char *profile,
 
     name = profile ? profile : (env->profile ? env->profile : "default");
 
+    /*
+     * what was asked, for the user: written last, the fetches may wipe
+     * *out on failure
+     */
+
+    tried[0] = '\0';
+    rc = 1;
+
     switch (source) {
 
     case AC_CREDS_CONTAINER:
+        ac_tried(tried, "container endpoint", NULL);
+
         if (env->container_full_uri == NULL
             && env->container_relative_uri == NULL)
         {
-            return ac_fail(err, errlen, "neither AWS_CONTAINER_CREDENTIALS_"
-                           "FULL_URI nor _RELATIVE_URI is set");
+            rc = ac_fail(err, errlen, "neither AWS_CONTAINER_CREDENTIALS_"
+                         "FULL_URI nor _RELATIVE_URI is set");
+            goto done;
         }
 
-        return ac_fetch_container(&f, out, err, errlen);
+        rc = ac_fetch_container(&f, out, err, errlen);
+        goto done;
 
     case AC_CREDS_IMDS:
-        return ac_fetch_imds(&f, out, err, errlen);
+        ac_tried(tried, "IMDS", NULL);
+        rc = ac_fetch_imds(&f, out, err, errlen);
+        goto done;
 
     case AC_CREDS_WEB_IDENTITY:
+        ac_tried(tried, "web identity", NULL);
+
         if (env->web_identity_token_file == NULL || env->role_arn == NULL) {
-            return ac_fail(err, errlen, "AWS_WEB_IDENTITY_TOKEN_FILE and "
-                           "AWS_ROLE_ARN must both be set");
+            rc = ac_fail(err, errlen, "AWS_WEB_IDENTITY_TOKEN_FILE and "
+                         "AWS_ROLE_ARN must both be set");
+            goto done;
         }
 
-        return ac_fetch_web_identity(&f, env->web_identity_token_file,
-                                     env->role_arn, env->role_session_name,
-                                     env->region, out, err, errlen);
+        rc = ac_fetch_web_identity(&f, env->web_identity_token_file,
+                                   env->role_arn, env->role_session_name,
+                                   env->region, out, err, errlen);
+        goto done;
 
     case AC_CREDS_PROFILE:
-        return ac_fetch_profile(&f, name, 1, out, err, errlen);
+        ac_tried(tried, "shared files", name);
+        rc = ac_fetch_profile(&f, name, 1, out, err, errlen);
+        goto done;
 
     case AC_CREDS_AUTO:
         break;
@@ -2541,31 +2563,82 @@ ac_creds_fetch(ac_creds_source_e source, const char *profile,
 
     /* the chain, after the environment (the caller's) */
 
+    ac_tried(tried, "environment", NULL);
+
     if (env->web_identity_token_file && env->role_arn) {
-        return ac_fetch_web_identity(&f, env->web_identity_token_file,
-                                     env->role_arn, env->role_session_name,
-                                     env->region, out, err, errlen);
+        ac_tried(tried, "web identity", NULL);
+        rc = ac_fetch_web_identity(&f, env->web_identity_token_file,
+                                   env->role_arn, env->role_session_name,
+                                   env->region, out, err, errlen);
+        goto done;
     }
 
+    ac_tried(tried, "shared files", name);
     rc = ac_fetch_profile(&f, name, env->profile != NULL, out, err, errlen);
 
     if (rc != 1) {
-        return rc;
+        goto done;
     }
 
     if (env->container_full_uri || env->container_relative_uri) {
-        return ac_fetch_container(&f, out, err, errlen);
+        ac_tried(tried, "container endpoint", NULL);
+        rc = ac_fetch_container(&f, out, err, errlen);
+        goto done;
     }
 
     if (ac_is_true(env->imds_disabled)) {
-        return ac_fail(err, errlen, "none found: no AWS_ACCESS_KEY_ID, "
-                       "AWS_WEB_IDENTITY_TOKEN_FILE or AWS_CONTAINER_"
-                       "CREDENTIALS_*_URI in the environment, no profile "
-                       "\"%s\" in the shared files, and IMDS is disabled "
-                       "(AWS_EC2_METADATA_DISABLED)", name);
+        ac_tried(tried, NULL, NULL);
+        rc = ac_fail(err, errlen, "none found: no AWS_ACCESS_KEY_ID, "
+                     "AWS_WEB_IDENTITY_TOKEN_FILE or AWS_CONTAINER_"
+                     "CREDENTIALS_*_URI in the environment, no profile "
+                     "\"%s\" in the shared files, and IMDS is disabled "
+                     "(AWS_EC2_METADATA_DISABLED)", name);
+        goto done;
     }
 
-    return ac_fetch_imds(&f, out, err, errlen);
+    ac_tried(tried, "IMDS", NULL);
+    rc = ac_fetch_imds(&f, out, err, errlen);
+
+done:
+
+    memcpy(out->tried, tried, sizeof(tried));
+
+    return rc;
+}
+
+
+/*
+ * "a, b (profile NAME)": the names of the sources asked, cut if long;
+ * what NULL: IMDS was not asked, it is disabled.  A profile name is
+ * shown in printable ASCII.
+ */
+
+static void
+ac_tried(char *tried, const char *what, const char *profile)
+{
+    char    *p;
+    size_t   n;
+
+    n = strlen(tried);
+
+    if (what == NULL) {
+        snprintf(tried + n, AC_CREDS_TRIED_MAX - n, "; IMDS is disabled "
+                 "(AWS_EC2_METADATA_DISABLED)");
+
+    } else if (profile) {
+        snprintf(tried + n, AC_CREDS_TRIED_MAX - n, "%s%s (profile %.40s)",
+                 n ? ", " : "", what, profile);
+
+        for (p = tried + n; *p; p++) {
+            if (*p < 0x20 || *p > 0x7e) {
+                *p = '?';
+            }
+        }
+
+    } else {
+        snprintf(tried + n, AC_CREDS_TRIED_MAX - n, "%s%s",
+                 n ? ", " : "", what);
+    }
 }
 
 

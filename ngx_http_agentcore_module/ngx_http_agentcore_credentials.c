@@ -64,6 +64,7 @@ typedef struct {
     size_t                          token_len;
     u_char                          source[AC_CREDS_SOURCE_MAX];
     u_char                          error[AC_CREDS_ERROR_MAX];
+    u_char                          tried[AC_CREDS_TRIED_MAX];  /* names */
     u_char                          akid[AC_CREDS_AKID_MAX];
     u_char                          secret[AC_CREDS_SECRET_MAX];
     u_char                          token[AC_CREDS_TOKEN_MAX];
@@ -1372,6 +1373,54 @@ ngx_http_agentcore_credentials(ngx_http_agentcore_ctx_t *ctx,
 }
 
 
+/*
+ * What a location's credentials were looked for in, by name only (no
+ * path, URL or value): the details of the 500 when there are none.
+ * Writes a C string into buf (len > 0).
+ */
+
+void
+ngx_http_agentcore_credentials_tried(ngx_http_agentcore_ctx_t *ctx,
+    u_char *buf, size_t len)
+{
+    u_char                           *p;
+    ngx_http_agentcore_creds_t       *src;
+    ngx_http_agentcore_creds_slot_t  *slot;
+
+    src = ctx->conf->creds;
+    p = buf;
+
+    if (src == NULL) {
+        p = ngx_snprintf(buf, len - 1, "no source");
+
+    } else if (src->use == AC_CREDS_BEARER) {
+        p = ngx_snprintf(buf, len - 1,
+                         "environment (AWS_BEARER_TOKEN_BEDROCK)");
+
+    } else if (src->use == AC_CREDS_ENV) {
+        p = ngx_snprintf(buf, len - 1, "environment (AWS_ACCESS_KEY_ID, "
+                         "AWS_SECRET_ACCESS_KEY%s)",
+                         src->type == AC_CREDS_AUTO
+                         ? ", AWS_BEARER_TOKEN_BEDROCK" : "");
+
+    } else if (ngx_http_agentcore_creds_fetched(src->use)
+               && src->slot != NGX_CONF_UNSET_UINT)
+    {
+        slot = &src->conf->sh->slots[src->slot];
+
+        ngx_shmtx_lock(&src->conf->shpool->mutex);
+        p = ngx_snprintf(buf, len - 1, "%s", slot->tried);
+        ngx_shmtx_unlock(&src->conf->shpool->mutex);
+    }
+
+    if (p == buf) {
+        p = ngx_snprintf(buf, len - 1, "%V (no answer yet)", &src->key);
+    }
+
+    *p = '\0';
+}
+
+
 static ngx_int_t
 ngx_http_agentcore_creds_valid(ngx_http_agentcore_creds_t *src, time_t now)
 {
@@ -1617,6 +1666,7 @@ ngx_http_agentcore_creds_done(ngx_event_t *ev)
     ngx_shmtx_lock(&shpool->mutex);
 
     slot->attempts++;
+    ngx_cpystrn(slot->tried, (u_char *) t->out.tried, sizeof(slot->tried));
 
     if (slot->fetcher == ngx_pid) {
         slot->fetcher = 0;

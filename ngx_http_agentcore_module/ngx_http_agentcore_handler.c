@@ -109,7 +109,7 @@ ngx_http_agentcore_handler(ngx_http_request_t *r)
 static void
 ngx_http_agentcore_body_handler(ngx_http_request_t *r)
 {
-    u_char                    *body, *details;
+    u_char                    *body, *details, *p;
     size_t                     len;
     json_t                    *payload, *prompt;
     ngx_int_t                  rc;
@@ -177,11 +177,29 @@ parsed:
     }
 
     if (rc != NGX_OK) {
+        /* the sources asked, by name: the causes are in the error log */
+
+        details = ngx_pnalloc(r->pool, 384);
+        if (details == NULL) {
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
+        p = ngx_cpymem(details, "the server has no credentials to call "
+                       "the model; tried: ",
+                       sizeof("the server has no credentials to call "
+                              "the model; tried: ") - 1);
+
+        ngx_http_agentcore_credentials_tried(ctx, p, 200);
+
+        p += ngx_strlen(p);
+        ngx_memcpy(p, " (the causes are in the error log)",
+                   sizeof(" (the causes are in the error log)"));
+
         ngx_http_finalize_request(r,
             ngx_http_agentcore_send_json(r,
                 NGX_HTTP_INTERNAL_SERVER_ERROR,
-                "No AWS credentials",
-                "the server has no credentials to call the model"));
+                "No AWS credentials", (char *) details));
         return;
     }
 

@@ -91,7 +91,7 @@ POST /invocations
 --- response_headers
 Content-Type: application/json
 --- response_body chomp
-{"error":"No AWS credentials","details":"the server has no credentials to call the model"}
+{"error":"No AWS credentials","details":"the server has no credentials to call the model; tried: environment, shared files (profile default); IMDS is disabled (AWS_EC2_METADATA_DISABLED) (the causes are in the error log)"}
 --- error_log
 agentcore: no AWS credentials: auto: none found: no AWS_ACCESS_KEY_ID, AWS_WEB_IDENTITY_TOKEN_FILE or AWS_CONTAINER_CREDENTIALS_*_URI in the environment, no profile "default" in the shared files, and IMDS is disabled (AWS_EC2_METADATA_DISABLED)
 

@@ -153,3 +153,51 @@ qr{Credential=AKIASTATICKEY0000001/.*x-amz-security-token: \[redacted}
 --- no_error_log
 [error]
 staticSecret
+
+
+
+=== TEST 7: no credentials: the 500 names the sources tried, /ping stays Healthy
+Nothing in the environment, no shared files, IMDS at the stand-in with
+IMDSv1 off and the token refused.  The details name the sources, not the
+paths, URLs or values; the causes are in the error log.
+--- nginx_env eval
+{ AWS_EC2_METADATA_SERVICE_ENDPOINT =>
+      "http://127.0.0.1:$ENV{TEST_NGINX_CREDS_PORT}/",
+  AWS_EC2_METADATA_V1_DISABLED => 'true' }
+--- creds_setup
+$CS->set(mode => 'imds-v1');
+--- config eval
+"location = /ping { agentcore_ping; }\n" . $AgentCore::CredsSuite::Config
+--- request eval
+[AgentCore::Test::invoke('hi'), "GET /ping"]
+--- error_code eval
+[500, 200]
+--- response_body_like eval
+[qr{\A\{"error":"No AWS credentials","details":"the server has no credentials to call the model; tried: environment, shared files \(profile default\), IMDS \(the causes are in the error log\)"\}\z},
+ qr{\A\{"status":"Healthy","time_of_last_update":\d+\}\z}]
+
+
+
+=== TEST 8: a profile that is not there stops the chain: the details say so
+--- nginx_env eval
+{ HOME => "$main::Files/home", AWS_PROFILE => 'nosuch' }
+--- request eval
+AgentCore::Test::invoke('hi')
+--- error_code: 500
+--- response_body chomp
+{"error":"No AWS credentials","details":"the server has no credentials to call the model; tried: environment, shared files (profile nosuch) (the causes are in the error log)"}
+--- error_log
+agentcore: no AWS credentials: auto:
+
+
+
+=== TEST 9: keys in the environment that do not work: the details say which
+--- nginx_env eval
+{ AWS_ACCESS_KEY_ID => 'AKIAONLYKEYID0000001' }
+--- request eval
+AgentCore::Test::invoke('hi')
+--- error_code: 500
+--- response_body chomp
+{"error":"No AWS credentials","details":"the server has no credentials to call the model; tried: environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_BEARER_TOKEN_BEDROCK) (the causes are in the error log)"}
+--- error_log
+AWS_ACCESS_KEY_ID is set without AWS_SECRET_ACCESS_KEY
