@@ -2666,8 +2666,8 @@ ac_creds_check(ac_creds_source_e source, const char *profile,
         if (rc == 1) {
             return ac_fail(err, errlen, "AWS_ACCESS_KEY_ID and "
                            "AWS_SECRET_ACCESS_KEY are not in the workers' "
-                           "environment (pass them with the \"env\" "
-                           "directive)");
+                           "environment (set them in nginx's, or with "
+                           "\"env NAME=VALUE\")");
         }
 
         return rc;
@@ -2675,8 +2675,8 @@ ac_creds_check(ac_creds_source_e source, const char *profile,
     case AC_CREDS_BEARER:
         if (env->bearer_token == NULL) {
             return ac_fail(err, errlen, "AWS_BEARER_TOKEN_BEDROCK is not in "
-                           "the workers' environment (pass it with the "
-                           "\"env\" directive)");
+                           "the workers' environment (set it in nginx's, "
+                           "or with \"env NAME=VALUE\")");
         }
 
         if (!ac_creds_good_token(env->bearer_token,

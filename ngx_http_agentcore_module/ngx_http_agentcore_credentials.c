@@ -1189,8 +1189,8 @@ ngx_http_agentcore_creds_local_env(ngx_http_agentcore_creds_t *src,
     if (src->use == AC_CREDS_BEARER) {
         if (env->bearer_token == NULL) {
             src->missing = (u_char *) "AWS_BEARER_TOKEN_BEDROCK is not in "
-                           "the worker's environment (pass it with the "
-                           "\"env\" directive)";
+                           "the worker's environment (set it in nginx's, "
+                           "or with \"env NAME=VALUE\")";
             return;
         }
 
@@ -1212,8 +1212,8 @@ ngx_http_agentcore_creds_local_env(ngx_http_agentcore_creds_t *src,
     if (rc == 1) {
         src->missing = (u_char *) "neither AWS_BEARER_TOKEN_BEDROCK nor "
                        "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are in "
-                       "the worker's environment (pass them with the "
-                       "\"env\" directive)";
+                       "the worker's environment (set them in nginx's, "
+                       "or with \"env NAME=VALUE\")";
         return;
     }
 

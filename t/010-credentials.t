@@ -307,7 +307,7 @@ sec ret
 "agentcore_credentials env;\n" . $AgentCore::CredsSuite::Config
 --- must_die
 --- error_log
-agentcore_credentials env: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not in the workers' environment (pass them with the "env" directive)
+agentcore_credentials env: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not in the workers' environment (set them in nginx's, or with "env NAME=VALUE")
 
 
 
