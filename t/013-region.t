@@ -153,6 +153,7 @@ AKIDEXAMPLE/DATE/eu-west-3/bedrock/aws4_request bedrock-runtime.eu-west-3.amazon
 
 
 === TEST 5: the default region across nginx -s reload
+--- skip_eval: 4: $ENV{TEST_NGINX_USE_VALGRIND}
 --- config eval: $main::Config
 --- request eval
 [AgentCore::Test::invoke('[[echo-headers]]'),
@@ -174,6 +175,7 @@ sub {
 
 
 === TEST 6: AWS_REGION across nginx -s reload
+--- skip_eval: 4: $ENV{TEST_NGINX_USE_VALGRIND}
 --- region_env
 AWS_REGION=eu-central-1
 --- config eval: $main::Config
