@@ -696,7 +696,7 @@ sub amz_epoch {
 sub check_auth {
     my ($req) = @_;
     my ($auth, %f, @cred, $akid, $secret, $token, @signed, $chdrs, $creq,
-        $sts, $sig, $date, $t, $now, $hash);
+        $sts, $sig, $date, $t, $now, $hash, $hregion);
 
     return undef if $OPT{no_auth};
 
@@ -752,6 +752,18 @@ sub check_auth {
     if ($cred[3] ne 'bedrock') {
         return [403, 'InvalidSignatureException', CORAL,
                 "Credential should be scoped to correct service: 'bedrock'. "];
+    }
+    # the scope's region: a region name, and the one of the endpoint when
+    # the Host names one (bedrock-runtime[-fips].REGION.amazonaws.com)
+    $hregion = (($req->{h}{host} // '')
+                =~ /^bedrock-runtime(?:-fips)?\.([^.]+)\.amazonaws\.com(?:\.cn)?(?::\d+)?$/)
+               ? $1 : undef;
+    if ($cred[2] !~ /^[a-z]{2}(?:-[a-z]+)+-\d+$/
+        || (defined $hregion && $cred[2] ne $hregion))
+    {
+        return [403, 'InvalidSignatureException', CORAL,
+                "Credential should be scoped to a valid region, not "
+                . "'$cred[2]'. "];
     }
     if (defined $token
         && ($req->{h}{'x-amz-security-token'} // '') ne $token)

@@ -83,6 +83,7 @@ static const char *ac_memmem(const char *p, size_t n, const char *s,
 static void ac_trim(const char **s, size_t *len);
 static int ac_good_printable(const char *s, size_t len);
 static int ac_is_true(const char *s);
+static void ac_tried(char *tried, const char *what, const char *profile);
 static int ac_fill(ac_creds_t *out, const char *akid, size_t akid_len,
     const char *secret, size_t secret_len, const char *token,
     size_t token_len, char *err, size_t errlen);
@@ -349,53 +350,79 @@ ac_fill(ac_creds_t *out, const char *akid, size_t akid_len,
 }
 
 
-/* the variables */
+/*
+ * The variables, in the order they are looked at: a later name fills a
+ * field only when an earlier one left it unset (AWS_REGION before
+ * AWS_DEFAULT_REGION, AWS_ENDPOINT_URL_STS before AWS_ENDPOINT_URL).
+ * The one list of what the chain reads: the module passes exactly these
+ * to the workers (ac_creds_env_name()).
+ */
+
+static const struct {
+    const char  *name;
+    size_t       offset;
+} ac_creds_vars[] = {
+
+#define ac_var(field, name)  { name, offsetof(ac_creds_env_t, field) }
+
+    ac_var(access_key_id, "AWS_ACCESS_KEY_ID"),
+    ac_var(secret_access_key, "AWS_SECRET_ACCESS_KEY"),
+    ac_var(session_token, "AWS_SESSION_TOKEN"),
+    ac_var(credential_expiration, "AWS_CREDENTIAL_EXPIRATION"),
+    ac_var(bearer_token, "AWS_BEARER_TOKEN_BEDROCK"),
+    ac_var(profile, "AWS_PROFILE"),
+    ac_var(shared_credentials_file, "AWS_SHARED_CREDENTIALS_FILE"),
+    ac_var(config_file, "AWS_CONFIG_FILE"),
+    ac_var(home, "HOME"),
+    ac_var(region, "AWS_REGION"),
+    ac_var(region, "AWS_DEFAULT_REGION"),
+    ac_var(web_identity_token_file, "AWS_WEB_IDENTITY_TOKEN_FILE"),
+    ac_var(role_arn, "AWS_ROLE_ARN"),
+    ac_var(role_session_name, "AWS_ROLE_SESSION_NAME"),
+    ac_var(sts_endpoint, "AWS_ENDPOINT_URL_STS"),
+    ac_var(sts_endpoint, "AWS_ENDPOINT_URL"),
+    ac_var(container_full_uri, "AWS_CONTAINER_CREDENTIALS_FULL_URI"),
+    ac_var(container_relative_uri, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"),
+    ac_var(container_token, "AWS_CONTAINER_AUTHORIZATION_TOKEN"),
+    ac_var(container_token_file, "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"),
+    ac_var(imds_endpoint, "AWS_EC2_METADATA_SERVICE_ENDPOINT"),
+    ac_var(imds_endpoint_mode, "AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE"),
+    ac_var(imds_disabled, "AWS_EC2_METADATA_DISABLED"),
+    ac_var(imds_v1_disabled, "AWS_EC2_METADATA_V1_DISABLED")
+
+#undef ac_var
+};
+
 
 void
 ac_creds_env_load(ac_creds_env_t *env, ac_creds_getenv_pt get, void *data)
 {
+    size_t        i;
+    const char  **field, *v;
+
     memset(env, 0, sizeof(ac_creds_env_t));
 
-#define ac_env(field, name)                                                  \
-    env->field = get(data, name);                                            \
-    if (env->field && env->field[0] == '\0') {                               \
-        env->field = NULL;                                                   \
+    for (i = 0; i < sizeof(ac_creds_vars) / sizeof(ac_creds_vars[0]); i++) {
+        field = (const char **) ((char *) env + ac_creds_vars[i].offset);
+
+        if (*field) {
+            continue;
+        }
+
+        v = get(data, ac_creds_vars[i].name);
+
+        if (v && v[0] != '\0') {
+            *field = v;
+        }
     }
+}
 
-    ac_env(access_key_id, "AWS_ACCESS_KEY_ID");
-    ac_env(secret_access_key, "AWS_SECRET_ACCESS_KEY");
-    ac_env(session_token, "AWS_SESSION_TOKEN");
-    ac_env(credential_expiration, "AWS_CREDENTIAL_EXPIRATION");
-    ac_env(bearer_token, "AWS_BEARER_TOKEN_BEDROCK");
-    ac_env(profile, "AWS_PROFILE");
-    ac_env(shared_credentials_file, "AWS_SHARED_CREDENTIALS_FILE");
-    ac_env(config_file, "AWS_CONFIG_FILE");
-    ac_env(home, "HOME");
-    ac_env(region, "AWS_REGION");
 
-    if (env->region == NULL) {
-        ac_env(region, "AWS_DEFAULT_REGION");
-    }
-
-    ac_env(web_identity_token_file, "AWS_WEB_IDENTITY_TOKEN_FILE");
-    ac_env(role_arn, "AWS_ROLE_ARN");
-    ac_env(role_session_name, "AWS_ROLE_SESSION_NAME");
-    ac_env(sts_endpoint, "AWS_ENDPOINT_URL_STS");
-
-    if (env->sts_endpoint == NULL) {
-        ac_env(sts_endpoint, "AWS_ENDPOINT_URL");
-    }
-
-    ac_env(container_full_uri, "AWS_CONTAINER_CREDENTIALS_FULL_URI");
-    ac_env(container_relative_uri, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI");
-    ac_env(container_token, "AWS_CONTAINER_AUTHORIZATION_TOKEN");
-    ac_env(container_token_file, "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE");
-    ac_env(imds_endpoint, "AWS_EC2_METADATA_SERVICE_ENDPOINT");
-    ac_env(imds_endpoint_mode, "AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE");
-    ac_env(imds_disabled, "AWS_EC2_METADATA_DISABLED");
-    ac_env(imds_v1_disabled, "AWS_EC2_METADATA_V1_DISABLED");
-
-#undef ac_env
+const char *
+ac_creds_env_name(size_t i)
+{
+    return i < sizeof(ac_creds_vars) / sizeof(ac_creds_vars[0])
+           ? ac_creds_vars[i].name : NULL;
 }
 
 
@@ -2461,6 +2488,7 @@ ac_creds_fetch(ac_creds_source_e source, const char *profile,
     char *err, size_t errlen)
 {
     int                rc;
+    char               tried[AC_CREDS_TRIED_MAX];
     ac_fetch_t         f;
     const char        *name;
     ac_creds_opts_t    dflt;
@@ -2478,33 +2506,53 @@ ac_creds_fetch(ac_creds_source_e source, const char *profile,
 
     name = profile ? profile : (env->profile ? env->profile : "default");
 
+    /*
+     * what was asked, for the user: written last, the fetches may wipe
+     * *out on failure
+     */
+
+    tried[0] = '\0';
+    rc = 1;
+
     switch (source) {
 
     case AC_CREDS_CONTAINER:
+        ac_tried(tried, "container endpoint", NULL);
+
         if (env->container_full_uri == NULL
             && env->container_relative_uri == NULL)
         {
-            return ac_fail(err, errlen, "neither AWS_CONTAINER_CREDENTIALS_"
-                           "FULL_URI nor _RELATIVE_URI is set");
+            rc = ac_fail(err, errlen, "neither AWS_CONTAINER_CREDENTIALS_"
+                         "FULL_URI nor _RELATIVE_URI is set");
+            goto done;
         }
 
-        return ac_fetch_container(&f, out, err, errlen);
+        rc = ac_fetch_container(&f, out, err, errlen);
+        goto done;
 
     case AC_CREDS_IMDS:
-        return ac_fetch_imds(&f, out, err, errlen);
+        ac_tried(tried, "IMDS", NULL);
+        rc = ac_fetch_imds(&f, out, err, errlen);
+        goto done;
 
     case AC_CREDS_WEB_IDENTITY:
+        ac_tried(tried, "web identity", NULL);
+
         if (env->web_identity_token_file == NULL || env->role_arn == NULL) {
-            return ac_fail(err, errlen, "AWS_WEB_IDENTITY_TOKEN_FILE and "
-                           "AWS_ROLE_ARN must both be set");
+            rc = ac_fail(err, errlen, "AWS_WEB_IDENTITY_TOKEN_FILE and "
+                         "AWS_ROLE_ARN must both be set");
+            goto done;
         }
 
-        return ac_fetch_web_identity(&f, env->web_identity_token_file,
-                                     env->role_arn, env->role_session_name,
-                                     env->region, out, err, errlen);
+        rc = ac_fetch_web_identity(&f, env->web_identity_token_file,
+                                   env->role_arn, env->role_session_name,
+                                   env->region, out, err, errlen);
+        goto done;
 
     case AC_CREDS_PROFILE:
-        return ac_fetch_profile(&f, name, 1, out, err, errlen);
+        ac_tried(tried, "shared files", name);
+        rc = ac_fetch_profile(&f, name, 1, out, err, errlen);
+        goto done;
 
     case AC_CREDS_AUTO:
         break;
@@ -2515,31 +2563,82 @@ ac_creds_fetch(ac_creds_source_e source, const char *profile,
 
     /* the chain, after the environment (the caller's) */
 
+    ac_tried(tried, "environment", NULL);
+
     if (env->web_identity_token_file && env->role_arn) {
-        return ac_fetch_web_identity(&f, env->web_identity_token_file,
-                                     env->role_arn, env->role_session_name,
-                                     env->region, out, err, errlen);
+        ac_tried(tried, "web identity", NULL);
+        rc = ac_fetch_web_identity(&f, env->web_identity_token_file,
+                                   env->role_arn, env->role_session_name,
+                                   env->region, out, err, errlen);
+        goto done;
     }
 
+    ac_tried(tried, "shared files", name);
     rc = ac_fetch_profile(&f, name, env->profile != NULL, out, err, errlen);
 
     if (rc != 1) {
-        return rc;
+        goto done;
     }
 
     if (env->container_full_uri || env->container_relative_uri) {
-        return ac_fetch_container(&f, out, err, errlen);
+        ac_tried(tried, "container endpoint", NULL);
+        rc = ac_fetch_container(&f, out, err, errlen);
+        goto done;
     }
 
     if (ac_is_true(env->imds_disabled)) {
-        return ac_fail(err, errlen, "none found: no AWS_ACCESS_KEY_ID, "
-                       "AWS_WEB_IDENTITY_TOKEN_FILE or AWS_CONTAINER_"
-                       "CREDENTIALS_*_URI in the environment, no profile "
-                       "\"%s\" in the shared files, and IMDS is disabled "
-                       "(AWS_EC2_METADATA_DISABLED)", name);
+        ac_tried(tried, NULL, NULL);
+        rc = ac_fail(err, errlen, "none found: no AWS_ACCESS_KEY_ID, "
+                     "AWS_WEB_IDENTITY_TOKEN_FILE or AWS_CONTAINER_"
+                     "CREDENTIALS_*_URI in the environment, no profile "
+                     "\"%s\" in the shared files, and IMDS is disabled "
+                     "(AWS_EC2_METADATA_DISABLED)", name);
+        goto done;
     }
 
-    return ac_fetch_imds(&f, out, err, errlen);
+    ac_tried(tried, "IMDS", NULL);
+    rc = ac_fetch_imds(&f, out, err, errlen);
+
+done:
+
+    memcpy(out->tried, tried, sizeof(tried));
+
+    return rc;
+}
+
+
+/*
+ * "a, b (profile NAME)": the names of the sources asked, cut if long;
+ * what NULL: IMDS was not asked, it is disabled.  A profile name is
+ * shown in printable ASCII.
+ */
+
+static void
+ac_tried(char *tried, const char *what, const char *profile)
+{
+    char    *p;
+    size_t   n;
+
+    n = strlen(tried);
+
+    if (what == NULL) {
+        snprintf(tried + n, AC_CREDS_TRIED_MAX - n, "; IMDS is disabled "
+                 "(AWS_EC2_METADATA_DISABLED)");
+
+    } else if (profile) {
+        snprintf(tried + n, AC_CREDS_TRIED_MAX - n, "%s%s (profile %.40s)",
+                 n ? ", " : "", what, profile);
+
+        for (p = tried + n; *p; p++) {
+            if (*p < 0x20 || *p > 0x7e) {
+                *p = '?';
+            }
+        }
+
+    } else {
+        snprintf(tried + n, AC_CREDS_TRIED_MAX - n, "%s%s",
+                 n ? ", " : "", what);
+    }
 }
 
 
@@ -2567,8 +2666,8 @@ ac_creds_check(ac_creds_source_e source, const char *profile,
         if (rc == 1) {
             return ac_fail(err, errlen, "AWS_ACCESS_KEY_ID and "
                            "AWS_SECRET_ACCESS_KEY are not in the workers' "
-                           "environment (pass them with the \"env\" "
-                           "directive)");
+                           "environment (set them in nginx's, or with "
+                           "\"env NAME=VALUE\")");
         }
 
         return rc;
@@ -2576,8 +2675,8 @@ ac_creds_check(ac_creds_source_e source, const char *profile,
     case AC_CREDS_BEARER:
         if (env->bearer_token == NULL) {
             return ac_fail(err, errlen, "AWS_BEARER_TOKEN_BEDROCK is not in "
-                           "the workers' environment (pass it with the "
-                           "\"env\" directive)");
+                           "the workers' environment (set it in nginx's, "
+                           "or with \"env NAME=VALUE\")");
         }
 
         if (!ac_creds_good_token(env->bearer_token,

@@ -22,6 +22,7 @@
 #define AC_CREDS_TOKEN_MAX     8192
 #define AC_CREDS_ERROR_MAX     320
 #define AC_CREDS_SOURCE_MAX    64
+#define AC_CREDS_TRIED_MAX     160
 #define AC_CREDS_BODY_MAX      65536     /* the largest answer read */
 #define AC_CREDS_FILE_MAX      1048576   /* the largest file read */
 
@@ -73,6 +74,9 @@ typedef const char *(*ac_creds_getenv_pt)(void *data, const char *name);
 void ac_creds_env_load(ac_creds_env_t *env, ac_creds_getenv_pt get,
     void *data);
 
+/* the i-th name ac_creds_env_load() reads, or NULL past the last */
+const char *ac_creds_env_name(size_t i);
+
 
 typedef struct {
     char        *access_key_id;       /* malloc'd, NUL-terminated */
@@ -80,6 +84,10 @@ typedef struct {
     char        *session_token;       /* NULL: none */
     time_t       expiration;          /* 0: does not expire */
     char         source[AC_CREDS_SOURCE_MAX];   /* for the log */
+    char         tried[AC_CREDS_TRIED_MAX];     /* ac_creds_fetch(): the
+                                                   sources it asked, by
+                                                   name only (no path,
+                                                   URL or value) */
 } ac_creds_t;
 
 

@@ -64,6 +64,7 @@ typedef struct {
     size_t                          token_len;
     u_char                          source[AC_CREDS_SOURCE_MAX];
     u_char                          error[AC_CREDS_ERROR_MAX];
+    u_char                          tried[AC_CREDS_TRIED_MAX];  /* names */
     u_char                          akid[AC_CREDS_AKID_MAX];
     u_char                          secret[AC_CREDS_SECRET_MAX];
     u_char                          token[AC_CREDS_TOKEN_MAX];
@@ -162,6 +163,7 @@ static ngx_http_agentcore_creds_t *ngx_http_agentcore_creds_add(
     ngx_conf_t *cf, ac_creds_source_e type, ngx_str_t *profile);
 static void ngx_http_agentcore_secret_free(void *data);
 static ngx_uint_t ngx_http_agentcore_creds_fetched(ac_creds_source_e type);
+static ngx_int_t ngx_http_agentcore_pass_env(ngx_conf_t *cf);
 static const char *ngx_http_agentcore_conf_getenv(void *data,
     const char *name);
 static const char *ngx_http_agentcore_worker_getenv(void *data,
@@ -531,9 +533,111 @@ ngx_http_agentcore_creds_fetched(ac_creds_source_e type)
 
 
 /*
+ * The variables the credential chain reads reach the workers without
+ * "env" lines: each one no "env" directive names is added to the core
+ * module's list as "env NAME;" would add it, so nginx's own
+ * ngx_set_environment() copies it from the master's environment.  An
+ * "env NAME=VALUE;" or "env NAME;" of the configuration stays as it is
+ * (one after "http" is seen by init_module, which drops ours).
+ */
+
+static ngx_int_t
+ngx_http_agentcore_pass_env(ngx_conf_t *cf)
+{
+    size_t            n, k;
+    ngx_str_t        *var;
+    ngx_uint_t        i;
+    const char       *name;
+    ngx_core_conf_t  *ccf;
+
+    ccf = (ngx_core_conf_t *) ngx_get_conf(cf->cycle->conf_ctx,
+                                           ngx_core_module);
+
+    for (k = 0; (name = ac_creds_env_name(k)) != NULL; k++) {
+        n = ngx_strlen(name);
+        var = ccf->env.elts;
+
+        for (i = 0; i < ccf->env.nelts; i++) {
+            if (var[i].len == n && ngx_strncmp(var[i].data, name, n) == 0) {
+                break;
+            }
+        }
+
+        if (i < ccf->env.nelts) {
+            continue;
+        }
+
+        var = ngx_array_push(&ccf->env);
+        if (var == NULL) {
+            return NGX_ERROR;
+        }
+
+        /* as ngx_set_env() keeps it: data[len] is not '=' */
+        var->len = n;
+        var->data = (u_char *) name;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * init_module, once the whole configuration is read: an "env" directive
+ * after "http" names a variable the module added too; the module's entry
+ * would come first in the workers' environment, so it goes.
+ */
+
+ngx_int_t
+ngx_http_agentcore_credentials_init_module(ngx_cycle_t *cycle)
+{
+    size_t            k;
+    ngx_str_t        *var;
+    ngx_uint_t        i, j, n;
+    const char       *name;
+    ngx_core_conf_t  *ccf;
+
+    ccf = (ngx_core_conf_t *) ngx_get_conf(cycle->conf_ctx, ngx_core_module);
+
+    var = ccf->env.elts;
+    n = 0;
+
+    for (i = 0; i < ccf->env.nelts; i++) {
+
+        for (k = 0; (name = ac_creds_env_name(k)) != NULL; k++) {
+            if (var[i].data == (u_char *) name) {
+                break;
+            }
+        }
+
+        if (name) {
+            for (j = i + 1; j < ccf->env.nelts; j++) {
+                if (var[j].len == var[i].len
+                    && ngx_strncmp(var[j].data, var[i].data, var[i].len)
+                       == 0)
+                {
+                    break;
+                }
+            }
+
+            if (j < ccf->env.nelts) {
+                continue;
+            }
+        }
+
+        var[n++] = var[i];
+    }
+
+    ccf->env.nelts = n;
+
+    return NGX_OK;
+}
+
+
+/*
  * The workers' environment as the configuration makes it: "env NAME"
- * passes the master's value, "env NAME=VALUE" sets one; nothing else
- * reaches the workers.  HOME falls back to the workers' user's home.
+ * (the module adds one for each variable the chain reads) passes the
+ * master's value, "env NAME=VALUE" sets one; nothing else reaches the
+ * workers.  HOME falls back to the workers' user's home.
  */
 
 static const char *
@@ -542,6 +646,7 @@ ngx_http_agentcore_conf_getenv(void *data, const char *name)
     ngx_cycle_t *cycle = data;
 
     size_t            n;
+    char             *v;
     ngx_str_t        *var;
     ngx_uint_t        i;
     struct passwd    *pw;
@@ -563,7 +668,13 @@ ngx_http_agentcore_conf_getenv(void *data, const char *name)
             return (const char *) var[i].data + n + 1;
         }
 
-        return getenv(name);
+        v = getenv(name);
+
+        if (v && *v) {
+            return v;
+        }
+
+        break;
     }
 
     if (ngx_strcmp(name, "HOME") == 0) {
@@ -614,6 +725,18 @@ ngx_http_agentcore_credentials_postconfiguration(ngx_conf_t *cf)
     }
 
     cc->cycle = cf->cycle;
+
+    srcp = cc->sources.elts;
+
+    for (i = 0; i < cc->sources.nelts; i++) {
+        if (srcp[i]->used) {
+            if (ngx_http_agentcore_pass_env(cf) != NGX_OK) {
+                return NGX_ERROR;
+            }
+
+            break;
+        }
+    }
 
     ac_creds_env_load(&env, ngx_http_agentcore_conf_getenv, cf->cycle);
 
@@ -1066,8 +1189,8 @@ ngx_http_agentcore_creds_local_env(ngx_http_agentcore_creds_t *src,
     if (src->use == AC_CREDS_BEARER) {
         if (env->bearer_token == NULL) {
             src->missing = (u_char *) "AWS_BEARER_TOKEN_BEDROCK is not in "
-                           "the worker's environment (pass it with the "
-                           "\"env\" directive)";
+                           "the worker's environment (set it in nginx's, "
+                           "or with \"env NAME=VALUE\")";
             return;
         }
 
@@ -1089,8 +1212,8 @@ ngx_http_agentcore_creds_local_env(ngx_http_agentcore_creds_t *src,
     if (rc == 1) {
         src->missing = (u_char *) "neither AWS_BEARER_TOKEN_BEDROCK nor "
                        "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are in "
-                       "the worker's environment (pass them with the "
-                       "\"env\" directive)";
+                       "the worker's environment (set them in nginx's, "
+                       "or with \"env NAME=VALUE\")";
         return;
     }
 
@@ -1247,6 +1370,54 @@ ngx_http_agentcore_credentials(ngx_http_agentcore_ctx_t *ctx,
     }
 
     return NGX_AGAIN;
+}
+
+
+/*
+ * What a location's credentials were looked for in, by name only (no
+ * path, URL or value): the details of the 500 when there are none.
+ * Writes a C string into buf (len > 0).
+ */
+
+void
+ngx_http_agentcore_credentials_tried(ngx_http_agentcore_ctx_t *ctx,
+    u_char *buf, size_t len)
+{
+    u_char                           *p;
+    ngx_http_agentcore_creds_t       *src;
+    ngx_http_agentcore_creds_slot_t  *slot;
+
+    src = ctx->conf->creds;
+    p = buf;
+
+    if (src == NULL) {
+        p = ngx_snprintf(buf, len - 1, "no source");
+
+    } else if (src->use == AC_CREDS_BEARER) {
+        p = ngx_snprintf(buf, len - 1,
+                         "environment (AWS_BEARER_TOKEN_BEDROCK)");
+
+    } else if (src->use == AC_CREDS_ENV) {
+        p = ngx_snprintf(buf, len - 1, "environment (AWS_ACCESS_KEY_ID, "
+                         "AWS_SECRET_ACCESS_KEY%s)",
+                         src->type == AC_CREDS_AUTO
+                         ? ", AWS_BEARER_TOKEN_BEDROCK" : "");
+
+    } else if (ngx_http_agentcore_creds_fetched(src->use)
+               && src->slot != NGX_CONF_UNSET_UINT)
+    {
+        slot = &src->conf->sh->slots[src->slot];
+
+        ngx_shmtx_lock(&src->conf->shpool->mutex);
+        p = ngx_snprintf(buf, len - 1, "%s", slot->tried);
+        ngx_shmtx_unlock(&src->conf->shpool->mutex);
+    }
+
+    if (p == buf) {
+        p = ngx_snprintf(buf, len - 1, "%V (no answer yet)", &src->key);
+    }
+
+    *p = '\0';
 }
 
 
@@ -1495,6 +1666,7 @@ ngx_http_agentcore_creds_done(ngx_event_t *ev)
     ngx_shmtx_lock(&shpool->mutex);
 
     slot->attempts++;
+    ngx_cpystrn(slot->tried, (u_char *) t->out.tried, sizeof(slot->tried));
 
     if (slot->fetcher == ngx_pid) {
         slot->fetcher = 0;

@@ -111,11 +111,11 @@ ngx_http_agentcore_handler(ngx_http_request_t *r)
 static void
 ngx_http_agentcore_body_handler(ngx_http_request_t *r)
 {
-    u_char                    *body;
+    u_char                    *body, *details, *p;
     size_t                     len, pos;
     json_t                    *payload, *prompt;
     uint32_t                   cp;
-    u_char                     details[160];
+    u_char                     enc[160];
     ngx_int_t                  rc;
     ngx_str_t                  error;
     ac_json_error_t            err;
@@ -176,19 +176,19 @@ ngx_http_agentcore_body_handler(ngx_http_request_t *r)
     if (cp) {
         json_decref(payload);
 
-        (void) ngx_snprintf(details, sizeof(details),
+        (void) ngx_snprintf(enc, sizeof(enc),
                             "'utf-8' codec can't encode character "
                             "'\\u%04xd' in position %uz: surrogates not "
                             "allowed (a lone surrogate in \"prompt\")%Z",
                             cp, pos);
 
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "agentcore: Invalid encoding: %s", details);
+                      "agentcore: Invalid encoding: %s", enc);
 
         ngx_http_finalize_request(r,
             ngx_http_agentcore_send_json(r, NGX_HTTP_BAD_REQUEST,
                                          "Invalid encoding",
-                                         (char *) details));
+                                         (char *) enc));
         return;
     }
 
@@ -208,11 +208,29 @@ parsed:
     }
 
     if (rc != NGX_OK) {
+        /* the sources asked, by name: the causes are in the error log */
+
+        details = ngx_pnalloc(r->pool, 384);
+        if (details == NULL) {
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
+        p = ngx_cpymem(details, "the server has no credentials to call "
+                       "the model; tried: ",
+                       sizeof("the server has no credentials to call "
+                              "the model; tried: ") - 1);
+
+        ngx_http_agentcore_credentials_tried(ctx, p, 200);
+
+        p += ngx_strlen(p);
+        ngx_memcpy(p, " (the causes are in the error log)",
+                   sizeof(" (the causes are in the error log)"));
+
         ngx_http_finalize_request(r,
             ngx_http_agentcore_send_json(r,
                 NGX_HTTP_INTERNAL_SERVER_ERROR,
-                "No AWS credentials",
-                "the server has no credentials to call the model"));
+                "No AWS credentials", (char *) details));
         return;
     }
 
@@ -221,10 +239,21 @@ parsed:
     rc = ngx_http_agentcore_session_start(ctx, prompt, &error);
 
     if (rc == NGX_HTTP_BAD_REQUEST) {
+        /* an ngx_str_t: the JSON writer wants a C string */
+
+        details = ngx_pnalloc(r->pool, error.len + 1);
+        if (details == NULL) {
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
+        ngx_memcpy(details, error.data, error.len);
+        details[error.len] = '\0';
+
         ngx_http_finalize_request(r,
             ngx_http_agentcore_send_json(r, NGX_HTTP_BAD_REQUEST,
                                          "Invalid session id",
-                                         (char *) error.data));
+                                         (char *) details));
         return;
     }
 

@@ -329,6 +329,16 @@ ngx_http_agentcore_model_merge(ngx_conf_t *cf,
         return NGX_CONF_OK;
     }
 
+    /* a C string for the serializer: a NUL inside would cut it short */
+
+    if (conf->system_prompt.len
+        && ngx_strlen(conf->system_prompt.data) != conf->system_prompt.len)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "agentcore: the system prompt holds a NUL byte");
+        return NGX_CONF_ERROR;
+    }
+
     cc.system_prompt = conf->system_prompt.len
                        ? (const char *) conf->system_prompt.data : NULL;
     cc.max_tokens = (conf->max_tokens == NGX_CONF_UNSET)

@@ -16,12 +16,20 @@ typedef ngx_int_t (*ngx_http_agentcore_usage_pt)(ac_usage_t *u);
 static ngx_int_t ngx_http_agentcore_preconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_http_agentcore_add_variables(ngx_conf_t *cf);
 static ngx_int_t ngx_http_agentcore_init(ngx_conf_t *cf);
+static ngx_int_t ngx_http_agentcore_init_module(ngx_cycle_t *cycle);
 static ngx_int_t ngx_http_agentcore_init_process(ngx_cycle_t *cycle);
 static void ngx_http_agentcore_exit_process(ngx_cycle_t *cycle);
 static void *ngx_http_agentcore_create_main_conf(ngx_conf_t *cf);
 static void *ngx_http_agentcore_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_agentcore_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
+static char *ngx_http_agentcore_merge_region(ngx_conf_t *cf,
+    ngx_http_agentcore_loc_conf_t *prev, ngx_http_agentcore_loc_conf_t *conf);
+static const char *ngx_http_agentcore_region_env(ngx_conf_t *cf,
+    const char *name);
+static ngx_uint_t ngx_http_agentcore_good_region(ngx_str_t *region);
+static char *ngx_http_agentcore_check_region(ngx_conf_t *cf, void *post,
+    void *data);
 static char *ngx_http_agentcore(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_agentcore_ping(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -40,6 +48,10 @@ static ngx_conf_num_bounds_t  ngx_http_agentcore_max_tokens_bounds = {
 
 static ngx_conf_num_bounds_t  ngx_http_agentcore_max_cycles_bounds = {
     ngx_conf_check_num_bounds, 1, 1000
+};
+
+static ngx_conf_post_t  ngx_http_agentcore_region_post = {
+    ngx_http_agentcore_check_region
 };
 
 
@@ -71,7 +83,7 @@ static ngx_command_t  ngx_http_agentcore_commands[] = {
       ngx_conf_set_str_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_agentcore_loc_conf_t, region),
-      NULL },
+      &ngx_http_agentcore_region_post },
 
     { ngx_string("agentcore_host"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
@@ -204,7 +216,7 @@ ngx_module_t  ngx_http_agentcore_module = {
     ngx_http_agentcore_commands,           /* module directives */
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
-    NULL,                                  /* init module */
+    ngx_http_agentcore_init_module,        /* init module */
     ngx_http_agentcore_init_process,       /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
@@ -435,6 +447,13 @@ ngx_http_agentcore_init(ngx_conf_t *cf)
 
 
 static ngx_int_t
+ngx_http_agentcore_init_module(ngx_cycle_t *cycle)
+{
+    return ngx_http_agentcore_credentials_init_module(cycle);
+}
+
+
+static ngx_int_t
 ngx_http_agentcore_init_process(ngx_cycle_t *cycle)
 {
     if (ngx_http_agentcore_session_init_process(cycle) != NGX_OK) {
@@ -489,6 +508,7 @@ ngx_http_agentcore_create_loc_conf(ngx_conf_t *cf)
      *     conf->model = { 0, NULL };
      *     conf->region = { 0, NULL };
      *     conf->host = { 0, NULL };
+ *     conf->host_derived = 0;
      *     conf->system_prompt = { 0, NULL };
      *     conf->model_location = { 0, NULL };
      *     conf->weather = { 0, NULL };
@@ -516,52 +536,11 @@ ngx_http_agentcore_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_agentcore_loc_conf_t *prev = parent;
     ngx_http_agentcore_loc_conf_t *conf = child;
 
-    char  *region;
-
     ngx_conf_merge_str_value(conf->model, prev->model,
                              "us.anthropic.claude-3-7-sonnet-20250219-v1:0");
 
-    if (conf->region.data == NULL) {
-        if (prev->region.data) {
-            conf->region = prev->region;
-
-        } else {
-            /* as the AWS SDKs: AWS_REGION, then the reference's default */
-            region = getenv("AWS_REGION");
-
-            if (region == NULL || *region == '\0') {
-                region = getenv("AWS_DEFAULT_REGION");
-            }
-
-            if (region == NULL || *region == '\0') {
-                region = "us-west-2";
-            }
-
-            conf->region.len = ngx_strlen(region);
-            conf->region.data = ngx_pnalloc(cf->pool, conf->region.len);
-            if (conf->region.data == NULL) {
-                return NGX_CONF_ERROR;
-            }
-
-            ngx_memcpy(conf->region.data, region, conf->region.len);
-        }
-    }
-
-    if (conf->host.data == NULL) {
-        if (prev->host.data) {
-            conf->host = prev->host;
-
-        } else {
-            conf->host.len = sizeof("bedrock-runtime..amazonaws.com") - 1
-                             + conf->region.len;
-            conf->host.data = ngx_pnalloc(cf->pool, conf->host.len);
-            if (conf->host.data == NULL) {
-                return NGX_CONF_ERROR;
-            }
-
-            ngx_sprintf(conf->host.data, "bedrock-runtime.%V.amazonaws.com",
-                        &conf->region);
-        }
+    if (ngx_http_agentcore_merge_region(cf, prev, conf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
     }
 
     if (conf->system_prompt.data == NULL) {
@@ -597,6 +576,159 @@ ngx_http_agentcore_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     }
 
     return ngx_http_agentcore_model_merge(cf, conf);
+}
+
+
+/*
+ * The region and the signed host.  Both are C strings as well (the
+ * signer reads the region as one): every value ends with a NUL that
+ * the length does not count.  The default region is the workers'
+ * AWS_REGION, else AWS_DEFAULT_REGION, else us-west-2.
+ */
+
+static char *
+ngx_http_agentcore_merge_region(ngx_conf_t *cf,
+    ngx_http_agentcore_loc_conf_t *prev, ngx_http_agentcore_loc_conf_t *conf)
+{
+    u_char      *p;
+    const char  *region, *from;
+
+    if (conf->region.data == NULL) {
+        if (prev->region.data) {
+            conf->region = prev->region;
+
+        } else {
+            from = "AWS_REGION";
+            region = ngx_http_agentcore_region_env(cf, from);
+
+            if (region == NULL || *region == '\0') {
+                from = "AWS_DEFAULT_REGION";
+                region = ngx_http_agentcore_region_env(cf, from);
+            }
+
+            if (region == NULL || *region == '\0') {
+                from = "the default";
+                region = "us-west-2";
+            }
+
+            conf->region.len = ngx_strlen(region);
+            conf->region.data = ngx_pnalloc(cf->pool, conf->region.len + 1);
+            if (conf->region.data == NULL) {
+                return NGX_CONF_ERROR;
+            }
+
+            ngx_cpystrn(conf->region.data, (u_char *) region,
+                        conf->region.len + 1);
+
+            if (!ngx_http_agentcore_good_region(&conf->region)) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "agentcore: %s \"%V\" is not a region "
+                                   "name (lower-case letters, digits and "
+                                   "\"-\")", from, &conf->region);
+                return NGX_CONF_ERROR;
+            }
+        }
+    }
+
+    /*
+     * An agentcore_host set here or above is kept; otherwise the host is
+     * this level's region's, so a location's own region gets its host
+     */
+
+    if (conf->host.data == NULL) {
+        if (prev->host.data
+            && (!prev->host_derived
+                || (prev->region.len == conf->region.len
+                    && ngx_strncmp(prev->region.data, conf->region.data,
+                                   conf->region.len)
+                       == 0)))
+        {
+            conf->host = prev->host;
+            conf->host_derived = prev->host_derived;
+
+        } else {
+            conf->host_derived = 1;
+
+            conf->host.len = sizeof("bedrock-runtime..amazonaws.com") - 1
+                             + conf->region.len;
+            conf->host.data = ngx_pnalloc(cf->pool, conf->host.len + 1);
+            if (conf->host.data == NULL) {
+                return NGX_CONF_ERROR;
+            }
+
+            p = ngx_sprintf(conf->host.data,
+                            "bedrock-runtime.%V.amazonaws.com",
+                            &conf->region);
+            *p = '\0';
+        }
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_uint_t
+ngx_http_agentcore_good_region(ngx_str_t *region)
+{
+    u_char  *p;
+
+    if (region->len == 0 || region->len > 31) {
+        return 0;
+    }
+
+    for (p = region->data; p < region->data + region->len; p++) {
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9')
+              || *p == '-'))
+        {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+static char *
+ngx_http_agentcore_check_region(ngx_conf_t *cf, void *post, void *data)
+{
+    ngx_str_t  *region = data;
+
+    if (!ngx_http_agentcore_good_region(region)) {
+        return "is not a region name (lower-case letters, digits and \"-\")";
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * A variable as the workers will see it: "env NAME=VALUE" (before
+ * "http") sets it, else the master's environment
+ */
+
+static const char *
+ngx_http_agentcore_region_env(ngx_conf_t *cf, const char *name)
+{
+    size_t            n;
+    ngx_str_t        *var;
+    ngx_uint_t        i;
+    ngx_core_conf_t  *ccf;
+
+    ccf = (ngx_core_conf_t *) ngx_get_conf(cf->cycle->conf_ctx,
+                                           ngx_core_module);
+
+    n = ngx_strlen(name);
+    var = ccf->env.elts;
+
+    for (i = 0; i < ccf->env.nelts; i++) {
+        if (var[i].len == n && ngx_strncmp(var[i].data, name, n) == 0
+            && var[i].data[n] == '=')
+        {
+            return (const char *) var[i].data + n + 1;
+        }
+    }
+
+    return getenv(name);
 }
 
 

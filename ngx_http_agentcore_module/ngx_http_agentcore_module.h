@@ -56,6 +56,7 @@ typedef struct {
     ngx_str_t                   model;
     ngx_str_t                   region;
     ngx_str_t                   host;          /* signed Host */
+    ngx_flag_t                  host_derived;  /* from region, not set */
     ngx_str_t                   system_prompt;
     ngx_int_t                   max_tokens;    /* NGX_CONF_UNSET: none */
     ngx_str_t                   model_location;
@@ -217,6 +218,9 @@ char *ngx_http_agentcore_credentials_directive(ngx_conf_t *cf,
 char *ngx_http_agentcore_merge_credentials(ngx_conf_t *cf,
     ngx_http_agentcore_loc_conf_t *prev, ngx_http_agentcore_loc_conf_t *conf);
 ngx_int_t ngx_http_agentcore_credentials_postconfiguration(ngx_conf_t *cf);
+ngx_int_t ngx_http_agentcore_credentials_init_module(ngx_cycle_t *cycle);
+void ngx_http_agentcore_credentials_tried(ngx_http_agentcore_ctx_t *ctx,
+    u_char *buf, size_t len);
 ngx_int_t ngx_http_agentcore_credentials_init(ngx_cycle_t *cycle);
 ngx_int_t ngx_http_agentcore_credentials(ngx_http_agentcore_ctx_t *ctx,
     ngx_http_agentcore_credentials_t **cr);

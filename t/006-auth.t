@@ -78,8 +78,11 @@ qr{:path: /model/arn%3Aaws%3Abedrock%3Aus-east-1%3A123456789012%3Ainference-prof
 
 === TEST 6: no credentials: 500 before streaming, and the cause logged
 The "auto" chain finds nothing: no keys, no profile, no container
-endpoint, and IMDS is off (so nothing leaves the loopback).
+endpoint, and IMDS is off (so nothing leaves the loopback).  The test's
+keys are in nginx's environment: "env NAME=;" keeps them from the workers.
 --- main_config
+env AWS_ACCESS_KEY_ID=;
+env AWS_SECRET_ACCESS_KEY=;
 env AWS_EC2_METADATA_DISABLED=true;
 --- request
 POST /invocations
@@ -88,7 +91,7 @@ POST /invocations
 --- response_headers
 Content-Type: application/json
 --- response_body chomp
-{"error":"No AWS credentials","details":"the server has no credentials to call the model"}
+{"error":"No AWS credentials","details":"the server has no credentials to call the model; tried: environment, shared files (profile default); IMDS is disabled (AWS_EC2_METADATA_DISABLED) (the causes are in the error log)"}
 --- error_log
 agentcore: no AWS credentials: auto: none found: no AWS_ACCESS_KEY_ID, AWS_WEB_IDENTITY_TOKEN_FILE or AWS_CONTAINER_CREDENTIALS_*_URI in the environment, no profile "default" in the shared files, and IMDS is disabled (AWS_EC2_METADATA_DISABLED)
 

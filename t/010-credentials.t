@@ -78,7 +78,7 @@ AgentCore::CredsSuite::env_lines(
 AgentCore::Test::invoke('hi')
 --- error_code: 500
 --- response_body chomp
-{"error":"No AWS credentials","details":"the server has no credentials to call the model"}
+{"error":"No AWS credentials","details":"the server has no credentials to call the model; tried: container endpoint (the causes are in the error log)"}
 --- error_log eval
 qr{\[error\] .*agentcore: no AWS credentials: container: GET http://127\.0\.0\.1:\d+ answered HTTP 401: AccessDeniedException: bad token$}
 
@@ -307,7 +307,7 @@ sec ret
 "agentcore_credentials env;\n" . $AgentCore::CredsSuite::Config
 --- must_die
 --- error_log
-agentcore_credentials env: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not in the workers' environment (pass them with the "env" directive)
+agentcore_credentials env: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not in the workers' environment (set them in nginx's, or with "env NAME=VALUE")
 
 
 

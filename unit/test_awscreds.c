@@ -942,14 +942,21 @@ test_fetch_auto_nothing(void **state)
                                     err, sizeof(err)), -1);
     assert_non_null(strstr(err, "none found"));
 
+    /* what was asked, by name only */
+    assert_string_equal(c.tried, "environment, shared files (profile "
+                        "default); IMDS is disabled "
+                        "(AWS_EC2_METADATA_DISABLED)");
+
     /* AWS_PROFILE names a profile: it must exist */
 
-    env.profile = "named";
+    env.profile = "named\x01";
     assert_int_equal(ac_creds_fetch(AC_CREDS_AUTO, NULL, &env, NULL, &c,
                                     err, sizeof(err)), -1);
-    assert_string_equal(err, "profile \"named\" is in neither "
+    assert_string_equal(err, "profile \"named\x01\" is in neither "
                         "\"/nonexistent/credentials\" nor "
                         "\"/nonexistent/config\"");
+    assert_string_equal(c.tried, "environment, shared files (profile "
+                        "named?)");
 }
 
 

@@ -424,6 +424,14 @@ ok($A && $B, "emulators started on ports $A and $B");
     is($r->{status}, 403, 'service bedrock-runtime: 403');
     like($r->{body}, qr/correct service: 'bedrock'/, 'service scope message');
 
+    # the scope's region must be the endpoint's (the Host names it)
+    $r = signed($A, $body, sign => { region => 'us-west-2' });
+    is($r->{status}, 403, 'region us-west-2 for a us-east-1 host: 403');
+    like($r->{body}, qr/scoped to a valid region, not 'us-west-2'/,
+         'region scope message');
+    $r = signed($A, $body, sign => { region => "us-east-1bedrock-runtime" });
+    is($r->{status}, 403, 'a region that is no region name: 403');
+
     $r = signed($A, $body, sign => { secret => 'wrong' });
     like($r->{headers}{'x-amzn-errortype'}, qr/^InvalidSignatureException:/,
          'wrong secret: InvalidSignatureException');

@@ -43,6 +43,11 @@ our @Secrets = ((map { @$_[1, 2] } @K), $P[1], @S[1, 2], $ContainerToken,
 
 our ($CS, $Files, $EmuLog);
 
+# the module passes every variable the chain reads to the workers: none
+# from the test's own environment (AgentCore::Test's keys, the shell's)
+# may reach them, a block sets what it uses with "env NAME=VALUE"
+delete $ENV{$_} for grep { /^AWS_/ } keys %ENV;
+
 $Files = tempdir('agentcore-010-XXXXXX', TMPDIR => 1, CLEANUP => 1);
 chmod 0755, $Files;
 $ENV{TEST_NGINX_FILES} = $Files;
