@@ -47,6 +47,14 @@ my $SCRIPT = File::Spec->catfile($ROOT, 'emulator', 'bedrock-emulator.pl');
 
 my %RUNNING;       # pid -> [owner pid, pipe handle]
 
+# No suite may reach the machine's real instance metadata service
+# (169.254.169.254 answers on some hosts): nginx's workers get this
+# variable from the module, so an IMDS fetch a suite did not point at
+# its stand-in goes to a closed port on loopback instead.
+BEGIN {
+    $ENV{AWS_EC2_METADATA_SERVICE_ENDPOINT} //= 'http://127.0.0.1:9';
+}
+
 sub emulator_script { return $SCRIPT }
 
 sub import {
