@@ -13,6 +13,15 @@
 #include "ngx_http_agentcore_module.h"
 
 
+/* an "agentcore_tool": the tool's data */
+
+typedef struct {
+    ngx_str_t                         uri;
+    ngx_str_t                         args;      /* after "?" in the URI */
+    unsigned                          pass_credentials:1;
+} ngx_http_agentcore_location_tool_t;
+
+
 static ngx_int_t ngx_http_agentcore_valid_name(ngx_str_t *name);
 static ngx_http_agentcore_tool_entry_t *ngx_http_agentcore_tool_entry(
     ngx_conf_t *cf, ngx_http_agentcore_tool_t *tool);
@@ -23,10 +32,47 @@ static ngx_int_t ngx_http_agentcore_location_tool(
     ngx_http_agentcore_tool_call_t *call);
 static ngx_int_t ngx_http_agentcore_location_tool_done(ngx_http_request_t *sr,
     void *data, ngx_int_t rc);
+static ngx_int_t ngx_http_agentcore_tool_headers(ngx_http_request_t *r,
+    ngx_http_request_t *sr, ngx_http_agentcore_location_tool_t *lt);
+static ngx_int_t ngx_http_agentcore_tool_variables(ngx_http_request_t *r,
+    ngx_http_request_t *sr);
 
 
 static ngx_str_t  ngx_http_agentcore_any_object =
     ngx_string("{\"type\":\"object\",\"properties\":{}}");
+
+
+/*
+ * Client request headers a tool subrequest does not get: the body's
+ * (the module sends its own), the conditional and range ones (they are
+ * about the client's response, and would get a 304 or a 206 from a
+ * proxied API), Accept-Encoding (the result must be text, not gzip),
+ * and, unless the tool has "pass_credentials", the client's credentials.
+ */
+
+typedef struct {
+    ngx_str_t                         name;
+    ngx_uint_t                        credential;
+} ngx_http_agentcore_tool_header_t;
+
+
+static ngx_http_agentcore_tool_header_t  ngx_http_agentcore_tool_drop[] = {
+    { ngx_string("Content-Type"), 0 },
+    { ngx_string("Content-Length"), 0 },
+    { ngx_string("Transfer-Encoding"), 0 },
+    { ngx_string("Expect"), 0 },
+    { ngx_string("Accept-Encoding"), 0 },
+    { ngx_string("Range"), 0 },
+    { ngx_string("If-Range"), 0 },
+    { ngx_string("If-Match"), 0 },
+    { ngx_string("If-None-Match"), 0 },
+    { ngx_string("If-Modified-Since"), 0 },
+    { ngx_string("If-Unmodified-Since"), 0 },
+    { ngx_string("Authorization"), 1 },
+    { ngx_string("Cookie"), 1 },
+    { ngx_string("Proxy-Authorization"), 1 },
+    { ngx_null_string, 0 }
+};
 
 
 
@@ -220,7 +266,7 @@ ngx_http_agentcore_tools_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 }
 
 
-/* agentcore_tool NAME URI "DESCRIPTION" [SCHEMA]; */
+/* agentcore_tool NAME URI "DESCRIPTION" [SCHEMA] [pass_credentials]; */
 
 char *
 ngx_http_agentcore_tool_directive(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -228,11 +274,21 @@ ngx_http_agentcore_tool_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 {
     ngx_http_agentcore_loc_conf_t *alcf = conf;
 
-    ngx_str_t                         *value;
-    ngx_http_agentcore_tool_t         *tool;
-    ngx_http_agentcore_tool_entry_t   *entry, **e;
+    u_char                              *q;
+    ngx_str_t                           *value;
+    ngx_uint_t                           i, j;
+    ngx_http_agentcore_tool_t           *tool;
+    ngx_http_agentcore_location_tool_t  *lt;
+    ngx_http_agentcore_tool_entry_t     *entry, **e;
 
     value = cf->args->elts;
+
+    if (cf->args->nelts < 4) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid number of arguments in \"%V\" "
+                           "directive", &cmd->name);
+        return NGX_CONF_ERROR;
+    }
 
     if (value[2].len == 0 || value[2].data[0] != '/') {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -246,21 +302,60 @@ ngx_http_agentcore_tool_directive(ngx_conf_t *cf, ngx_command_t *cmd,
         return NGX_CONF_ERROR;
     }
 
-    tool->name = value[1];
-    tool->description = value[3];
-
-    if (cf->args->nelts == 5) {
-        tool->input_schema = value[4];
-    }
-
-    tool->handler = ngx_http_agentcore_location_tool;
-
-    tool->data = ngx_palloc(cf->pool, sizeof(ngx_str_t));
-    if (tool->data == NULL) {
+    lt = ngx_pcalloc(cf->pool, sizeof(ngx_http_agentcore_location_tool_t));
+    if (lt == NULL) {
         return NGX_CONF_ERROR;
     }
 
-    *(ngx_str_t *) tool->data = value[2];
+    tool->name = value[1];
+    tool->description = value[3];
+    tool->handler = ngx_http_agentcore_location_tool;
+    tool->data = lt;
+
+    lt->uri = value[2];
+
+    q = ngx_strlchr(lt->uri.data, lt->uri.data + lt->uri.len, '?');
+    if (q) {
+        lt->args.data = q + 1;
+        lt->args.len = lt->uri.data + lt->uri.len - lt->args.data;
+        lt->uri.len = q - lt->uri.data;
+    }
+
+    /*
+     * then the schema (a JSON object, so never a word) and options;
+     * a word that is no option is an error, wherever it stands
+     */
+
+    for (i = 4; i < cf->args->nelts; i++) {
+
+        if (value[i].len == sizeof("pass_credentials") - 1
+            && ngx_strncmp(value[i].data, "pass_credentials",
+                           value[i].len) == 0)
+        {
+            lt->pass_credentials = 1;
+            continue;
+        }
+
+        for (j = 0; j < value[i].len; j++) {
+            if (!((value[i].data[j] >= 'a' && value[i].data[j] <= 'z')
+                  || value[i].data[j] == '_'))
+            {
+                break;
+            }
+        }
+
+        if (i == 4 && tool->input_schema.len == 0
+            && (j == 0 || (j < value[i].len && value[i].data[j] != '=')))
+        {
+            tool->input_schema = value[i];
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "agentcore tool \"%V\": unknown option \"%V\"",
+                           &value[1], &value[i]);
+        return NGX_CONF_ERROR;
+    }
 
     entry = ngx_http_agentcore_tool_entry(cf, tool);
     if (entry == NULL) {
@@ -646,19 +741,15 @@ ngx_http_agentcore_tools_message(ngx_http_agentcore_ctx_t *ctx)
 static ngx_int_t
 ngx_http_agentcore_location_tool(ngx_http_agentcore_tool_call_t *call)
 {
-    char                        *json;
-    size_t                       len;
-    u_char                      *q;
-    ngx_str_t                    uri, args, *target;
-    ngx_buf_t                   *b;
-    ngx_uint_t                   i;
-    ngx_list_part_t             *part;
-    ngx_table_elt_t             *h, *nh;
-    ngx_http_request_t          *r, *sr;
-    ngx_http_post_subrequest_t  *ps;
+    char                                *json;
+    size_t                               len;
+    ngx_buf_t                           *b;
+    ngx_http_request_t                  *r, *sr;
+    ngx_http_post_subrequest_t          *ps;
+    ngx_http_agentcore_location_tool_t  *lt;
 
     r = call->request;
-    target = call->tool->data;
+    lt = call->tool->data;
 
     json = call->input ? json_dumps(call->input, JSON_COMPACT
                                                  |JSON_PRESERVE_ORDER
@@ -681,16 +772,6 @@ ngx_http_agentcore_location_tool(ngx_http_agentcore_tool_call_t *call)
     b->last_in_chain = 1;
     free(json);
 
-    uri = *target;
-    ngx_str_null(&args);
-
-    q = ngx_strlchr(uri.data, uri.data + uri.len, '?');
-    if (q) {
-        args.data = q + 1;
-        args.len = uri.data + uri.len - args.data;
-        uri.len = q - uri.data;
-    }
-
     ps = ngx_palloc(r->pool, sizeof(ngx_http_post_subrequest_t));
     if (ps == NULL) {
         return NGX_ERROR;
@@ -699,7 +780,8 @@ ngx_http_agentcore_location_tool(ngx_http_agentcore_tool_call_t *call)
     ps->handler = ngx_http_agentcore_location_tool_done;
     ps->data = call;
 
-    sr = ngx_http_agentcore_post_subrequest(r, &uri, args.len ? &args : NULL,
+    sr = ngx_http_agentcore_post_subrequest(r, &lt->uri,
+                                            lt->args.len ? &lt->args : NULL,
                                             b, ps, call->invocation);
     if (sr == NULL) {
         return NGX_ERROR;
@@ -707,7 +789,87 @@ ngx_http_agentcore_location_tool(ngx_http_agentcore_tool_call_t *call)
 
     call->sr = sr;
 
-    /* the client's headers, but with our body's type and length */
+    if (ngx_http_agentcore_tool_headers(r, sr, lt) != NGX_OK
+        || ngx_http_agentcore_tool_variables(r, sr) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_AGAIN;
+}
+
+
+/*
+ * A subrequest shares its parent's cache of variable values, so a
+ * $http_authorization or $cookie_sid the invocation (or another tool
+ * call) has evaluated would reach the tool location whatever its
+ * headers are.  The tool subrequest gets its own copy of the cache
+ * instead, without the values that come from the request headers:
+ * those are evaluated again, from the subrequest's headers.
+ */
+
+static ngx_int_t
+ngx_http_agentcore_tool_variables(ngx_http_request_t *r,
+    ngx_http_request_t *sr)
+{
+    ngx_str_t                  *name;
+    ngx_uint_t                  i;
+    ngx_http_variable_t        *v;
+    ngx_http_core_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_get_module_main_conf(r, ngx_http_core_module);
+
+    sr->variables = ngx_pnalloc(r->pool, cmcf->variables.nelts
+                                         * sizeof(ngx_http_variable_value_t));
+    if (sr->variables == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(sr->variables, r->variables,
+               cmcf->variables.nelts * sizeof(ngx_http_variable_value_t));
+
+    v = cmcf->variables.elts;
+
+    for (i = 0; i < cmcf->variables.nelts; i++) {
+        name = &v[i].name;
+
+        if ((name->len > sizeof("http_") - 1
+             && ngx_strncmp(name->data, "http_", sizeof("http_") - 1) == 0)
+            || (name->len > sizeof("cookie_") - 1
+                && ngx_strncmp(name->data, "cookie_", sizeof("cookie_") - 1)
+                   == 0)
+            || (name->len == sizeof("remote_user") - 1
+                && ngx_strncmp(name->data, "remote_user", name->len) == 0)
+            || (name->len == sizeof("content_type") - 1
+                && ngx_strncmp(name->data, "content_type", name->len) == 0)
+            || (name->len == sizeof("content_length") - 1
+                && ngx_strncmp(name->data, "content_length", name->len) == 0))
+        {
+            sr->variables[i].valid = 0;
+            sr->variables[i].not_found = 0;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The subrequest's own headers_in: the client's headers but those of
+ * ngx_http_agentcore_tool_drop[], and our body's type.  ngx_http_subrequest()
+ * copied the parent's headers_in, whose list and header pointers are
+ * the client's: the list is rebuilt, the pointers to headers left out
+ * are cleared.
+ */
+
+static ngx_int_t
+ngx_http_agentcore_tool_headers(ngx_http_request_t *r, ngx_http_request_t *sr,
+    ngx_http_agentcore_location_tool_t *lt)
+{
+    ngx_uint_t                         i;
+    ngx_list_part_t                   *part;
+    ngx_table_elt_t                   *h, *nh;
+    ngx_http_agentcore_tool_header_t  *d;
 
     if (ngx_list_init(&sr->headers_in.headers, r->pool, 8,
                       sizeof(ngx_table_elt_t))
@@ -731,20 +893,17 @@ ngx_http_agentcore_location_tool(ngx_http_agentcore_tool_call_t *call)
             i = 0;
         }
 
-        if ((h[i].key.len == sizeof("Content-Type") - 1
-             && ngx_strncasecmp(h[i].key.data, (u_char *) "Content-Type",
-                                h[i].key.len) == 0)
-            || (h[i].key.len == sizeof("Content-Length") - 1
-                && ngx_strncasecmp(h[i].key.data, (u_char *) "Content-Length",
-                                   h[i].key.len) == 0)
-            || (h[i].key.len == sizeof("Transfer-Encoding") - 1
-                && ngx_strncasecmp(h[i].key.data,
-                                   (u_char *) "Transfer-Encoding",
-                                   h[i].key.len) == 0)
-            || (h[i].key.len == sizeof("Expect") - 1
-                && ngx_strncasecmp(h[i].key.data, (u_char *) "Expect",
-                                   h[i].key.len) == 0))
-        {
+        for (d = ngx_http_agentcore_tool_drop; d->name.len; d++) {
+            if (h[i].key.len == d->name.len
+                && ngx_strncasecmp(h[i].key.data, d->name.data, d->name.len)
+                   == 0
+                && !(d->credential && lt->pass_credentials))
+            {
+                break;
+            }
+        }
+
+        if (d->name.len) {
             continue;
         }
 
@@ -771,11 +930,41 @@ ngx_http_agentcore_location_tool(ngx_http_agentcore_tool_call_t *call)
 
     sr->headers_in.content_type = nh;
     sr->headers_in.content_length = NULL;
-#if (nginx_version >= 1023000)
     sr->headers_in.transfer_encoding = NULL;
+    sr->headers_in.expect = NULL;
+    sr->headers_in.range = NULL;
+    sr->headers_in.if_range = NULL;
+    sr->headers_in.if_match = NULL;
+    sr->headers_in.if_none_match = NULL;
+    sr->headers_in.if_modified_since = NULL;
+    sr->headers_in.if_unmodified_since = NULL;
+#if (NGX_HTTP_GZIP || NGX_HTTP_HEADERS)
+    sr->headers_in.accept_encoding = NULL;
 #endif
 
-    return NGX_AGAIN;
+    if (!lt->pass_credentials) {
+        sr->headers_in.authorization = NULL;
+        ngx_str_null(&sr->headers_in.user);
+        ngx_str_null(&sr->headers_in.passwd);
+
+#ifdef ngx_http_proxy_auth
+        /* nginx 1.31 keeps Proxy-Authorization too, for CONNECT */
+        sr->headers_in.proxy_authorization = NULL;
+#endif
+
+#if (nginx_version >= 1023000)
+        sr->headers_in.cookie = NULL;
+#else
+        if (ngx_array_init(&sr->headers_in.cookies, r->pool, 1,
+                           sizeof(ngx_table_elt_t *))
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+#endif
+    }
+
+    return NGX_OK;
 }
 
 

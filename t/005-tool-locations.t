@@ -1,0 +1,190 @@
+# Locations as tools (agentcore_tool): what of the client's request the
+# tool subrequest sees (issue 10 item 4), GET tools with the input as
+# query arguments (item 5), and oversized responses that stop at
+# agentcore_tool_max_size without being read through (item 12).
+
+use lib 't/lib';
+use AgentCore::Test;
+use Test::Nginx::Socket 'no_plan';
+
+# echoes what a tool location receives, by variables and over the wire
+our $Echo = <<'_EOC_';
+location = /internal/echo {
+    internal;
+    return 200 "a=$http_authorization|c=$http_cookie|p=$http_proxy_authorization|x=$http_x_request_id|t=$content_type|ae=$http_accept_encoding|r=$http_range";
+}
+location = /internal/proxied {
+    internal;
+    proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1/echo;
+}
+_EOC_
+
+our $Client = <<'_EOC_';
+Authorization: Bearer client-secret
+Cookie: sid=client-cookie
+Proxy-Authorization: Basic cHJveHk6c2VjcmV0
+X-Request-Id: req-7
+Accept-Encoding: gzip
+Range: bytes=0-3
+_EOC_
+
+our $GetApi = <<'_EOC_';
+location = /api/search {
+    internal;
+    return 200 "$request_method $args|cl=$http_content_length|ct=$content_type|te=$http_transfer_encoding|b=$request_body";
+}
+location = /api/proxied {
+    internal;
+    proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1/search;
+}
+_EOC_
+
+# the APIs behind proxied tools, in a server of their own (HTTP/1.1 when
+# the test server speaks HTTP/2)
+our $Upstreams = <<'_EOC_' . $AgentCore::Test::HttpConfig;
+server {
+    listen 127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+    location = /echo {
+        return 200 "$request_method a=$http_authorization|c=$http_cookie|p=$http_proxy_authorization|x=$http_x_request_id|t=$content_type|ae=$http_accept_encoding|r=$http_range";
+    }
+    location = /search {
+        return 200 "$request_method $args|cl=$http_content_length|ct=$content_type|te=$http_transfer_encoding";
+    }
+}
+_EOC_
+
+our $BigLog = <<'_EOC_' . $AgentCore::Test::HttpConfig;
+log_format big "big $status $body_bytes_sent c=$request_completion";
+_EOC_
+
+add_block_preprocessor(sub {
+    my $block = shift;
+
+    if (!defined $block->http_config) {
+        $block->set_value("http_config", $main::Upstreams);
+    }
+
+    if (!defined $block->response_body_filters) {
+        $block->set_value("response_body_filters", \&AgentCore::Test::sse_text);
+    }
+
+    AgentCore::Test::defaults($block);
+});
+
+no_shuffle();
+run_tests();
+
+__DATA__
+
+=== TEST 1: the client's credentials do not reach a location tool
+Authorization, Cookie and Proxy-Authorization are left out; X-Request-Id
+still arrives, Content-Type is the module's; Accept-Encoding and Range,
+meant for the client's own response, are left out too.
+--- config eval
+qq{agentcore_tool echo /internal/echo "Echo";\n}
+. $main::Echo . $AgentCore::Test::Config
+--- more_headers eval
+$main::Client
+--- request eval
+AgentCore::Test::invoke('[[tool name=echo input={}]]')
+--- response_body: Tool said: a=|c=|p=|x=req-7|t=application/json|ae=|r=
+--- no_error_log
+[error]
+
+
+
+=== TEST 2: nor the upstream of a proxied location tool
+--- config eval
+qq{agentcore_tool echo /internal/proxied "Echo";\n}
+. $main::Echo . $AgentCore::Test::Config
+--- more_headers eval
+$main::Client
+--- request eval
+AgentCore::Test::invoke('[[tool name=echo input={}]]')
+--- response_body: Tool said: POST a=|c=|p=|x=req-7|t=application/json|ae=|r=
+--- no_error_log
+[error]
+
+
+
+=== TEST 3: over HTTP/2 too (cookies arrive as separate fields)
+--- http2
+--- config eval
+qq{agentcore_tool echo /internal/proxied "Echo";\n}
+. qq{agentcore_tool local /internal/echo "Echo";\n}
+. $main::Echo . $AgentCore::Test::Config
+--- more_headers eval
+$main::Client . "Cookie: second=cookie\n"
+--- request eval
+AgentCore::Test::invoke('[[tools calls=[{"name":"echo","input":{}},{"name":"local","input":{}}]]]')
+--- response_body: Tool said: POST a=|c=|p=|x=req-7|t=application/json|ae=|r= | a=|c=|p=|x=req-7|t=application/json|ae=|r=
+--- no_error_log
+[error]
+
+
+
+=== TEST 4: pass_credentials passes them, for that tool only
+--- config eval
+qq{agentcore_tool echo /internal/proxied "Echo" pass_credentials;\n}
+. qq{agentcore_tool local /internal/echo "Echo" '{"type":"object"}' pass_credentials;\n}
+. qq{agentcore_tool other /internal/echo "Echo";\n}
+. $main::Echo . $AgentCore::Test::Config
+--- more_headers eval
+$main::Client
+--- request eval
+AgentCore::Test::invoke('[[tools calls=[{"name":"echo","input":{}},{"name":"local","input":{}},{"name":"other","input":{}}]]]')
+--- response_body: Tool said: POST a=Bearer client-secret|c=sid=client-cookie|p=Basic cHJveHk6c2VjcmV0|x=req-7|t=application/json|ae=|r= | a=Bearer client-secret|c=sid=client-cookie|p=Basic cHJveHk6c2VjcmV0|x=req-7|t=application/json|ae=|r= | a=|c=|p=|x=req-7|t=application/json|ae=|r=
+--- no_error_log
+[error]
+
+
+
+=== TEST 5: pass_credentials over HTTP/2, several cookies
+--- http2
+--- config eval
+qq{agentcore_tool echo /internal/proxied "Echo" pass_credentials;\n}
+. $main::Echo . $AgentCore::Test::Config
+--- more_headers eval
+$main::Client . "Cookie: second=cookie\n"
+--- request eval
+AgentCore::Test::invoke('[[tool name=echo input={}]]')
+--- response_body: Tool said: POST a=Bearer client-secret|c=sid=client-cookie; second=cookie|p=Basic cHJveHk6c2VjcmV0|x=req-7|t=application/json|ae=|r=
+--- no_error_log
+[error]
+
+
+
+=== TEST 5a: nor through values the invocation has evaluated
+Subrequests share their parent's cache of variable values: $http_* and
+$cookie_* read in the invocation's location must not reach the tool.
+--- config eval
+qq{agentcore_tool echo /internal/vars "Echo";\n}
+. qq{agentcore_tool pass /internal/vars "Echo" pass_credentials;\n}
+. q{location = /internal/vars { internal; return 200 "a=$http_authorization|c=$cookie_sid|u=$remote_user|x=$http_x_request_id"; }
+} . $AgentCore::Test::ModelLocation . q{
+agentcore_model_location /_agentcore/bedrock;
+agentcore_region us-east-1;
+location = /invocations {
+    set $seen "$http_authorization $cookie_sid $remote_user $http_x_request_id";
+    agentcore;
+}
+}
+--- more_headers
+Authorization: Basic dXNlcjpwYXNz
+Cookie: sid=client-cookie
+X-Request-Id: req-7
+--- request eval
+AgentCore::Test::invoke('[[tools calls=[{"name":"echo","input":{}},{"name":"pass","input":{}}]]]')
+--- response_body: Tool said: a=|c=|u=|x=req-7 | a=Basic dXNlcjpwYXNz|c=client-cookie|u=user|x=req-7
+--- no_error_log
+[error]
+
+
+
+=== TEST 6: an unknown option fails the configuration
+--- config eval
+qq{agentcore_tool echo /internal/echo "Echo" '{"type":"object"}' pass_cookies;\n}
+. $main::Echo . $AgentCore::Test::Config
+--- must_die
+--- error_log
+agentcore tool "echo": unknown option "pass_cookies"
