@@ -18,6 +18,7 @@
 typedef struct {
     ngx_str_t                         uri;
     ngx_str_t                         args;      /* after "?" in the URI */
+    ngx_uint_t                        method;    /* NGX_HTTP_POST, _GET */
     unsigned                          pass_credentials:1;
 } ngx_http_agentcore_location_tool_t;
 
@@ -36,10 +37,16 @@ static ngx_int_t ngx_http_agentcore_tool_headers(ngx_http_request_t *r,
     ngx_http_request_t *sr, ngx_http_agentcore_location_tool_t *lt);
 static ngx_int_t ngx_http_agentcore_tool_variables(ngx_http_request_t *r,
     ngx_http_request_t *sr);
+static ngx_int_t ngx_http_agentcore_tool_args(
+    ngx_http_agentcore_tool_call_t *call, ngx_str_t *args);
+static size_t ngx_http_agentcore_escape_arg(u_char *dst, u_char *src,
+    size_t size);
 
 
 static ngx_str_t  ngx_http_agentcore_any_object =
     ngx_string("{\"type\":\"object\",\"properties\":{}}");
+
+static ngx_str_t  ngx_http_agentcore_get = ngx_string("GET");
 
 
 /*
@@ -266,7 +273,10 @@ ngx_http_agentcore_tools_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 }
 
 
-/* agentcore_tool NAME URI "DESCRIPTION" [SCHEMA] [pass_credentials]; */
+/*
+ * agentcore_tool NAME URI "DESCRIPTION" [SCHEMA] [method=GET|POST]
+ *                [pass_credentials];
+ */
 
 char *
 ngx_http_agentcore_tool_directive(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -313,6 +323,7 @@ ngx_http_agentcore_tool_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     tool->data = lt;
 
     lt->uri = value[2];
+    lt->method = NGX_HTTP_POST;
 
     q = ngx_strlchr(lt->uri.data, lt->uri.data + lt->uri.len, '?');
     if (q) {
@@ -334,6 +345,33 @@ ngx_http_agentcore_tool_directive(ngx_conf_t *cf, ngx_command_t *cmd,
         {
             lt->pass_credentials = 1;
             continue;
+        }
+
+        if (value[i].len > sizeof("method=") - 1
+            && ngx_strncmp(value[i].data, "method=", sizeof("method=") - 1)
+               == 0)
+        {
+            if (value[i].len == sizeof("method=GET") - 1
+                && ngx_strncmp(value[i].data, "method=GET", value[i].len)
+                   == 0)
+            {
+                lt->method = NGX_HTTP_GET;
+                continue;
+            }
+
+            if (value[i].len == sizeof("method=POST") - 1
+                && ngx_strncmp(value[i].data, "method=POST", value[i].len)
+                   == 0)
+            {
+                lt->method = NGX_HTTP_POST;
+                continue;
+            }
+
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "agentcore tool \"%V\": method must be GET "
+                               "or POST, not \"%s\"", &value[1],
+                               value[i].data + sizeof("method=") - 1);
+            return NGX_CONF_ERROR;
         }
 
         for (j = 0; j < value[i].len; j++) {
@@ -743,6 +781,7 @@ ngx_http_agentcore_location_tool(ngx_http_agentcore_tool_call_t *call)
 {
     char                                *json;
     size_t                               len;
+    ngx_str_t                            args;
     ngx_buf_t                           *b;
     ngx_http_request_t                  *r, *sr;
     ngx_http_post_subrequest_t          *ps;
@@ -750,27 +789,46 @@ ngx_http_agentcore_location_tool(ngx_http_agentcore_tool_call_t *call)
 
     r = call->request;
     lt = call->tool->data;
+    args = lt->args;
 
-    json = call->input ? json_dumps(call->input, JSON_COMPACT
-                                                 |JSON_PRESERVE_ORDER
-                                                 |JSON_ENCODE_ANY)
-                       : strdup("{}");
-    if (json == NULL) {
-        return NGX_ERROR;
-    }
+    if (lt->method == NGX_HTTP_GET) {
 
-    len = ngx_strlen(json);
+        /* the input as query arguments, no body */
 
-    b = ngx_create_temp_buf(r->pool, len ? len : 1);
-    if (b == NULL) {
+        if (ngx_http_agentcore_tool_args(call, &args) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        b = ngx_calloc_buf(r->pool);
+        if (b == NULL) {
+            return NGX_ERROR;
+        }
+
+        b->last_buf = 1;
+        b->last_in_chain = 1;
+
+    } else {
+        json = call->input ? json_dumps(call->input, JSON_COMPACT
+                                                     |JSON_PRESERVE_ORDER
+                                                     |JSON_ENCODE_ANY)
+                           : strdup("{}");
+        if (json == NULL) {
+            return NGX_ERROR;
+        }
+
+        len = ngx_strlen(json);
+
+        b = ngx_create_temp_buf(r->pool, len ? len : 1);
+        if (b == NULL) {
+            free(json);
+            return NGX_ERROR;
+        }
+
+        b->last = ngx_cpymem(b->last, json, len);
+        b->last_buf = 1;
+        b->last_in_chain = 1;
         free(json);
-        return NGX_ERROR;
     }
-
-    b->last = ngx_cpymem(b->last, json, len);
-    b->last_buf = 1;
-    b->last_in_chain = 1;
-    free(json);
 
     ps = ngx_palloc(r->pool, sizeof(ngx_http_post_subrequest_t));
     if (ps == NULL) {
@@ -781,13 +839,20 @@ ngx_http_agentcore_location_tool(ngx_http_agentcore_tool_call_t *call)
     ps->data = call;
 
     sr = ngx_http_agentcore_post_subrequest(r, &lt->uri,
-                                            lt->args.len ? &lt->args : NULL,
+                                            args.len ? &args : NULL,
                                             b, ps, call->invocation);
     if (sr == NULL) {
         return NGX_ERROR;
     }
 
     call->sr = sr;
+
+    if (lt->method == NGX_HTTP_GET) {
+        sr->method = NGX_HTTP_GET;
+        sr->method_name = ngx_http_agentcore_get;
+        sr->request_body->bufs = NULL;
+        sr->headers_in.content_length_n = -1;
+    }
 
     if (ngx_http_agentcore_tool_headers(r, sr, lt) != NGX_OK
         || ngx_http_agentcore_tool_variables(r, sr) != NGX_OK)
@@ -796,6 +861,147 @@ ngx_http_agentcore_location_tool(ngx_http_agentcore_tool_call_t *call)
     }
 
     return NGX_AGAIN;
+}
+
+
+/*
+ * The query arguments of a GET tool: those of its URI, then one
+ * key=value per member of the input object, in the input's order.  A
+ * string is its text; null is left out; a number, true, false, an array
+ * or an object is its compact JSON text.  Keys and values are
+ * percent-encoded: all but A-Z a-z 0-9 "-" "." "_" "~" (UTF-8 bytes
+ * included) as %XX.
+ */
+
+static ngx_int_t
+ngx_http_agentcore_tool_args(ngx_http_agentcore_tool_call_t *call,
+    ngx_str_t *args)
+{
+    char                                *text;
+    u_char                              *p;
+    size_t                               len, size;
+    json_t                              *value;
+    ngx_uint_t                           pass;
+    const char                          *key;
+    ngx_http_agentcore_location_tool_t  *lt;
+
+    lt = call->tool->data;
+
+    if (!json_is_object(call->input) || json_object_size(call->input) == 0) {
+        return NGX_OK;
+    }
+
+    len = 0;
+    p = NULL;
+
+    /* the first pass counts, the second writes */
+
+    for (pass = 0; pass < 2; pass++) {
+
+        if (pass == 1) {
+            args->data = ngx_pnalloc(call->pool, len);
+            if (args->data == NULL) {
+                return NGX_ERROR;
+            }
+
+            p = ngx_cpymem(args->data, lt->args.data, lt->args.len);
+        }
+
+        len = lt->args.len;
+
+        json_object_foreach(call->input, key, value) {
+
+            if (json_is_null(value)) {
+                continue;
+            }
+
+            if (json_is_string(value)) {
+                text = NULL;
+                size = json_string_length(value);
+
+            } else {
+                text = json_dumps(value, JSON_COMPACT|JSON_PRESERVE_ORDER
+                                         |JSON_ENCODE_ANY);
+                if (text == NULL) {
+                    return NGX_ERROR;
+                }
+
+                size = ngx_strlen(text);
+            }
+
+            if (len) {
+                if (p) {
+                    *p++ = '&';
+                }
+
+                len++;
+            }
+
+            len += ngx_http_agentcore_escape_arg(p, (u_char *) key,
+                                                 ngx_strlen(key)) + 1;
+            if (p) {
+                p += ngx_http_agentcore_escape_arg(NULL, (u_char *) key,
+                                                   ngx_strlen(key));
+                *p++ = '=';
+            }
+
+            len += ngx_http_agentcore_escape_arg(p,
+                       text ? (u_char *) text
+                            : (u_char *) json_string_value(value),
+                       size);
+            if (p) {
+                p += ngx_http_agentcore_escape_arg(NULL,
+                         text ? (u_char *) text
+                              : (u_char *) json_string_value(value),
+                         size);
+            }
+
+            free(text);
+        }
+    }
+
+    args->len = p - args->data;
+
+    return NGX_OK;
+}
+
+
+/* writes src percent-encoded to dst (unless NULL); returns the length */
+
+static size_t
+ngx_http_agentcore_escape_arg(u_char *dst, u_char *src, size_t size)
+{
+    u_char         c;
+    size_t         n;
+    static u_char  hex[] = "0123456789ABCDEF";
+
+    n = 0;
+
+    while (size--) {
+        c = *src++;
+
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+            || (c >= '0' && c <= '9')
+            || c == '-' || c == '.' || c == '_' || c == '~')
+        {
+            if (dst) {
+                *dst++ = c;
+            }
+
+            n++;
+            continue;
+        }
+
+        if (dst) {
+            *dst++ = '%';
+            *dst++ = hex[c >> 4];
+            *dst++ = hex[c & 0xf];
+        }
+
+        n += 3;
+    }
+
+    return n;
 }
 
 
@@ -856,7 +1062,7 @@ ngx_http_agentcore_tool_variables(ngx_http_request_t *r,
 
 /*
  * The subrequest's own headers_in: the client's headers but those of
- * ngx_http_agentcore_tool_drop[], and our body's type.  ngx_http_subrequest()
+ * ngx_http_agentcore_tool_drop[], and our body's type (for POST).  ngx_http_subrequest()
  * copied the parent's headers_in, whose list and header pointers are
  * the client's: the list is rebuilt, the pointers to headers left out
  * are cleared.
@@ -915,20 +1121,24 @@ ngx_http_agentcore_tool_headers(ngx_http_request_t *r, ngx_http_request_t *sr,
         *nh = h[i];
     }
 
-    nh = ngx_list_push(&sr->headers_in.headers);
-    if (nh == NULL) {
-        return NGX_ERROR;
-    }
+    sr->headers_in.content_type = NULL;
 
-    nh->hash = 1;
-    ngx_str_set(&nh->key, "Content-Type");
-    ngx_str_set(&nh->value, "application/json");
-    nh->lowcase_key = (u_char *) "content-type";
+    if (lt->method == NGX_HTTP_POST) {
+        nh = ngx_list_push(&sr->headers_in.headers);
+        if (nh == NULL) {
+            return NGX_ERROR;
+        }
+
+        nh->hash = 1;
+        ngx_str_set(&nh->key, "Content-Type");
+        ngx_str_set(&nh->value, "application/json");
+        nh->lowcase_key = (u_char *) "content-type";
 #if (nginx_version >= 1023000)
-    nh->next = NULL;
+        nh->next = NULL;
 #endif
 
-    sr->headers_in.content_type = nh;
+        sr->headers_in.content_type = nh;
+    }
     sr->headers_in.content_length = NULL;
     sr->headers_in.transfer_encoding = NULL;
     sr->headers_in.expect = NULL;

@@ -31,7 +31,7 @@ _EOC_
 our $GetApi = <<'_EOC_';
 location = /api/search {
     internal;
-    return 200 "$request_method $args|cl=$http_content_length|ct=$content_type|te=$http_transfer_encoding|b=$request_body";
+    return 200 "$args|cl=$http_content_length|ct=$content_type|te=$http_transfer_encoding|b=$request_body";
 }
 location = /api/proxied {
     internal;
@@ -188,3 +188,60 @@ qq{agentcore_tool echo /internal/echo "Echo" '{"type":"object"}' pass_cookies;\n
 --- must_die
 --- error_log
 agentcore tool "echo": unknown option "pass_cookies"
+
+
+
+=== TEST 7: a static JSON file as a GET tool
+--- config eval
+qq{agentcore_tool catalog /data/catalog.json "The catalog" method=GET;\n}
+. qq{location /data/ { internal; root html; }\n}
+. $AgentCore::Test::Config
+--- user_files
+>>> data/catalog.json
+{"items":["tea","cake"]}
+--- request eval
+AgentCore::Test::invoke('[[tool name=catalog input={"ignored":1}]]')
+--- response_body
+Tool said: {"items":["tea","cake"]}
+--- no_error_log
+[error]
+
+
+
+=== TEST 8: a GET tool gets its input as query arguments
+Strings percent-encoded (RFC 3986 unreserved characters as they are, UTF-8
+bytes escaped), numbers and booleans as JSON writes them, null left out,
+arrays and objects as compact JSON text; keys escaped alike; the
+arguments of the tool's URI first. No body, Content-Type or -Length.
+--- config eval
+qq{agentcore_tool search "/api/search?format=json" "Search" method=GET;\n}
+. $main::GetApi . $AgentCore::Test::Config
+--- request eval
+AgentCore::Test::invoke('[[tool name=search input={"q":"tea & cake=1/2 caf\u00e9~","limit":5,"exact":true,"none":null,"pi":-1.5,"tags":["x y","z"],"filter":{"k":"v"},"a b":"","e":0}]]')
+--- response_body: Tool said: format=json&q=tea%20%26%20cake%3D1%2F2%20caf%C3%A9~&limit=5&exact=true&pi=-1.5&tags=%5B%22x%20y%22%2C%22z%22%5D&filter=%7B%22k%22%3A%22v%22%7D&a%20b=&e=0|cl=|ct=|te=|b=
+--- no_error_log
+[error]
+
+
+
+=== TEST 9: a proxied GET API, empty input, method=POST explicit elsewhere
+--- config eval
+qq{agentcore_tool search /api/proxied "Search" method=GET;\n}
+. qq{agentcore_tool find /api/proxied "Search" '{"type":"object"}' method=GET;\n}
+. qq{agentcore_tool post /api/proxied "Search" method=POST;\n}
+. $main::GetApi . $AgentCore::Test::Config
+--- request eval
+AgentCore::Test::invoke('[[tools calls=[{"name":"search","input":{"q":"x"}},{"name":"find","input":{}},{"name":"post","input":{"q":"x"}}]]]')
+--- response_body: Tool said: GET q=x|cl=|ct=|te= | GET |cl=|ct=|te= | POST |cl=9|ct=application/json|te=
+--- no_error_log
+[error]
+
+
+
+=== TEST 10: a bad method fails the configuration
+--- config eval
+qq{agentcore_tool echo /internal/echo "Echo" method=PUT;\n}
+. $main::Echo . $AgentCore::Test::Config
+--- must_die
+--- error_log
+agentcore tool "echo": method must be GET or POST, not "PUT"
