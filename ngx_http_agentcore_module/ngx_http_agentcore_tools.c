@@ -23,6 +23,15 @@ typedef struct {
 } ngx_http_agentcore_location_tool_t;
 
 
+/* a location tool call's own state, its call->data */
+
+typedef struct {
+    ngx_event_t                       abort;     /* posted: past the limit,
+                                                    end the upstream */
+    unsigned                          finished:1;    /* the subrequest */
+} ngx_http_agentcore_location_call_t;
+
+
 static ngx_int_t ngx_http_agentcore_valid_name(ngx_str_t *name);
 static ngx_http_agentcore_tool_entry_t *ngx_http_agentcore_tool_entry(
     ngx_conf_t *cf, ngx_http_agentcore_tool_t *tool);
@@ -41,6 +50,10 @@ static ngx_int_t ngx_http_agentcore_tool_args(
     ngx_http_agentcore_tool_call_t *call, ngx_str_t *args);
 static size_t ngx_http_agentcore_escape_arg(u_char *dst, u_char *src,
     size_t size);
+static void ngx_http_agentcore_location_tool_too_big(
+    ngx_http_agentcore_tool_call_t *call);
+static void ngx_http_agentcore_location_tool_abort(ngx_event_t *ev);
+static void ngx_http_agentcore_location_call_cleanup(void *data);
 
 
 static ngx_str_t  ngx_http_agentcore_any_object =
@@ -783,13 +796,34 @@ ngx_http_agentcore_location_tool(ngx_http_agentcore_tool_call_t *call)
     size_t                               len;
     ngx_str_t                            args;
     ngx_buf_t                           *b;
+    ngx_pool_cleanup_t                  *cln;
     ngx_http_request_t                  *r, *sr;
     ngx_http_post_subrequest_t          *ps;
     ngx_http_agentcore_location_tool_t  *lt;
+    ngx_http_agentcore_location_call_t  *lc;
 
     r = call->request;
     lt = call->tool->data;
     args = lt->args;
+
+    lc = ngx_pcalloc(r->pool, sizeof(ngx_http_agentcore_location_call_t));
+    if (lc == NULL) {
+        return NGX_ERROR;
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    cln->handler = ngx_http_agentcore_location_call_cleanup;
+    cln->data = lc;
+
+    lc->abort.handler = ngx_http_agentcore_location_tool_abort;
+    lc->abort.data = call;
+    lc->abort.log = r->connection->log;
+
+    call->data = lc;
 
     if (lt->method == NGX_HTTP_GET) {
 
@@ -1184,13 +1218,17 @@ ngx_http_agentcore_location_tool_done(ngx_http_request_t *sr, void *data,
 {
     ngx_http_agentcore_tool_call_t *call = data;
 
-    u_char      buf[NGX_INT_T_LEN + 64];
-    ngx_str_t   text;
-    ngx_uint_t  status;
+    u_char                               buf[NGX_INT_T_LEN + 64];
+    ngx_str_t                            text;
+    ngx_uint_t                           status;
+    ngx_http_agentcore_location_call_t  *lc;
 
     if (rc == NGX_AGAIN) {
         return rc;
     }
+
+    lc = call->data;
+    lc->finished = 1;
 
     if (!call->done) {
         status = call->status ? call->status : (ngx_uint_t) rc;
@@ -1250,16 +1288,56 @@ ngx_http_agentcore_tool_call(ngx_http_agentcore_ctx_t *ctx,
 }
 
 
+/*
+ * The header of a tool subrequest's response, from the capture filter.
+ * A proxied response is read unbuffered, as if the upstream had sent
+ * "X-Accel-Buffering: no": a buffered background subrequest is never
+ * the one writing to the client, so nginx would spool all of a
+ * response larger than its proxy_buffers to a temporary file before
+ * passing it on.  (Not when the response goes to a cache or a store:
+ * they need it whole.)
+ */
+
+ngx_int_t
+ngx_http_agentcore_tool_header(ngx_http_agentcore_tool_call_t *call,
+    ngx_http_request_t *r)
+{
+    ngx_http_upstream_t  *u;
+
+    call->status = r->headers_out.status;
+    r->filter_need_in_memory = 1;
+    r->header_sent = 1;
+
+    u = r->upstream;
+
+    if (u && !u->cacheable && !u->store) {
+        u->buffering = 0;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The body, up to agentcore_tool_max_size.  Past it an unbuffered
+ * upstream's buffers are left unconsumed, so that it reads no more,
+ * and a posted event closes its connection (not from here: the
+ * upstream module is on the stack).  What other content handlers send
+ * past the limit is dropped.
+ */
+
 ngx_int_t
 ngx_http_agentcore_tool_body(ngx_http_agentcore_tool_call_t *call,
     ngx_chain_t *in)
 {
-    size_t                     size, have, want;
-    ngx_buf_t                 *b, *nb;
-    ngx_chain_t               *cl;
-    ngx_http_agentcore_ctx_t  *ctx;
+    size_t                               size, have, want;
+    ngx_buf_t                           *b, *nb;
+    ngx_chain_t                         *cl;
+    ngx_http_agentcore_ctx_t            *ctx;
+    ngx_http_agentcore_location_call_t  *lc;
 
     ctx = call->invocation;
+    lc = call->data;
 
     for (cl = in; cl; cl = cl->next) {
         b = cl->buf;
@@ -1271,6 +1349,7 @@ ngx_http_agentcore_tool_body(ngx_http_agentcore_tool_call_t *call,
 
             if (have + size > ctx->conf->tool_max_size) {
                 call->too_big = 1;
+                ngx_http_agentcore_location_tool_too_big(call);
 
             } else {
                 if (call->body == NULL
@@ -1298,6 +1377,11 @@ ngx_http_agentcore_tool_body(ngx_http_agentcore_tool_call_t *call,
             }
         }
 
+        if (call->too_big && lc && lc->abort.posted) {
+            /* held: the upstream stops reading */
+            continue;
+        }
+
         b->pos = b->last;
 
         if (b->in_file) {
@@ -1306,4 +1390,95 @@ ngx_http_agentcore_tool_body(ngx_http_agentcore_tool_call_t *call,
     }
 
     return NGX_OK;
+}
+
+
+static void
+ngx_http_agentcore_location_tool_too_big(ngx_http_agentcore_tool_call_t *call)
+{
+    ngx_http_request_t                  *sr;
+    ngx_http_upstream_t                 *u;
+    ngx_http_agentcore_ctx_t            *ctx;
+    ngx_http_agentcore_location_call_t  *lc;
+
+    ctx = call->invocation;
+    lc = call->data;
+    sr = call->sr;
+    u = sr->upstream;
+
+    if (lc && u && !u->buffering && u->cleanup && !lc->finished) {
+        ngx_log_error(NGX_LOG_WARN, sr->connection->log, 0,
+                      "agentcore tool \"%V\": the response is larger than "
+                      "agentcore_tool_max_size (%uz), its upstream "
+                      "connection is closed",
+                      &call->tool->name, ctx->conf->tool_max_size);
+
+        ngx_post_event(&lc->abort, &ngx_posted_events);
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_WARN, sr->connection->log, 0,
+                  "agentcore tool \"%V\": the response is larger than "
+                  "agentcore_tool_max_size (%uz)",
+                  &call->tool->name, ctx->conf->tool_max_size);
+}
+
+
+/*
+ * Ends an unbuffered upstream past the limit: its cleanup closes the
+ * connection and finalizes the subrequest as when the client goes away
+ * (NGX_DONE, no post_subrequest handler), so the result is set here.
+ */
+
+static void
+ngx_http_agentcore_location_tool_abort(ngx_event_t *ev)
+{
+    ngx_http_agentcore_tool_call_t *call = ev->data;
+
+    ngx_str_t                            text;
+    ngx_connection_t                    *c;
+    ngx_http_request_t                  *sr;
+    ngx_http_upstream_t                 *u;
+    ngx_http_agentcore_location_call_t  *lc;
+
+    lc = call->data;
+    sr = call->sr;
+    c = sr->connection;
+    u = sr->upstream;
+
+    /*
+     * finished: its post_subrequest handler has run; no cleanup: the
+     * upstream was ended otherwise, by the invocation's end
+     */
+
+    if (lc->finished || u == NULL || u->cleanup == NULL) {
+        return;
+    }
+
+    lc->finished = 1;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, c->log, 0,
+                   "agentcore tool \"%V\": upstream ended at the limit",
+                   &call->tool->name);
+
+    (*u->cleanup)(sr);
+
+    if (!call->done) {
+        ngx_str_set(&text, "the tool's response is larger than "
+                           "agentcore_tool_max_size");
+        ngx_http_agentcore_tool_result(call, NGX_ERROR, "Error: ", &text);
+    }
+
+    ngx_http_run_posted_requests(c);
+}
+
+
+static void
+ngx_http_agentcore_location_call_cleanup(void *data)
+{
+    ngx_http_agentcore_location_call_t *lc = data;
+
+    if (lc->abort.posted) {
+        ngx_delete_posted_event(&lc->abort);
+    }
 }

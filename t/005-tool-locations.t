@@ -42,8 +42,13 @@ _EOC_
 # the APIs behind proxied tools, in a server of their own (HTTP/1.1 when
 # the test server speaks HTTP/2)
 our $Upstreams = <<'_EOC_' . $AgentCore::Test::HttpConfig;
+log_format big "big $status $body_bytes_sent c=$request_completion";
 server {
     listen 127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+    location ~ ^/(mid.txt|big.bin)$ {
+        root html;
+        access_log logs/access.log big;
+    }
     location = /echo {
         return 200 "$request_method a=$http_authorization|c=$http_cookie|p=$http_proxy_authorization|x=$http_x_request_id|t=$content_type|ae=$http_accept_encoding|r=$http_range";
     }
@@ -51,10 +56,6 @@ server {
         return 200 "$request_method $args|cl=$http_content_length|ct=$content_type|te=$http_transfer_encoding";
     }
 }
-_EOC_
-
-our $BigLog = <<'_EOC_' . $AgentCore::Test::HttpConfig;
-log_format big "big $status $body_bytes_sent c=$request_completion";
 _EOC_
 
 add_block_preprocessor(sub {
@@ -245,3 +246,126 @@ qq{agentcore_tool echo /internal/echo "Echo" method=PUT;\n}
 --- must_die
 --- error_log
 agentcore tool "echo": method must be GET or POST, not "PUT"
+
+
+
+=== TEST 11: a proxied tool response above proxy_buffers is not spooled to disk
+59,999 bytes through 4 x 4k proxy buffers arrive whole, in memory.
+--- config eval
+qq{agentcore_tool big /internal/big "Big";\n}
+. qq{location = /internal/big { proxy_method GET; proxy_buffers 4 4k; proxy_buffer_size 4k; proxy_pass http://127.0.0.1:\$TEST_NGINX_RAND_PORT_1/mid.txt; }\n}
+. $AgentCore::Test::Config
+--- user_files eval
+">>> mid.txt\n" . ("x" x 59999)
+--- request eval
+AgentCore::Test::invoke('[[tool name=big input={}]]')
+--- response_body eval
+"Tool said: " . ("x" x 59999)
+--- access_log
+big 200 59999 c=OK
+--- no_error_log
+an upstream response is buffered to a temporary file
+[error]
+
+
+
+=== TEST 12: a 100 MB tool response stops at the limit
+Nothing is written to a temporary file, the upstream connection is
+closed after little more than agentcore_tool_max_size (the serving side
+logs an incomplete response), and the model gets the error result.
+--- config eval
+qq{agentcore_tool big /internal/big "Big";\n}
+. qq{location = /internal/big { proxy_method GET; proxy_pass http://127.0.0.1:\$TEST_NGINX_RAND_PORT_1/big.bin; }\n}
+. $AgentCore::Test::Config
+--- user_files
+>>> big.bin
+x
+--- init
+truncate(Test::Nginx::Util::html_dir() . "/big.bin", 100 * 1024 * 1024)
+    or die "truncate: $!";
+--- request eval
+AgentCore::Test::invoke('[[tool name=big input={}]]')
+--- response_body: Tool said: Error: the tool's response is larger than agentcore_tool_max_size
+--- access_log eval
+qr/^big 200 \d{1,8} c=$/
+--- error_log
+agentcore tool "big": the response is larger than agentcore_tool_max_size (65536), its upstream connection is closed
+--- no_error_log
+an upstream response is buffered to a temporary file
+[error]
+
+
+
+=== TEST 13: the same from a proxy_buffering off location
+--- config eval
+qq{agentcore_tool big /internal/big "Big";\n}
+. qq{location = /internal/big { proxy_buffering off; proxy_method GET; proxy_pass http://127.0.0.1:\$TEST_NGINX_RAND_PORT_1/big.bin; }\n}
+. $AgentCore::Test::Config
+--- user_files
+>>> big.bin
+x
+--- init
+truncate(Test::Nginx::Util::html_dir() . "/big.bin", 100 * 1024 * 1024)
+    or die "truncate: $!";
+--- request eval
+AgentCore::Test::invoke('[[tool name=big input={}]]')
+--- response_body: Tool said: Error: the tool's response is larger than agentcore_tool_max_size
+--- access_log eval
+qr/^big 200 \d{1,8} c=$/
+--- no_error_log
+[error]
+
+
+
+=== TEST 14: over HTTP/2, from a keepalive upstream
+The connection is closed, not kept: the next call opens a new one and
+gets the whole of a small response.
+--- http2
+--- config eval
+qq{agentcore_tool big /internal/big "Big";\n}
+. qq{agentcore_tool mid /internal/mid "Mid";\n}
+. qq{location = /internal/big { proxy_http_version 1.1; proxy_set_header Connection ""; proxy_method GET; proxy_pass http://files/big.bin; }\n}
+. qq{location = /internal/mid { proxy_http_version 1.1; proxy_set_header Connection ""; proxy_method GET; proxy_pass http://files/mid.txt; }\n}
+. $AgentCore::Test::Config
+--- http_config eval
+"upstream files { server 127.0.0.1:\$TEST_NGINX_RAND_PORT_1; keepalive 4; }\n" . $main::Upstreams
+--- user_files eval
+">>> big.bin\nx\n>>> mid.txt\n" . ("y" x 1000)
+--- init
+truncate(Test::Nginx::Util::html_dir() . "/big.bin", 100 * 1024 * 1024)
+    or die "truncate: $!";
+--- request eval
+[AgentCore::Test::invoke('[[tool name=big input={}]]'),
+ AgentCore::Test::invoke('[[tool name=mid input={}]]')]
+--- response_body eval
+["Tool said: Error: the tool's response is larger than agentcore_tool_max_size",
+ "Tool said: " . ("y" x 1000)]
+--- access_log eval
+qr/^big 200 \d{1,8} c=$/
+--- no_error_log
+an upstream response is buffered to a temporary file
+[error]
+
+
+
+=== TEST 15: a static file past the limit, as a GET tool
+No upstream to close: the file is read through, nothing is kept past
+the limit.
+--- config eval
+qq{agentcore_tool_max_size 1k;\n}
+. qq{agentcore_tool file /data/big.json "Big" method=GET;\n}
+. qq{location /data/ { internal; root html; }\n}
+. $AgentCore::Test::Config
+--- user_files
+>>> data/big.json
+x
+--- init
+truncate(Test::Nginx::Util::html_dir() . "/data/big.json", 20 * 1024 * 1024)
+    or die "truncate: $!";
+--- request eval
+AgentCore::Test::invoke('[[tool name=file input={}]]')
+--- response_body: Tool said: Error: the tool's response is larger than agentcore_tool_max_size
+--- error_log
+agentcore tool "file": the response is larger than agentcore_tool_max_size (1024)
+--- no_error_log
+[error]
