@@ -45,7 +45,11 @@ our $Upstreams = <<'_EOC_' . $AgentCore::Test::HttpConfig;
 log_format big "big $status $body_bytes_sent c=$request_completion";
 server {
     listen 127.0.0.1:$TEST_NGINX_RAND_PORT_1;
-    location ~ ^/(mid.txt|big.bin)$ {
+    location = /mid.txt {
+        root html;
+        access_log logs/access.log big;
+    }
+    location = /big.bin {
         root html;
         access_log logs/access.log big;
     }
@@ -367,5 +371,32 @@ AgentCore::Test::invoke('[[tool name=file input={}]]')
 --- response_body: Tool said: Error: the tool's response is larger than agentcore_tool_max_size
 --- error_log
 agentcore tool "file": the response is larger than agentcore_tool_max_size (1024)
+--- no_error_log
+[error]
+
+
+
+=== TEST 16: two oversized tools and a small one in one turn
+--- config eval
+qq{agentcore_tool big /internal/big "Big";\n}
+. qq{agentcore_tool big2 /internal/big "Big";\n}
+. qq{agentcore_tool mid /internal/mid "Mid";\n}
+. qq{location = /internal/big { proxy_method GET; proxy_pass http://127.0.0.1:\$TEST_NGINX_RAND_PORT_1/big.bin; }\n}
+. qq{location = /internal/mid { proxy_method GET; proxy_pass http://127.0.0.1:\$TEST_NGINX_RAND_PORT_1/mid.txt; }\n}
+. $AgentCore::Test::Config
+--- user_files eval
+">>> big.bin\nx\n>>> mid.txt\n" . ("y" x 100)
+--- init
+truncate(Test::Nginx::Util::html_dir() . "/big.bin", 100 * 1024 * 1024)
+    or die "truncate: $!";
+--- request eval
+AgentCore::Test::invoke('[[tools calls=[{"name":"big","input":{}},{"name":"mid","input":{}},{"name":"big2","input":{}}]]]')
+--- response_body eval
+"Tool said: Error: the tool's response is larger than agentcore_tool_max_size | "
+. ("y" x 100)
+. " | Error: the tool's response is larger than agentcore_tool_max_size"
+--- error_log
+agentcore tool "big": the response is larger
+agentcore tool "big2": the response is larger
 --- no_error_log
 [error]
