@@ -1290,9 +1290,18 @@ ngx_http_agentcore_tool_call(ngx_http_agentcore_ctx_t *ctx,
 
 /*
  * The header of a tool subrequest's response, from the capture filter.
- * A proxied response is read unbuffered, as if the upstream had sent
- * "X-Accel-Buffering: no": a buffered background subrequest is never
- * the one writing to the client, so nginx would spool all of a
+ *
+ * A response whose Content-Length is past agentcore_tool_max_size is
+ * refused here: NGX_ERROR makes its content handler stop before the
+ * body (the static module does not read the file, the upstream module
+ * closes the connection), and the post_subrequest handler turns the
+ * error into the "larger than" result.  (Only ngx_http_output_filter()
+ * marks the client connection on NGX_ERROR, ngx_http_send_header()
+ * does not.)
+ *
+ * Otherwise a proxied response is read unbuffered, as if the upstream
+ * had sent "X-Accel-Buffering: no": a buffered background subrequest is
+ * never the one writing to the client, so nginx would spool all of a
  * response larger than its proxy_buffers to a temporary file before
  * passing it on.  (Not when the response goes to a cache or a store:
  * they need it whole.)
@@ -1302,11 +1311,30 @@ ngx_int_t
 ngx_http_agentcore_tool_header(ngx_http_agentcore_tool_call_t *call,
     ngx_http_request_t *r)
 {
-    ngx_http_upstream_t  *u;
+    ngx_http_upstream_t       *u;
+    ngx_http_agentcore_ctx_t  *ctx;
+
+    ctx = call->invocation;
 
     call->status = r->headers_out.status;
     r->filter_need_in_memory = 1;
     r->header_sent = 1;
+
+    if (r->headers_out.content_length_n > 0
+        && (size_t) r->headers_out.content_length_n
+           > ctx->conf->tool_max_size)
+    {
+        call->too_big = 1;
+
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "agentcore tool \"%V\": the response (%O bytes) is "
+                      "larger than agentcore_tool_max_size (%uz), "
+                      "not read", &call->tool->name,
+                      r->headers_out.content_length_n,
+                      ctx->conf->tool_max_size);
+
+        return NGX_ERROR;
+    }
 
     u = r->upstream;
 

@@ -53,6 +53,15 @@ server {
         root html;
         access_log logs/access.log big;
     }
+    location = /stream.bin {
+        # big.bin without a Content-Length (SSI clears it: the length is
+        # known only at the end), unbuffered: nothing spooled here either
+        proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1/big.bin;
+        proxy_buffering off;
+        ssi on;
+        ssi_types *;
+        access_log logs/access.log big;
+    }
     location = /echo {
         return 200 "$request_method a=$http_authorization|c=$http_cookie|p=$http_proxy_authorization|x=$http_x_request_id|t=$content_type|ae=$http_accept_encoding|r=$http_range";
     }
@@ -273,13 +282,40 @@ an upstream response is buffered to a temporary file
 
 
 
-=== TEST 12: a 100 MB tool response stops at the limit
-Nothing is written to a temporary file, the upstream connection is
-closed after little more than agentcore_tool_max_size (the serving side
-logs an incomplete response), and the model gets the error result.
+=== TEST 12: a 100 MB tool response with a Content-Length is not read
+Refused on its header: nothing is written to a temporary file, the
+upstream connection is closed (the serving side logs an incomplete
+response), and the model gets the error result.
 --- config eval
 qq{agentcore_tool big /internal/big "Big";\n}
 . qq{location = /internal/big { proxy_method GET; proxy_pass http://127.0.0.1:\$TEST_NGINX_RAND_PORT_1/big.bin; }\n}
+. $AgentCore::Test::Config
+--- user_files
+>>> big.bin
+x
+--- init
+truncate(Test::Nginx::Util::html_dir() . "/big.bin", 100 * 1024 * 1024)
+    or die "truncate: $!";
+--- request eval
+AgentCore::Test::invoke('[[tool name=big input={}]]')
+--- response_body: Tool said: Error: the tool's response is larger than agentcore_tool_max_size
+--- access_log eval
+qr/^big 200 \d{1,8} c=$/
+--- error_log
+agentcore tool "big": the response (104857600 bytes) is larger than agentcore_tool_max_size (65536), not read
+--- no_error_log
+an upstream response is buffered to a temporary file
+[error]
+
+
+
+=== TEST 13: a 100 MB tool response of unknown length stops at the limit
+Read as it comes (not buffered to disk, as a buffered background
+subrequest's response would be), and the upstream connection is closed
+once the limit is passed.
+--- config eval
+qq{agentcore_tool big /internal/big "Big";\n}
+. qq{location = /internal/big { proxy_method GET; proxy_pass http://127.0.0.1:\$TEST_NGINX_RAND_PORT_1/stream.bin; }\n}
 . $AgentCore::Test::Config
 --- user_files
 >>> big.bin
@@ -300,10 +336,10 @@ an upstream response is buffered to a temporary file
 
 
 
-=== TEST 13: the same from a proxy_buffering off location
+=== TEST 14: the same from a proxy_buffering off location
 --- config eval
 qq{agentcore_tool big /internal/big "Big";\n}
-. qq{location = /internal/big { proxy_buffering off; proxy_method GET; proxy_pass http://127.0.0.1:\$TEST_NGINX_RAND_PORT_1/big.bin; }\n}
+. qq{location = /internal/big { proxy_buffering off; proxy_method GET; proxy_pass http://127.0.0.1:\$TEST_NGINX_RAND_PORT_1/stream.bin; }\n}
 . $AgentCore::Test::Config
 --- user_files
 >>> big.bin
@@ -316,19 +352,23 @@ AgentCore::Test::invoke('[[tool name=big input={}]]')
 --- response_body: Tool said: Error: the tool's response is larger than agentcore_tool_max_size
 --- access_log eval
 qr/^big 200 \d{1,8} c=$/
+--- error_log
+its upstream connection is closed
 --- no_error_log
 [error]
 
 
 
-=== TEST 14: over HTTP/2, from a keepalive upstream
+=== TEST 15: over HTTP/2, from a keepalive upstream
 The connection is closed, not kept: the next call opens a new one and
 gets the whole of a small response.
 --- http2
 --- config eval
 qq{agentcore_tool big /internal/big "Big";\n}
+. qq{agentcore_tool stream /internal/stream "Big";\n}
 . qq{agentcore_tool mid /internal/mid "Mid";\n}
 . qq{location = /internal/big { proxy_http_version 1.1; proxy_set_header Connection ""; proxy_method GET; proxy_pass http://files/big.bin; }\n}
+. qq{location = /internal/stream { proxy_http_version 1.1; proxy_set_header Connection ""; proxy_method GET; proxy_pass http://files/stream.bin; }\n}
 . qq{location = /internal/mid { proxy_http_version 1.1; proxy_set_header Connection ""; proxy_method GET; proxy_pass http://files/mid.txt; }\n}
 . $AgentCore::Test::Config
 --- http_config eval
@@ -340,21 +380,19 @@ truncate(Test::Nginx::Util::html_dir() . "/big.bin", 100 * 1024 * 1024)
     or die "truncate: $!";
 --- request eval
 [AgentCore::Test::invoke('[[tool name=big input={}]]'),
+ AgentCore::Test::invoke('[[tool name=stream input={}]]'),
  AgentCore::Test::invoke('[[tool name=mid input={}]]')]
 --- response_body eval
 ["Tool said: Error: the tool's response is larger than agentcore_tool_max_size",
+ "Tool said: Error: the tool's response is larger than agentcore_tool_max_size",
  "Tool said: " . ("y" x 1000)]
---- access_log eval
-qr/^big 200 \d{1,8} c=$/
 --- no_error_log
 an upstream response is buffered to a temporary file
 [error]
 
 
 
-=== TEST 15: a static file past the limit, as a GET tool
-No upstream to close: the file is read through, nothing is kept past
-the limit.
+=== TEST 16: a static file past the limit, as a GET tool, is not read
 --- config eval
 qq{agentcore_tool_max_size 1k;\n}
 . qq{agentcore_tool file /data/big.json "Big" method=GET;\n}
@@ -370,18 +408,19 @@ truncate(Test::Nginx::Util::html_dir() . "/data/big.json", 20 * 1024 * 1024)
 AgentCore::Test::invoke('[[tool name=file input={}]]')
 --- response_body: Tool said: Error: the tool's response is larger than agentcore_tool_max_size
 --- error_log
-agentcore tool "file": the response is larger than agentcore_tool_max_size (1024)
+agentcore tool "file": the response (20971520 bytes) is larger than agentcore_tool_max_size (1024), not read
 --- no_error_log
 [error]
 
 
 
-=== TEST 16: two oversized tools and a small one in one turn
+=== TEST 17: oversized tools of both kinds and a small one in one turn
 --- config eval
 qq{agentcore_tool big /internal/big "Big";\n}
-. qq{agentcore_tool big2 /internal/big "Big";\n}
+. qq{agentcore_tool stream /internal/stream "Big";\n}
 . qq{agentcore_tool mid /internal/mid "Mid";\n}
 . qq{location = /internal/big { proxy_method GET; proxy_pass http://127.0.0.1:\$TEST_NGINX_RAND_PORT_1/big.bin; }\n}
+. qq{location = /internal/stream { proxy_method GET; proxy_pass http://127.0.0.1:\$TEST_NGINX_RAND_PORT_1/stream.bin; }\n}
 . qq{location = /internal/mid { proxy_method GET; proxy_pass http://127.0.0.1:\$TEST_NGINX_RAND_PORT_1/mid.txt; }\n}
 . $AgentCore::Test::Config
 --- user_files eval
@@ -390,13 +429,13 @@ qq{agentcore_tool big /internal/big "Big";\n}
 truncate(Test::Nginx::Util::html_dir() . "/big.bin", 100 * 1024 * 1024)
     or die "truncate: $!";
 --- request eval
-AgentCore::Test::invoke('[[tools calls=[{"name":"big","input":{}},{"name":"mid","input":{}},{"name":"big2","input":{}}]]]')
+AgentCore::Test::invoke('[[tools calls=[{"name":"stream","input":{}},{"name":"mid","input":{}},{"name":"big","input":{}}]]]')
 --- response_body eval
 "Tool said: Error: the tool's response is larger than agentcore_tool_max_size | "
 . ("y" x 100)
 . " | Error: the tool's response is larger than agentcore_tool_max_size"
 --- error_log
-agentcore tool "big": the response is larger
-agentcore tool "big2": the response is larger
+agentcore tool "big": the response (104857600 bytes) is larger
+agentcore tool "stream": the response is larger than agentcore_tool_max_size (65536), its upstream connection is closed
 --- no_error_log
 [error]
