@@ -592,11 +592,7 @@ ngx_http_agentcore_header_filter(ngx_http_request_t *r)
 
         /* a tool location's response becomes the tool result */
 
-        call->status = r->headers_out.status;
-        r->filter_need_in_memory = 1;
-        r->header_sent = 1;
-
-        return NGX_OK;
+        return ngx_http_agentcore_tool_header(call, r);
     }
 
     /* the model's response stays here: nothing of it reaches the client */

@@ -135,8 +135,7 @@ static ngx_command_t  ngx_http_agentcore_commands[] = {
       NULL },
 
     { ngx_string("agentcore_tool"),
-      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF
-                        |NGX_CONF_TAKE3|NGX_CONF_TAKE4,
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_2MORE,
       ngx_http_agentcore_tool_directive,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,

@@ -203,6 +203,8 @@ void ngx_http_agentcore_tool_result(ngx_http_agentcore_tool_call_t *call,
     ngx_int_t status, const char *prefix, ngx_str_t *text);
 ngx_http_agentcore_tool_call_t *ngx_http_agentcore_tool_call(
     ngx_http_agentcore_ctx_t *ctx, ngx_http_request_t *sr);
+ngx_int_t ngx_http_agentcore_tool_header(ngx_http_agentcore_tool_call_t *call,
+    ngx_http_request_t *r);
 ngx_int_t ngx_http_agentcore_tool_body(ngx_http_agentcore_tool_call_t *call,
     ngx_chain_t *in);
 

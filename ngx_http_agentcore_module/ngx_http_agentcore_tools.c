@@ -13,6 +13,25 @@
 #include "ngx_http_agentcore_module.h"
 
 
+/* an "agentcore_tool": the tool's data */
+
+typedef struct {
+    ngx_str_t                         uri;
+    ngx_str_t                         args;      /* after "?" in the URI */
+    ngx_uint_t                        method;    /* NGX_HTTP_POST, _GET */
+    unsigned                          pass_credentials:1;
+} ngx_http_agentcore_location_tool_t;
+
+
+/* a location tool call's own state, its call->data */
+
+typedef struct {
+    ngx_event_t                       abort;     /* posted: past the limit,
+                                                    end the upstream */
+    unsigned                          finished:1;    /* the subrequest */
+} ngx_http_agentcore_location_call_t;
+
+
 static ngx_int_t ngx_http_agentcore_valid_name(ngx_str_t *name);
 static ngx_http_agentcore_tool_entry_t *ngx_http_agentcore_tool_entry(
     ngx_conf_t *cf, ngx_http_agentcore_tool_t *tool);
@@ -23,10 +42,57 @@ static ngx_int_t ngx_http_agentcore_location_tool(
     ngx_http_agentcore_tool_call_t *call);
 static ngx_int_t ngx_http_agentcore_location_tool_done(ngx_http_request_t *sr,
     void *data, ngx_int_t rc);
+static ngx_int_t ngx_http_agentcore_tool_headers(ngx_http_request_t *r,
+    ngx_http_request_t *sr, ngx_http_agentcore_location_tool_t *lt);
+static ngx_int_t ngx_http_agentcore_tool_variables(ngx_http_request_t *r,
+    ngx_http_request_t *sr);
+static ngx_int_t ngx_http_agentcore_tool_args(
+    ngx_http_agentcore_tool_call_t *call, ngx_str_t *args);
+static size_t ngx_http_agentcore_escape_arg(u_char *dst, u_char *src,
+    size_t size);
+static void ngx_http_agentcore_location_tool_too_big(
+    ngx_http_agentcore_tool_call_t *call);
+static void ngx_http_agentcore_location_tool_abort(ngx_event_t *ev);
+static void ngx_http_agentcore_location_call_cleanup(void *data);
 
 
 static ngx_str_t  ngx_http_agentcore_any_object =
     ngx_string("{\"type\":\"object\",\"properties\":{}}");
+
+static ngx_str_t  ngx_http_agentcore_get = ngx_string("GET");
+
+
+/*
+ * Client request headers a tool subrequest does not get: the body's
+ * (the module sends its own), the conditional and range ones (they are
+ * about the client's response, and would get a 304 or a 206 from a
+ * proxied API), Accept-Encoding (the result must be text, not gzip),
+ * and, unless the tool has "pass_credentials", the client's credentials.
+ */
+
+typedef struct {
+    ngx_str_t                         name;
+    ngx_uint_t                        credential;
+} ngx_http_agentcore_tool_header_t;
+
+
+static ngx_http_agentcore_tool_header_t  ngx_http_agentcore_tool_drop[] = {
+    { ngx_string("Content-Type"), 0 },
+    { ngx_string("Content-Length"), 0 },
+    { ngx_string("Transfer-Encoding"), 0 },
+    { ngx_string("Expect"), 0 },
+    { ngx_string("Accept-Encoding"), 0 },
+    { ngx_string("Range"), 0 },
+    { ngx_string("If-Range"), 0 },
+    { ngx_string("If-Match"), 0 },
+    { ngx_string("If-None-Match"), 0 },
+    { ngx_string("If-Modified-Since"), 0 },
+    { ngx_string("If-Unmodified-Since"), 0 },
+    { ngx_string("Authorization"), 1 },
+    { ngx_string("Cookie"), 1 },
+    { ngx_string("Proxy-Authorization"), 1 },
+    { ngx_null_string, 0 }
+};
 
 
 
@@ -220,7 +286,10 @@ ngx_http_agentcore_tools_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 }
 
 
-/* agentcore_tool NAME URI "DESCRIPTION" [SCHEMA]; */
+/*
+ * agentcore_tool NAME URI "DESCRIPTION" [SCHEMA] [method=GET|POST]
+ *                [pass_credentials];
+ */
 
 char *
 ngx_http_agentcore_tool_directive(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -228,11 +297,21 @@ ngx_http_agentcore_tool_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 {
     ngx_http_agentcore_loc_conf_t *alcf = conf;
 
-    ngx_str_t                         *value;
-    ngx_http_agentcore_tool_t         *tool;
-    ngx_http_agentcore_tool_entry_t   *entry, **e;
+    u_char                              *q;
+    ngx_str_t                           *value;
+    ngx_uint_t                           i, j;
+    ngx_http_agentcore_tool_t           *tool;
+    ngx_http_agentcore_location_tool_t  *lt;
+    ngx_http_agentcore_tool_entry_t     *entry, **e;
 
     value = cf->args->elts;
+
+    if (cf->args->nelts < 4) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid number of arguments in \"%V\" "
+                           "directive", &cmd->name);
+        return NGX_CONF_ERROR;
+    }
 
     if (value[2].len == 0 || value[2].data[0] != '/') {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -246,21 +325,88 @@ ngx_http_agentcore_tool_directive(ngx_conf_t *cf, ngx_command_t *cmd,
         return NGX_CONF_ERROR;
     }
 
-    tool->name = value[1];
-    tool->description = value[3];
-
-    if (cf->args->nelts == 5) {
-        tool->input_schema = value[4];
-    }
-
-    tool->handler = ngx_http_agentcore_location_tool;
-
-    tool->data = ngx_palloc(cf->pool, sizeof(ngx_str_t));
-    if (tool->data == NULL) {
+    lt = ngx_pcalloc(cf->pool, sizeof(ngx_http_agentcore_location_tool_t));
+    if (lt == NULL) {
         return NGX_CONF_ERROR;
     }
 
-    *(ngx_str_t *) tool->data = value[2];
+    tool->name = value[1];
+    tool->description = value[3];
+    tool->handler = ngx_http_agentcore_location_tool;
+    tool->data = lt;
+
+    lt->uri = value[2];
+    lt->method = NGX_HTTP_POST;
+
+    q = ngx_strlchr(lt->uri.data, lt->uri.data + lt->uri.len, '?');
+    if (q) {
+        lt->args.data = q + 1;
+        lt->args.len = lt->uri.data + lt->uri.len - lt->args.data;
+        lt->uri.len = q - lt->uri.data;
+    }
+
+    /*
+     * then the schema (a JSON object, so never a word) and options;
+     * a word that is no option is an error, wherever it stands
+     */
+
+    for (i = 4; i < cf->args->nelts; i++) {
+
+        if (value[i].len == sizeof("pass_credentials") - 1
+            && ngx_strncmp(value[i].data, "pass_credentials",
+                           value[i].len) == 0)
+        {
+            lt->pass_credentials = 1;
+            continue;
+        }
+
+        if (value[i].len > sizeof("method=") - 1
+            && ngx_strncmp(value[i].data, "method=", sizeof("method=") - 1)
+               == 0)
+        {
+            if (value[i].len == sizeof("method=GET") - 1
+                && ngx_strncmp(value[i].data, "method=GET", value[i].len)
+                   == 0)
+            {
+                lt->method = NGX_HTTP_GET;
+                continue;
+            }
+
+            if (value[i].len == sizeof("method=POST") - 1
+                && ngx_strncmp(value[i].data, "method=POST", value[i].len)
+                   == 0)
+            {
+                lt->method = NGX_HTTP_POST;
+                continue;
+            }
+
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "agentcore tool \"%V\": method must be GET "
+                               "or POST, not \"%s\"", &value[1],
+                               value[i].data + sizeof("method=") - 1);
+            return NGX_CONF_ERROR;
+        }
+
+        for (j = 0; j < value[i].len; j++) {
+            if (!((value[i].data[j] >= 'a' && value[i].data[j] <= 'z')
+                  || value[i].data[j] == '_'))
+            {
+                break;
+            }
+        }
+
+        if (i == 4 && tool->input_schema.len == 0
+            && (j == 0 || (j < value[i].len && value[i].data[j] != '=')))
+        {
+            tool->input_schema = value[i];
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "agentcore tool \"%V\": unknown option \"%V\"",
+                           &value[1], &value[i]);
+        return NGX_CONF_ERROR;
+    }
 
     entry = ngx_http_agentcore_tool_entry(cf, tool);
     if (entry == NULL) {
@@ -646,49 +792,76 @@ ngx_http_agentcore_tools_message(ngx_http_agentcore_ctx_t *ctx)
 static ngx_int_t
 ngx_http_agentcore_location_tool(ngx_http_agentcore_tool_call_t *call)
 {
-    char                        *json;
-    size_t                       len;
-    u_char                      *q;
-    ngx_str_t                    uri, args, *target;
-    ngx_buf_t                   *b;
-    ngx_uint_t                   i;
-    ngx_list_part_t             *part;
-    ngx_table_elt_t             *h, *nh;
-    ngx_http_request_t          *r, *sr;
-    ngx_http_post_subrequest_t  *ps;
+    char                                *json;
+    size_t                               len;
+    ngx_str_t                            args;
+    ngx_buf_t                           *b;
+    ngx_pool_cleanup_t                  *cln;
+    ngx_http_request_t                  *r, *sr;
+    ngx_http_post_subrequest_t          *ps;
+    ngx_http_agentcore_location_tool_t  *lt;
+    ngx_http_agentcore_location_call_t  *lc;
 
     r = call->request;
-    target = call->tool->data;
+    lt = call->tool->data;
+    args = lt->args;
 
-    json = call->input ? json_dumps(call->input, JSON_COMPACT
-                                                 |JSON_PRESERVE_ORDER
-                                                 |JSON_ENCODE_ANY)
-                       : strdup("{}");
-    if (json == NULL) {
+    lc = ngx_pcalloc(r->pool, sizeof(ngx_http_agentcore_location_call_t));
+    if (lc == NULL) {
         return NGX_ERROR;
     }
 
-    len = ngx_strlen(json);
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
 
-    b = ngx_create_temp_buf(r->pool, len ? len : 1);
-    if (b == NULL) {
+    cln->handler = ngx_http_agentcore_location_call_cleanup;
+    cln->data = lc;
+
+    lc->abort.handler = ngx_http_agentcore_location_tool_abort;
+    lc->abort.data = call;
+    lc->abort.log = r->connection->log;
+
+    call->data = lc;
+
+    if (lt->method == NGX_HTTP_GET) {
+
+        /* the input as query arguments, no body */
+
+        if (ngx_http_agentcore_tool_args(call, &args) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        b = ngx_calloc_buf(r->pool);
+        if (b == NULL) {
+            return NGX_ERROR;
+        }
+
+        b->last_buf = 1;
+        b->last_in_chain = 1;
+
+    } else {
+        json = call->input ? json_dumps(call->input, JSON_COMPACT
+                                                     |JSON_PRESERVE_ORDER
+                                                     |JSON_ENCODE_ANY)
+                           : strdup("{}");
+        if (json == NULL) {
+            return NGX_ERROR;
+        }
+
+        len = ngx_strlen(json);
+
+        b = ngx_create_temp_buf(r->pool, len ? len : 1);
+        if (b == NULL) {
+            free(json);
+            return NGX_ERROR;
+        }
+
+        b->last = ngx_cpymem(b->last, json, len);
+        b->last_buf = 1;
+        b->last_in_chain = 1;
         free(json);
-        return NGX_ERROR;
-    }
-
-    b->last = ngx_cpymem(b->last, json, len);
-    b->last_buf = 1;
-    b->last_in_chain = 1;
-    free(json);
-
-    uri = *target;
-    ngx_str_null(&args);
-
-    q = ngx_strlchr(uri.data, uri.data + uri.len, '?');
-    if (q) {
-        args.data = q + 1;
-        args.len = uri.data + uri.len - args.data;
-        uri.len = q - uri.data;
     }
 
     ps = ngx_palloc(r->pool, sizeof(ngx_http_post_subrequest_t));
@@ -699,7 +872,8 @@ ngx_http_agentcore_location_tool(ngx_http_agentcore_tool_call_t *call)
     ps->handler = ngx_http_agentcore_location_tool_done;
     ps->data = call;
 
-    sr = ngx_http_agentcore_post_subrequest(r, &uri, args.len ? &args : NULL,
+    sr = ngx_http_agentcore_post_subrequest(r, &lt->uri,
+                                            args.len ? &args : NULL,
                                             b, ps, call->invocation);
     if (sr == NULL) {
         return NGX_ERROR;
@@ -707,7 +881,235 @@ ngx_http_agentcore_location_tool(ngx_http_agentcore_tool_call_t *call)
 
     call->sr = sr;
 
-    /* the client's headers, but with our body's type and length */
+    if (lt->method == NGX_HTTP_GET) {
+        sr->method = NGX_HTTP_GET;
+        sr->method_name = ngx_http_agentcore_get;
+        sr->request_body->bufs = NULL;
+        sr->headers_in.content_length_n = -1;
+    }
+
+    if (ngx_http_agentcore_tool_headers(r, sr, lt) != NGX_OK
+        || ngx_http_agentcore_tool_variables(r, sr) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_AGAIN;
+}
+
+
+/*
+ * The query arguments of a GET tool: those of its URI, then one
+ * key=value per member of the input object, in the input's order.  A
+ * string is its text; null is left out; a number, true, false, an array
+ * or an object is its compact JSON text.  Keys and values are
+ * percent-encoded: all but A-Z a-z 0-9 "-" "." "_" "~" (UTF-8 bytes
+ * included) as %XX.
+ */
+
+static ngx_int_t
+ngx_http_agentcore_tool_args(ngx_http_agentcore_tool_call_t *call,
+    ngx_str_t *args)
+{
+    char                                *text;
+    u_char                              *p;
+    size_t                               len, size;
+    json_t                              *value;
+    ngx_uint_t                           pass;
+    const char                          *key;
+    ngx_http_agentcore_location_tool_t  *lt;
+
+    lt = call->tool->data;
+
+    if (!json_is_object(call->input) || json_object_size(call->input) == 0) {
+        return NGX_OK;
+    }
+
+    len = 0;
+    p = NULL;
+
+    /* the first pass counts, the second writes */
+
+    for (pass = 0; pass < 2; pass++) {
+
+        if (pass == 1) {
+            args->data = ngx_pnalloc(call->pool, len);
+            if (args->data == NULL) {
+                return NGX_ERROR;
+            }
+
+            p = ngx_cpymem(args->data, lt->args.data, lt->args.len);
+        }
+
+        len = lt->args.len;
+
+        json_object_foreach(call->input, key, value) {
+
+            if (json_is_null(value)) {
+                continue;
+            }
+
+            if (json_is_string(value)) {
+                text = NULL;
+                size = json_string_length(value);
+
+            } else {
+                text = json_dumps(value, JSON_COMPACT|JSON_PRESERVE_ORDER
+                                         |JSON_ENCODE_ANY);
+                if (text == NULL) {
+                    return NGX_ERROR;
+                }
+
+                size = ngx_strlen(text);
+            }
+
+            if (len) {
+                if (p) {
+                    *p++ = '&';
+                }
+
+                len++;
+            }
+
+            len += ngx_http_agentcore_escape_arg(p, (u_char *) key,
+                                                 ngx_strlen(key)) + 1;
+            if (p) {
+                p += ngx_http_agentcore_escape_arg(NULL, (u_char *) key,
+                                                   ngx_strlen(key));
+                *p++ = '=';
+            }
+
+            len += ngx_http_agentcore_escape_arg(p,
+                       text ? (u_char *) text
+                            : (u_char *) json_string_value(value),
+                       size);
+            if (p) {
+                p += ngx_http_agentcore_escape_arg(NULL,
+                         text ? (u_char *) text
+                              : (u_char *) json_string_value(value),
+                         size);
+            }
+
+            free(text);
+        }
+    }
+
+    args->len = p - args->data;
+
+    return NGX_OK;
+}
+
+
+/* writes src percent-encoded to dst (unless NULL); returns the length */
+
+static size_t
+ngx_http_agentcore_escape_arg(u_char *dst, u_char *src, size_t size)
+{
+    u_char         c;
+    size_t         n;
+    static u_char  hex[] = "0123456789ABCDEF";
+
+    n = 0;
+
+    while (size--) {
+        c = *src++;
+
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+            || (c >= '0' && c <= '9')
+            || c == '-' || c == '.' || c == '_' || c == '~')
+        {
+            if (dst) {
+                *dst++ = c;
+            }
+
+            n++;
+            continue;
+        }
+
+        if (dst) {
+            *dst++ = '%';
+            *dst++ = hex[c >> 4];
+            *dst++ = hex[c & 0xf];
+        }
+
+        n += 3;
+    }
+
+    return n;
+}
+
+
+/*
+ * A subrequest shares its parent's cache of variable values, so a
+ * $http_authorization or $cookie_sid the invocation (or another tool
+ * call) has evaluated would reach the tool location whatever its
+ * headers are.  The tool subrequest gets its own copy of the cache
+ * instead, without the values that come from the request headers:
+ * those are evaluated again, from the subrequest's headers.
+ */
+
+static ngx_int_t
+ngx_http_agentcore_tool_variables(ngx_http_request_t *r,
+    ngx_http_request_t *sr)
+{
+    ngx_str_t                  *name;
+    ngx_uint_t                  i;
+    ngx_http_variable_t        *v;
+    ngx_http_core_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_get_module_main_conf(r, ngx_http_core_module);
+
+    sr->variables = ngx_pnalloc(r->pool, cmcf->variables.nelts
+                                         * sizeof(ngx_http_variable_value_t));
+    if (sr->variables == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(sr->variables, r->variables,
+               cmcf->variables.nelts * sizeof(ngx_http_variable_value_t));
+
+    v = cmcf->variables.elts;
+
+    for (i = 0; i < cmcf->variables.nelts; i++) {
+        name = &v[i].name;
+
+        if ((name->len > sizeof("http_") - 1
+             && ngx_strncmp(name->data, "http_", sizeof("http_") - 1) == 0)
+            || (name->len > sizeof("cookie_") - 1
+                && ngx_strncmp(name->data, "cookie_", sizeof("cookie_") - 1)
+                   == 0)
+            || (name->len == sizeof("remote_user") - 1
+                && ngx_strncmp(name->data, "remote_user", name->len) == 0)
+            || (name->len == sizeof("content_type") - 1
+                && ngx_strncmp(name->data, "content_type", name->len) == 0)
+            || (name->len == sizeof("content_length") - 1
+                && ngx_strncmp(name->data, "content_length", name->len) == 0))
+        {
+            sr->variables[i].valid = 0;
+            sr->variables[i].not_found = 0;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The subrequest's own headers_in: the client's headers but those of
+ * ngx_http_agentcore_tool_drop[], and our body's type (for POST).
+ * ngx_http_subrequest() copied the parent's headers_in, whose list and
+ * header pointers are the client's: the list is rebuilt, the pointers
+ * to headers left out are cleared.
+ */
+
+static ngx_int_t
+ngx_http_agentcore_tool_headers(ngx_http_request_t *r, ngx_http_request_t *sr,
+    ngx_http_agentcore_location_tool_t *lt)
+{
+    ngx_uint_t                         i;
+    ngx_list_part_t                   *part;
+    ngx_table_elt_t                   *h, *nh;
+    ngx_http_agentcore_tool_header_t  *d;
 
     if (ngx_list_init(&sr->headers_in.headers, r->pool, 8,
                       sizeof(ngx_table_elt_t))
@@ -731,20 +1133,17 @@ ngx_http_agentcore_location_tool(ngx_http_agentcore_tool_call_t *call)
             i = 0;
         }
 
-        if ((h[i].key.len == sizeof("Content-Type") - 1
-             && ngx_strncasecmp(h[i].key.data, (u_char *) "Content-Type",
-                                h[i].key.len) == 0)
-            || (h[i].key.len == sizeof("Content-Length") - 1
-                && ngx_strncasecmp(h[i].key.data, (u_char *) "Content-Length",
-                                   h[i].key.len) == 0)
-            || (h[i].key.len == sizeof("Transfer-Encoding") - 1
-                && ngx_strncasecmp(h[i].key.data,
-                                   (u_char *) "Transfer-Encoding",
-                                   h[i].key.len) == 0)
-            || (h[i].key.len == sizeof("Expect") - 1
-                && ngx_strncasecmp(h[i].key.data, (u_char *) "Expect",
-                                   h[i].key.len) == 0))
-        {
+        for (d = ngx_http_agentcore_tool_drop; d->name.len; d++) {
+            if (h[i].key.len == d->name.len
+                && ngx_strncasecmp(h[i].key.data, d->name.data, d->name.len)
+                   == 0
+                && !(d->credential && lt->pass_credentials))
+            {
+                break;
+            }
+        }
+
+        if (d->name.len) {
             continue;
         }
 
@@ -756,26 +1155,60 @@ ngx_http_agentcore_location_tool(ngx_http_agentcore_tool_call_t *call)
         *nh = h[i];
     }
 
-    nh = ngx_list_push(&sr->headers_in.headers);
-    if (nh == NULL) {
-        return NGX_ERROR;
+    sr->headers_in.content_type = NULL;
+
+    if (lt->method == NGX_HTTP_POST) {
+        nh = ngx_list_push(&sr->headers_in.headers);
+        if (nh == NULL) {
+            return NGX_ERROR;
+        }
+
+        nh->hash = 1;
+        ngx_str_set(&nh->key, "Content-Type");
+        ngx_str_set(&nh->value, "application/json");
+        nh->lowcase_key = (u_char *) "content-type";
+#if (nginx_version >= 1023000)
+        nh->next = NULL;
+#endif
+
+        sr->headers_in.content_type = nh;
+    }
+    sr->headers_in.content_length = NULL;
+    sr->headers_in.transfer_encoding = NULL;
+    sr->headers_in.expect = NULL;
+    sr->headers_in.range = NULL;
+    sr->headers_in.if_range = NULL;
+    sr->headers_in.if_match = NULL;
+    sr->headers_in.if_none_match = NULL;
+    sr->headers_in.if_modified_since = NULL;
+    sr->headers_in.if_unmodified_since = NULL;
+#if (NGX_HTTP_GZIP || NGX_HTTP_HEADERS)
+    sr->headers_in.accept_encoding = NULL;
+#endif
+
+    if (!lt->pass_credentials) {
+        sr->headers_in.authorization = NULL;
+        ngx_str_null(&sr->headers_in.user);
+        ngx_str_null(&sr->headers_in.passwd);
+
+#ifdef ngx_http_proxy_auth
+        /* nginx 1.31 keeps Proxy-Authorization too, for CONNECT */
+        sr->headers_in.proxy_authorization = NULL;
+#endif
+
+#if (nginx_version >= 1023000)
+        sr->headers_in.cookie = NULL;
+#else
+        if (ngx_array_init(&sr->headers_in.cookies, r->pool, 1,
+                           sizeof(ngx_table_elt_t *))
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+#endif
     }
 
-    nh->hash = 1;
-    ngx_str_set(&nh->key, "Content-Type");
-    ngx_str_set(&nh->value, "application/json");
-    nh->lowcase_key = (u_char *) "content-type";
-#if (nginx_version >= 1023000)
-    nh->next = NULL;
-#endif
-
-    sr->headers_in.content_type = nh;
-    sr->headers_in.content_length = NULL;
-#if (nginx_version >= 1023000)
-    sr->headers_in.transfer_encoding = NULL;
-#endif
-
-    return NGX_AGAIN;
+    return NGX_OK;
 }
 
 
@@ -785,13 +1218,17 @@ ngx_http_agentcore_location_tool_done(ngx_http_request_t *sr, void *data,
 {
     ngx_http_agentcore_tool_call_t *call = data;
 
-    u_char      buf[NGX_INT_T_LEN + 64];
-    ngx_str_t   text;
-    ngx_uint_t  status;
+    u_char                               buf[NGX_INT_T_LEN + 64];
+    ngx_str_t                            text;
+    ngx_uint_t                           status;
+    ngx_http_agentcore_location_call_t  *lc;
 
     if (rc == NGX_AGAIN) {
         return rc;
     }
+
+    lc = call->data;
+    lc->finished = 1;
 
     if (!call->done) {
         status = call->status ? call->status : (ngx_uint_t) rc;
@@ -851,16 +1288,84 @@ ngx_http_agentcore_tool_call(ngx_http_agentcore_ctx_t *ctx,
 }
 
 
+/*
+ * The header of a tool subrequest's response, from the capture filter.
+ *
+ * A response whose Content-Length is past agentcore_tool_max_size is
+ * refused here: NGX_ERROR makes its content handler stop before the
+ * body (the static module does not read the file, the upstream module
+ * closes the connection), and the post_subrequest handler turns the
+ * error into the "larger than" result.  (Only ngx_http_output_filter()
+ * marks the client connection on NGX_ERROR, ngx_http_send_header()
+ * does not.)
+ *
+ * Otherwise a proxied response is read unbuffered, as if the upstream
+ * had sent "X-Accel-Buffering: no": a buffered background subrequest is
+ * never the one writing to the client, so nginx would spool all of a
+ * response larger than its proxy_buffers to a temporary file before
+ * passing it on.  (Not when the response goes to a cache or a store:
+ * they need it whole.)
+ */
+
+ngx_int_t
+ngx_http_agentcore_tool_header(ngx_http_agentcore_tool_call_t *call,
+    ngx_http_request_t *r)
+{
+    ngx_http_upstream_t       *u;
+    ngx_http_agentcore_ctx_t  *ctx;
+
+    ctx = call->invocation;
+
+    call->status = r->headers_out.status;
+    r->filter_need_in_memory = 1;
+    r->header_sent = 1;
+
+    if (r->headers_out.content_length_n > 0
+        && (size_t) r->headers_out.content_length_n
+           > ctx->conf->tool_max_size)
+    {
+        call->too_big = 1;
+
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "agentcore tool \"%V\": the response (%O bytes) is "
+                      "larger than agentcore_tool_max_size (%uz), "
+                      "not read", &call->tool->name,
+                      r->headers_out.content_length_n,
+                      ctx->conf->tool_max_size);
+
+        return NGX_ERROR;
+    }
+
+    u = r->upstream;
+
+    if (u && !u->cacheable && !u->store) {
+        u->buffering = 0;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The body, up to agentcore_tool_max_size.  Past it an unbuffered
+ * upstream's buffers are left unconsumed, so that it reads no more,
+ * and a posted event closes its connection (not from here: the
+ * upstream module is on the stack).  What other content handlers send
+ * past the limit is dropped.
+ */
+
 ngx_int_t
 ngx_http_agentcore_tool_body(ngx_http_agentcore_tool_call_t *call,
     ngx_chain_t *in)
 {
-    size_t                     size, have, want;
-    ngx_buf_t                 *b, *nb;
-    ngx_chain_t               *cl;
-    ngx_http_agentcore_ctx_t  *ctx;
+    size_t                               size, have, want;
+    ngx_buf_t                           *b, *nb;
+    ngx_chain_t                         *cl;
+    ngx_http_agentcore_ctx_t            *ctx;
+    ngx_http_agentcore_location_call_t  *lc;
 
     ctx = call->invocation;
+    lc = call->data;
 
     for (cl = in; cl; cl = cl->next) {
         b = cl->buf;
@@ -872,6 +1377,7 @@ ngx_http_agentcore_tool_body(ngx_http_agentcore_tool_call_t *call,
 
             if (have + size > ctx->conf->tool_max_size) {
                 call->too_big = 1;
+                ngx_http_agentcore_location_tool_too_big(call);
 
             } else {
                 if (call->body == NULL
@@ -899,6 +1405,11 @@ ngx_http_agentcore_tool_body(ngx_http_agentcore_tool_call_t *call,
             }
         }
 
+        if (call->too_big && lc && lc->abort.posted) {
+            /* held: the upstream stops reading */
+            continue;
+        }
+
         b->pos = b->last;
 
         if (b->in_file) {
@@ -907,4 +1418,95 @@ ngx_http_agentcore_tool_body(ngx_http_agentcore_tool_call_t *call,
     }
 
     return NGX_OK;
+}
+
+
+static void
+ngx_http_agentcore_location_tool_too_big(ngx_http_agentcore_tool_call_t *call)
+{
+    ngx_http_request_t                  *sr;
+    ngx_http_upstream_t                 *u;
+    ngx_http_agentcore_ctx_t            *ctx;
+    ngx_http_agentcore_location_call_t  *lc;
+
+    ctx = call->invocation;
+    lc = call->data;
+    sr = call->sr;
+    u = sr->upstream;
+
+    if (lc && u && !u->buffering && u->cleanup && !lc->finished) {
+        ngx_log_error(NGX_LOG_WARN, sr->connection->log, 0,
+                      "agentcore tool \"%V\": the response is larger than "
+                      "agentcore_tool_max_size (%uz), its upstream "
+                      "connection is closed",
+                      &call->tool->name, ctx->conf->tool_max_size);
+
+        ngx_post_event(&lc->abort, &ngx_posted_events);
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_WARN, sr->connection->log, 0,
+                  "agentcore tool \"%V\": the response is larger than "
+                  "agentcore_tool_max_size (%uz)",
+                  &call->tool->name, ctx->conf->tool_max_size);
+}
+
+
+/*
+ * Ends an unbuffered upstream past the limit: its cleanup closes the
+ * connection and finalizes the subrequest as when the client goes away
+ * (NGX_DONE, no post_subrequest handler), so the result is set here.
+ */
+
+static void
+ngx_http_agentcore_location_tool_abort(ngx_event_t *ev)
+{
+    ngx_http_agentcore_tool_call_t *call = ev->data;
+
+    ngx_str_t                            text;
+    ngx_connection_t                    *c;
+    ngx_http_request_t                  *sr;
+    ngx_http_upstream_t                 *u;
+    ngx_http_agentcore_location_call_t  *lc;
+
+    lc = call->data;
+    sr = call->sr;
+    c = sr->connection;
+    u = sr->upstream;
+
+    /*
+     * finished: its post_subrequest handler has run; no cleanup: the
+     * upstream was ended otherwise, by the invocation's end
+     */
+
+    if (lc->finished || u == NULL || u->cleanup == NULL) {
+        return;
+    }
+
+    lc->finished = 1;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, c->log, 0,
+                   "agentcore tool \"%V\": upstream ended at the limit",
+                   &call->tool->name);
+
+    (*u->cleanup)(sr);
+
+    if (!call->done) {
+        ngx_str_set(&text, "the tool's response is larger than "
+                           "agentcore_tool_max_size");
+        ngx_http_agentcore_tool_result(call, NGX_ERROR, "Error: ", &text);
+    }
+
+    ngx_http_run_posted_requests(c);
+}
+
+
+static void
+ngx_http_agentcore_location_call_cleanup(void *data)
+{
+    ngx_http_agentcore_location_call_t *lc = data;
+
+    if (lc->abort.posted) {
+        ngx_delete_posted_event(&lc->abort);
+    }
 }
