@@ -678,6 +678,21 @@ ac_http_error(ac_invoke_t *iv)
 
     json_decref(j);
 
+    /* an HTML page (nginx's own error pages): its title */
+
+    iv->body[iv->body_len < AC_BODY_MAX ? iv->body_len : AC_BODY_MAX - 1]
+        = '\0';
+    msg = strstr(iv->body, "<title>");
+
+    if (msg && strncasecmp(iv->ctype, "text/html", 9) == 0
+        && strstr(msg, "</title>"))
+    {
+        msg += 7;
+        ac_err("HTTP %ld %s: %.*s", iv->status, type ? type : iv->reason,
+               (int) (strstr(msg, "</title>") - msg), msg);
+        return;
+    }
+
     /* any other body: its start, on one line */
 
     for (i = 0, k = 0; i < iv->body_len && k < 300; i++) {
@@ -896,6 +911,7 @@ main(int argc, char **argv)
     long                v;
     char               *end, *body, *prompt, *url, *enc, *q, *path, *host;
     char                sid[37], partition[32], region[64], *buf;
+    char               *scheme, *port, *hp;
     size_t              body_len, len;
     json_t             *j;
     CURL               *curl;
@@ -934,6 +950,9 @@ main(int argc, char **argv)
         ac_err("out of memory");
         return AC_EXIT_FAILURE;
     }
+
+    /* getopt's messages name the program, not its path */
+    argv[0] = (char *) ac_prog;
 
     iv->connect_timeout = 10;
     iv->qualifier = "DEFAULT";
@@ -1008,6 +1027,16 @@ main(int argc, char **argv)
 
     if (iv->session && iv->new_session) {
         ac_err("--session and --new-session exclude each other");
+        return AC_EXIT_USAGE;
+    }
+
+    if (iv->arn
+        && ac_arn_parse(iv->arn, partition, sizeof(partition), region,
+                        sizeof(region))
+           != 0)
+    {
+        ac_err("--arn %s: want arn:aws:bedrock-agentcore:REGION:"
+               "ACCOUNT:runtime/ID", iv->arn);
         return AC_EXIT_USAGE;
     }
 
@@ -1126,15 +1155,6 @@ main(int argc, char **argv)
     /* where to */
 
     if (iv->arn) {
-        if (ac_arn_parse(iv->arn, partition, sizeof(partition), region,
-                         sizeof(region))
-            != 0)
-        {
-            ac_err("--arn %s: want arn:aws:bedrock-agentcore:REGION:"
-                   "ACCOUNT:runtime/ID", iv->arn);
-            return AC_EXIT_USAGE;
-        }
-
         if (iv->region == NULL) {
             if (region[0] == '\0') {
                 ac_err("--arn %s names no region: give --region", iv->arn);
@@ -1207,31 +1227,38 @@ main(int argc, char **argv)
 
         sprintf(buf, "qualifier=%s", q);
 
-        if (curl_url_set(cu, CURLUPART_PATH, path, 0) != CURLUE_OK
-            || curl_url_set(cu, CURLUPART_QUERY, buf, 0) != CURLUE_OK
-            || curl_url_set(cu, CURLUPART_FRAGMENT, NULL, 0) != CURLUE_OK
-            || curl_url_get(cu, CURLUPART_URL, &url, 0) != CURLUE_OK
-            || curl_url_get(cu, CURLUPART_HOST, &host, 0) != CURLUE_OK)
+        /*
+         * the URL as the SDKs send it: CURLU would lower-case the %XX
+         * of the path, which the signature covers
+         */
+
+        if (curl_url_get(cu, CURLUPART_HOST, &host, 0) != CURLUE_OK
+            || curl_url_get(cu, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK)
         {
             ac_err("--endpoint-url %s: cannot build the URL", iv->endpoint);
             return AC_EXIT_USAGE;
         }
 
-        {
-            char  *port, *hp;
-
-            if (curl_url_get(cu, CURLUPART_PORT, &port, 0) == CURLUE_OK) {
-                hp = malloc(strlen(host) + strlen(port) + 2);
-                if (hp == NULL) {
-                    ac_err("out of memory");
-                    return AC_EXIT_FAILURE;
-                }
-
-                sprintf(hp, "%s:%s", host, port);
-                curl_free(port);
-                host = hp;
+        if (curl_url_get(cu, CURLUPART_PORT, &port, 0) == CURLUE_OK) {
+            hp = malloc(strlen(host) + strlen(port) + 2);
+            if (hp == NULL) {
+                ac_err("out of memory");
+                return AC_EXIT_FAILURE;
             }
+
+            sprintf(hp, "%s:%s", host, port);
+            curl_free(port);
+            host = hp;
         }
+
+        len = strlen(scheme) + strlen(host) + strlen(path) + strlen(buf) + 8;
+        url = malloc(len);
+        if (url == NULL) {
+            ac_err("out of memory");
+            return AC_EXIT_FAILURE;
+        }
+
+        snprintf(url, len, "%s://%s%s?%s", scheme, host, path, buf);
 
         h = ac_header_get(iv, "Authorization");
 
@@ -1262,7 +1289,7 @@ main(int argc, char **argv)
             return AC_EXIT_FAILURE;
         }
 
-        /* "Name;" sends an empty header, "Name:" drops curl's own */
+        /* "Name:" (an empty value) drops the header, curl's own too */
         snprintf(buf, len, "%s:%s%s", h->name, h->value[0] ? " " : "",
                  h->value);
 
