@@ -5,6 +5,7 @@
 #   make fuzz    longer libFuzzer runs (FUZZ_SECONDS per target)
 #   make bench   benchmarks (see bench/)
 #   make cli     build/agentcore-invoke, the command-line client (cli/)
+#   make test-browser  the chat page (html/) in headless Chromium
 
 SHELL       := /bin/bash
 ROOT        := $(abspath .)
@@ -44,6 +45,7 @@ AGENTCORE_PORT ?= 8080
 # make run's address: ADDR or ADDR:PORT (0.0.0.0 for every address)
 AGENTCORE_LISTEN ?= 127.0.0.1
 
+.PHONY: test-browser
 .PHONY: all deps module cli unit fuzz fuzz-quick t selftest test run bench \
         bench-quick clean
 
@@ -185,6 +187,34 @@ test: $(BUILD)/.deps
 	$(MAKE) fuzz-quick
 	$(MAKE) selftest
 	$(MAKE) t
+	@if [ "$(AGENTCORE_NO_BROWSER)" = 1 ]; then \
+	    echo "test-browser skipped (AGENTCORE_NO_BROWSER=1)"; \
+	else $(MAKE) test-browser; fi
+
+# the chat page (html/agentcore-chat.html) in Debian's headless chromium,
+# driven over the DevTools protocol (t/browser/chat.py, no PyPI package)
+# against conf/run.sh on a free port (BROWSER_PORT=N to choose one).
+# chromium is installed here only: about 400 MB, half a minute
+BROWSER_PKGS := chromium
+BROWSER_PORT ?=
+
+$(BUILD)/.browser-deps: | $(BUILD)/.deps
+	@missing=$$(for p in $(BROWSER_PKGS); do \
+	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null \
+	    | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	    echo "installing: $$missing"; \
+	    if [ "$$(id -u)" != 0 ]; then SUDO=sudo; fi; \
+	    $$SUDO apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq \
+	        --no-install-recommends $$missing; \
+	fi
+	@touch $@
+
+test-browser: $(MODULE_SO) $(BUILD)/.browser-deps
+	NGINX=$(NGINX) python3 t/browser/chat.py \
+	    $(if $(BROWSER_PORT),--port $(BROWSER_PORT)) \
+	    --screenshot $(BUILD)/browser/chat.png
 
 run: $(MODULE_SO)
 	AGENTCORE_PORT=$(AGENTCORE_PORT) AGENTCORE_LISTEN='$(AGENTCORE_LISTEN)' \
