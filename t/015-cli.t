@@ -657,3 +657,19 @@ agentcore-invoke: stream error: the runtime failed
 [stderr]
 agentcore-invoke: --arn arn:aws:nothing: want arn:aws:bedrock-agentcore:REGION:ACCOUNT:runtime/ID
 [exit 2]
+
+
+
+=== TEST 22: --verbose: the request and the credentials' source on stderr, never the secret, the token or the signature
+--- user_files
+>>> aws/credentials
+[ci]
+aws_access_key_id = ASIATOKENEXAMPLE
+aws_secret_access_key = c2VjcmV0LWZvci10aGUtdG9rZW4tZXhhbXBsZQ
+aws_session_token = tok/en+1=
+--- cli_env
+AWS_SHARED_CREDENTIALS_FILE=$TEST_NGINX_SERVROOT/html/aws/credentials
+--- cli
+--verbose --arn $ARN --endpoint-url $STANDIN --profile ci --session $SID hi
+--- response_body_like
+\A(?!.*(?:c2VjcmV0|tok/en|Signature=|Authorization|Security-Token)).*\nagentcore-invoke: > signed for us-west-2 with credentials from profile[^\n]*\n(?:agentcore-invoke: > [^\n]*\n)*agentcore-invoke: > X-Amz-Date: \d{8}T\d{6}Z\n.*agentcore-invoke: > POST http://127\.0\.0\.1:\d+/runtimes/arn%3Aaws%3Abedrock-agentcore%3Aus-west-2%3A123456789012%3Aruntime%2Fhosted_agent-AbC123/invocations\?qualifier=DEFAULT \(15 bytes\)\nagentcore-invoke: < HTTP 200 OK \(text/event-stream; charset=utf-8\)\n\[exit 0\]
