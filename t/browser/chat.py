@@ -265,6 +265,36 @@ def main():
         tap.ok(isinstance(sid, str) and 33 <= len(sid) <= 256,
                "a session id of 33 to 256 characters: %s" % sid, sid)
 
+        # the page's SSE parser on chunks split anywhere (a CRLF across
+        # two reads, multi-line data, a comment, an "event: error"), its
+        # error texts, and how it shows a non-text event (a tool call)
+        r = browser.js(r"""(() => {
+          const ev = [];
+          const p = sseParser((e, d) => ev.push([e, d]));
+          for (const c of ['data: "a"\r', '\n\r\ndata: 1\n',
+                           'data: 2\n\n: hb\n\nevent: error\ndata: {"error":"x"}\n\n',
+                           'data: tail']) p.push(c);
+          showEvent({current_tool_use: {name: "calculator",
+                                        input: {expression: "2+1"}}});
+          const tool = [...document.querySelectorAll(".event strong")].pop().textContent;
+          messages.textContent = "";
+          return {ev, pending: p.pending(), tool,
+                  errs: [errorText('{"error":"Invalid JSON","details":"x y"}'),
+                         errorText('{"message":"No runtime"}'),
+                         errorText('<html><head><title>502 Bad Gateway</title></head></html>'),
+                         errorText('')]};
+        })()""")
+        tap.ok(r["ev"] == [["", '"a"'], ["", "1\n2"], ["error", '{"error":"x"}']]
+               and r["pending"] is True,
+               "the page's SSE parser: events across reads, an unfinished one pending",
+               json.dumps(r))
+        tap.ok(r["errs"] == ["Invalid JSON: x y", "No runtime", "502 Bad Gateway",
+                             "(no body)"],
+               "error bodies: the runtime's, AWS's, an HTML page, none",
+               json.dumps(r["errs"]))
+        tap.ok(r["tool"] == "tool call: calculator",
+               "a tool event in the stream is shown as a tool call", r["tool"])
+
         # 1. the answer as it streams
         r = browser.js(SEND_JS % json.dumps("How much is 2+1"))
         want = "Let me use the calculator tool.The answer is Result: 3."
