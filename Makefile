@@ -42,7 +42,7 @@ APT_PKGS    := nginx-core nginx-dev libjansson-dev libcurl4-openssl-dev \
 AGENTCORE_PORT ?= 8080
 
 .PHONY: all deps module unit fuzz fuzz-quick t selftest test run bench \
-        bench-quick clean
+        bench-quick clean test-matrix
 
 all: module
 
@@ -138,6 +138,17 @@ test: $(BUILD)/.deps
 run: $(MODULE_SO)
 	AGENTCORE_PORT=$(AGENTCORE_PORT) NGINX_BIN=$(NGINX) MODULE_SO=$(MODULE_SO) \
 	    ROOT=$(ROOT) ./conf/run.sh
+
+# nginx 1.22 to mainline (t/matrix/run.sh): each nginx of
+# $(NGINX_TARBALLS) (checked against t/matrix/SHA256SUMS) is built once
+# under build/matrix/<version>/ with the module (-Werror, with and
+# without --with-debug), and every suite in t/ runs against it
+NGINX_TARBALLS ?= $(abspath $(ROOT)/../shared/nginx)
+MATRIX_PORT    ?= 21600
+
+test-matrix: $(BUILD)/.deps
+	NGINX_TARBALLS=$(NGINX_TARBALLS) MATRIX_PORT=$(MATRIX_PORT) \
+	    PROVE_INC="$(PROVE_INC)" t/matrix/run.sh
 
 # benchmarks (bench/README.md): a stand-in model and the nginx under test
 # on CPU 0, the load generator on CPU 1, all on loopback.  make bench

@@ -1012,6 +1012,7 @@ ngx_http_agentcore_session_store(ngx_http_agentcore_session_t *s,
     }
 
     removed = ac_history_trim(ctx->messages, zone->max_messages);
+    (void) removed;    /* used only by ngx_log_debug */
 
     len = ac_history_encode(ctx->messages, NULL, 0);
 
