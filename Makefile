@@ -42,7 +42,7 @@ APT_PKGS    := nginx-core nginx-dev libjansson-dev libcurl4-openssl-dev \
 AGENTCORE_PORT ?= 8080
 
 .PHONY: all deps module unit fuzz fuzz-quick t selftest test run bench \
-        bench-quick clean test-matrix
+        bench-quick clean test-matrix install uninstall test-install
 
 all: module
 
@@ -149,6 +149,53 @@ MATRIX_PORT    ?= 21600
 test-matrix: $(BUILD)/.deps
 	NGINX_TARBALLS=$(NGINX_TARBALLS) MATRIX_PORT=$(MATRIX_PORT) \
 	    PROVE_INC="$(PROVE_INC)" t/matrix/run.sh
+
+# make install: the module, its params file, the load_module snippet
+# enabled as Debian's nginx packages do (modules-available +
+# modules-enabled/50-...), the docs.  The directories come from
+# `$(NGINX) -V` (--modules-path, --conf-path); DESTDIR, PREFIX and each
+# directory variable can be overridden.  make uninstall removes them.
+NGINX_V        := $(shell $(NGINX) -V 2>&1)
+ngx_opt         = $(patsubst --$(1)=%,%,$(filter --$(1)=%,$(NGINX_V)))
+PREFIX         ?= /usr
+MODULESDIR     ?= $(or $(call ngx_opt,modules-path),$(PREFIX)/lib/nginx/modules)
+NGX_CONF_PATH  := $(or $(call ngx_opt,conf-path),/etc/nginx/nginx.conf)
+NGX_CONFDIR    ?= $(patsubst %/,%,$(dir $(NGX_CONF_PATH)))
+MODAVAILDIR    ?= $(PREFIX)/share/nginx/modules-available
+MODENABLEDDIR  ?= $(NGX_CONFDIR)/modules-enabled
+DOCDIR         ?= $(PREFIX)/share/doc/libnginx-mod-http-agentcore
+MOD_CONF       := mod-http-agentcore.conf
+MOD_PRIO       ?= 50
+INSTALL        ?= install
+DOCS           := README.md docs/design.md docs/directives.md \
+                  docs/credentials.md docs/tools.md docs/deploy-agentcore.md
+
+install: $(MODULE_SO)
+	$(INSTALL) -d $(DESTDIR)$(MODULESDIR) $(DESTDIR)$(NGX_CONFDIR) \
+	    $(DESTDIR)$(MODAVAILDIR) $(DESTDIR)$(MODENABLEDDIR) \
+	    $(DESTDIR)$(DOCDIR)/examples
+	$(INSTALL) -m 644 $(MODULE_SO) $(DESTDIR)$(MODULESDIR)/
+	$(INSTALL) -m 644 conf/agentcore_bedrock_params $(DESTDIR)$(NGX_CONFDIR)/
+	echo "load_module $(MODULESDIR)/ngx_http_agentcore_module.so;" \
+	    > $(DESTDIR)$(MODAVAILDIR)/$(MOD_CONF)
+	chmod 644 $(DESTDIR)$(MODAVAILDIR)/$(MOD_CONF)
+	ln -sf $(MODAVAILDIR)/$(MOD_CONF) \
+	    $(DESTDIR)$(MODENABLEDDIR)/$(MOD_PRIO)-$(MOD_CONF)
+	$(INSTALL) -m 644 $(wildcard $(DOCS)) $(DESTDIR)$(DOCDIR)/
+	$(INSTALL) -m 644 conf/nginx.conf $(DESTDIR)$(DOCDIR)/examples/
+
+uninstall:
+	rm -f $(DESTDIR)$(MODULESDIR)/ngx_http_agentcore_module.so \
+	    $(DESTDIR)$(NGX_CONFDIR)/agentcore_bedrock_params \
+	    $(DESTDIR)$(MODENABLEDDIR)/$(MOD_PRIO)-$(MOD_CONF) \
+	    $(DESTDIR)$(MODAVAILDIR)/$(MOD_CONF)
+	rm -rf $(DESTDIR)$(DOCDIR)
+
+# installs into a DESTDIR and runs the README's "Minimal nginx.conf"
+# with $(NGINX) against the emulator (t/install/run.sh)
+INSTALL_TEST_PORT ?= 21680
+test-install: $(MODULE_SO)
+	NGINX=$(NGINX) PORT=$(INSTALL_TEST_PORT) t/install/run.sh
 
 # benchmarks (bench/README.md): a stand-in model and the nginx under test
 # on CPU 0, the load generator on CPU 1, all on loopback.  make bench
