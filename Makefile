@@ -42,7 +42,7 @@ APT_PKGS    := nginx-core nginx-dev libjansson-dev libcurl4-openssl-dev \
 AGENTCORE_PORT ?= 8080
 
 .PHONY: all deps module unit fuzz fuzz-quick t selftest test run bench \
-        bench-quick clean test-matrix install uninstall test-install
+        bench-quick clean install uninstall test-install test-matrix deb
 
 all: module
 
@@ -196,6 +196,49 @@ uninstall:
 INSTALL_TEST_PORT ?= 21680
 test-install: $(MODULE_SO)
 	NGINX=$(NGINX) PORT=$(INSTALL_TEST_PORT) t/install/run.sh
+
+# make deb: libnginx-mod-http-agentcore as Debian builds its nginx
+# modules (debian/, dh-sequence-nginx from nginx-dev), from a copy of the
+# tree in build/deb/src; the .deb lands in build/deb/.  make test-deb
+# installs it with apt and runs test-install's README check and the
+# suites against the installed module and the stock nginx.
+DEB_PKGS    := debhelper dpkg-dev fakeroot build-essential nginx-dev
+DEB_DIR     := $(BUILD)/deb
+DEB_TEST_PORT ?= 21690
+
+$(BUILD)/.deb-deps: | $(BUILD)/.deps
+	@missing=$$(for p in $(DEB_PKGS); do \
+	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null \
+	    | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	    echo "installing: $$missing"; \
+	    if [ "$$(id -u)" != 0 ]; then SUDO=sudo; fi; \
+	    $$SUDO apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq \
+	        --no-install-recommends $$missing; \
+	fi
+	@touch $@
+
+deb: $(BUILD)/.deb-deps
+	rm -rf $(DEB_DIR) && mkdir -p $(DEB_DIR)/src
+	tar -C $(ROOT) --exclude=./build --exclude=./.git \
+	    --exclude=./t/servroot -cf - . | tar -C $(DEB_DIR)/src -xf -
+	cd $(DEB_DIR)/src && dpkg-buildpackage -b -us -uc \
+	    > $(DEB_DIR)/build.log 2>&1 || { tail -40 $(DEB_DIR)/build.log; exit 1; }
+	@ls $(DEB_DIR)/*.deb
+
+test-deb: deb $(MODULE_SO)
+	if [ "$$(id -u)" != 0 ]; then SUDO=sudo; fi; \
+	DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq \
+	    --reinstall $(DEB_DIR)/libnginx-mod-http-agentcore_*.deb
+	dpkg-deb -f $(DEB_DIR)/libnginx-mod-http-agentcore_*.deb Depends
+	@# the stock configuration loads it through modules-enabled
+	$(NGINX) -t -q
+	NGINX=$(NGINX) PORT=$(DEB_TEST_PORT) INSTALLED=1 t/install/run.sh
+	TEST_NGINX_PORT=$(DEB_TEST_PORT) TEST_NGINX_BINARY=$(NGINX) \
+	TEST_NGINX_LOAD_MODULES="$(MODULESDIR)/ngx_http_agentcore_module.so \
+	    $(BUILD)/ngx_http_agentcore_test_tool_module.so" \
+	    AGENTCORE_ROOT=$(ROOT) prove $(PROVE_INC) -It/lib t/
 
 # benchmarks (bench/README.md): a stand-in model and the nginx under test
 # on CPU 0, the load generator on CPU 1, all on loopback.  make bench
