@@ -42,7 +42,8 @@ APT_PKGS    := nginx-core nginx-dev libjansson-dev libcurl4-openssl-dev \
 AGENTCORE_PORT ?= 8080
 
 .PHONY: all deps module unit fuzz fuzz-quick t selftest test run bench \
-        bench-quick clean install uninstall test-install test-matrix deb
+        bench-quick clean install uninstall test-install test-matrix deb \
+        test-deb test-container
 
 all: module
 
@@ -239,6 +240,13 @@ test-deb: deb $(MODULE_SO)
 	TEST_NGINX_LOAD_MODULES="$(MODULESDIR)/ngx_http_agentcore_module.so \
 	    $(BUILD)/ngx_http_agentcore_test_tool_module.so" \
 	    AGENTCORE_ROOT=$(ROOT) prove $(PROVE_INC) -It/lib t/
+
+# the AgentCore image's configuration and entrypoint (Dockerfile), run
+# here against the installed package (make test-deb first) and the
+# stock nginx: t/container/run.sh.  The image listens on 8080.
+CONTAINER_TEST_PORT ?= 21681
+test-container:
+	PORT=$(CONTAINER_TEST_PORT) t/container/run.sh
 
 # benchmarks (bench/README.md): a stand-in model and the nginx under test
 # on CPU 0, the load generator on CPU 1, all on loopback.  make bench

@@ -24,6 +24,10 @@ pass=0
 ok()   { pass=$((pass + 1)); echo "ok $pass - $*"; }
 fail() { echo "not ok - $*"; exit 1; }
 
+# the answers must come from the nginx started here
+if (exec 5<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
+    fail "port $PORT is in use (set PORT)"
+fi
 rm -rf "$WORK/run" && mkdir -p "$WORK/run"
 if [ -z "$INSTALLED" ]; then
     rm -rf "$D"
