@@ -537,13 +537,19 @@ ngx_http_agentcore_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                 region = "us-west-2";
             }
 
+            /*
+             * NUL-terminated, as a directive's value is: SigV4 reads it
+             * as a C string
+             */
+
             conf->region.len = ngx_strlen(region);
-            conf->region.data = ngx_pnalloc(cf->pool, conf->region.len);
+            conf->region.data = ngx_pnalloc(cf->pool, conf->region.len + 1);
             if (conf->region.data == NULL) {
                 return NGX_CONF_ERROR;
             }
 
-            ngx_memcpy(conf->region.data, region, conf->region.len);
+            ngx_cpystrn(conf->region.data, (u_char *) region,
+                        conf->region.len + 1);
         }
     }
 

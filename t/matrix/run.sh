@@ -2,7 +2,8 @@
 # make test-matrix: builds nginx from each release tarball (cached under
 # build/matrix/<version>/) with the module as a dynamic module, -Werror,
 # with and without --with-debug, and runs every suite in t/ against the
-# debug build's binary and module.
+# debug build's binary and module, then an invocation over HTTP/2
+# (t/matrix/h2.sh, on port MATRIX_PORT + 10 + n).
 #
 #   NGINX_TARBALLS   where nginx-<v>.tar.gz are (default ../shared/nginx)
 #   MATRIX_VERSIONS  the versions (default: all in t/matrix/SHA256SUMS)
@@ -100,11 +101,14 @@ for v in $VERSIONS; do
     if TEST_NGINX_PORT=$PORT TEST_NGINX_BINARY=$dir/debug/nginx \
         TEST_NGINX_LOAD_MODULES=$dir/debug/ngx_http_agentcore_module.so \
         AGENTCORE_ROOT=$ROOT \
-        prove ${PROVE_INC:--It/compat} -It/lib $SUITES 2>&1 | tee "$dir/prove.log"
+        prove ${PROVE_INC:--It/compat} -It/lib $SUITES 2>&1 | tee "$dir/prove.log" \
+        && t/matrix/h2.sh "$dir/debug/nginx" \
+            "$dir/debug/ngx_http_agentcore_module.so" $((PORT + 10)) \
+            "$dir/h2"
     then
-        results+=("$v: ok (build $((t1 - t0))s, suites $(( $(date +%s) - t1 ))s)")
+        results+=("$v: ok (build $((t1 - t0))s, suites and h2 $(( $(date +%s) - t1 ))s)")
     else
-        results+=("$v: FAILED (see $dir/prove.log)")
+        results+=("$v: FAILED (see $dir/prove.log, $dir/h2/)")
         failed+=("$v:suites")
     fi
     PORT=$((PORT + 1))
