@@ -201,8 +201,8 @@ test-install: $(MODULE_SO)
 # make deb: libnginx-mod-http-agentcore as Debian builds its nginx
 # modules (debian/, dh-sequence-nginx from nginx-dev), from a copy of the
 # tree in build/deb/src; the .deb lands in build/deb/.  make test-deb
-# installs it with apt and runs test-install's README check and the
-# suites against the installed module and the stock nginx.
+# installs it with apt and runs test-install's README check, the suites
+# and the HTTP/2 check against the installed module and the stock nginx.
 DEB_PKGS    := debhelper dpkg-dev fakeroot build-essential nginx-dev
 DEB_DIR     := $(BUILD)/deb
 DEB_TEST_PORT ?= 21690
@@ -240,6 +240,8 @@ test-deb: deb $(MODULE_SO)
 	TEST_NGINX_LOAD_MODULES="$(MODULESDIR)/ngx_http_agentcore_module.so \
 	    $(BUILD)/ngx_http_agentcore_test_tool_module.so" \
 	    AGENTCORE_ROOT=$(ROOT) prove $(PROVE_INC) -It/lib t/
+	t/matrix/h2.sh $(NGINX) $(MODULESDIR)/ngx_http_agentcore_module.so \
+	    $(DEB_TEST_PORT) $(BUILD)/h2-deb
 
 # the AgentCore image's configuration and entrypoint (Dockerfile), run
 # here against the installed package (make test-deb first) and the
