@@ -25,11 +25,11 @@
  */
 
 
-#include <sys/mman.h>
-#include <pwd.h>
-
 #include "ngx_http_agentcore_module.h"
 #include "ngx_http_agentcore_awscreds.h"
+
+#include <sys/mman.h>
+#include <pwd.h>
 
 
 #if !(NGX_THREADS)
