@@ -250,13 +250,19 @@ DOCDIR         ?= $(PREFIX)/share/doc/libnginx-mod-http-agentcore
 MOD_CONF       := mod-http-agentcore.conf
 MOD_PRIO       ?= 50
 INSTALL        ?= install
+BINDIR         ?= $(PREFIX)/bin
+MAN1DIR        ?= $(PREFIX)/share/man/man1
 DOCS           := README.md docs/design.md docs/directives.md \
-                  docs/credentials.md docs/tools.md docs/deploy-agentcore.md
+                  docs/credentials.md docs/tools.md docs/deploy-agentcore.md \
+                  docs/security.md
 
-install: $(MODULE_SO)
+install: $(MODULE_SO) $(CLI)
 	$(INSTALL) -d $(DESTDIR)$(MODULESDIR) $(DESTDIR)$(NGX_CONFDIR) \
 	    $(DESTDIR)$(MODAVAILDIR) $(DESTDIR)$(MODENABLEDDIR) \
-	    $(DESTDIR)$(DOCDIR)/examples
+	    $(DESTDIR)$(DOCDIR)/examples $(DESTDIR)$(BINDIR) \
+	    $(DESTDIR)$(MAN1DIR)
+	$(INSTALL) -m 755 $(CLI) $(DESTDIR)$(BINDIR)/
+	$(INSTALL) -m 644 docs/agentcore-invoke.1 $(DESTDIR)$(MAN1DIR)/
 	$(INSTALL) -m 644 $(MODULE_SO) $(DESTDIR)$(MODULESDIR)/
 	$(INSTALL) -m 644 conf/agentcore_bedrock_params $(DESTDIR)$(NGX_CONFDIR)/
 	echo "load_module $(MODULESDIR)/ngx_http_agentcore_module.so;" \
@@ -271,7 +277,9 @@ uninstall:
 	rm -f $(DESTDIR)$(MODULESDIR)/ngx_http_agentcore_module.so \
 	    $(DESTDIR)$(NGX_CONFDIR)/agentcore_bedrock_params \
 	    $(DESTDIR)$(MODENABLEDDIR)/$(MOD_PRIO)-$(MOD_CONF) \
-	    $(DESTDIR)$(MODAVAILDIR)/$(MOD_CONF)
+	    $(DESTDIR)$(MODAVAILDIR)/$(MOD_CONF) \
+	    $(DESTDIR)$(BINDIR)/agentcore-invoke \
+	    $(DESTDIR)$(MAN1DIR)/agentcore-invoke.1
 	rm -rf $(DESTDIR)$(DOCDIR)
 
 # installs into a DESTDIR and runs the README's "Minimal nginx.conf"
@@ -313,8 +321,10 @@ deb: $(BUILD)/.deb-deps
 test-deb: deb $(MODULE_SO)
 	if [ "$$(id -u)" != 0 ]; then SUDO=sudo; fi; \
 	DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq \
-	    --reinstall $(DEB_DIR)/libnginx-mod-http-agentcore_*.deb
+	    --reinstall $(DEB_DIR)/libnginx-mod-http-agentcore_*.deb \
+	    $(DEB_DIR)/agentcore-invoke_*.deb
 	dpkg-deb -f $(DEB_DIR)/libnginx-mod-http-agentcore_*.deb Depends
+	/usr/bin/agentcore-invoke --version
 	@# the stock configuration loads it through modules-enabled
 	$(NGINX) -t -q
 	NGINX=$(NGINX) PORT=$(DEB_TEST_PORT) INSTALLED=1 t/install/run.sh

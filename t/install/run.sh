@@ -142,6 +142,18 @@ sed -n 's/^data: "\(.*\)"$/\1/p' "$WORK/run/body2" | tr -d '\n' \
     | grep -q 'Result: 3\.' || fail "tool answer: $(cat "$WORK/run/body2")"
 ok "a tool call (calculator) through the README's config"
 
+# the installed client, as the README shows it
+CLI_BIN=$D/usr/bin/agentcore-invoke
+[ -n "$INSTALLED" ] && CLI_BIN=/usr/bin/agentcore-invoke
+if [ -z "$INSTALLED" ] || [ -x "$CLI_BIN" ]; then
+    "$CLI_BIN" --url "http://127.0.0.1:$PORT/invocations" "Hello" \
+        > "$WORK/run/cli.out" 2> "$WORK/run/cli.err" \
+        || fail "agentcore-invoke: $(cat "$WORK/run/cli.err")"
+    grep -q '^Hello! You said: Hello' "$WORK/run/cli.out" \
+        || fail "agentcore-invoke printed: $(cat "$WORK/run/cli.out")"
+    ok "installed agentcore-invoke streams: $(head -c 60 "$WORK/run/cli.out")"
+fi
+
 kill -QUIT "$ngx_pid"; wait "$ngx_pid" || true; ngx_pid=
 
 if [ -z "$INSTALLED" ]; then
