@@ -29,6 +29,7 @@ static void ngx_http_agentcore_model_log_resume(ngx_http_agentcore_ctx_t *ctx);
 static ngx_int_t ngx_http_agentcore_header_filter(ngx_http_request_t *r);
 static ngx_int_t ngx_http_agentcore_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in);
+static ngx_buf_t *ngx_http_agentcore_too_large(ngx_http_request_t *r);
 
 
 /*
@@ -182,6 +183,7 @@ ngx_http_agentcore_model_start(ngx_http_agentcore_ctx_t *ctx)
     ctx->error_body = NULL;
     ctx->error_body_len = 0;
     ctx->stream_error = NULL;
+    ctx->model_max_body = 0;
     ctx->model_done = 0;
     ctx->model_failed = 0;
     ctx->cycles++;
@@ -526,6 +528,8 @@ ngx_http_agentcore_model_done(ngx_http_request_t *sr, void *data,
 {
     ngx_http_agentcore_ctx_t  *ctx = data;
 
+    ngx_http_core_loc_conf_t  *clcf;
+
     if (rc == NGX_AGAIN) {
         return rc;
     }
@@ -535,6 +539,22 @@ ngx_http_agentcore_model_done(ngx_http_request_t *sr, void *data,
 
         ctx->model_done = 1;
         ctx->model_rc = rc;
+
+        /*
+         * nginx itself refused the request for its size (the check of
+         * the model location's client_max_body_size against the
+         * Content-Length the module set): nothing was sent
+         */
+
+        clcf = ngx_http_get_module_loc_conf(sr, ngx_http_core_module);
+
+        if (rc == NGX_HTTP_REQUEST_ENTITY_TOO_LARGE
+            && ctx->model_status == 0
+            && clcf->client_max_body_size
+            && clcf->client_max_body_size < sr->headers_in.content_length_n)
+        {
+            ctx->model_max_body = clcf->client_max_body_size;
+        }
 
         ngx_log_debug2(NGX_LOG_DEBUG_HTTP, sr->connection->log, 0,
                        "agentcore model call done: rc:%i status:%ui",
@@ -560,11 +580,32 @@ ngx_http_agentcore_header_filter(ngx_http_request_t *r)
     ngx_list_part_t                 *part;
     ngx_table_elt_t                 *h;
     ngx_http_agentcore_ctx_t        *ctx;
+    ngx_http_agentcore_loc_conf_t   *lcf;
     ngx_http_agentcore_tool_call_t  *call;
+
+    if (r == r->main) {
+        lcf = ngx_http_get_module_loc_conf(r, ngx_http_agentcore_module);
+
+        if (r->err_status == NGX_HTTP_REQUEST_ENTITY_TOO_LARGE
+            && lcf->enable == 1)
+        {
+            /* nginx's 413 page in the runtime's JSON shape (body filter) */
+
+            if (ngx_http_agentcore_too_large(r) == NULL) {
+                return NGX_ERROR;
+            }
+
+            r->headers_out.content_type_len = sizeof("application/json") - 1;
+            ngx_str_set(&r->headers_out.content_type, "application/json");
+            r->headers_out.content_type_lowcase = NULL;
+        }
+
+        return ngx_http_next_header_filter(r);
+    }
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_agentcore_module);
 
-    if (ctx == NULL || r == r->main) {
+    if (ctx == NULL) {
         return ngx_http_next_header_filter(r);
     }
 
@@ -631,13 +672,22 @@ ngx_http_agentcore_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
     int                              rc;
     size_t                           size;
     ngx_buf_t                       *b;
-    ngx_chain_t                     *cl;
+    ngx_chain_t                     *cl, out;
     ngx_http_agentcore_ctx_t        *ctx;
+    ngx_http_agentcore_loc_conf_t   *lcf;
     ngx_http_agentcore_tool_call_t  *call;
+
+    if (r == r->main) {
+        if (r->err_status == NGX_HTTP_REQUEST_ENTITY_TOO_LARGE) {
+            goto too_large;
+        }
+
+        return ngx_http_next_body_filter(r, in);
+    }
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_agentcore_module);
 
-    if (ctx == NULL || r == r->main) {
+    if (ctx == NULL) {
         return ngx_http_next_body_filter(r, in);
     }
 
@@ -706,6 +756,100 @@ ngx_http_agentcore_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
     ngx_http_agentcore_sse_flush_later(ctx);
 
     return ctx->request->connection->error ? NGX_ERROR : NGX_OK;
+
+too_large:
+
+    /* the JSON replaces nginx's page, whose buffers are dropped */
+
+    lcf = ngx_http_get_module_loc_conf(r, ngx_http_agentcore_module);
+
+    if (lcf->enable != 1) {
+        return ngx_http_next_body_filter(r, in);
+    }
+
+    for (cl = in; cl; cl = cl->next) {
+        b = cl->buf;
+        b->pos = b->last;
+
+        if (!b->last_buf) {
+            continue;
+        }
+
+        out.buf = ngx_http_agentcore_too_large(r);
+        if (out.buf == NULL) {
+            return NGX_ERROR;
+        }
+
+        out.next = NULL;
+
+        return ngx_http_next_body_filter(r, &out);
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * A body over client_max_body_size of an agentcore location: nginx
+ * refuses it before the handler runs (Content-Length) or while reading
+ * it (chunked, HTTP/2), with its HTML page.  The status stays; the page
+ * becomes the runtime's JSON error, this buffer, whose length is set as
+ * the response's.
+ */
+
+static ngx_buf_t *
+ngx_http_agentcore_too_large(ngx_http_request_t *r)
+{
+    u_char                    *p;
+    off_t                      n;
+    size_t                     len;
+    ngx_buf_t                 *b;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    /* the length announced (content_length_n counts down as the body is
+     * discarded) */
+
+    n = r->headers_in.content_length
+        ? ngx_atoof(r->headers_in.content_length->value.data,
+                    r->headers_in.content_length->value.len)
+        : NGX_ERROR;
+
+    len = sizeof("{\"error\":\"Request body too large\",\"details\":"
+                 "\"The request body ( bytes) is larger than the  bytes "
+                 "this endpoint accepts (client_max_body_size)\"}") - 1
+          + 2 * NGX_OFF_T_LEN;
+
+    b = ngx_create_temp_buf(r->pool, len);
+    if (b == NULL) {
+        return NULL;
+    }
+
+    p = b->pos;
+
+    if (n > 0) {
+        b->last = ngx_sprintf(p, "{\"error\":\"Request body too large\","
+                              "\"details\":\"The request body (%O bytes) "
+                              "is larger than the %O bytes this endpoint "
+                              "accepts (client_max_body_size)\"}",
+                              n, clcf->client_max_body_size);
+
+    } else {
+        /* chunked, or HTTP/2 without a length: the limit was reached */
+        b->last = ngx_sprintf(p, "{\"error\":\"Request body too large\","
+                              "\"details\":\"The request body is larger "
+                              "than the %O bytes this endpoint accepts "
+                              "(client_max_body_size)\"}",
+                              clcf->client_max_body_size);
+    }
+
+    b->last_buf = 1;
+    b->last_in_chain = 1;
+
+    r->headers_out.content_length_n = b->last - b->pos;
+
+    return b;
 }
 
 

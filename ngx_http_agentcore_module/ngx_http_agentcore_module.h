@@ -98,6 +98,8 @@ typedef struct {
     ngx_str_t                   session_id;     /* "" when stateless */
     ngx_http_agentcore_session_t  *session;     /* _session.c's part */
     ngx_uint_t                  cycles;         /* model calls made */
+    ngx_uint_t                  turn_start;     /* the first message of
+                                                   this invocation's turn */
 
     /* the model call in flight */
     ngx_http_request_t         *model_sr;
@@ -110,6 +112,10 @@ typedef struct {
     u_char                     *error_body;     /* non-2xx body */
     size_t                      error_body_len;
     const char                 *stream_error;   /* decoder failure */
+    off_t                       model_max_body; /* the model location's
+                                                   client_max_body_size,
+                                                   when it refused the
+                                                   request */
 
     /* what the model location's variables return */
     ngx_str_t                   wire_path;
@@ -153,6 +159,8 @@ typedef struct {
     unsigned                    model_failed:1; /* stop decoding */
     unsigned                    finished:1;
     unsigned                    creds_waiting:1;  /* a model call waits */
+    unsigned                    keep_history:1; /* the session keeps the
+                                                   history it had */
 } ngx_http_agentcore_ctx_t;
 
 
