@@ -328,6 +328,12 @@ ngx_http_agentcore_write_handler(ngx_http_request_t *r)
         }
     }
 
+    /* backpressure: the socket took everything, the model stream goes on */
+
+    if (ctx->model_held && !c->buffered) {
+        ngx_http_agentcore_model_resume(ctx);
+    }
+
     if (!ctx->finished) {
         ngx_http_agentcore_step(ctx);
     }

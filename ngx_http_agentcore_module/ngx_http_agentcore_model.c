@@ -30,6 +30,8 @@ static ngx_int_t ngx_http_agentcore_header_filter(ngx_http_request_t *r);
 static ngx_int_t ngx_http_agentcore_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in);
 static ngx_buf_t *ngx_http_agentcore_too_large(ngx_http_request_t *r);
+static ngx_int_t ngx_http_agentcore_model_feed(ngx_http_agentcore_ctx_t *ctx,
+    ngx_chain_t *in);
 
 
 /*
@@ -184,6 +186,7 @@ ngx_http_agentcore_model_start(ngx_http_agentcore_ctx_t *ctx)
     ctx->error_body_len = 0;
     ctx->stream_error = NULL;
     ctx->model_max_body = 0;
+    ctx->model_held = NULL;
     ctx->model_done = 0;
     ctx->model_failed = 0;
     ctx->cycles++;
@@ -540,6 +543,9 @@ ngx_http_agentcore_model_done(ngx_http_request_t *sr, void *data,
         ctx->model_done = 1;
         ctx->model_rc = rc;
 
+        /* an upstream that ended while reads were held: they are lost */
+        ctx->model_held = NULL;
+
         /*
          * nginx itself refused the request for its size (the check of
          * the model location's client_max_body_size against the
@@ -669,10 +675,9 @@ ngx_http_agentcore_header_filter(ngx_http_request_t *r)
 static ngx_int_t
 ngx_http_agentcore_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 {
-    int                              rc;
-    size_t                           size;
     ngx_buf_t                       *b;
     ngx_chain_t                     *cl, out;
+    ngx_connection_t                *c;
     ngx_http_agentcore_ctx_t        *ctx;
     ngx_http_agentcore_loc_conf_t   *lcf;
     ngx_http_agentcore_tool_call_t  *call;
@@ -701,6 +706,91 @@ ngx_http_agentcore_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
         return ngx_http_agentcore_tool_body(call, in);
     }
 
+    c = ctx->request->connection;
+
+    if (ctx->model_held) {
+        /* the reads held back come first: "in" was read after them */
+
+        cl = ctx->model_held;
+        ctx->model_held = NULL;
+
+        if (ngx_http_agentcore_model_feed(ctx, cl) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        if (ctx->model_held) {
+            /* still full: "in" joins the upstream's busy buffers */
+            return c->error ? NGX_ERROR : NGX_OK;
+        }
+    }
+
+    if (ngx_http_agentcore_model_feed(ctx, in) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    /*
+     * the events of this read leave at the end of the event loop's turn,
+     * with those of the reads after it in the same turn and, when the
+     * stream ends in it, with the last chunk
+     */
+
+    ngx_http_agentcore_sse_flush_later(ctx);
+
+    return c->error ? NGX_ERROR : NGX_OK;
+
+too_large:
+
+    /* the JSON replaces nginx's page, whose buffers are dropped */
+
+    lcf = ngx_http_get_module_loc_conf(r, ngx_http_agentcore_module);
+
+    if (lcf->enable != 1) {
+        return ngx_http_next_body_filter(r, in);
+    }
+
+    for (cl = in; cl; cl = cl->next) {
+        b = cl->buf;
+        b->pos = b->last;
+
+        if (!b->last_buf) {
+            continue;
+        }
+
+        out.buf = ngx_http_agentcore_too_large(r);
+        if (out.buf == NULL) {
+            return NGX_ERROR;
+        }
+
+        out.next = NULL;
+
+        return ngx_http_next_body_filter(r, &out);
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The model's response as it was read.  While the client's socket is
+ * full (c->buffered: the write filter holds output the socket would not
+ * take), a read is not decoded: its buffer stays unconsumed, so the
+ * upstream's non-buffered loop keeps it busy, fills what is left of its
+ * one buffer (proxy_buffer_size) and then reads no more, and TCP pushes
+ * back on the model.  What a stalled stream holds is that buffer and the
+ * events decoded from the one read during which the socket filled.  The
+ * main request's write handler resumes (ngx_http_agentcore_model_resume)
+ * when the socket has taken everything; send_timeout ends it otherwise.
+ * The cost on the streaming path is one test of c->buffered per read.
+ */
+
+static ngx_int_t
+ngx_http_agentcore_model_feed(ngx_http_agentcore_ctx_t *ctx, ngx_chain_t *in)
+{
+    int           rc;
+    size_t        size;
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl;
+
     for (cl = in; cl; cl = cl->next) {
         b = cl->buf;
         size = ngx_buf_in_memory(b) ? (size_t) (b->last - b->pos) : 0;
@@ -708,6 +798,19 @@ ngx_http_agentcore_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
         if (size && !ctx->model_failed) {
 
             if (ctx->model_status == NGX_HTTP_OK) {
+
+                if (ctx->request->connection->buffered) {
+                    ngx_log_debug1(NGX_LOG_DEBUG_HTTP,
+                                   ctx->request->connection->log, 0,
+                                   "agentcore: the client takes no more: "
+                                   "%uz bytes of the model stream held",
+                                   size);
+
+                    ctx->model_held = cl;
+
+                    return ngx_http_agentcore_sse_blocked(ctx);
+                }
+
                 rc = ac_es_decoder_feed(&ctx->decoder, b->pos, size,
                                         ngx_http_agentcore_model_message,
                                         ctx);
@@ -747,45 +850,27 @@ ngx_http_agentcore_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
         }
     }
 
-    /*
-     * the events of this read leave at the end of the event loop's turn,
-     * with those of the reads after it in the same turn and, when the
-     * stream ends in it, with the last chunk
-     */
-
-    ngx_http_agentcore_sse_flush_later(ctx);
-
-    return ctx->request->connection->error ? NGX_ERROR : NGX_OK;
-
-too_large:
-
-    /* the JSON replaces nginx's page, whose buffers are dropped */
-
-    lcf = ngx_http_get_module_loc_conf(r, ngx_http_agentcore_module);
-
-    if (lcf->enable != 1) {
-        return ngx_http_next_body_filter(r, in);
-    }
-
-    for (cl = in; cl; cl = cl->next) {
-        b = cl->buf;
-        b->pos = b->last;
-
-        if (!b->last_buf) {
-            continue;
-        }
-
-        out.buf = ngx_http_agentcore_too_large(r);
-        if (out.buf == NULL) {
-            return NGX_ERROR;
-        }
-
-        out.next = NULL;
-
-        return ngx_http_next_body_filter(r, &out);
-    }
-
     return NGX_OK;
+}
+
+
+/*
+ * The client's socket took everything: the upstream's non-buffered loop
+ * runs again, posted (the subrequest's write_event_handler is
+ * ngx_http_upstream_process_non_buffered_downstream).  Its buffers are
+ * still busy, so it passes an empty chain down; the body filter decodes
+ * what it holds, the loop frees the buffer and reads on.
+ */
+
+void
+ngx_http_agentcore_model_resume(ngx_http_agentcore_ctx_t *ctx)
+{
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, ctx->request->connection->log, 0,
+                   "agentcore: the client takes more: model stream resumed");
+
+    if (ngx_http_post_request(ctx->model_sr, NULL) != NGX_OK) {
+        ctx->request->connection->error = 1;
+    }
 }
 
 
