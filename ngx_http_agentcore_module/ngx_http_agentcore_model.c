@@ -32,6 +32,8 @@ static ngx_int_t ngx_http_agentcore_body_filter(ngx_http_request_t *r,
 static ngx_buf_t *ngx_http_agentcore_too_large(ngx_http_request_t *r);
 static ngx_int_t ngx_http_agentcore_model_feed(ngx_http_agentcore_ctx_t *ctx,
     ngx_chain_t *in);
+static ngx_int_t ngx_http_agentcore_model_hold(ngx_http_agentcore_ctx_t *ctx,
+    ngx_chain_t *in);
 
 
 /*
@@ -675,8 +677,9 @@ ngx_http_agentcore_header_filter(ngx_http_request_t *r)
 static ngx_int_t
 ngx_http_agentcore_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 {
+    ngx_int_t                        rc;
     ngx_buf_t                       *b;
-    ngx_chain_t                     *cl, out;
+    ngx_chain_t                     *cl, *held, out;
     ngx_connection_t                *c;
     ngx_http_agentcore_ctx_t        *ctx;
     ngx_http_agentcore_loc_conf_t   *lcf;
@@ -709,18 +712,33 @@ ngx_http_agentcore_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
     c = ctx->request->connection;
 
     if (ctx->model_held) {
-        /* the reads held back come first: "in" was read after them */
 
-        cl = ctx->model_held;
+        if (c->buffered) {
+            /* still full: "in" waits behind the reads held */
+            return ngx_http_agentcore_model_hold(ctx, in);
+        }
+
+        /* the reads held come first: "in" was read after them */
+
+        held = ctx->model_held;
         ctx->model_held = NULL;
 
-        if (ngx_http_agentcore_model_feed(ctx, cl) != NGX_OK) {
+        rc = ngx_http_agentcore_model_feed(ctx, held);
+
+        /* the links are ours (the bufs, the upstream's) */
+
+        while (held) {
+            cl = held;
+            held = held->next;
+            ngx_free_chain(r->pool, cl);
+        }
+
+        if (rc != NGX_OK) {
             return NGX_ERROR;
         }
 
         if (ctx->model_held) {
-            /* still full: "in" joins the upstream's busy buffers */
-            return c->error ? NGX_ERROR : NGX_OK;
+            return ngx_http_agentcore_model_hold(ctx, in);
         }
     }
 
@@ -806,7 +824,9 @@ ngx_http_agentcore_model_feed(ngx_http_agentcore_ctx_t *ctx, ngx_chain_t *in)
                                    "%uz bytes of the model stream held",
                                    size);
 
-                    ctx->model_held = cl;
+                    if (ngx_http_agentcore_model_hold(ctx, cl) != NGX_OK) {
+                        return NGX_ERROR;
+                    }
 
                     return ngx_http_agentcore_sse_blocked(ctx);
                 }
@@ -848,6 +868,36 @@ ngx_http_agentcore_model_feed(ngx_http_agentcore_ctx_t *ctx, ngx_chain_t *in)
         if (b->in_file) {
             b->file_pos = b->file_last;
         }
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The bufs of "in" join the held ones, in links of our own: the links a
+ * filter is given may be the copy filter's, which frees them when the
+ * call returns; the bufs stay the upstream's busy ones until consumed.
+ */
+
+static ngx_int_t
+ngx_http_agentcore_model_hold(ngx_http_agentcore_ctx_t *ctx, ngx_chain_t *in)
+{
+    ngx_chain_t  *cl, *ln, **ll;
+
+    for (ll = &ctx->model_held; *ll; ll = &(*ll)->next) { /* void */ }
+
+    for (cl = in; cl; cl = cl->next) {
+        ln = ngx_alloc_chain_link(ctx->request->pool);
+        if (ln == NULL) {
+            return NGX_ERROR;
+        }
+
+        ln->buf = cl->buf;
+        ln->next = NULL;
+
+        *ll = ln;
+        ll = &ln->next;
     }
 
     return NGX_OK;

@@ -148,6 +148,11 @@ sub read_all {
         $bytes += length $t;
     }
 
+    Test::More::diag("read " . length($raw) . " bytes, "
+                     . "$seq deltas, $bytes text bytes; the end: "
+                     . substr($raw, -300))
+        if $ENV{TEST_VERBOSE} && !($ok && $bytes == $Flood);
+
     return sprintf "complete=%d ordered=%d",
                    ($bytes == $Flood && pos($body) == length $body) ? 1 : 0,
                    $ok;
@@ -160,7 +165,7 @@ sub read_all {
 # the buffers; without backpressure it held all of its output); then the
 # client reads all
 sub stall_and_resume {
-    my $id = 'resume';
+    my $id = shift;     # one per block: times=1 counts per id
     my ($pid, $rss0, $s, $stalled, $b1, $b2, $st2, $rss1, $res);
 
     $pid = nginx_pid();
@@ -234,7 +239,7 @@ __DATA__
 --- request
 GET /t
 --- response_body_filters eval
-sub { main::stall_and_resume() }
+sub { main::stall_and_resume('resume') }
 --- response_body: stalled=1 held=1 flat=1 complete=1 ordered=1
 --- timeout: 60
 --- no_error_log
@@ -261,5 +266,20 @@ sub {
 --- error_log
 client timed out
 --- no_error_log
+[alert]
+[crit]
+
+
+
+=== TEST 3: the same with agentcore_sse_coalesce on
+--- config eval: "agentcore_sse_coalesce on;\n" . $main::Config
+--- request
+GET /t
+--- response_body_filters eval
+sub { main::stall_and_resume('coalesce') }
+--- response_body: stalled=1 held=1 flat=1 complete=1 ordered=1
+--- timeout: 60
+--- no_error_log
+[error]
 [alert]
 [crit]
