@@ -214,6 +214,115 @@ sub stall_forever {
     return "stalled=" . ($stalled ? 1 : 0) . " closed=" . ($closed ? 1 : 0);
 }
 
+# HTTP/2, by hand (no client library here): a stream with the default
+# 64 KB window, no WINDOW_UPDATE until the model connection has stalled
+# and a second passed, then windows of 2 GB
+sub h2_frame {
+    my ($type, $flags, $sid, $payload) = @_;
+    my $len = length $payload;
+
+    return pack('CnCCN', $len >> 16, $len & 0xffff, $type, $flags, $sid)
+           . $payload;
+}
+
+sub h2_literal {
+    my ($name, $value) = @_;
+    return "\x00" . pack('C', length $name) . $name
+           . pack('C', length $value) . $value;
+}
+
+sub h2_stall_and_resume {
+    my $id = 'h2';
+    my ($pid, $rss0, $s, $body, $buf, $data, $stalled, $b1, $b2, $st2,
+        $rss1, $end, $deadline, @seq, $ok);
+
+    $pid = nginx_pid();
+    $rss0 = rss($pid);
+
+    $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                               PeerPort => $ENV{TEST_NGINX_H2_PORT},
+                               Proto => 'tcp')
+        or die "connect: $!";
+    binmode $s;
+
+    $body = JSON::PP->new->encode(
+        { prompt => "[[flood bytes=$Flood size=$Size id=$id times=1]]" });
+
+    syswrite($s, "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+        . h2_frame(4, 0, 0, '')
+        . h2_frame(1, 4, 1, h2_literal(':method', 'POST')
+                            . h2_literal(':scheme', 'http')
+                            . h2_literal(':path', '/invocations')
+                            . h2_literal(':authority', 'localhost')
+                            . h2_literal('content-length', length $body))
+        . h2_frame(0, 1, 1, $body));
+
+    my $window = sub {
+        syswrite($s, h2_frame(8, 0, 0, pack('N', 0x7fff0000))
+                     . h2_frame(8, 0, 1, pack('N', 0x7fff0000)));
+    };
+
+    # frames as they come: SETTINGS acknowledged, DATA kept
+    ($buf, $data, $end) = ('', '', 0);
+    my $read = sub {
+        my $rin = '';
+        vec($rin, fileno($s), 1) = 1;
+        return 0 unless select($rin, undef, undef, 0.05);
+        return -1 unless sysread($s, $buf, 1 << 20, length $buf);
+
+        while (length $buf >= 9) {
+            my ($l1, $l2, $type, $flags) = unpack('CnCC', $buf);
+            my $len = ($l1 << 16) | $l2;
+            last if length $buf < 9 + $len;
+            my $p = substr($buf, 9, $len);
+            substr($buf, 0, 9 + $len, '');
+            syswrite($s, h2_frame(4, 1, 0, '')) if $type == 4 && !($flags & 1);
+            $data .= $p if $type == 0;
+            $end = 1 if ($type == 0 && ($flags & 1)) || $type == 3
+                        || $type == 7;
+        }
+        return 1;
+    };
+
+    $stalled = await(sub { $read->();
+                           (progress($id))[1] =~ /^(?:blocked|done)$/ }, 30)
+               && (progress($id))[1] eq 'blocked';
+
+    ($b1) = progress($id);
+    $deadline = time + 1;
+    $read->() while time < $deadline;
+    ($b2, $st2) = progress($id);
+    $rss1 = rss($pid);
+
+    Test::More::diag("HTTP/2: model bytes written when stalled: $b1, then "
+                     . "$b2 ($st2); worker RSS $rss0 KB -> $rss1 KB")
+        if $ENV{TEST_VERBOSE};
+
+    $window->();
+    $deadline = time + 60;
+    while (!$end && time < $deadline) {
+        last if $read->() < 0;
+        # the windows spent are given back as they go
+        $window->() if length($data) > 0x3fff0000;
+    }
+
+    @seq = ($data =~ /^data: "\[(\d{8})\]x*"\n\n/mg);
+    $ok = 1;
+    for my $i (0 .. $#seq) {
+        if ($seq[$i] != $i) {
+            $ok = 0;
+            last;
+        }
+    }
+
+    return sprintf "stalled=%d held=%d flat=%d complete=%d ordered=%d",
+                   $stalled ? 1 : 0,
+                   ($st2 eq 'blocked' && $b2 - $b1 <= 65536) ? 1 : 0,
+                   ($rss1 - $rss0 < 8 * 1024) ? 1 : 0,
+                   ($end && @seq == int(($Flood + $Size - 1) / $Size))
+                   ? 1 : 0, $ok;
+}
+
 add_block_preprocessor(sub {
     my $block = shift;
 
@@ -227,6 +336,13 @@ add_block_preprocessor(sub {
 
     AgentCore::Test::defaults($block);
 });
+
+# the HTTP/2 server's port
+$ENV{TEST_NGINX_H2_PORT} = do {
+    my $l = IO::Socket::INET->new(Listen => 1, LocalAddr => '127.0.0.1:0')
+        or die "no free port: $!";
+    $l->sockport;
+};
 
 log_level('info');
 check_accum_error_log();
@@ -277,6 +393,30 @@ client timed out
 GET /t
 --- response_body_filters eval
 sub { main::stall_and_resume('coalesce') }
+--- response_body: stalled=1 held=1 flat=1 complete=1 ordered=1
+--- timeout: 60
+--- no_error_log
+[error]
+[alert]
+[crit]
+
+
+
+=== TEST 4: HTTP/2: a stream whose window the client does not open stalls the model stream; it completes when the window opens
+--- http_config eval
+$main::HttpConfig . q[
+server {
+    listen 127.0.0.1:$TEST_NGINX_H2_PORT http2;
+
+    agentcore_model_location /_agentcore/bedrock;
+    agentcore_region us-east-1;
+
+    location = /invocations { agentcore; }
+] . $AgentCore::Test::ModelLocation . "}\n"
+--- request
+GET /t
+--- response_body_filters eval
+sub { main::h2_stall_and_resume() }
 --- response_body: stalled=1 held=1 flat=1 complete=1 ordered=1
 --- timeout: 60
 --- no_error_log
