@@ -108,6 +108,69 @@ sub sse_text {
     return $out;
 }
 
+# A default check for every block of every suite, under the real
+# Test::Nginx and t/compat alike: a worker that crashes ("exited on
+# signal", logged by the master) or logs [alert] or [crit] fails the
+# block.  Added to the block's no_error_log, unless its error_log expects
+# that level (or the block must not start).  Registered last, so that it
+# sees what the suite's own preprocessors set.
+our @Trouble = ('[alert]', '[crit]', 'exited on signal');
+
+sub no_trouble {
+    my $block = shift;
+    my ($want, $have, @pats, @add);
+
+    # some Test::Nginx versions take a preprocessor's value as the block
+    return $block if defined $block->must_die;
+
+    $want = $block->error_log;
+    $want = join "\n", map { ref $_ eq 'ARRAY' ? @$_ : $_ }
+                        (ref $want eq 'ARRAY' ? @$want : $want // ());
+
+    @add = grep {
+        my $level = $_ =~ /^\[(\w+)\]$/ ? $1 : $_;
+        index($want, $level) < 0
+    } @Trouble;
+
+    # a block that kills a worker expects the master's [alert] about it:
+    # any other [alert] still fails it
+    if (index($want, 'exited on signal') >= 0) {
+        @add = map { $_ eq '[alert]'
+                     ? qr/\[alert\](?!.* exited on signal \d+)/ : $_ } @add;
+    }
+
+    return $block if !@add;
+
+    $have = $block->no_error_log;
+
+    if (!defined $have) {
+        @pats = ();
+    } elsif (ref $have eq 'ARRAY') {
+        if (grep { ref $_ eq 'ARRAY' } @$have) {
+            # one list per request
+            $block->set_value("no_error_log",
+                              [map { [@$_, @add] } @$have]);
+            return $block;
+        }
+        @pats = @$have;
+    } elsif (ref $have) {
+        @pats = ($have);
+    } else {
+        @pats = grep { length } split /\n/, $have;
+    }
+
+    $block->set_value("no_error_log", [@pats, @add]);
+
+    return $block;
+}
+
+# (Test::Nginx::Util declares the list without emptying it: pushed to
+# before it loads, which must come later, as it reads the environment
+# import() sets)
+BEGIN {
+    push @Test::Nginx::Util::BlockPreprocessors, \&no_trouble;
+}
+
 # add_block_preprocessor(\&AgentCore::Test::defaults)
 sub defaults {
     my $block = shift;
