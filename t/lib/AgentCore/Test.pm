@@ -127,6 +127,20 @@ sub log_size {
     return -s error_log_file() // 0;
 }
 
+# 1 if every pattern matches a line written after offset $at, now
+sub log_matches {
+    my ($at, @pats) = @_;
+    my $text = '';
+
+    if (open my $in, '<', error_log_file()) {
+        seek $in, $at, 0;
+        local $/;
+        $text = <$in> // '';
+    }
+
+    return !grep { $text !~ $_ } @pats;
+}
+
 # 1 once every pattern matched a line written after offset $at
 sub wait_log {
     my ($at, @pats) = @_;
