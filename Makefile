@@ -138,7 +138,10 @@ build/unit/%: unit/%.c $(PROTO_SRCS) $(PROTO_HDRS) $(wildcard unit/*.h) \
                  | $(BUILD)/.deps
 	@mkdir -p $(dir $@)
 	$(CC) $(UNIT_CFLAGS) -fsanitize=address,undefined -o $@ $< \
-	    $(PROTO_SRCS) $(LIBS) -lcmocka
+	    $(PROTO_SRCS) $(LIBS) -lcmocka $(UNIT_LDFLAGS_$*)
+
+# test_wipe sees every free() of the protocol code (secrets wiped first)
+UNIT_LDFLAGS_test_wipe := -Wl,--wrap=free
 
 unit: $(UNIT_TESTS)
 	@set -e; for t in $(UNIT_TESTS); do echo "== $$t"; $$t; done

@@ -453,6 +453,9 @@ sub write_all {
     my ($off, $n, $len, $win);
 
     return 0 if $c->{dead};
+    if (defined $c->{head}) {
+        $data = delete($c->{head}) . $data;
+    }
     $off = 0;
     $len = length $data;
     while ($off < $len) {
@@ -1693,6 +1696,11 @@ sub stream_headers {
     } else {
         $h .= "Connection: close\r\n";
     }
+    # batch: the head goes out with the frames, in their one write
+    if ($c->{hold_head}) {
+        $c->{head} = "$h\r\n";
+        return 1;
+    }
     return write_all($c, "$h\r\n");
 }
 
@@ -1825,7 +1833,9 @@ sub handle_request {
         return;
     }
 
+    $c->{hold_head} = $plan->{batch};
     stream_headers($c) or return;
+    delete $c->{hold_head};
     run_plan($c, $plan);
 }
 
