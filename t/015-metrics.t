@@ -10,6 +10,7 @@ use Test::Nginx::Socket 'no_plan';
 use IPC::Open2 qw(open2);
 use IO::Socket::INET;
 use Time::HiRes qw(sleep time);
+use File::Temp ();
 
 our $Model = 'us.anthropic.claude-3-7-sonnet-20250219-v1:0';
 
@@ -99,6 +100,17 @@ sub abort_one {
                 =~ /^agentcore_invocations_total\{outcome="client_abort"\} 1$/m },
           "the client_abort to be counted");
     return "aborted";
+}
+
+# a shared credentials file: a fetched source (read in the thread pool)
+our $Files = File::Temp::tempdir(CLEANUP => 1);
+{
+    open my $f, '>', "$Files/credentials" or die $!;
+    print $f "[metrics]\naws_access_key_id = AKIDEXAMPLE\n"
+             . "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY\n";
+    close $f;
+    open $f, '>', "$Files/config" or die $!;
+    close $f;
 }
 
 add_block_preprocessor(sub {
@@ -293,3 +305,46 @@ sub {
 ["Hello! You said: hi",
  qq{agentcore_model_calls_total{model="odd\\"model\\\\id"} 1
 agentcore_model_calls_total{model="odd"model\\id"} 1}]
+
+
+
+=== TEST 7: a credentials fetch is counted
+--- main_config eval
+$AgentCore::Test::MainConfig
+. "env AWS_SHARED_CREDENTIALS_FILE=$main::Files/credentials;\n"
+. "env AWS_CONFIG_FILE=$main::Files/config;\n"
+--- config eval
+"agentcore_credentials profile=metrics;\n" . $main::Config
+--- request eval
+[AgentCore::Test::invoke('hi'), "GET /metrics"]
+--- response_body_filters eval: \&main::filter
+--- response_body_like eval
+["Hello! You said: hi",
+ qr{agentcore_credential_refreshes_total\{result="success"\} 1\nagentcore_credential_refreshes_total\{result="failure"\} 0\z}]
+
+
+
+=== TEST 8: sessions held, and evicted from a full zone
+Eight sessions with a 3 KB prompt each in a zone of 8 pages: the first
+ones are evicted to make room; what is held and what was evicted add up
+to eight.
+--- http_config eval
+$AgentCore::Test::HttpConfig . "agentcore_session_zone small:32k;\n"
+--- config eval
+"agentcore_session small;\n" . $main::Config
+--- more_headers eval
+[(map { "X-Amzn-Bedrock-AgentCore-Runtime-Session-Id: metrics-session-$_-0123456789abcdef0123456789" } 1 .. 8), ""]
+--- request eval
+[(AgentCore::Test::invoke('[[deltas texts=["ok"]]] ' . ('x' x 3000))) x 8,
+ "GET /metrics"]
+--- response_body_filters eval
+sub {
+    my $body = shift;
+    return AgentCore::Test::sse_text($body) if $body !~ /^# HELP/;
+    my $s = main::samples($body);
+    my ($live) = $s =~ /^agentcore_sessions\{zone="small"\} (\d+)$/m;
+    my ($gone) = $s =~ /^agentcore_sessions_evicted_total\{zone="small"\} (\d+)$/m;
+    return "held+evicted=" . ($live + $gone) . " evicted=" . ($gone ? "some" : "none");
+}
+--- response_body eval
+[("ok") x 8, "held+evicted=8 evicted=some"]
