@@ -107,6 +107,7 @@ nginx with ngx_http_agentcore_module on $ADDR:$PORT (model $MODEL).
 Try:
     curl ${g}-N http://$host:$PORT/invocations -d '{"prompt":"Hello"}'
     curl ${g}http://$host:$PORT/ping
+    curl ${g}http://$host:$PORT/metrics
 Logs: $PREFIX/logs/   Stop: Ctrl-C
 MSG
 if [ -n "$everywhere" ]; then
