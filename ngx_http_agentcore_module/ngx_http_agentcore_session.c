@@ -178,7 +178,9 @@ ngx_http_agentcore_session_zone_directive(ngx_conf_t *cf,
                         name.len) == 0)
         || (name.len == sizeof("agentcore_credentials") - 1
             && ngx_strncmp(name.data, "agentcore_credentials", name.len)
-               == 0))
+               == 0)
+        || (name.len == sizeof("agentcore_metrics") - 1
+            && ngx_strncmp(name.data, "agentcore_metrics", name.len) == 0))
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "zone name \"%V\" is reserved", &name);

@@ -348,3 +348,14 @@ sub {
 }
 --- response_body eval
 [("ok") x 8, "held+evicted=8 evicted=some"]
+
+
+
+=== TEST 9: the metrics zone's name is the module's own
+--- http_config eval
+$AgentCore::Test::HttpConfig . "agentcore_session_zone agentcore_metrics:1m;\n"
+--- request
+GET /metrics
+--- must_die
+--- error_log
+zone name "agentcore_metrics" is reserved
