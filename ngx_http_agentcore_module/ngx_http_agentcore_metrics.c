@@ -59,33 +59,38 @@
 
 
 typedef struct {
-    ngx_atomic_t                        n[6];
-    size_t                              len;
-    u_char                              name[NGX_HTTP_AGENTCORE_METRICS_NAME_LEN];
+    ngx_atomic_t    n[6];
+    size_t          len;
+    u_char          name[NGX_HTTP_AGENTCORE_METRICS_NAME_LEN];
 } ngx_http_agentcore_metrics_slot_t;
 
 
 /* counts per bucket (not cumulative), the last above every bound */
 typedef struct {
-    ngx_atomic_t                        count[NGX_HTTP_AGENTCORE_METRICS_BUCKETS];
-    ngx_atomic_t                        sum;         /* ms */
+    ngx_atomic_t    count[NGX_HTTP_AGENTCORE_METRICS_BUCKETS];
+    ngx_atomic_t    sum;                    /* ms */
 } ngx_http_agentcore_metrics_hist_t;
 
 
 typedef struct {
-    ngx_atomic_t                        invocations[NGX_HTTP_AGENTCORE_OUTCOMES];
-    ngx_atomic_t                        stream_errors[NGX_HTTP_AGENTCORE_METRICS_TYPES];
-    ngx_atomic_t                        credentials[2];   /* ok, failed */
-    ngx_http_agentcore_metrics_hist_t   ttfb;
-    ngx_http_agentcore_metrics_hist_t   duration;
+    ngx_atomic_t    invocations[NGX_HTTP_AGENTCORE_OUTCOMES];
+    ngx_atomic_t    stream_errors[NGX_HTTP_AGENTCORE_METRICS_TYPES];
+    ngx_atomic_t    credentials[2];         /* ok, failed */
+
+    ngx_http_agentcore_metrics_hist_t  ttfb;
+    ngx_http_agentcore_metrics_hist_t  duration;
 
     /* tables: entries are appended by the master, never moved */
-    ngx_atomic_t                        nmodels;
-    ngx_atomic_t                        ntools;
-    ngx_atomic_t                        nzones;
-    ngx_http_agentcore_metrics_slot_t   models[NGX_HTTP_AGENTCORE_METRICS_MODELS];
-    ngx_http_agentcore_metrics_slot_t   tools[NGX_HTTP_AGENTCORE_METRICS_TOOLS];
-    ngx_http_agentcore_metrics_slot_t   zones[NGX_HTTP_AGENTCORE_METRICS_ZONES];
+    ngx_atomic_t    nmodels;
+    ngx_atomic_t    ntools;
+    ngx_atomic_t    nzones;
+
+    ngx_http_agentcore_metrics_slot_t
+                    models[NGX_HTTP_AGENTCORE_METRICS_MODELS];
+    ngx_http_agentcore_metrics_slot_t
+                    tools[NGX_HTTP_AGENTCORE_METRICS_TOOLS];
+    ngx_http_agentcore_metrics_slot_t
+                    zones[NGX_HTTP_AGENTCORE_METRICS_ZONES];
 } ngx_http_agentcore_metrics_sh_t;
 
 
@@ -1103,7 +1108,8 @@ ngx_http_agentcore_metrics_text(ac_prom_t *p,
 {
     ngx_int_t                           live;
     ngx_uint_t                          i, j, n;
-    uint64_t                            counts[NGX_HTTP_AGENTCORE_METRICS_BUCKETS];
+    uint64_t                            counts[
+                                            NGX_HTTP_AGENTCORE_METRICS_BUCKETS];
     ngx_shm_zone_t                     *shm;
     ngx_list_part_t                    *part;
     ac_prom_label_t                     l[2];
