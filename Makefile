@@ -16,7 +16,8 @@ NGINX       ?= /usr/sbin/nginx
 MODULE_SO   := $(BUILD)/ngx_http_agentcore_module.so
 
 # the protocol layer: plain C, no nginx types
-PROTO       := eventstream sigv4 json converse calculator history awscreds
+PROTO       := eventstream sigv4 json converse calculator history awscreds \
+               prom
 PROTO_SRCS  := $(PROTO:%=$(MODDIR)/ngx_http_agentcore_%.c)
 PROTO_HDRS  := $(PROTO:%=$(MODDIR)/ngx_http_agentcore_%.h)
 GLUE_SRCS   := $(filter-out $(PROTO_SRCS),$(wildcard $(MODDIR)/*.c))
@@ -39,7 +40,8 @@ APT_PKGS    := nginx-core nginx-dev libjansson-dev libcurl4-openssl-dev \
                libcmocka-dev clang libclang-rt-14-dev valgrind curl \
                libtest-base-perl libtest-longstring-perl \
                libtext-diff-perl liblist-moreutils-perl \
-               libhttp-message-perl liburi-perl libipc-run-perl
+               libhttp-message-perl liburi-perl libipc-run-perl \
+               python3-prometheus-client
 
 AGENTCORE_PORT ?= 8080
 # make run's address: ADDR or ADDR:PORT (0.0.0.0 for every address)

@@ -109,6 +109,7 @@ Try:
     curl ${g}-N http://$host:$PORT/invocations -d '{"prompt":"Hello"}'
     curl ${g}http://$host:$PORT/ping
     the chat page: http://$host:$PORT/chat
+    curl ${g}http://$host:$PORT/metrics
 Logs: $PREFIX/logs/   Stop: Ctrl-C
 MSG
 if [ -n "$everywhere" ]; then

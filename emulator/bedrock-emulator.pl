@@ -341,17 +341,20 @@ sub finish {
     $self->event('messageStop', stopReason => $stop);
 
     $self->push_step('F', sub {
-        my ($in, $out, $usage, $json);
+        my ($in, $out, $usage, $json, $cr, $cw, @cache);
 
         $in = $plan->{in_tokens};
         $out = $plan->{deltas} || 1;
         if ($plan->{usage}) {
-            ($in, $out) = @{ $plan->{usage} };
+            ($in, $out, $cr, $cw) = @{ $plan->{usage} };
+            push @cache, cacheReadInputTokens => 0 + $cr if $cr >= 0;
+            push @cache, cacheWriteInputTokens => 0 + $cw if $cw >= 0;
         }
         $json = BedrockEmulator::jenc(BedrockEmulator::obj(
             usage => BedrockEmulator::obj(inputTokens => 0 + $in,
                                           outputTokens => 0 + $out,
-                                          totalTokens => $in + $out),
+                                          totalTokens => $in + $out,
+                                          @cache),
             metrics => BedrockEmulator::obj(
                 latencyMs => int((Time::HiRes::time() - $plan->{t0}) * 1000)),
             p => BedrockEmulator::padding()));
@@ -1571,7 +1574,9 @@ sub build_plan {
         $plan->{ascii} = 1;
     }
     if (my $m = $mod{usage}) {
-        $plan->{usage} = [arg_int($m, 'in', 10), arg_int($m, 'out', 20)];
+        $plan->{usage} = [arg_int($m, 'in', 10), arg_int($m, 'out', 20),
+                          arg_int($m, 'cache-read', -1),
+                          arg_int($m, 'cache-write', -1)];
     }
     if ($mod{'max-tokens'}) {
         $plan->{stop} = 'max_tokens';

@@ -1766,6 +1766,8 @@ ngx_http_agentcore_creds_done(ngx_event_t *ev)
 
     ngx_shmtx_unlock(&shpool->mutex);
 
+    ngx_http_agentcore_metrics_credentials(t->rc == 0);
+
     ac_creds_free(&t->out);
 
     /* the log: once per failure streak; the causes hold no secret */

@@ -87,6 +87,26 @@ typedef struct {
 } ngx_http_agentcore_credentials_t;
 
 
+/*
+ * what the access log and the metrics read of an invocation, besides
+ * the rest of the ctx (ngx_http_agentcore_metrics.c)
+ */
+
+typedef struct {
+    ngx_msec_t                  ttfb;           /* ms from the request's
+                                                   start to the first
+                                                   event sent */
+    ngx_uint_t                  retries;        /* model calls retried */
+    ngx_str_t                   tools;          /* the tools called,
+                                                   comma-separated */
+    size_t                      tools_size;
+    ngx_str_t                   error_type;     /* a stream_error's type,
+                                                   if its cause sets it;
+                                                   else inferred */
+    unsigned                    ttfb_set:1;
+} ngx_http_agentcore_stats_t;
+
+
 /* one invocation: the state machine's single context */
 
 typedef struct {
@@ -150,6 +170,7 @@ typedef struct {
     ngx_uint_t                  log_level;      /* paused debug level */
 
     ac_usage_t                  usage;          /* summed over cycles */
+    ngx_http_agentcore_stats_t  stats;
     ngx_str_t                   stop_reason;
     ngx_str_t                   error;          /* the stream_error sent */
 
@@ -240,6 +261,19 @@ ngx_int_t ngx_http_agentcore_credentials_init(ngx_cycle_t *cycle);
 ngx_int_t ngx_http_agentcore_credentials(ngx_http_agentcore_ctx_t *ctx,
     ngx_http_agentcore_credentials_t **cr);
 void *ngx_http_agentcore_secret_alloc(ngx_pool_t *pool, size_t size);
+
+/* ngx_http_agentcore_metrics.c: the metrics zone and the log variables */
+char *ngx_http_agentcore_metrics_directive(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+ngx_int_t ngx_http_agentcore_metrics_init(ngx_conf_t *cf);
+char *ngx_http_agentcore_metrics_merge(ngx_conf_t *cf,
+    ngx_http_agentcore_loc_conf_t *conf);
+void ngx_http_agentcore_metrics_tool(ngx_http_agentcore_tool_call_t *call);
+void ngx_http_agentcore_metrics_evicted(ngx_str_t *zone, ngx_uint_t n);
+void ngx_http_agentcore_metrics_credentials(ngx_uint_t ok);
+
+/* ngx_http_agentcore_request_id.c: $agentcore_request_id */
+ngx_int_t ngx_http_agentcore_request_id_variable(ngx_conf_t *cf);
 
 
 #endif /* _NGX_HTTP_AGENTCORE_MODULE_H_INCLUDED_ */
