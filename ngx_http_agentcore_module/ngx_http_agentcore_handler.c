@@ -10,6 +10,8 @@
 
 #include "ngx_http_agentcore_module.h"
 #include "ngx_http_agentcore_json.h"
+#include "ngx_http_agentcore_reference.h"
+#include "ngx_http_agentcore_history.h"
 #include "ngx_http_agentcore_session.h"
 
 #if (NGX_DEBUG && NGX_LINUX)
@@ -44,10 +46,8 @@ static ngx_str_t  ngx_http_agentcore_creds_error =
 static ngx_str_t  ngx_http_agentcore_internal_error =
     ngx_string("Internal error in the agent (see the error log)");
 
-static ngx_str_t  ngx_http_agentcore_max_tokens_error = ngx_string(
-    "Agent has reached an unrecoverable state due to max_tokens limit. "
-    "For more information see: https://strandsagents.com/latest/"
-    "user-guide/concepts/agents/agent-loop/#maxtokensreachedexception");
+static ngx_str_t  ngx_http_agentcore_max_tokens_error =
+    ngx_string(AC_REF_MAX_TOKENS);
 
 
 ngx_int_t
@@ -630,6 +630,15 @@ ngx_http_agentcore_model_outcome(ngx_http_agentcore_ctx_t *ctx,
         ngx_memcpy(ctx->stop_reason.data, reason, ctx->stop_reason.len);
 
         message = ac_turn_message(ctx->turn);
+
+        /* cut by max_tokens: its toolUse blocks kept as Strands keeps them */
+        if (message && ngx_strcmp(reason, "max_tokens") == 0
+            && ac_history_max_tokens(message) < 0)
+        {
+            json_decref(message);
+            message = NULL;
+        }
+
         if (message == NULL || json_array_append_new(ctx->messages, message)) {
             return NGX_ERROR;
         }

@@ -9,6 +9,7 @@
 
 
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ngx_http_agentcore_history.h"
@@ -53,7 +54,7 @@ static const char  *ac_history_words[] = {
     "status", "success", "error", "json", "reasoningContent",
     "reasoningText", "signature", "redactedContent", "image", "document",
     "format", "source", "bytes", "expression", "timezone",
-    "calculator", "weather", "get_time", "current_time", "[blank text]",
+    "calculator", "weather", "get_time", "current_time", AC_REF_BLANK_TEXT,
     AC_HISTORY_INTERRUPTED
 };
 
@@ -188,6 +189,64 @@ ac_history_repair(json_t *messages)
     }
 
     return added;
+}
+
+
+int
+ac_history_max_tokens(json_t *message)
+{
+    int          n;
+    char        *text;
+    size_t       i, len;
+    json_t      *content, *block, *use, *name;
+    const char  *s;
+
+    n = 0;
+    content = json_object_get(message, "content");
+
+    json_array_foreach(content, i, block) {
+        use = json_object_get(block, "toolUse");
+        if (use == NULL) {
+            continue;
+        }
+
+        name = json_object_get(use, "name");
+
+        if (json_is_string(name) && json_string_length(name) > 0) {
+            s = json_string_value(name);
+            len = json_string_length(name);
+
+        } else {
+            s = AC_REF_MAX_TOKENS_TOOL_NONAME;
+            len = sizeof(AC_REF_MAX_TOKENS_TOOL_NONAME) - 1;
+        }
+
+        text = malloc(sizeof(AC_REF_MAX_TOKENS_TOOL_PRE)
+                      + sizeof(AC_REF_MAX_TOKENS_TOOL_POST) + len);
+        if (text == NULL) {
+            return -1;
+        }
+
+        memcpy(text, AC_REF_MAX_TOKENS_TOOL_PRE,
+               sizeof(AC_REF_MAX_TOKENS_TOOL_PRE) - 1);
+        memcpy(text + sizeof(AC_REF_MAX_TOKENS_TOOL_PRE) - 1, s, len);
+        memcpy(text + sizeof(AC_REF_MAX_TOKENS_TOOL_PRE) - 1 + len,
+               AC_REF_MAX_TOKENS_TOOL_POST,
+               sizeof(AC_REF_MAX_TOKENS_TOOL_POST));
+
+        block = json_pack("{s:s%}", "text", text,
+                          sizeof(AC_REF_MAX_TOKENS_TOOL_PRE)
+                          + sizeof(AC_REF_MAX_TOKENS_TOOL_POST) - 2 + len);
+        free(text);
+
+        if (block == NULL || json_array_set_new(content, i, block) != 0) {
+            return -1;
+        }
+
+        n++;
+    }
+
+    return n;
 }
 
 

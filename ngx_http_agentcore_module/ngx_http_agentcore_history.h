@@ -16,6 +16,8 @@
 #include <stddef.h>
 #include <jansson.h>
 
+#include "ngx_http_agentcore_reference.h"
+
 
 /* SlidingWindowConversationManager(window_size=40) */
 #define AC_HISTORY_WINDOW             40
@@ -23,7 +25,7 @@
 /* the deepest JSON value the binary form holds */
 #define AC_HISTORY_MAX_DEPTH          256
 
-#define AC_HISTORY_INTERRUPTED        "Tool was interrupted."
+#define AC_HISTORY_INTERRUPTED        AC_REF_TOOL_INTERRUPTED
 
 
 /*
@@ -45,6 +47,15 @@ size_t ac_history_trim(json_t *messages, size_t window);
  * order.  Returns the number of results added, or -1 (no memory).
  */
 int ac_history_repair(json_t *messages);
+
+/*
+ * An assistant message cut by max_tokens, as Strands keeps it
+ * (recover_message_on_max_tokens_reached): each toolUse block becomes
+ * {"text": "The selected tool <name>'s tool use was incomplete due to
+ * maximum token limits being reached."}.  Returns the number of blocks
+ * replaced, or -1 (no memory).
+ */
+int ac_history_max_tokens(json_t *message);
 
 /*
  * Appends the user turn {"role": "user", "content": [{"text": ..}]}.

@@ -376,6 +376,34 @@ test_add_user_text(void **state)
 }
 
 
+/* Strands 1.62's recover_message_on_max_tokens_reached */
+
+static void
+test_max_tokens(void **state)
+{
+    json_t  *m;
+
+    m = load("{\"role\": \"assistant\", \"content\": ["
+             " {\"text\": \"Let me\"},"
+             " {\"toolUse\": {\"toolUseId\": \"t1\", \"name\": \"calculator\","
+             "  \"input\": {}}},"
+             " {\"toolUse\": {\"toolUseId\": \"t2\", \"input\": {}}}]}");
+
+    assert_int_equal(ac_history_max_tokens(m), 2);
+    assert_json(m,
+        "{\"role\": \"assistant\", \"content\": ["
+        " {\"text\": \"Let me\"},"
+        " {\"text\": \"The selected tool calculator's tool use was incomplete"
+        " due to maximum token limits being reached.\"},"
+        " {\"text\": \"The selected tool <unknown>'s tool use was incomplete"
+        " due to maximum token limits being reached.\"}]}");
+
+    /* nothing to replace */
+    assert_int_equal(ac_history_max_tokens(m), 0);
+    json_decref(m);
+}
+
+
 /* the binary form */
 
 static unsigned char *
@@ -618,6 +646,7 @@ main(void)
         cmocka_unit_test(test_repair),
         cmocka_unit_test(test_repair_nothing),
         cmocka_unit_test(test_add_user_text),
+        cmocka_unit_test(test_max_tokens),
         cmocka_unit_test(test_round_trips),
         cmocka_unit_test(test_compact),
         cmocka_unit_test(test_encode_refuses),
