@@ -67,9 +67,17 @@ int ac_history_max_tokens(json_t *message);
 int ac_history_add_user_text(json_t *messages, json_t *text);
 
 /*
+ * The same for a prompt: a string (as above), or an array of content
+ * blocks (ac_content_prompt()'s), each appended as it is.  Returns 0,
+ * or -1 (no memory, neither a string nor an array).
+ */
+int ac_history_add_user(json_t *messages, json_t *prompt);
+
+/*
  * The binary form: "ACH" 0x01, then the array as a tagged value
  * (lengths and counts as varints, common keys and strings as one-byte
- * references).  ac_history_encode() writes at most out_len bytes and
+ * references, a string that is canonical base64, as an image's bytes,
+ * as its decoded bytes).  ac_history_encode() writes at most out_len bytes and
  * returns the full length (out may be NULL to measure); 0 if the
  * value is not an array or nests deeper than AC_HISTORY_MAX_DEPTH.
  */

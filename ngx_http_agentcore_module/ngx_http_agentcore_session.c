@@ -744,7 +744,7 @@ ngx_http_agentcore_session_start(ngx_http_agentcore_ctx_t *ctx,
     ctx->messages = messages;
 
     if (ac_history_repair(messages) < 0
-        || ac_history_add_user_text(messages, prompt) != 0)
+        || ac_history_add_user(messages, prompt) != 0)
     {
         return NGX_ERROR;
     }
