@@ -15,6 +15,10 @@ use MIME::Base64 ();
 our $Png = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwAD'
            . 'hgGAWjR9awAAAABJRU5ErkJggg==';
 
+# 1,500,000 bytes: a PNG header, 2000 x 1500, then zeros
+our $Big = "\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR" . pack("NN", 2000, 1500);
+$Big .= "\0" x (1500000 - length $Big);
+
 our $Sid = 'sess-blocks-0123456789abcdef0123456789';
 our $SidHeader = "X-Amzn-Bedrock-AgentCore-Runtime-Session-Id: $Sid";
 
@@ -34,6 +38,9 @@ sub png { '{"image":{"format":"png","source":{"bytes":"' . $Png . '"}}}' }
 sub echoed { AgentCore::Test::sse_text(shift) }
 
 add_block_preprocessor(\&AgentCore::Test::defaults);
+
+# the lines of every request count (a block makes several)
+check_accum_error_log();
 
 no_shuffle();
 run_tests();
@@ -186,5 +193,38 @@ qq{data: "A "\n\ndata: "cat."\n\n}
      . main::png() . ']},'
      . '{"role":"assistant","content":[{"text":"Hello! You said: Look at this"}]},'
      . '{"role":"user","content":[{"text":"[[echo]]"}]}')]
+--- no_error_log
+[error]
+
+
+
+=== TEST 9: a 1.5 MB image: the stored history holds its bytes, not its 2 MB of base64
+--- http_config eval
+$AgentCore::Test::HttpConfig . "agentcore_session_zone s:4m;\n"
+--- config eval
+"agentcore_session s;\n"
+. ($AgentCore::Test::Config =~ s/agentcore;/agentcore; client_max_body_size 8m;/r)
+--- more_headers eval: $main::SidHeader
+--- request eval
+[main::body('{"prompt": [{"text": "Look"}, {"image": {"format": "png",'
+  . ' "source": {"bytes": "' . MIME::Base64::encode_base64($main::Big, '')
+  . '"}}}]}'),
+ AgentCore::Test::invoke("[[echo]]")]
+--- response_body_filters eval
+[\&main::echoed, sub {
+    my $text = shift;
+    return $text if $text !~ /^\{/;
+    my $req = JSON::PP->new->decode($text);
+    my $b = MIME::Base64::decode_base64(
+                $req->{messages}[0]{content}[1]{image}{source}{bytes});
+    return scalar(@{ $req->{messages} }) . " messages, image of "
+           . length($b) . " bytes, "
+           . ($b eq $main::Big ? "the client's" : "other");
+}]
+--- response_body eval
+["Hello! You said: Look",
+ "3 messages, image of 1500000 bytes, the client's"]
+--- error_log eval
+qr/agentcore session \w+: stored 2 messages, 15000\d\d bytes/
 --- no_error_log
 [error]
