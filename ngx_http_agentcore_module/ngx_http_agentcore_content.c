@@ -463,14 +463,21 @@ ac_content_source(ac_content_t *c, json_t *source, int bytes,
     }
 
     if (format) {
-        p = malloc((size_t) n + 3);
+        /* a png, gif or webp header is in its first 36 bytes */
+
+        i = (strcmp(format, "jpeg") != 0
+             && len == (size_t) (n + 2) / 3 * 4 && len > 48)
+            ? 48 : len;
+
+        p = malloc(i / 4 * 3 + 3);
         if (p == NULL) {
             c->err[0] = '\0';
             return NULL;
         }
 
-        (void) ac_base64_decode(s, len, p, &bad);
-        rc = ac_content_image_check(c, p, (size_t) n, format);
+        (void) ac_base64_decode(s, i, p, &bad);
+        rc = ac_content_image_check(c, p, (i == len) ? (size_t) n : 36,
+                                    format);
         free(p);
 
         if (rc != 0) {
@@ -807,29 +814,81 @@ static const char  ac_b64[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 
+/* 0..63 a digit, 64 whitespace, 65 "=", 66 anything else */
+
+static const unsigned char  ac_b64_class[256] = {
+    66, 66, 66, 66, 66, 66, 66, 66, 66, 64, 64, 64, 64, 64, 66, 66,
+    66, 66, 66, 66, 66, 66, 66, 66, 66, 66, 66, 66, 66, 66, 66, 66,
+    64, 66, 66, 66, 66, 66, 66, 66, 66, 66, 66, 62, 66, 66, 66, 63,
+    52, 53, 54, 55, 56, 57, 58, 59, 60, 61, 66, 66, 66, 65, 66, 66,
+    66,  0,  1,  2,  3,  4,  5,  6,  7,  8,  9, 10, 11, 12, 13, 14,
+    15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 66, 66, 66, 66, 66,
+    66, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40,
+    41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, 66, 66, 66, 66, 66,
+    66, 66, 66, 66, 66, 66, 66, 66, 66, 66, 66, 66, 66, 66, 66, 66,
+    66, 66, 66, 66, 66, 66, 66, 66, 66, 66, 66, 66, 66, 66, 66, 66,
+    66, 66, 66, 66, 66, 66, 66, 66, 66, 66, 66, 66, 66, 66, 66, 66,
+    66, 66, 66, 66, 66, 66, 66, 66, 66, 66, 66, 66, 66, 66, 66, 66,
+    66, 66, 66, 66, 66, 66, 66, 66, 66, 66, 66, 66, 66, 66, 66, 66,
+    66, 66, 66, 66, 66, 66, 66, 66, 66, 66, 66, 66, 66, 66, 66, 66,
+    66, 66, 66, 66, 66, 66, 66, 66, 66, 66, 66, 66, 66, 66, 66, 66,
+    66, 66, 66, 66, 66, 66, 66, 66, 66, 66, 66, 66, 66, 66, 66, 66
+};
+
+
 long
 ac_base64_decode(const char *s, size_t len, unsigned char *out,
     size_t *bad)
 {
-    int       v, pad;
-    size_t    i, q, n;
-    uint32_t  acc;
+    int                   pad;
+    size_t                i, q, n;
+    uint32_t              acc, a, b, c, d;
+    const unsigned char  *p;
 
+    p = (const unsigned char *) s;
     acc = 0;
     q = 0;          /* characters in the current quantum */
     n = 0;          /* bytes out */
     pad = 0;
+    i = 0;
 
-    for (i = 0; i < len; i++) {
-        unsigned char ch = (unsigned char) s[i];
+    for ( ;; ) {
 
-        if (ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n'
-            || ch == '\f' || ch == '\v')
-        {
+        /* the common case: whole quanta of digits */
+
+        if (q == 0 && pad == 0) {
+            while (len - i >= 4
+                   && (a = ac_b64_class[p[i]]) < 64
+                   && (b = ac_b64_class[p[i + 1]]) < 64
+                   && (c = ac_b64_class[p[i + 2]]) < 64
+                   && (d = ac_b64_class[p[i + 3]]) < 64)
+            {
+                if (out) {
+                    acc = (a << 18) | (b << 12) | (c << 6) | d;
+                    out[n] = (unsigned char) (acc >> 16);
+                    out[n + 1] = (unsigned char) (acc >> 8);
+                    out[n + 2] = (unsigned char) acc;
+                }
+
+                n += 3;
+                i += 4;
+            }
+
+            acc = 0;
+        }
+
+        if (i == len) {
+            break;
+        }
+
+        a = ac_b64_class[p[i]];
+
+        if (a == 64) {
+            i++;
             continue;
         }
 
-        if (ch == '=') {
+        if (a == 65) {
             /* "xx==" or "xxx=", then only whitespace */
             if (q < 2 || pad > 2) {
                 *bad = i;
@@ -850,34 +909,19 @@ ac_base64_decode(const char *s, size_t len, unsigned char *out,
 
                 n += 3 - pad;
                 q = 0;
-                acc = 0;
                 pad = 3;        /* the end: anything but whitespace fails */
             }
 
+            i++;
             continue;
         }
 
-        if (pad) {
+        if (pad || a == 66) {
             *bad = i;
             return -1;
         }
 
-        if (ch >= 'A' && ch <= 'Z') {
-            v = ch - 'A';
-        } else if (ch >= 'a' && ch <= 'z') {
-            v = ch - 'a' + 26;
-        } else if (ch >= '0' && ch <= '9') {
-            v = ch - '0' + 52;
-        } else if (ch == '+') {
-            v = 62;
-        } else if (ch == '/') {
-            v = 63;
-        } else {
-            *bad = i;
-            return -1;
-        }
-
-        acc = (acc << 6) | (uint32_t) v;
+        acc = (acc << 6) | a;
 
         if (++q == 4) {
             if (out) {
@@ -888,8 +932,9 @@ ac_base64_decode(const char *s, size_t len, unsigned char *out,
 
             n += 3;
             q = 0;
-            acc = 0;
         }
+
+        i++;
     }
 
     if (q != 0) {

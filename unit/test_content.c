@@ -482,7 +482,7 @@ test_base64(void **state)
     long            n;
     char            s[16];
     size_t          bad, i;
-    unsigned char   out[8];
+    unsigned char   out[16];
 
     static const char  *rfc4648[] = {
         "", "Zg==", "Zm8=", "Zm9v", "Zm9vYg==", "Zm9vYmE=", "Zm9vYmFy"
@@ -503,6 +503,10 @@ test_base64(void **state)
         { "aG=k", -1, 3 },
         { "aGk=aGk=", -1, 4 },
         { "aA==  =", -1, 6 },
+        { "aA==AAAA", -1, 4 },
+        { "aGk=\n", 2, 0 },
+        { "aG\tk=", 2, 0 },
+        { "aGVsbG8gd29ybGQ=", 11, 0 },
         { "aGk_", -1, 3 },
         { "\xc3\xa9" "AAA", -1, 0 },
     };
