@@ -6,8 +6,9 @@
  *  - a failure always has an error text;
  *  - a decoded history encodes again, and that decodes to an equal
  *    value (the encoder measures exactly what it writes);
- *  - the window, the repair and the user turn run on it without
- *    failing, and what they leave encodes and decodes too.
+ *  - the window, the repair and the user turn (a text, then content
+ *    blocks) run on it without failing, and what they leave encodes
+ *    and decodes too (base64 strings as their decoded bytes).
  */
 
 
@@ -76,6 +77,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     text = json_string("next");
     check(ac_history_add_user_text(v, text) == 0);
+    json_decref(text);
+
+    /* a prompt of content blocks joins or follows it */
+    text = json_pack("[{s:s}, {s:{s:s, s:{s:s}}}]", "text", "see",
+                     "image", "format", "png", "source", "bytes",
+                     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlE"
+                     "QVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==");
+    check(ac_history_add_user(v, text) == 0);
     json_decref(text);
 
     round_trip(v);
