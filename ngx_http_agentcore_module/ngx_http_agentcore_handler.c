@@ -10,6 +10,9 @@
 
 #include "ngx_http_agentcore_module.h"
 #include "ngx_http_agentcore_json.h"
+#include "ngx_http_agentcore_reference.h"
+#include "ngx_http_agentcore_history.h"
+#include "ngx_http_agentcore_content.h"
 #include "ngx_http_agentcore_session.h"
 #include "ngx_http_agentcore_history.h"
 
@@ -21,6 +24,8 @@
 static void ngx_http_agentcore_body_handler(ngx_http_request_t *r);
 static u_char *ngx_http_agentcore_read_body(ngx_http_request_t *r,
     size_t *len);
+static ngx_int_t ngx_http_agentcore_prompt_blocks(ngx_http_request_t *r,
+    json_t *payload);
 static uint32_t ngx_http_agentcore_lone_surrogate(json_t *text,
     size_t *pos);
 static void ngx_http_agentcore_write_handler(ngx_http_request_t *r);
@@ -46,10 +51,8 @@ static ngx_str_t  ngx_http_agentcore_creds_error =
 static ngx_str_t  ngx_http_agentcore_internal_error =
     ngx_string("Internal error in the agent (see the error log)");
 
-static ngx_str_t  ngx_http_agentcore_max_tokens_error = ngx_string(
-    "Agent has reached an unrecoverable state due to max_tokens limit. "
-    "For more information see: https://strandsagents.com/latest/"
-    "user-guide/concepts/agents/agent-loop/#maxtokensreachedexception");
+static ngx_str_t  ngx_http_agentcore_max_tokens_error =
+    ngx_string(AC_REF_MAX_TOKENS);
 
 
 ngx_int_t
@@ -157,13 +160,26 @@ ngx_http_agentcore_body_handler(ngx_http_request_t *r)
     prompt = json_is_object(payload) ? json_object_get(payload, "prompt")
                                      : NULL;
 
+    if (json_is_array(prompt)) {
+        /* content blocks: checked, and rewritten as Bedrock takes them */
+
+        if (ngx_http_agentcore_prompt_blocks(r, payload) != NGX_OK) {
+            json_decref(payload);
+            return;
+        }
+
+        ctx->payload = payload;
+        goto parsed;
+    }
+
     if (!json_is_string(prompt)) {
         json_decref(payload);
 
         ngx_http_finalize_request(r,
             ngx_http_agentcore_send_json(r, NGX_HTTP_BAD_REQUEST,
                 "Invalid payload",
-                "expected a JSON object with a string \"prompt\""));
+                "expected a JSON object with a \"prompt\" that is a "
+                "string or a list of content blocks"));
         return;
     }
 
@@ -286,6 +302,45 @@ parsed:
     ctx->turn_start = json_array_size(ctx->messages) - 1;
 
     ngx_http_agentcore_model_next(ctx);
+}
+
+
+/*
+ * A prompt of content blocks (ngx_http_agentcore_content.h): replaced
+ * in the payload by the blocks sent to Bedrock, or a 400 naming the
+ * block and the problem
+ */
+
+static ngx_int_t
+ngx_http_agentcore_prompt_blocks(ngx_http_request_t *r, json_t *payload)
+{
+    json_t  *blocks;
+    char     err[512];
+
+    blocks = ac_content_prompt(json_object_get(payload, "prompt"), err,
+                               sizeof(err));
+
+    if (blocks == NULL && err[0] == '\0') {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return NGX_ERROR;
+    }
+
+    if (blocks == NULL) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "agentcore: Invalid prompt: %s", err);
+
+        ngx_http_finalize_request(r,
+            ngx_http_agentcore_send_json(r, NGX_HTTP_BAD_REQUEST,
+                                         "Invalid prompt", err));
+        return NGX_ERROR;
+    }
+
+    if (json_object_set_new(payload, "prompt", blocks) != 0) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
 }
 
 
@@ -736,6 +791,15 @@ ngx_http_agentcore_model_outcome(ngx_http_agentcore_ctx_t *ctx,
         ngx_memcpy(ctx->stop_reason.data, reason, ctx->stop_reason.len);
 
         message = ac_turn_message(ctx->turn);
+
+        /* cut by max_tokens: its toolUse blocks kept as Strands keeps them */
+        if (message && ngx_strcmp(reason, "max_tokens") == 0
+            && ac_history_max_tokens(message) < 0)
+        {
+            json_decref(message);
+            message = NULL;
+        }
+
         if (message == NULL || json_array_append_new(ctx->messages, message)) {
             return NGX_ERROR;
         }
