@@ -37,6 +37,11 @@ location = /jwt {
     agentcore_runtime_pass $Arn auth=bearer;
 }
 
+location = /file {
+    client_body_in_file_only clean;
+    agentcore_runtime_pass $Arn;
+}
+
 location = /_agentcore/runtime {
     internal;
     include \$TEST_NGINX_AGENTCORE_ROOT/conf/agentcore_runtime_params;
@@ -162,7 +167,17 @@ AgentCore::Test::invoke('[[json]] hi', '/prod')
 
 
 
-=== TEST 5: what reaches the data plane: the encoded ARN, SigV4 for bedrock-agentcore in the ARN's region, only the headers it accepts, signed
+=== TEST 5: a body nginx keeps in a file: signed over its bytes, sent whole
+--- request eval
+AgentCore::Test::invoke('[[json]] ' . ('x' x 20000), '/file')
+--- response_body eval
+'{"result":"Hello! You said: ' . ('x' x 20000) . '","qualifier":"DEFAULT"}'
+--- no_error_log
+[error]
+
+
+
+=== TEST 6: what reaches the data plane: the encoded ARN, SigV4 for bedrock-agentcore in the ARN's region, only the headers it accepts, signed
 --- request eval
 AgentCore::Test::invoke('[[echo-headers]]')
 --- more_headers eval
@@ -196,7 +211,7 @@ sub { $_[0] =~ s/^(x-amz-date: \d{8}T)\d{6}Z$/$1/mr }
 
 
 
-=== TEST 6: no session id from the client: one generated (a UUID v4, as botocore does), passed on, signed
+=== TEST 7: no session id from the client: one generated (a UUID v4, as botocore does), passed on, signed
 --- request eval
 AgentCore::Test::invoke('[[echo-headers]]')
 --- response_headers_like
@@ -208,7 +223,7 @@ qr{SignedHeaders=content-type;host;x-amz-date;x-amzn-bedrock-agentcore-runtime-s
 
 
 
-=== TEST 7: AWS's errors reach the client as they are: ResourceNotFoundException
+=== TEST 8: AWS's errors reach the client as they are: ResourceNotFoundException
 --- request eval
 AgentCore::Test::invoke('[[http status=404]]')
 --- error_code: 404
@@ -220,7 +235,7 @@ x-amzn-ErrorType: ResourceNotFoundException:http://internal.amazon.com/coral/com
 
 
 
-=== TEST 8: ThrottlingException and RuntimeClientError, as they are
+=== TEST 9: ThrottlingException and RuntimeClientError, as they are
 --- request eval
 [AgentCore::Test::invoke('[[http status=429]]'),
  AgentCore::Test::invoke('[[http status=424]]')]
@@ -232,7 +247,7 @@ x-amzn-ErrorType: ResourceNotFoundException:http://internal.amazon.com/coral/com
 
 
 
-=== TEST 9: a wrong secret: the data plane's 403 (a signature mismatch), as it is
+=== TEST 10: a wrong secret: the data plane's 403 (a signature mismatch), as it is
 --- main_config
 env AWS_ACCESS_KEY_ID=AKIDEXAMPLE;
 env AWS_SECRET_ACCESS_KEY=not-the-secret;
@@ -246,7 +261,7 @@ qr{The request signature we calculated does not match}
 
 
 
-=== TEST 10: auth=bearer: the client's token (a JWT authorizer's) passed on instead of SigV4
+=== TEST 11: auth=bearer: the client's token (a JWT authorizer's) passed on instead of SigV4
 --- request eval
 AgentCore::Test::invoke('[[echo-headers]]', '/jwt')
 --- more_headers
@@ -258,7 +273,7 @@ qr{\A:method: POST\n(?s:.*)\nauthorization: Bearer \[redacted\]\n(?!(?s:.*)x-amz
 
 
 
-=== TEST 11: auth=bearer with a token the runtime refuses: its 403
+=== TEST 12: auth=bearer with a token the runtime refuses: its 403
 --- request eval
 AgentCore::Test::invoke('hi', '/jwt')
 --- more_headers
@@ -269,7 +284,7 @@ x-amzn-ErrorType: AccessDeniedException:.*
 
 
 
-=== TEST 12: no credentials: 500 in the runtime's JSON error shape, nothing sent
+=== TEST 13: no credentials: 500 in the runtime's JSON error shape, nothing sent
 --- main_config
 env AWS_ACCESS_KEY_ID=;
 env AWS_SECRET_ACCESS_KEY=;
@@ -286,7 +301,7 @@ agentcore: no AWS credentials
 
 
 
-=== TEST 13: auth=bearer needs no credentials
+=== TEST 14: auth=bearer needs no credentials
 --- main_config
 env AWS_ACCESS_KEY_ID=;
 env AWS_SECRET_ACCESS_KEY=;
@@ -300,7 +315,7 @@ Authorization: Bearer emulator-test-token
 
 
 
-=== TEST 14: the client goes away mid-stream: the upstream connection is closed
+=== TEST 15: the client goes away mid-stream: the upstream connection is closed
 --- probe
 abort /invocations [[hang]]
 --- response_body
@@ -312,7 +327,7 @@ close http upstream connection
 
 
 
-=== TEST 15: only POST
+=== TEST 16: only POST
 --- request
 GET /invocations
 --- error_code: 405
@@ -321,7 +336,7 @@ Allow: POST
 
 
 
-=== TEST 16: a malformed ARN fails nginx -t, saying what is wrong
+=== TEST 17: a malformed ARN fails nginx -t, saying what is wrong
 --- config
 agentcore_runtime_location /r;
 location = /invocations {
@@ -333,7 +348,7 @@ agentcore_runtime_pass: "arn:aws:bedrock-agentcore:us-east-1:1234:runtime/x" has
 
 
 
-=== TEST 17: a bad qualifier, an unknown option, no location: nginx -t errors
+=== TEST 18: a bad qualifier, an unknown option, no location: nginx -t errors
 --- config
 agentcore_runtime_location /r;
 location = /invocations {
@@ -345,7 +360,7 @@ a qualifier is 1 to 128 letters
 
 
 
-=== TEST 18: agentcore_runtime_pass requires agentcore_runtime_location
+=== TEST 19: agentcore_runtime_pass requires agentcore_runtime_location
 --- config
 location = /invocations {
     agentcore_runtime_pass arn:aws:bedrock-agentcore:us-east-1:123456789012:runtime/x;
