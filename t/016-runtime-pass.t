@@ -46,6 +46,9 @@ location = /_agentcore/runtime {
     internal;
     include \$TEST_NGINX_AGENTCORE_ROOT/conf/agentcore_runtime_params;
     proxy_pass http://bedrock\$agentcore_runtime_path;
+    # what nginx still knows of the client's headers after the relay
+    add_header X-Client-Cookie \$http_cookie;
+    add_header X-Client-Forwarded \$http_x_forwarded_for;
 }
 
 location = /probe {
@@ -190,7 +193,9 @@ Accept-Encoding: gzip
 X-Forwarded-For: 10.0.0.1
 Accept: text/event-stream"
 --- response_headers eval
-"X-Amzn-Bedrock-AgentCore-Runtime-Session-Id: $main::Sid"
+"X-Amzn-Bedrock-AgentCore-Runtime-Session-Id: $main::Sid
+X-Client-Cookie: secret=1
+X-Client-Forwarded: 10.0.0.1"
 --- response_body eval
 ":method: POST
 :path: /runtimes/arn%3Aaws%3Abedrock-agentcore%3Aus-east-1%3A123456789012%3Aruntime%2Fhosted_agent-AbC123/invocations?qualifier=DEFAULT
