@@ -390,7 +390,6 @@ ngx_http_agentcore_runtime_body(ngx_http_request_t *r)
 {
     ngx_int_t                           rc;
     ngx_uint_t                          n;
-    ngx_connection_t                   *c;
     ngx_http_agentcore_ctx_t           *ctx;
     ngx_http_agentcore_runtime_conf_t  *rt;
     ngx_http_agentcore_credentials_t   *cr;
@@ -399,7 +398,6 @@ ngx_http_agentcore_runtime_body(ngx_http_request_t *r)
     ngx_uint_t                          level;
 #endif
 
-    c = r->connection;
     ctx = ngx_http_get_module_ctx(r, ngx_http_agentcore_module);
     rt = ctx->conf->runtime;
     cr = NULL;
@@ -441,7 +439,7 @@ ngx_http_agentcore_runtime_body(ngx_http_request_t *r)
         return;
     }
 
-    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, c->log, 0,
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "agentcore runtime: \"%V\", session \"%V\"",
                    &rt->arn, &ctx->session_id);
 
@@ -452,17 +450,17 @@ ngx_http_agentcore_runtime_body(ngx_http_request_t *r)
      */
 
 #if (NGX_DEBUG)
-    level = c->log->log_level;
+    level = r->connection->log->log_level;
 
     if (level & NGX_LOG_DEBUG_ALL) {
-        c->log->log_level = NGX_LOG_INFO;
+        r->connection->log->log_level = NGX_LOG_INFO;
     }
 #endif
 
     (void) ngx_http_internal_redirect(r, &ctx->conf->runtime_location, NULL);
 
 #if (NGX_DEBUG)
-    c->log->log_level = level;
+    r->connection->log->log_level = level;
 #endif
 
     /* the request is still ours (the redirect counted it): for the log */
