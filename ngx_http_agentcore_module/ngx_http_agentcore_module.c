@@ -459,6 +459,10 @@ ngx_http_agentcore_init(ngx_conf_t *cf)
         return NGX_ERROR;
     }
 
+    if (ngx_http_agentcore_runtime_init(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     return ngx_http_agentcore_model_filter_init(cf);
 }
 

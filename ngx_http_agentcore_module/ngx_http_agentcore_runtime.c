@@ -75,6 +75,7 @@ static ngx_int_t ngx_http_agentcore_runtime_sign(ngx_http_agentcore_ctx_t *ctx,
 static ngx_http_agentcore_ctx_t *ngx_http_agentcore_runtime_ctx(
     ngx_http_request_t *r);
 static void ngx_http_agentcore_runtime_cleanup(void *data);
+static ngx_int_t ngx_http_agentcore_runtime_quiet(ngx_http_request_t *r);
 static ngx_int_t ngx_http_agentcore_runtime_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 
@@ -338,6 +339,25 @@ ngx_http_agentcore_runtime_add_variables(ngx_conf_t *cf)
 
 
 ngx_int_t
+ngx_http_agentcore_runtime_init(ngx_conf_t *cf)
+{
+    ngx_http_handler_pt        *h;
+    ngx_http_core_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_PRECONTENT_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_agentcore_runtime_quiet;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
 ngx_http_agentcore_runtime_handler(ngx_http_request_t *r)
 {
     ngx_int_t                  rc;
@@ -394,9 +414,6 @@ ngx_http_agentcore_runtime_body(ngx_http_request_t *r)
     ngx_http_agentcore_runtime_conf_t  *rt;
     ngx_http_agentcore_credentials_t   *cr;
     ac_sigv4_header_t                   headers[NGX_HTTP_AGENTCORE_RUNTIME_SIGNED];
-#if (NGX_DEBUG)
-    ngx_uint_t                          level;
-#endif
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_agentcore_module);
     rt = ctx->conf->runtime;
@@ -445,23 +462,22 @@ ngx_http_agentcore_runtime_body(ngx_http_request_t *r)
 
     /*
      * At debug level the proxy module prints the request it builds, the
-     * session token included: debug logging pauses while it does (the
-     * request is built before ngx_http_internal_redirect() returns)
+     * session token and the client's bearer token included: debug
+     * logging pauses from the internal location's precontent phase
+     * (ngx_http_agentcore_runtime_quiet(), after the location's
+     * error_log level is set) until ngx_http_internal_redirect()
+     * returns, the request built
      */
-
-#if (NGX_DEBUG)
-    level = r->connection->log->log_level;
-
-    if (level & NGX_LOG_DEBUG_ALL) {
-        r->connection->log->log_level = NGX_LOG_INFO;
-    }
-#endif
 
     (void) ngx_http_internal_redirect(r, &ctx->conf->runtime_location, NULL);
 
-#if (NGX_DEBUG)
-    r->connection->log->log_level = level;
-#endif
+    if (ctx->log_paused) {
+        ctx->log_paused = 0;
+        r->connection->log->log_level = ctx->log_level;
+
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "agentcore runtime: debug logging resumed");
+    }
 
     /* the request is still ours (the redirect counted it): for the log */
     ngx_http_set_ctx(r, ctx, ngx_http_agentcore_module);
@@ -908,6 +924,42 @@ static void
 ngx_http_agentcore_runtime_cleanup(void *data)
 {
     /* a marker: the context lives as long as the pool */
+}
+
+
+static ngx_int_t
+ngx_http_agentcore_runtime_quiet(ngx_http_request_t *r)
+{
+#if (NGX_DEBUG)
+    ngx_log_t                 *log;
+    ngx_http_agentcore_ctx_t  *ctx;
+
+    if (r != r->main || !r->internal
+        || ngx_http_get_module_ctx(r, ngx_http_agentcore_module))
+    {
+        return NGX_DECLINED;
+    }
+
+    ctx = ngx_http_agentcore_runtime_ctx(r);
+
+    if (ctx == NULL || ctx->conf->runtime == NULL || ctx->log_paused) {
+        return NGX_DECLINED;
+    }
+
+    log = r->connection->log;
+
+    if (log->log_level & NGX_LOG_DEBUG_ALL) {
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, log, 0,
+                       "agentcore runtime: debug logging paused while the "
+                       "request is built");
+
+        ctx->log_level = log->log_level;
+        ctx->log_paused = 1;
+        log->log_level = NGX_LOG_INFO;
+    }
+#endif
+
+    return NGX_DECLINED;
 }
 
 

@@ -373,3 +373,32 @@ location = /invocations {
 --- must_die
 --- error_log
 "agentcore_runtime_pass" requires "agentcore_runtime_location"
+
+
+
+=== TEST 20: a session token: sent and signed; no secret reaches the log, even at debug level
+--- main_config
+env AWS_SESSION_TOKEN=relay-session-token-SECRET;
+--- request eval
+AgentCore::Test::invoke('[[echo-headers]]')
+--- response_body_like eval
+qr{SignedHeaders=content-type;host;x-amz-date;x-amz-security-token;x-amzn-bedrock-agentcore-runtime-session-id\n(?s:.*)\nx-amz-security-token: \[redacted sha256:}
+--- no_error_log eval
+[qr/relay-session-token-SECRET/, qr/wJalrXUtnFEMI/, qr/Signature=/]
+--- error_log
+agentcore runtime: debug logging paused while the request is built
+agentcore runtime: debug logging resumed
+--- log_level: debug
+
+
+
+=== TEST 21: auth=bearer: the client's token does not reach the log through the relay (nginx itself logs the client's request headers at debug level)
+--- request eval
+AgentCore::Test::invoke('hi', '/jwt')
+--- more_headers
+Authorization: Bearer emulator-test-token
+--- no_error_log eval
+[qr/http script var: "Bearer/, qr/http proxy header:(?s:.*)Bearer/]
+--- error_log
+agentcore runtime: debug logging paused while the request is built
+--- log_level: debug
