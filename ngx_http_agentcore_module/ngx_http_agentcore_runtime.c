@@ -530,8 +530,8 @@ ngx_http_agentcore_runtime_headers(ngx_http_agentcore_ctx_t *ctx,
 {
     ngx_uint_t                       i, n, kind, has_type;
     ngx_str_t                        value;
-    ngx_list_t                       headers;
-    ngx_list_part_t                 *part;
+    ngx_list_t                      *headers;
+    ngx_list_part_t                 *part, first;
     ngx_table_elt_t                 *h, *nh;
     ngx_http_request_t              *r;
     ngx_http_agentcore_rt_header_t  *rh;
@@ -541,13 +541,18 @@ ngx_http_agentcore_runtime_headers(ngx_http_agentcore_ctx_t *ctx,
     n = 0;
     has_type = 0;
 
-    if (ngx_list_init(&headers, r->pool, 16, sizeof(ngx_table_elt_t))
+    /* the list is rebuilt in place from its old parts */
+
+    headers = &r->headers_in.headers;
+    first = headers->part;
+
+    if (ngx_list_init(headers, r->pool, 16, sizeof(ngx_table_elt_t))
         != NGX_OK)
     {
         return NGX_ERROR;
     }
 
-    part = &r->headers_in.headers.part;
+    part = &first;
     h = part->elts;
 
     for (i = 0; /* void */; i++) {
@@ -608,7 +613,7 @@ ngx_http_agentcore_runtime_headers(ngx_http_agentcore_ctx_t *ctx,
             has_type = 1;
         }
 
-        nh = ngx_list_push(&headers);
+        nh = ngx_list_push(headers);
         if (nh == NULL) {
             return NGX_ERROR;
         }
@@ -627,7 +632,7 @@ ngx_http_agentcore_runtime_headers(ngx_http_agentcore_ctx_t *ctx,
                           "agentcore runtime: more than %d headers to "
                           "sign, \"%V\" dropped",
                           NGX_HTTP_AGENTCORE_RUNTIME_SIGNED - 5, &h[i].key);
-            headers.last->nelts--;
+            headers->last->nelts--;
             continue;
         }
 
@@ -654,7 +659,7 @@ ngx_http_agentcore_runtime_headers(ngx_http_agentcore_ctx_t *ctx,
         ac_runtime_uuid4(random, (char *) ctx->session_id.data);
         ctx->session_id.len = 36;
 
-        nh = ngx_http_agentcore_runtime_push(&headers,
+        nh = ngx_http_agentcore_runtime_push(headers,
                            "X-Amzn-Bedrock-AgentCore-Runtime-Session-Id",
                            &ctx->session_id);
         if (nh == NULL) {
@@ -670,7 +675,7 @@ ngx_http_agentcore_runtime_headers(ngx_http_agentcore_ctx_t *ctx,
     if (!has_type) {
         value = ngx_http_agentcore_rt_json;
 
-        nh = ngx_http_agentcore_runtime_push(&headers, "Content-Type", &value);
+        nh = ngx_http_agentcore_runtime_push(headers, "Content-Type", &value);
         if (nh == NULL) {
             return NGX_ERROR;
         }
@@ -681,7 +686,6 @@ ngx_http_agentcore_runtime_headers(ngx_http_agentcore_ctx_t *ctx,
         signed_headers[n++].value_len = nh->value.len;
     }
 
-    r->headers_in.headers = headers;
     *nsigned = n;
 
     return NGX_OK;

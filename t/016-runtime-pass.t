@@ -402,3 +402,18 @@ Authorization: Bearer emulator-test-token
 --- error_log
 agentcore runtime: debug logging paused while the request is built
 --- log_level: debug
+
+
+
+=== TEST 22: many headers (the lists of several parts): every custom header passed and signed, the others dropped
+--- request eval
+AgentCore::Test::invoke('[[echo-headers]]')
+--- more_headers eval
+CORE::join("\n", map({ sprintf("X-Other-%02d: o", $_) } 1 .. 12),
+           map({ sprintf("X-Amzn-Bedrock-AgentCore-Runtime-Custom-H%02d: v%d", $_, $_) } 1 .. 20))
+--- response_body_like eval
+my $c = CORE::join(';', map { sprintf("x-amzn-bedrock-agentcore-runtime-custom-h%02d", $_) } 1 .. 20);
+my $v = CORE::join('', map { sprintf("x-amzn-bedrock-agentcore-runtime-custom-h%02d: v%d\n", $_, $_) } 1 .. 20);
+qr{\A(?!(?s:.*)x-other)(?s:.*)SignedHeaders=content-type;host;x-amz-date;\Q$c\E;x-amzn-bedrock-agentcore-runtime-session-id\n(?s:.*)\n\Q$v\E}
+--- no_error_log
+[error]
