@@ -18,7 +18,17 @@ PROTO       := eventstream sigv4 json converse calculator history awscreds
 PROTO_SRCS  := $(PROTO:%=$(MODDIR)/ngx_http_agentcore_%.c)
 PROTO_HDRS  := $(PROTO:%=$(MODDIR)/ngx_http_agentcore_%.h)
 GLUE_SRCS   := $(filter-out $(PROTO_SRCS),$(wildcard $(MODDIR)/*.c))
-LIBS        := -ljansson -lcrypto -lmpfr -lgmp -lz -lm -lcurl
+# the calculator's symbolic modes: a C++ shim on Giac behind a C header
+CAS_SRC     := $(MODDIR)/ngx_http_agentcore_cas.cc
+CAS_HDR     := $(MODDIR)/ngx_http_agentcore_cas.h
+LIBS        := -ljansson -lcrypto -lgiac -lmpfr -lgmp -lz -lm -lcurl \
+               -lstdc++
+CXX         ?= g++
+# Giac's own inline code in its headers reads packed fields: UBSan's
+# alignment check is off for the shim (only)
+CAS_CXXFLAGS := -std=c++17 -g -O1 -Wall -Wextra -Wno-unused-parameter \
+               -Werror -I$(MODDIR)
+CAS_SANITIZE := -fsanitize=address,undefined -fno-sanitize=alignment
 
 VECTORS     ?= $(abspath $(ROOT)/../shared/vectors)
 CC          ?= cc
@@ -34,6 +44,7 @@ FUZZ_QUICK  ?= 10
 
 APT_PKGS    := nginx-core nginx-dev libjansson-dev libcurl4-openssl-dev \
                libssl-dev libpcre2-dev zlib1g-dev libgmp-dev libmpfr-dev \
+               libgiac-dev \
                libcmocka-dev clang libclang-rt-14-dev valgrind curl \
                libtest-base-perl libtest-longstring-perl \
                libtext-diff-perl liblist-moreutils-perl \
@@ -66,7 +77,7 @@ $(BUILD)/.deps:
 # the dynamic module, built against Debian's nginx with its own flags
 module: $(MODULE_SO)
 $(MODULE_SO): $(BUILD)/.deps config t/module/config $(PROTO_SRCS) \
-              $(PROTO_HDRS) $(GLUE_SRCS) $(wildcard $(MODDIR)/*.h) \
+              $(PROTO_HDRS) $(CAS_SRC) $(CAS_HDR) $(GLUE_SRCS) $(wildcard $(MODDIR)/*.h) \
               $(wildcard t/module/*.c)
 	@mkdir -p $(BUILD)/nginx
 	@if [ ! -f $(BUILD)/nginx/Makefile ] || [ config -nt $(BUILD)/nginx/Makefile ] \
@@ -99,20 +110,31 @@ module-nodebug: $(BUILD)/.deps
 	$(MAKE) -s -C $(NODEBUG) -f objs/Makefile modules
 
 # unit tests (cmocka) of the protocol layer
+build/unit/cas.o: $(CAS_SRC) $(CAS_HDR) $(PROTO_HDRS) | $(BUILD)/.deps
+	@mkdir -p $(dir $@)
+	$(CXX) $(CAS_CXXFLAGS) $(CAS_SANITIZE) -c -o $@ $<
+
 build/unit/%: unit/%.c $(PROTO_SRCS) $(PROTO_HDRS) $(wildcard unit/*.h) \
-                 | $(BUILD)/.deps
+                 build/unit/cas.o | $(BUILD)/.deps
 	@mkdir -p $(dir $@)
 	$(CC) $(UNIT_CFLAGS) -fsanitize=address,undefined -o $@ $< \
-	    $(PROTO_SRCS) $(LIBS) -lcmocka
+	    $(PROTO_SRCS) build/unit/cas.o $(LIBS) -lcmocka
 
 unit: $(UNIT_TESTS)
 	@set -e; for t in $(UNIT_TESTS); do echo "== $$t"; $$t; done
 
 # libFuzzer targets, one per parser
-build/fuzz/%: fuzz/%.c $(PROTO_SRCS) $(PROTO_HDRS) | $(BUILD)/.deps
+build/fuzz/cas.o: $(CAS_SRC) $(CAS_HDR) $(PROTO_HDRS) | $(BUILD)/.deps
+	@mkdir -p $(dir $@)
+	clang++ -std=c++17 -g -O1 -I$(MODDIR) \
+	    -fsanitize=fuzzer-no-link,address,undefined \
+	    -fno-sanitize=alignment -c -o $@ $<
+
+build/fuzz/%: fuzz/%.c $(PROTO_SRCS) $(PROTO_HDRS) build/fuzz/cas.o \
+              | $(BUILD)/.deps
 	@mkdir -p $(dir $@)
 	clang -g -O1 -I$(MODDIR) -fsanitize=fuzzer,address,undefined \
-	    -o $@ $< $(PROTO_SRCS) $(LIBS)
+	    -o $@ $< $(PROTO_SRCS) build/fuzz/cas.o $(LIBS)
 
 fuzz-quick: $(FUZZ_BINS)
 	@set -e; for f in $(FUZZ_BINS); do n=$$(basename $$f); \
@@ -179,10 +201,11 @@ $(BUILD)/bench/loadgen: bench/loadgen.c | $(BUILD)/.deps
 	    -D_GNU_SOURCE -o $@ $< -lcurl
 
 # the per-event floor: the protocol code alone, without nginx
-$(BUILD)/bench/floor: bench/floor.c $(PROTO_SRCS) | $(BUILD)/.deps
+$(BUILD)/bench/floor: bench/floor.c $(PROTO_SRCS) $(CAS_SRC) | $(BUILD)/.deps
 	@mkdir -p $(dir $@)
+	$(CXX) $(CAS_CXXFLAGS) -O2 -c -o $(BUILD)/bench/cas.o $(CAS_SRC)
 	$(CC) -std=gnu99 -O2 -Wall -Wextra -Wno-unused-parameter -Werror \
-	    -I$(MODDIR) -o $@ $< $(PROTO_SRCS) $(LIBS)
+	    -I$(MODDIR) -o $@ $< $(PROTO_SRCS) $(BUILD)/bench/cas.o $(LIBS)
 
 BENCH_RUN = ulimit -n $$(ulimit -Hn) && NGINX_BIN=$(NGINX) perl bench/run.pl \
 	    --module $(MODULE_SO) --loadgen $(BUILD)/bench/loadgen \

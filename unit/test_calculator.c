@@ -880,6 +880,81 @@ test_hostile(void **state)
 }
 
 
+/*
+ * unit/vectors/calculator.json: what strands_tools 0.8.10 answers
+ * (unit/vectors/gen_calculator.py); the exact text for every vector,
+ * the status only where the vector says how the module differs
+ */
+
+static void
+test_reference_vectors(void **state)
+{
+    int          rc, exact, differs, failed;
+    char        *text;
+    size_t       i;
+    json_t      *root, *vectors, *v;
+    json_error_t err;
+
+    root = json_load_file(AC_ROOT "/unit/vectors/calculator.json", 0, &err);
+    if (root == NULL) {
+        fail_msg("calculator.json: %s (line %d)", err.text, err.line);
+    }
+
+    vectors = json_object_get(root, "vectors");
+    assert_true(json_array_size(vectors) >= 100);
+
+    exact = 0;
+    differs = 0;
+    failed = 0;
+
+    json_array_foreach(vectors, i, v) {
+        const char  *want, *status;
+
+        want = json_string_value(json_object_get(v, "text"));
+        status = json_string_value(json_object_get(v, "status"));
+
+        text = NULL;
+        rc = ac_calculator(json_object_get(v, "input"), &text);
+        assert_non_null(text);
+
+        if (json_object_get(v, "differs")) {
+            differs++;
+
+            if ((rc == OK) != (strcmp(status, "success") == 0)) {
+                char *in = json_dumps(json_object_get(v, "input"),
+                                      JSON_COMPACT);
+                print_error("status differs: %s\n  want %s\n  got  %s\n",
+                            in, want, text);
+                free(in);
+                failed++;
+            }
+
+        } else if (strcmp(text, want) != 0
+                   || (rc == OK) != (strcmp(status, "success") == 0))
+        {
+            char *in = json_dumps(json_object_get(v, "input"), JSON_COMPACT);
+            print_error("vector %zu: %s\n  want %s\n  got  %s\n", i, in,
+                        want, text);
+            free(in);
+            failed++;
+
+        } else {
+            exact++;
+        }
+
+        free(text);
+    }
+
+    print_message("calculator.json: %zu vectors, %d exact, %d documented "
+                  "differences, %d failed\n", json_array_size(vectors),
+                  exact, differs, failed);
+
+    json_decref(root);
+
+    assert_int_equal(failed, 0);
+}
+
+
 int
 main(void)
 {
@@ -895,6 +970,7 @@ main(void)
         cmocka_unit_test(test_variables),
         cmocka_unit_test(test_input_validation),
         cmocka_unit_test(test_hostile),
+        cmocka_unit_test(test_reference_vectors),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
