@@ -3529,7 +3529,7 @@ ac_calculator(json_t *input, char **text)
     ac_calc_t    *c;
     const char   *s, *mode;
 
-    const char   *cas_mode;
+    const char   *cas_mode, *e;
 
     static const char  *symbolic[] = {
         "solve", "derive", "integrate", "limit", "series", "matrix", NULL
@@ -3652,8 +3652,15 @@ ac_calculator(json_t *input, char **text)
             ac_fail(c, "out of memory");
         }
 
-        if (strncmp(c->err, "unknown name ", 13) == 0
-            || strcmp(c->err, "complex results are not supported") == 0)
+        e = c->err;
+
+        if (strncmp(e, "variable '", 10) == 0) {
+            e = strstr(e, "': ");
+            e = e ? e + 3 : c->err;
+        }
+
+        if (strncmp(e, "unknown name ", 13) == 0
+            || strcmp(e, "complex results are not supported") == 0)
         {
             /* symbolic or complex: the computer algebra path */
             rc = ac_calculator_cas(input, "evaluate", s, len, precision,

@@ -209,12 +209,24 @@ struct parser {
                     while (p < end && *p >= '0' && *p <= '9') p++;
                 }
             }
+            bool imag = false;
+            if (p < end && (*p == 'j' || *p == 'J')) {
+                imag = true;
+                p++;
+            }
             if (p < end && (isalnum((unsigned char) *p) || *p == '_')) {
                 syntax();
             }
             n.k = flt ? P_FLT : P_INT;
             for ( ; s < p; s++) {
-                if (*s != '_') n.s += *s;
+                if (*s != '_' && *s != 'j' && *s != 'J') n.s += *s;
+            }
+            if (imag) {
+                /* Python's 1.5j */
+                pnode i;
+                i.k = P_NAME;
+                i.s = "I";
+                n = bin("*", n, i);
             }
             return n;
         }
@@ -637,9 +649,8 @@ struct converter {
             cannot();
         }
         case giac::_VECT: {
-            onode n = mk(g.subtype == giac::_MATRIX__VECT
-                         || (giac::ckmatrix(g) && !g._VECTptr->empty())
-                         ? O_MATRIX : O_LIST);
+            onode n = mk(g.subtype == giac::_MATRIX__VECT ? O_MATRIX
+                                                          : O_LIST);
             for (const giac::gen &x : *g._VECTptr) n.a.push_back(go(x));
             return n;
         }
