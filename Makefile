@@ -137,6 +137,7 @@ build/fuzz/%: fuzz/%.c $(PROTO_SRCS) $(PROTO_HDRS) build/fuzz/cas.o \
               | $(BUILD)/.deps
 	@mkdir -p $(dir $@)
 	clang -g -O1 -I$(MODDIR) -fsanitize=fuzzer,address,undefined \
+	    -fsanitize-link-c++-runtime \
 	    -o $@ $< $(PROTO_SRCS) build/fuzz/cas.o $(LIBS)
 
 fuzz-quick: $(FUZZ_BINS)

@@ -421,14 +421,28 @@ struct checker {
 };
 
 
+/*
+ * Giac keeps every identifier it has seen for the life of the process:
+ * the client's names are numbered per call (ac_0, ac_1, ...), so that
+ * the table holds at most AC_CAS_MAX_NODES of ours, whatever the names
+ */
+static std::vector<std::string>  *ac_names;     /* of the current call */
+
+
 struct translator {
     std::vector<std::string>  symbols;     /* sorted, unique */
+    std::vector<std::string>  ids;         /* in order of appearance */
 
-    void symbol(const std::string &s) {
+    std::string symbol(const std::string &s) {
         if (std::find(symbols.begin(), symbols.end(), s) == symbols.end()) {
             symbols.push_back(s);
             std::sort(symbols.begin(), symbols.end());
         }
+        size_t i = std::find(ids.begin(), ids.end(), s) - ids.begin();
+        if (i == ids.size()) {
+            ids.push_back(s);
+        }
+        return "ac_" + std::to_string(i);
     }
 
     [[noreturn]] void unsupported(const std::string &name) {
@@ -452,8 +466,7 @@ struct translator {
             if (n.s == "True" || n.s == "true") return "1";
             if (n.s == "False" || n.s == "false") return "0";
             if (!is_symbol_name(n.s)) unsupported(n.s);
-            symbol(n.s);
-            return "ac_" + n.s;
+            return symbol(n.s);
         case P_NEG:
             return "(-(" + go(n.a[0]) + "))";
         case P_BIN: {
@@ -642,7 +655,11 @@ struct converter {
         }
         case giac::_IDNT: {
             std::string s = g._IDNTptr->id_name;
-            if (s.compare(0, 3, "ac_") == 0) return mk(O_SYM, s.substr(3));
+            if (s.compare(0, 3, "ac_") == 0) {
+                size_t i = strtoul(s.c_str() + 3, NULL, 10);
+                if (ac_names == NULL || i >= ac_names->size()) cannot();
+                return mk(O_SYM, (*ac_names)[i]);
+            }
             if (s == "pi") return mk(O_CONST, "pi");
             if (s == "infinity") return mk(O_CONST, "zoo");
             if (s == "undef") return mk(O_CONST, "nan");
@@ -1760,7 +1777,7 @@ run::solve(const pnode &e)
     std::string x = tr.go(e);
     if (tr.symbols.empty()) return "None";
 
-    std::string v = "ac_" + tr.symbols[0];
+    std::string v = tr.symbol(tr.symbols[0]);
     checker ck;
     if (ck.degree(e) > AC_CAS_MAX_SOLVE_DEG) {
         throw cas_error(prefix + "the equation's degree is above "
@@ -1893,7 +1910,7 @@ run::go()
         throw cas_error(prefix + und + what);
     }
 
-    std::string gv = "ac_" + v;
+    std::string gv = tr.symbol(v);
     long order = args->order;
 
     if (mode == "derive") {
@@ -2015,19 +2032,29 @@ ac_cas_run(const ac_cas_args_t *args, char **text, ac_cas_stats_t *stats)
             giac::logptr(&nul, ac_ctx);
         }
 
+        ac_names = &r.tr.ids;
         std::string s = r.go();
+        ac_names = NULL;
+        if (s.size() > AC_CAS_MAX_TEXT) {
+            throw cas_error("Evaluation error: result too long (more than "
+                            + std::to_string(AC_CAS_MAX_TEXT)
+                            + " characters)");
+        }
         *text = dup_text("Result: ", s);
         rc = AC_CALC_SUCCESS;
 
     } catch (const cas_error &e) {
+        ac_names = NULL;
         *text = dup_text("Error: ", e.msg);
         rc = AC_CALC_ERROR;
 
     } catch (const std::bad_alloc &) {
+        ac_names = NULL;
         *text = NULL;
         rc = AC_CALC_ERROR;
 
     } catch (const std::exception &e) {
+        ac_names = NULL;
         *text = dup_text("Error: ", (r.prefix.empty() ? "Evaluation error: "
                                                       : r.prefix)
                                     + std::string(e.what()));

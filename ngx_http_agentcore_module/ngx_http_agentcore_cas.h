@@ -34,6 +34,7 @@ extern "C" {
 #define AC_CAS_MAX_MATRIX     8        /* rows and columns */
 #define AC_CAS_MAX_FACT       1500     /* factorial argument */
 #define AC_CAS_MAX_RESULT     20000    /* nodes of any result */
+#define AC_CAS_MAX_TEXT       4300     /* characters of the result */
 
 
 typedef struct {
