@@ -945,10 +945,39 @@ norm(const onode &n)
                 s.a.push_back(x);
             }
         }
-        if (c != giac::gen(0)) s.a.push_back(mk_num(c));
-        if (s.a.empty()) return mk_num(giac::gen(0));
-        if (s.a.size() == 1) return s.a[0];
-        return s;
+        /* like terms: cos(x) + cos(x) -> 2*cos(x) */
+        std::vector<std::string> keys;
+        std::vector<giac::gen> coeffs;
+        std::vector<std::vector<onode>> rests;
+        for (const onode &t : s.a) {
+            giac::gen tc;
+            std::vector<onode> f;
+            split_coeff(t, tc, f);
+            std::string k = (t.k == O_ORDER) ? t.s
+                            : pr(mul_of(giac::gen(1), f), 0);
+            size_t i = std::find(keys.begin(), keys.end(), k) - keys.begin();
+            if (i == keys.size() || t.k == O_ORDER || tc.type == giac::_DOUBLE_
+                || coeffs[i].type == giac::_DOUBLE_)
+            {
+                keys.push_back(t.k == O_ORDER ? "\x01" + k : k);
+                coeffs.push_back(tc);
+                rests.push_back(t.k == O_ORDER ? std::vector<onode>{ t } : f);
+            } else {
+                coeffs[i] = coeffs[i] + tc;
+            }
+        }
+        onode m = mk(O_ADD);
+        for (size_t i = 0; i < keys.size(); i++) {
+            if (rests[i].size() == 1 && rests[i][0].k == O_ORDER) {
+                m.a.push_back(rests[i][0]);
+            } else if (coeffs[i] != giac::gen(0)) {
+                m.a.push_back(norm(mul_of(coeffs[i], rests[i])));
+            }
+        }
+        if (c != giac::gen(0)) m.a.push_back(mk_num(c));
+        if (m.a.empty()) return mk_num(giac::gen(0));
+        if (m.a.size() == 1) return m.a[0];
+        return m;
     }
 
     if (r.k == O_POW) {
