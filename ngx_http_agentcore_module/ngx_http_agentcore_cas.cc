@@ -329,6 +329,7 @@ is_symbol_name(const std::string &s)
 
 struct checker {
     size_t  nodes = 0;
+    bool    symbolic_matrix = false;
 
     /* an upper bound of |value| of a numeric subtree, -1: symbolic */
     double magnitude(const pnode &n) {
@@ -382,9 +383,30 @@ struct checker {
         }
     }
 
+    /* nesting of exponentials: exp(u), or a**u with a symbolic u */
+    size_t  exps = 0;
+
+    size_t exp_depth(const pnode &n) {
+        size_t d = 0;
+        for (const pnode &c : n.a) d = std::max(d, exp_depth(c));
+        if ((n.k == P_BIN && n.s == "**" && magnitude(n.a[1]) < 0)
+            || (n.k == P_CALL && n.s == "exp"))
+        {
+            exps++;
+            d++;
+        }
+        return d;
+    }
+
     void walk(const pnode &n) {
         if (++nodes > AC_CAS_MAX_NODES) {
             throw cas_error("Evaluation error: expression too large");
+        }
+        if (n.k == P_BIN && n.s == "**" && symbolic_matrix
+            && magnitude(n.a[1]) > AC_CAS_MAX_SYM_MATRIX_POW)
+        {
+            throw cas_error("Evaluation error: exponent too large for a "
+                            "Matrix with symbols");
         }
         if (n.k == P_INT && n.s.size() > AC_CAS_MAX_DIGITS) {
             throw cas_error("Evaluation error: number too large");
@@ -400,6 +422,26 @@ struct checker {
             if (m > AC_CAS_MAX_FACT) {
                 throw cas_error("Evaluation error: factorial argument too "
                                 "large");
+            }
+        }
+        if (n.k == P_CALL && n.s == "Matrix" && degree(n) > 0) {
+            /* a symbolic determinant of n rows has n! terms */
+            symbolic_matrix = true;
+            if (n.a.size() != 1 || n.a[0].k != P_LIST
+                || n.a[0].a.size() > AC_CAS_MAX_SYM_MATRIX)
+            {
+                throw cas_error("Evaluation error: a Matrix with symbols "
+                                "takes at most "
+                                + std::to_string(AC_CAS_MAX_SYM_MATRIX)
+                                + " rows");
+            }
+            for (const pnode &r : n.a[0].a) {
+                if (r.k == P_LIST && r.a.size() > AC_CAS_MAX_SYM_MATRIX) {
+                    throw cas_error("Evaluation error: a Matrix with "
+                                    "symbols takes at most "
+                                    + std::to_string(AC_CAS_MAX_SYM_MATRIX)
+                                    + " columns");
+                }
             }
         }
         if (n.k == P_CALL && n.s == "Matrix") {
@@ -427,6 +469,17 @@ struct checker {
  * the table holds at most AC_CAS_MAX_NODES of ours, whatever the names
  */
 static std::vector<std::string>  *ac_names;     /* of the current call */
+
+
+static bool
+has_symbolic_matrix(checker &ck, const pnode &n)
+{
+    if (n.k == P_CALL && n.s == "Matrix" && ck.degree(n) > 0) return true;
+    for (const pnode &c : n.a) {
+        if (has_symbolic_matrix(ck, c)) return true;
+    }
+    return false;
+}
 
 
 struct translator {
@@ -1770,7 +1823,14 @@ run::evaluate(const pnode &e)
 
     if (args->force_numeric) {
         g = giac::evalf(g, 1, ac_ctx);
-    } else {
+    } else if (giac::taille(g, AC_CAS_MAX_SIMPLIFY + 1)
+               <= AC_CAS_MAX_SIMPLIFY)
+    {
+        /*
+         * SymPy's simplify() picks the shortest of several rewritings;
+         * Giac's simplify() is tried on small results only (its
+         * rewritings of a large one are long and slow)
+         */
         giac::gen s = eval("simplify(" + g.print(ac_ctx) + ")");
         if (giac::taille(s, AC_CAS_MAX_RESULT) < giac::taille(g,
                                                         AC_CAS_MAX_RESULT))
@@ -1878,8 +1938,17 @@ run::go()
     }
 
     checker ck;
+    ck.symbolic_matrix = has_symbolic_matrix(ck, e);
     ck.walk(e);
     st.nodes = ck.nodes;
+    st.exp_depth = ck.exp_depth(e);
+    st.exps = ck.exps;
+    if (st.exp_depth > AC_CAS_MAX_EXP_DEPTH || st.exps > AC_CAS_MAX_EXPS) {
+        throw cas_error("Evaluation error: too many nested exponentials "
+                        "(at most " + std::to_string(AC_CAS_MAX_EXPS)
+                        + ", nested " + std::to_string(AC_CAS_MAX_EXP_DEPTH)
+                        + " deep)");
+    }
     double deg = ck.degree(e);
     st.degree = (size_t) std::min(deg, 1e9);
     if (deg > AC_CAS_MAX_DEGREE) {

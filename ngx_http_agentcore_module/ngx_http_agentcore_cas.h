@@ -32,9 +32,14 @@ extern "C" {
 #define AC_CAS_MAX_SOLVE_DEG  16       /* degree of an equation to solve */
 #define AC_CAS_MAX_ORDER      32       /* derivative and series order */
 #define AC_CAS_MAX_MATRIX     8        /* rows and columns */
+#define AC_CAS_MAX_SYM_MATRIX 4        /* ... of a Matrix with symbols */
+#define AC_CAS_MAX_SYM_MATRIX_POW 8    /* its powers */
 #define AC_CAS_MAX_FACT       1500     /* factorial argument */
 #define AC_CAS_MAX_RESULT     20000    /* nodes of any result */
 #define AC_CAS_MAX_TEXT       4300     /* characters of the result */
+#define AC_CAS_MAX_SIMPLIFY   32       /* nodes evaluate simplifies */
+#define AC_CAS_MAX_EXPS       8        /* exp(u), a**u with a symbolic u */
+#define AC_CAS_MAX_EXP_DEPTH  3        /* exponentials in exponentials */
 
 
 typedef struct {
@@ -53,6 +58,8 @@ typedef struct {
 typedef struct {
     size_t        nodes;            /* of the input after substitution */
     size_t        degree;           /* estimated */
+    size_t        exps;             /* exponentials */
+    size_t        exp_depth;        /* their nesting */
     size_t        result_nodes;     /* largest intermediate result */
 } ac_cas_stats_t;
 
