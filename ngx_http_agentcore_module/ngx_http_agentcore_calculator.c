@@ -56,7 +56,6 @@
 
 #define AC_CALC_MAX_LEN        4096
 #define AC_CALC_MAX_DEPTH      64
-#define AC_CALC_MAX_BITS       16384
 #define AC_CALC_MAX_DIGITS     4300
 #define AC_CALC_MAX_FACT       1500
 #define AC_CALC_MAX_PI_POW     64
@@ -67,7 +66,6 @@
 #define AC_CALC_DEF_PRECISION  10
 #define AC_CALC_MAX_PRECISION  100
 #define AC_CALC_SCI_THRESHOLD  1e21
-#define AC_CALC_MAX_STEPS      65536
 
 
 enum {
@@ -559,10 +557,13 @@ ac_rat_check(ac_calc_t *c, mpq_srcptr q)
 {
     size_t  bits;
 
-    bits = mpz_sizeinbase(mpq_numref(q), 2)
-           + mpz_sizeinbase(mpq_denref(q), 2);
+    bits = mpz_sizeinbase(mpq_numref(q), 2);
 
-    if (bits > c->max_bits) {
+    if (mpz_sizeinbase(mpq_denref(q), 2) > bits) {
+        bits = mpz_sizeinbase(mpq_denref(q), 2);
+    }
+
+    if (bits <= AC_CALC_MAX_BITS && bits > c->max_bits) {
         c->max_bits = bits;
     }
 

@@ -20,6 +20,10 @@
 #define AC_CALC_SUCCESS   0
 #define AC_CALC_ERROR     1
 
+/* the numeric path's work bounds */
+#define AC_CALC_MAX_BITS       16384    /* an exact rational's parts */
+#define AC_CALC_MAX_STEPS      65536    /* operations and function calls */
+
 
 /*
  * input is the tool input object: expression (required), precision,
@@ -34,7 +38,7 @@ int ac_calculator(json_t *input, char **text);
 /* the work the last ac_calculator() call did (for tests and fuzzers) */
 typedef struct {
     unsigned long    steps;         /* operations of the numeric path */
-    unsigned long    max_bits;      /* largest exact rational, bits */
+    unsigned long    max_bits;      /* largest exact value kept, bits */
     ac_cas_stats_t   cas;           /* the symbolic path */
 } ac_calc_stats_t;
 

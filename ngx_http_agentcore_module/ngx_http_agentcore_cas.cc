@@ -802,6 +802,15 @@ struct converter {
             "exp", "sign", "floor", "factorial", "erf", NULL
         };
 
+        if (op == "Psi" && (args.size() == 1 || args.size() == 2)) {
+            /* digamma and its derivatives: SymPy's polygamma(n, x) */
+            onode n = mk(O_FN, "polygamma");
+            n.a.push_back(args.size() == 2 ? args[1]
+                                           : mk_num(giac::gen(0)));
+            n.a.push_back(args[0]);
+            return n;
+        }
+
         if (log_abs && op == "ln" && args.size() == 1
             && args[0].k == O_FN && args[0].s == "Abs")
         {
@@ -934,27 +943,33 @@ norm(const onode &n)
                 g.push_back(x);
             }
         }
-        /* x * x**2 -> x**3 (numeric exponents, as SymPy) */
+        /* x * x**2 -> x**3, y**a * y**a -> y**(2*a) (as SymPy) */
         std::vector<onode> h;
         for (const onode &x : g) {
             onode b, e;
             base_exp(x, b, e);
             bool merged = false;
-            if (e.k == O_NUM) {
-                for (onode &y : h) {
-                    onode yb, ye;
-                    base_exp(y, yb, ye);
-                    if (ye.k == O_NUM && yb.k != O_NUM && ocmp(yb, b) == 0
-                        && pr(yb, 0) == pr(b, 0))
-                    {
-                        onode p = mk(O_POW);
-                        p.a.push_back(yb);
-                        p.a.push_back(mk_num(ye.q + e.q));
-                        y = p;
-                        merged = true;
-                        break;
-                    }
+            for (onode &y : h) {
+                onode yb, ye;
+                base_exp(y, yb, ye);
+                if ((ye.k == O_NUM) != (e.k == O_NUM) || yb.k == O_NUM
+                    || ocmp(yb, b) != 0 || pr(yb, 0) != pr(b, 0))
+                {
+                    continue;
                 }
+                onode p = mk(O_POW);
+                p.a.push_back(yb);
+                if (e.k == O_NUM) {
+                    p.a.push_back(mk_num(ye.q + e.q));
+                } else {
+                    onode sum = mk(O_ADD);
+                    sum.a.push_back(ye);
+                    sum.a.push_back(e);
+                    p.a.push_back(norm(sum));
+                }
+                y = p;
+                merged = true;
+                break;
             }
             if (!merged) h.push_back(x);
         }
@@ -1671,7 +1686,9 @@ struct run {
     giac::gen eval(const std::string &s) {
         giac::gen g(s, ac_ctx);
         giac::gen r = giac::eval(g, 1, ac_ctx);
-        size_t n = (size_t) giac::taille(r, AC_CAS_MAX_RESULT + 1);
+        /* Giac's taille() stops counting past the bound */
+        size_t n = std::min((size_t) giac::taille(r, AC_CAS_MAX_RESULT + 1),
+                            (size_t) AC_CAS_MAX_RESULT + 1);
         if (n > st.result_nodes) st.result_nodes = n;
         if (n > AC_CAS_MAX_RESULT) {
             throw cas_error(prefix + "result too large");

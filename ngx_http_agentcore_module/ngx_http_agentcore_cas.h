@@ -35,7 +35,9 @@ extern "C" {
 #define AC_CAS_MAX_SYM_MATRIX 4        /* ... of a Matrix with symbols */
 #define AC_CAS_MAX_SYM_MATRIX_POW 8    /* its powers */
 #define AC_CAS_MAX_FACT       1500     /* factorial argument */
-#define AC_CAS_MAX_RESULT     20000    /* nodes of any result */
+#define AC_CAS_MAX_RESULT     4000     /* nodes of any (intermediate)
+                                           result: 4300 characters hold
+                                           fewer */
 #define AC_CAS_MAX_TEXT       4300     /* characters of the result */
 #define AC_CAS_MAX_SIMPLIFY   32       /* nodes evaluate simplifies */
 #define AC_CAS_MAX_EXPS       8        /* exp(u), a**u with a symbolic u */
