@@ -20,23 +20,24 @@
  *         value that close to an integer is that integer;
  *   ZOO   complex infinity (1/0), NAN: both print "nan-nanj".
  *
+ * Symbolic and complex values are not this file's: an expression that
+ * names an unknown symbol ("x + 1") or has a complex result
+ * ("sqrt(-1)") is evaluated again by the computer algebra path
+ * (ngx_http_agentcore_cas.cc, Giac), as are the modes solve, derive,
+ * integrate, limit, series and matrix; any other mode string evaluates
+ * (as the reference).
+ *
  * Deviations from the reference, by design:
- *   - a name that is neither a constant, a function nor one of the
- *     given variables is the error "unknown name 'x'" (the reference
- *     returns a symbolic result such as "x + 1"); multi-letter names
- *     are never split into products of letters;
+ *   - multi-letter names are never split into products of letters;
  *   - implicit multiplication ("2pi", "2(3+4)", "(1)(2)") is accepted
  *     only between numbers, known names and parentheses, so that
  *     "15% of 80" is the reference's syntax error;
- *   - complex results are the error "complex results are not
- *     supported";
- *   - modes solve, derive, integrate, limit, series and matrix are
- *     errors; any other mode string evaluates (as the reference);
  *   - log10, ceil are accepted as extra names;
  *   - bounds: expression <= 4096 bytes, nesting <= 64, exact values
  *     <= 16384 bits, printed integers <= 4300 digits (the reference's
  *     str(int) limit), factorial argument <= 1500, trigonometric
- *     arguments below 2^4096, precision 0..100.
+ *     arguments below 2^4096, precision 0..100, and at most 65536
+ *     operations (AC_CALC_MAX_STEPS): the work is bounded by the input.
  */
 
 
