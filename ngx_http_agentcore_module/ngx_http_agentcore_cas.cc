@@ -2147,6 +2147,12 @@ ac_cas_run(const ac_cas_args_t *args, char **text, ac_cas_stats_t *stats)
             giac::logptr(&nul, ac_ctx);
         }
 
+        /*
+         * Giac's numeric solvers start from random points: the same seed
+         * for every call gives the same answer to the same input
+         */
+        giac::eval(giac::gen(std::string("srand(1)"), ac_ctx), 1, ac_ctx);
+
         ac_names = &r.tr.ids;
         std::string s = r.go();
         ac_names = NULL;
