@@ -31,7 +31,9 @@ static uint32_t ngx_http_agentcore_lone_surrogate(json_t *text,
 static void ngx_http_agentcore_write_handler(ngx_http_request_t *r);
 static void ngx_http_agentcore_step(ngx_http_agentcore_ctx_t *ctx);
 static void ngx_http_agentcore_model_next(ngx_http_agentcore_ctx_t *ctx);
-static void ngx_http_agentcore_model_refit(ngx_http_agentcore_ctx_t *ctx);
+static void ngx_http_agentcore_model_refit(ngx_http_agentcore_ctx_t *ctx,
+    ngx_str_t *overflow);
+static ngx_uint_t ngx_http_agentcore_overflow(ngx_str_t *error);
 static ngx_int_t ngx_http_agentcore_model_outcome(
     ngx_http_agentcore_ctx_t *ctx, ngx_str_t *error);
 static void ngx_http_agentcore_finish(ngx_http_agentcore_ctx_t *ctx,
@@ -521,11 +523,17 @@ ngx_http_agentcore_step(ngx_http_agentcore_ctx_t *ctx)
     ctx->model_done = 0;
 
     if (ctx->model_max_body) {
-        ngx_http_agentcore_model_refit(ctx);
+        ngx_http_agentcore_model_refit(ctx, NULL);
         return;
     }
 
     if (ngx_http_agentcore_model_outcome(ctx, &error) != NGX_OK) {
+
+        if (ngx_http_agentcore_overflow(&error)) {
+            ngx_http_agentcore_model_refit(ctx, &error);
+            return;
+        }
+
         ngx_http_agentcore_finish(ctx, &error);
         return;
     }
@@ -620,7 +628,8 @@ ngx_http_agentcore_model_next(ngx_http_agentcore_ctx_t *ctx)
  */
 
 static void
-ngx_http_agentcore_model_refit(ngx_http_agentcore_ctx_t *ctx)
+ngx_http_agentcore_model_refit(ngx_http_agentcore_ctx_t *ctx,
+    ngx_str_t *overflow)
 {
     char                *s;
     off_t                size, limit;
@@ -630,14 +639,20 @@ ngx_http_agentcore_model_refit(ngx_http_agentcore_ctx_t *ctx)
     ngx_http_request_t  *r;
 
     r = ctx->request;
-    limit = ctx->model_max_body;
     size = ctx->model_sr->headers_in.content_length_n;
     removed = 0;
 
-    ctx->model_max_body = 0;
+    if (overflow) {
+        /* Bedrock's context overflow: one cut, at least */
+        limit = size - 1;
 
-    /* the refused call reached no model: it is not one of the cycles */
-    ctx->cycles--;
+    } else {
+        limit = ctx->model_max_body;
+        ctx->model_max_body = 0;
+
+        /* the refused call reached no model: it is not one of the cycles */
+        ctx->cycles--;
+    }
 
     while (size > limit) {
         cut = ac_history_cut_point(ctx->messages, ctx->turn_start);
@@ -666,11 +681,19 @@ ngx_http_agentcore_model_refit(ngx_http_agentcore_ctx_t *ctx)
         removed += cut;
     }
 
-    ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                  "agentcore: the model request is larger than "
-                  "client_max_body_size (%O) of \"%V\": the %ui oldest "
-                  "messages of the history are left out",
-                  limit, &ctx->conf->model_location, removed);
+    if (overflow) {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "agentcore: the model's context overflowed (\"%V\"): "
+                      "the %ui oldest messages of the history are left out",
+                      overflow, removed);
+
+    } else {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "agentcore: the model request is larger than "
+                      "client_max_body_size (%O) of \"%V\": the %ui oldest "
+                      "messages of the history are left out",
+                      limit, &ctx->conf->model_location, removed);
+    }
 
     ngx_http_agentcore_model_next(ctx);
     return;
@@ -679,6 +702,11 @@ too_large:
 
     /* the session keeps what it had: this prompt is not stored */
     ctx->keep_history = 1;
+
+    if (overflow) {
+        ngx_http_agentcore_finish(ctx, overflow);
+        return;
+    }
 
     error.data = ngx_pnalloc(r->pool, 512);
     if (error.data == NULL) {
@@ -696,6 +724,34 @@ too_large:
                 - error.data;
 
     ngx_http_agentcore_finish(ctx, &error);
+}
+
+
+/*
+ * The messages by which Strands recognizes a context overflow
+ * (ContextWindowOverflowException, runtime-contract.md 8.5)
+ */
+
+static ngx_uint_t
+ngx_http_agentcore_overflow(ngx_str_t *error)
+{
+    ngx_uint_t  i;
+
+    static char  *messages[] = {
+        "Input is too long for requested model",
+        "input length and `max_tokens` exceed context limit",
+        "too many total text bytes",
+        "prompt is too long",
+        NULL
+    };
+
+    for (i = 0; messages[i]; i++) {
+        if (ngx_strnstr(error->data, messages[i], error->len)) {
+            return 1;
+        }
+    }
+
+    return 0;
 }
 
 
