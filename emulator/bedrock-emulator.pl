@@ -21,7 +21,7 @@ use warnings;
 
 use IO::Socket::INET;
 use IO::Select;
-use Socket qw(IPPROTO_TCP TCP_NODELAY);
+use Socket qw(IPPROTO_TCP TCP_NODELAY SOL_SOCKET SO_SNDBUF);
 use POSIX qw(WNOHANG strftime);
 use Compress::Zlib qw(crc32);
 use JSON::PP;
@@ -47,7 +47,8 @@ use constant {
 
 my %REASON = (
     100 => 'Continue', 200 => 'OK', 400 => 'Bad Request',
-    401 => 'Unauthorized', 403 => 'Forbidden', 404 => 'Not Found',
+    401 => 'Unauthorized', 402 => 'Payment Required', 403 => 'Forbidden',
+    404 => 'Not Found', 409 => 'Conflict',
     405 => 'Method Not Allowed', 408 => 'Request Timeout',
     411 => 'Length Required', 413 => 'Payload Too Large',
     424 => 'Failed Dependency', 429 => 'Too Many Requests',
@@ -109,6 +110,7 @@ my $JASCII = JSON::PP->new->canonical->allow_nonref->ascii;
 my %OPT;
 my %KEYS;           # AKID -> [secret, token-or-undef]
 my %BEARER;
+my %RUNTIMES;       # --runtime ARN: the only ones found (else any)
 my $PARENT_PID;
 my %KIDS;
 my $TOOL_COUNTER = 0;
@@ -239,6 +241,7 @@ sub to_bytes {
 #   ['T', bytes]             partial frame, then the chunked terminator
 #   ['C', bytes]             partial frame, then close without terminator
 #   ['H']                    hang until the client closes
+#   ['S', coderef]           coderef->($c) writes (false: stop)
 
 package BedrockEmulator::Plan;
 
@@ -340,17 +343,20 @@ sub finish {
     $self->event('messageStop', stopReason => $stop);
 
     $self->push_step('F', sub {
-        my ($in, $out, $usage, $json);
+        my ($in, $out, $usage, $json, $cr, $cw, @cache);
 
         $in = $plan->{in_tokens};
         $out = $plan->{deltas} || 1;
         if ($plan->{usage}) {
-            ($in, $out) = @{ $plan->{usage} };
+            ($in, $out, $cr, $cw) = @{ $plan->{usage} };
+            push @cache, cacheReadInputTokens => 0 + $cr if $cr >= 0;
+            push @cache, cacheWriteInputTokens => 0 + $cw if $cw >= 0;
         }
         $json = BedrockEmulator::jenc(BedrockEmulator::obj(
             usage => BedrockEmulator::obj(inputTokens => 0 + $in,
                                           outputTokens => 0 + $out,
-                                          totalTokens => $in + $out),
+                                          totalTokens => $in + $out,
+                                          @cache),
             metrics => BedrockEmulator::obj(
                 latencyMs => int((Time::HiRes::time() - $plan->{t0}) * 1000)),
             p => BedrockEmulator::padding()));
@@ -452,6 +458,9 @@ sub write_all {
     my ($off, $n, $len, $win);
 
     return 0 if $c->{dead};
+    if (defined $c->{head}) {
+        $data = delete($c->{head}) . $data;
+    }
     $off = 0;
     $len = length $data;
     while ($off < $len) {
@@ -694,9 +703,11 @@ sub amz_epoch {
 # returns undef when the request may pass, else
 # [status, type, suffix, message]
 sub check_auth {
-    my ($req) = @_;
+    my ($req, $service, $region) = @_;
     my ($auth, %f, @cred, $akid, $secret, $token, @signed, $chdrs, $creq,
         $sts, $sig, $date, $t, $now, $hash, $hregion);
+
+    $service //= 'bedrock';
 
     return undef if $OPT{no_auth};
 
@@ -749,15 +760,17 @@ sub check_auth {
                 'The security token included in the request is invalid.'];
     }
     ($secret, $token) = @{ $KEYS{$akid} };
-    if ($cred[3] ne 'bedrock') {
+    if ($cred[3] ne $service) {
         return [403, 'InvalidSignatureException', CORAL,
-                "Credential should be scoped to correct service: 'bedrock'. "];
+                "Credential should be scoped to correct service: "
+                . "'$service'. "];
     }
     # the scope's region: a region name, and the one of the endpoint when
-    # the Host names one (bedrock-runtime[-fips].REGION.amazonaws.com)
+    # the Host names one (bedrock-runtime[-fips].REGION.amazonaws.com,
+    # bedrock-agentcore.REGION.amazonaws.com), or the runtime ARN's
     $hregion = (($req->{h}{host} // '')
-                =~ /^bedrock-runtime(?:-fips)?\.([^.]+)\.amazonaws\.com(?:\.cn)?(?::\d+)?$/)
-               ? $1 : undef;
+                =~ /^(?:bedrock-runtime(?:-fips)?|bedrock-agentcore)\.([^.]+)\.amazonaws\.com(?:\.cn)?(?::\d+)?$/)
+               ? $1 : $region;
     if ($cred[2] !~ /^[a-z]{2}(?:-[a-z]+)+-\d+$/
         || (defined $hregion && $cred[2] ne $hregion))
     {
@@ -1212,6 +1225,20 @@ my %SCENARIO;
         $plan->finish('end_turn');
     },
 
+    flood => sub {
+        my ($ctx, $plan, $d) = @_;
+        my $total = arg_int($d, 'bytes', 16 * 1024 * 1024);
+        my $size = arg_int($d, 'size', 1000);
+        my $id = $d->{args}{id} // 'default';
+
+        die "[[flood]] size= must be 16 or more\n" if $size < 16;
+        $plan->message_start();
+        $plan->push_step('S', sub { flood($_[0], $total, $size, $id) });
+        $plan->{deltas} = int(($total + $size - 1) / $size);
+        $plan->block_stop(0);
+        $plan->finish('end_turn');
+    },
+
     exception => sub {
         my ($ctx, $plan, $d) = @_;
         my $type = $d->{args}{type} // 'throttlingException';
@@ -1407,6 +1434,86 @@ my %SCENARIO;
     },
 );
 
+# [[flood]]: $total bytes of text in deltas of $size bytes, each
+# "[<8-digit sequence number>]" then "x"s, written as fast as the peer
+# takes them, through a small send buffer.  The progress file
+# (GET /_emulator/progress?id=ID) holds "<text bytes written> <state>":
+# writing, blocked (the peer took nothing for 200 ms), done, closed.
+sub flood {
+    my ($c, $total, $size, $id) = @_;
+    my ($sent, $seq, $n, $text, $frame, $data, $off, $w, $state, $last);
+
+    setsockopt($c->{sock}, SOL_SOCKET, SO_SNDBUF, 16384);
+    $c->{sock}->blocking(0);
+
+    ($sent, $seq, $last, $state) = (0, 0, -1, '');
+    my $report = sub {
+        my ($st) = @_;
+        return if $st eq $state && $sent - $last < 262144;
+        ($state, $last) = ($st, $sent);
+        progress($id, "$sent $st");
+    };
+
+    $report->('writing');
+
+    while ($sent < $total) {
+        $n = $total - $sent < $size ? $total - $sent : $size;
+        $text = sprintf('[%08d]', $seq++);
+        $text = substr($text . ('x' x $n), 0, $n);
+        $frame = es_event_frame('contentBlockDelta', to_bytes(jenc(obj(
+            contentBlockIndex => 0, delta => obj(text => $text),
+            p => padding()))));
+        $data = $c->{chunked}
+                ? sprintf("%x\r\n", length $frame) . $frame . "\r\n" : $frame;
+        $off = 0;
+
+        while ($off < length $data) {
+            my $k = syswrite($c->{sock}, $data, length($data) - $off, $off);
+
+            if (defined $k) {
+                $off += $k;
+                $c->{sent} += $k;
+                next;
+            }
+
+            if (!$!{EAGAIN} && !$!{EWOULDBLOCK} && !$!{EINTR}) {
+                $c->{dead} = 1;
+                $report->('closed');
+                return 0;
+            }
+
+            $w = '';
+            vec($w, fileno($c->{sock}), 1) = 1;
+            if (!select(undef, $w, undef, 0.2)) {
+                $report->('blocked');
+                orphan_check();
+            }
+        }
+
+        $sent += $n;
+        $report->('writing');
+    }
+
+    $c->{sock}->blocking(1);
+    $state = '';
+    $report->('done');
+    return 1;
+}
+
+sub progress {
+    my ($id, $line) = @_;
+    my $fh;
+
+    $id =~ s/[^A-Za-z0-9_.-]/_/g;
+    mkdir($OPT{state_dir}, 0700);
+    sysopen($fh, "$OPT{state_dir}/progress-$id", O_RDWR | O_CREAT)
+        or return;
+    flock($fh, LOCK_EX);
+    truncate($fh, 0);
+    syswrite($fh, "$line\n");
+    close $fh;
+}
+
 sub partial_scenario {
     my ($ctx, $plan, $d, $how) = @_;
     my $f;
@@ -1473,7 +1580,9 @@ sub build_plan {
         $plan->{ascii} = 1;
     }
     if (my $m = $mod{usage}) {
-        $plan->{usage} = [arg_int($m, 'in', 10), arg_int($m, 'out', 20)];
+        $plan->{usage} = [arg_int($m, 'in', 10), arg_int($m, 'out', 20),
+                          arg_int($m, 'cache-read', -1),
+                          arg_int($m, 'cache-write', -1)];
     }
     if ($mod{'max-tokens'}) {
         $plan->{stop} = 'max_tokens';
@@ -1576,6 +1685,8 @@ sub run_plan {
         } elsif ($kind eq 'H') {
             hang($c);
             return;
+        } elsif ($kind eq 'S') {
+            $step->[1]->($c) or return;
         }
     }
     end_chunks($c);
@@ -1595,6 +1706,11 @@ sub stream_headers {
         $h .= 'Connection: ' . ($c->{close} ? 'close' : 'keep-alive') . "\r\n";
     } else {
         $h .= "Connection: close\r\n";
+    }
+    # batch: the head goes out with the frames, in their one write
+    if ($c->{hold_head}) {
+        $c->{head} = "$h\r\n";
+        return 1;
     }
     return write_all($c, "$h\r\n");
 }
@@ -1626,6 +1742,22 @@ sub handle_request {
 
     if ($req->{path} eq '/_emulator/health') {
         send_response($c, $req, 200, ['Content-Type', 'text/plain'], 'ok');
+        return;
+    }
+
+    if ($req->{path} eq '/_emulator/progress') {
+        my ($id, $fh, $line);
+
+        ($id) = ($req->{target} =~ /[?&]id=([A-Za-z0-9_.-]+)/);
+        $id //= 'default';
+        $line = open($fh, '<', "$OPT{state_dir}/progress-$id")
+                ? (<$fh> // '') : "none\n";
+        send_response($c, $req, 200, ['Content-Type', 'text/plain'], $line);
+        return;
+    }
+
+    if ($req->{path} =~ m{^/runtimes/([^/]+)/invocations$}) {
+        handle_runtime($c, $req, $1);
         return;
     }
 
@@ -1717,8 +1849,188 @@ sub handle_request {
         return;
     }
 
+    $c->{hold_head} = $plan->{batch};
     stream_headers($c) or return;
+    delete $c->{hold_head};
     run_plan($c, $plan);
+}
+
+# ---------------------------------------------------------------------------
+# InvokeAgentRuntime: POST /runtimes/{url-encoded ARN}/invocations
+
+my %RT_TYPE = (
+    400 => 'ValidationException', 402 => 'ServiceQuotaExceededException',
+    403 => 'AccessDeniedException', 404 => 'ResourceNotFoundException',
+    409 => 'RetryableConflictException', 424 => 'RuntimeClientError',
+    429 => 'ThrottlingException', 500 => 'InternalServerException',
+);
+
+my %RT_MESSAGE = (
+    ThrottlingException => 'Rate exceeded',
+    RuntimeClientError => 'Received error (500) from runtime. Please '
+                          . 'check your CloudWatch logs for more information.',
+    ServiceQuotaExceededException => 'Service quota exceeded',
+    RetryableConflictException => 'The session is busy, retry',
+    InternalServerException => 'Internal server error',
+    AccessDeniedException => 'Access denied',
+    ValidationException => 'Invalid request',
+);
+
+use constant AGENTCORE => 'http://internal.amazon.com/coral/com.amazonaws.bedrockagentcore/';
+
+sub rt_headers {
+    my ($req, $sid, $type) = @_;
+
+    return ['Content-Type', $type, 'x-amzn-RequestId', request_id(),
+            defined $sid
+            ? ('X-Amzn-Bedrock-AgentCore-Runtime-Session-Id', $sid) : ()];
+}
+
+sub rt_stream {
+    my ($c, $req, $sid, $events, $ms, $hang) = @_;
+    my $h;
+
+    $c->{status} = 200;
+    $h = "HTTP/1.1 200 OK\r\nDate: " . http_date() . "\r\n";
+    for (my $i = 0, my $l = rt_headers($req, $sid,
+                                       'text/event-stream; charset=utf-8');
+         $i < @$l; $i += 2)
+    {
+        $h .= "$l->[$i]: $l->[$i + 1]\r\n";
+    }
+    $h .= $c->{chunked} ? "Transfer-Encoding: chunked\r\nConnection: "
+                          . ($c->{close} ? 'close' : 'keep-alive') . "\r\n"
+                        : "Connection: close\r\n";
+    write_all($c, "$h\r\n") or return;
+
+    for my $i (0 .. $#$events) {
+        sleep($ms / 1000) if $i && $ms;
+        write_chunk($c, 'data: ' . $JCH->encode($events->[$i]) . "\n\n")
+            or return;
+    }
+
+    return hang($c) if $hang;
+    end_chunks($c);
+}
+
+sub handle_runtime {
+    my ($c, $req, $seg) = @_;
+    my ($arn, $region, $sid, %q, $json, $prompt, $dirs, $d, $body, @ev);
+
+    if ($req->{method} ne 'POST') {
+        send_aws_error($c, $req, 404, 'UnknownOperationException', CORAL,
+                       "Unknown operation: $req->{method} $req->{path}");
+        return;
+    }
+
+    # the ARN is one path segment, every reserved byte %-encoded
+    $arn = uri_decode($seg);
+    if (uri_encode($arn) ne $seg
+        || $arn !~ m{^arn:[a-z-]+:bedrock-agentcore:([a-z0-9-]+):\d{12}:runtime/[A-Za-z0-9_-]+$})
+    {
+        send_aws_error($c, $req, 400, 'ValidationException', AGENTCORE,
+                       "Invalid agent runtime ARN: $seg");
+        return;
+    }
+    $region = $1;
+    $c->{note} = "runtime=$arn";
+
+    if (my $e = check_auth($req, 'bedrock-agentcore', $region)) {
+        $e->[2] = AGENTCORE if $e->[2] eq BEDROCK;
+        send_aws_error($c, $req, @$e);
+        return;
+    }
+
+    for my $kv (split /&/, $req->{query}) {
+        my ($k, $v) = split /=/, $kv, 2;
+        $q{uri_decode($k)} = uri_decode($v // '');
+    }
+
+    $sid = $req->{h}{'x-amzn-bedrock-agentcore-runtime-session-id'};
+    if (!defined $sid || length $sid < 33 || length $sid > 256) {
+        send_aws_error($c, $req, 400, 'ValidationException', AGENTCORE,
+                       '1 validation error detected: Value at '
+                       . "'runtimeSessionId' failed to satisfy constraint: "
+                       . 'Member must have length between 33 and 256');
+        return;
+    }
+
+    if (%RUNTIMES && !$RUNTIMES{$arn}) {
+        send_aws_error($c, $req, 404, 'ResourceNotFoundException', AGENTCORE,
+                       "No endpoint or agent found with qualifier '"
+                       . ($q{qualifier} // 'DEFAULT') . "' for agent '$arn'");
+        return;
+    }
+
+    $json = eval { $JIN->decode($req->{body}) };
+    $prompt = ref $json eq 'HASH' && defined $json->{prompt}
+              && !ref $json->{prompt} ? $json->{prompt} : '';
+    ($dirs, $prompt) = parse_directives($prompt);
+    $d = $dirs->[0] // { name => '', args => {} };
+    $c->{note} .= " session=$sid scenario=" . ($d->{name} || 'default');
+
+    if ($d->{name} eq 'http') {
+        my $status = 0 + ($d->{args}{status} // 429);
+        my $type = $d->{args}{type} // $RT_TYPE{$status}
+                   // 'InternalServerException';
+        send_aws_error($c, $req, $status, $type, AGENTCORE,
+                       $d->{args}{message} // $RT_MESSAGE{$type}
+                       // 'An error occurred.');
+        return;
+    }
+
+    if ($d->{name} eq 'json') {
+        $body = to_bytes(jenc(obj(result => "Hello! You said: $prompt",
+                                  qualifier => $q{qualifier} // '')));
+        send_response($c, $req, 200, rt_headers($req, $sid,
+                                                'application/json'), $body);
+        return;
+    }
+
+    if ($d->{name} eq 'echo-headers') {
+        my @lines = ([':method', $req->{method}],
+                     [':path', $req->{target}]);
+        for my $h (@{ $req->{headers} }) {
+            my ($n, $v) = @$h;
+            if ($n eq 'authorization') {
+                $v = $v =~ /^AWS4-HMAC-SHA256\s/
+                     ? 'AWS4-HMAC-SHA256 ' . join(', ',
+                           $v =~ /((?:Credential|SignedHeaders)=[^,\s]*)/g)
+                     : $v =~ /^Bearer\s/i ? 'Bearer [redacted]'
+                     : '[redacted]';
+            } elsif ($n eq 'x-amz-security-token') {
+                $v = '[redacted sha256:' . substr(sha256_hex($v), 0, 16)
+                     . ']';
+            }
+            push @lines, [$n, $v];
+        }
+        $body = join('', map { "$_->[0]: $_->[1]\n" }
+                         sort { $a->[0] cmp $b->[0] } @lines);
+        send_response($c, $req, 200, rt_headers($req, $sid,
+                                                'text/plain'), $body);
+        return;
+    }
+
+    if ($d->{name} eq 'slow') {
+        my $n = 0 + ($d->{args}{n} // 5);
+        rt_stream($c, $req, $sid, [map { "tok$_ " } 1 .. $n],
+                  0 + ($d->{args}{ms} // 100));
+        return;
+    }
+
+    if ($d->{name} eq 'hang') {
+        rt_stream($c, $req, $sid, ['Hello'], 0, 1);
+        return;
+    }
+
+    if ($d->{name} ne '') {
+        send_aws_error($c, $req, 400, 'ValidationException', AGENTCORE,
+                       "emulator: unknown runtime directive [[$d->{name}]]");
+        return;
+    }
+
+    rt_stream($c, $req, $sid, [words("Hello! You said: $prompt")],
+              $OPT{delay_ms} // 0);
 }
 
 sub serve_connection {
@@ -1765,7 +2077,10 @@ usage: bedrock-emulator.pl [options]
   --key AKID:SECRET[:SESSION_TOKEN]
                          accepted SigV4 credentials (repeatable; default the AWS
                          example key AKIDEXAMPLE)
-  --bearer TOKEN         accepted Bearer API key (repeatable)
+  --bearer TOKEN         accepted Bearer API key (repeatable); also a
+                         runtime's JWT (InvokeAgentRuntime)
+  --runtime ARN          an agent runtime InvokeAgentRuntime finds
+                         (repeatable; default: any well-formed ARN)
   --delay-ms N           pause between deltas (default 0)
   --log FILE             append one line per request (no secrets)
   --no-clock-check       do not reject x-amz-date more than 5 minutes off
@@ -1787,6 +2102,7 @@ sub main {
         'listen=s'       => \$listen,
         'key=s'          => \@keys,
         'bearer=s'       => \@bearer,
+        'runtime=s'      => sub { $RUNTIMES{$_[1]} = 1 },
         'delay-ms=i'     => \$OPT{delay_ms},
         'log=s'          => \$OPT{log},
         'quiet'          => \$OPT{quiet},

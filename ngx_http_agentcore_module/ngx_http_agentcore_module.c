@@ -183,6 +183,27 @@ static ngx_command_t  ngx_http_agentcore_commands[] = {
       offsetof(ngx_http_agentcore_loc_conf_t, sse_coalesce),
       NULL },
 
+    { ngx_string("agentcore_metrics"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_agentcore_metrics_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("agentcore_runtime_pass"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_agentcore_runtime_pass,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("agentcore_runtime_location"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_agentcore_loc_conf_t, runtime_location),
+      NULL },
+
     { ngx_string("agentcore_weather"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_str_slot,
@@ -310,6 +331,10 @@ static ngx_int_t
 ngx_http_agentcore_preconfiguration(ngx_conf_t *cf)
 {
     if (ngx_http_agentcore_add_variables(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_agentcore_runtime_add_variables(cf) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -441,6 +466,14 @@ ngx_http_agentcore_init(ngx_conf_t *cf)
         return NGX_ERROR;
     }
 
+    if (ngx_http_agentcore_metrics_init(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_agentcore_runtime_init(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     return ngx_http_agentcore_model_filter_init(cf);
 }
 
@@ -558,12 +591,20 @@ ngx_http_agentcore_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         return NGX_CONF_ERROR;
     }
 
+    if (ngx_http_agentcore_runtime_merge(cf, prev, conf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
+
     if (ngx_http_agentcore_merge_credentials(cf, prev, conf) != NGX_CONF_OK)
     {
         return NGX_CONF_ERROR;
     }
 
     if (ngx_http_agentcore_merge_tools(cf, prev, conf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_agentcore_metrics_merge(cf, conf) != NGX_CONF_OK) {
         return NGX_CONF_ERROR;
     }
 

@@ -36,6 +36,8 @@ typedef struct ngx_http_agentcore_creds_conf_s
     ngx_http_agentcore_creds_conf_t;
 typedef struct ngx_http_agentcore_creds_wait_s
     ngx_http_agentcore_creds_wait_t;
+typedef struct ngx_http_agentcore_runtime_conf_s
+    ngx_http_agentcore_runtime_conf_t;
 
 
 typedef struct {
@@ -76,6 +78,9 @@ typedef struct {
     ngx_http_complex_value_t   *session_key;   /* agentcore_session_key */
     ngx_flag_t                  ping_busy;     /* agentcore_ping_busy */
     ngx_flag_t                  sse_coalesce;  /* agentcore_sse_coalesce */
+
+    ngx_http_agentcore_runtime_conf_t  *runtime;   /* agentcore_runtime_pass */
+    ngx_str_t                   runtime_location;
 } ngx_http_agentcore_loc_conf_t;
 
 
@@ -85,6 +90,26 @@ typedef struct {
     ngx_str_t                   session_token;
     ngx_str_t                   bearer_token;
 } ngx_http_agentcore_credentials_t;
+
+
+/*
+ * what the access log and the metrics read of an invocation, besides
+ * the rest of the ctx (ngx_http_agentcore_metrics.c)
+ */
+
+typedef struct {
+    ngx_msec_t                  ttfb;           /* ms from the request's
+                                                   start to the first
+                                                   event sent */
+    ngx_uint_t                  retries;        /* model calls retried */
+    ngx_str_t                   tools;          /* the tools called,
+                                                   comma-separated */
+    size_t                      tools_size;
+    ngx_str_t                   error_type;     /* a stream_error's type,
+                                                   if its cause sets it;
+                                                   else inferred */
+    unsigned                    ttfb_set:1;
+} ngx_http_agentcore_stats_t;
 
 
 /* one invocation: the state machine's single context */
@@ -99,6 +124,8 @@ typedef struct {
     ngx_str_t                   session_id;     /* "" when stateless */
     ngx_http_agentcore_session_t  *session;     /* _session.c's part */
     ngx_uint_t                  cycles;         /* model calls made */
+    ngx_uint_t                  turn_start;     /* the first message of
+                                                   this invocation's turn */
 
     /* the model call in flight */
     ngx_http_request_t         *model_sr;
@@ -111,6 +138,13 @@ typedef struct {
     u_char                     *error_body;     /* non-2xx body */
     size_t                      error_body_len;
     const char                 *stream_error;   /* decoder failure */
+    ngx_chain_t                *model_held;     /* reads not decoded yet:
+                                                   the client's socket is
+                                                   full (backpressure) */
+    off_t                       model_max_body; /* the model location's
+                                                   client_max_body_size,
+                                                   when it refused the
+                                                   request */
 
     /* what the model location's variables return */
     ngx_str_t                   wire_path;
@@ -141,6 +175,7 @@ typedef struct {
     ngx_uint_t                  log_level;      /* paused debug level */
 
     ac_usage_t                  usage;          /* summed over cycles */
+    ngx_http_agentcore_stats_t  stats;
     ngx_str_t                   stop_reason;
     ngx_str_t                   error;          /* the stream_error sent */
 
@@ -154,6 +189,8 @@ typedef struct {
     unsigned                    model_failed:1; /* stop decoding */
     unsigned                    finished:1;
     unsigned                    creds_waiting:1;  /* a model call waits */
+    unsigned                    keep_history:1; /* the session keeps the
+                                                   history it had */
 } ngx_http_agentcore_ctx_t;
 
 
@@ -169,6 +206,7 @@ ngx_http_request_t *ngx_http_agentcore_post_subrequest(ngx_http_request_t *r,
     ngx_str_t *uri, ngx_str_t *args, ngx_buf_t *body,
     ngx_http_post_subrequest_t *ps, ngx_http_agentcore_ctx_t *ctx);
 ngx_int_t ngx_http_agentcore_model_filter_init(ngx_conf_t *cf);
+void ngx_http_agentcore_model_resume(ngx_http_agentcore_ctx_t *ctx);
 char *ngx_http_agentcore_model_merge(ngx_conf_t *cf,
     ngx_http_agentcore_loc_conf_t *conf);
 
@@ -182,6 +220,7 @@ ngx_int_t ngx_http_agentcore_sse_flush(ngx_http_agentcore_ctx_t *ctx);
 ngx_int_t ngx_http_agentcore_sse_pending(ngx_http_agentcore_ctx_t *ctx);
 void ngx_http_agentcore_sse_flush_later(ngx_http_agentcore_ctx_t *ctx);
 void ngx_http_agentcore_sse_flush_handler(ngx_event_t *ev);
+ngx_int_t ngx_http_agentcore_sse_blocked(ngx_http_agentcore_ctx_t *ctx);
 ngx_int_t ngx_http_agentcore_send_json(ngx_http_request_t *r,
     ngx_uint_t status, const char *error, const char *details);
 ngx_int_t ngx_http_agentcore_send_not_allowed(ngx_http_request_t *r,
@@ -214,6 +253,17 @@ ngx_int_t ngx_http_agentcore_add_builtin_tools(ngx_conf_t *cf);
 /* ngx_http_agentcore_ping.c */
 ngx_int_t ngx_http_agentcore_ping_handler(ngx_http_request_t *r);
 
+/* ngx_http_agentcore_runtime.c: agentcore_runtime_pass */
+char *ngx_http_agentcore_runtime_pass(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_agentcore_runtime_merge(ngx_conf_t *cf,
+    ngx_http_agentcore_loc_conf_t *prev, ngx_http_agentcore_loc_conf_t *conf);
+ngx_uint_t ngx_http_agentcore_runtime_signs(
+    ngx_http_agentcore_loc_conf_t *conf);
+ngx_int_t ngx_http_agentcore_runtime_add_variables(ngx_conf_t *cf);
+ngx_int_t ngx_http_agentcore_runtime_init(ngx_conf_t *cf);
+ngx_int_t ngx_http_agentcore_runtime_handler(ngx_http_request_t *r);
+
 /* ngx_http_agentcore_credentials.c */
 char *ngx_http_agentcore_credentials_directive(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
@@ -227,6 +277,19 @@ ngx_int_t ngx_http_agentcore_credentials_init(ngx_cycle_t *cycle);
 ngx_int_t ngx_http_agentcore_credentials(ngx_http_agentcore_ctx_t *ctx,
     ngx_http_agentcore_credentials_t **cr);
 void *ngx_http_agentcore_secret_alloc(ngx_pool_t *pool, size_t size);
+
+/* ngx_http_agentcore_metrics.c: the metrics zone and the log variables */
+char *ngx_http_agentcore_metrics_directive(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+ngx_int_t ngx_http_agentcore_metrics_init(ngx_conf_t *cf);
+char *ngx_http_agentcore_metrics_merge(ngx_conf_t *cf,
+    ngx_http_agentcore_loc_conf_t *conf);
+void ngx_http_agentcore_metrics_tool(ngx_http_agentcore_tool_call_t *call);
+void ngx_http_agentcore_metrics_evicted(ngx_str_t *zone, ngx_uint_t n);
+void ngx_http_agentcore_metrics_credentials(ngx_uint_t ok);
+
+/* ngx_http_agentcore_request_id.c: $agentcore_request_id */
+ngx_int_t ngx_http_agentcore_request_id_variable(ngx_conf_t *cf);
 
 
 #endif /* _NGX_HTTP_AGENTCORE_MODULE_H_INCLUDED_ */

@@ -177,7 +177,9 @@ ngx_http_agentcore_session_zone_directive(ngx_conf_t *cf,
                         name.len) == 0)
         || (name.len == sizeof("agentcore_credentials") - 1
             && ngx_strncmp(name.data, "agentcore_credentials", name.len)
-               == 0))
+               == 0)
+        || (name.len == sizeof("agentcore_metrics") - 1
+            && ngx_strncmp(name.data, "agentcore_metrics", name.len) == 0))
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "zone name \"%V\" is reserved", &name);
@@ -1119,7 +1121,7 @@ ngx_http_agentcore_session_store(ngx_http_agentcore_session_t *s,
     log = r->connection->log;
     zone = s->zone;
 
-    if (ctx->messages == NULL) {
+    if (ctx->messages == NULL || ctx->keep_history) {
         return NGX_OK;
     }
 
@@ -1506,6 +1508,8 @@ ngx_http_agentcore_session_alloc(ngx_http_agentcore_session_zone_t *zone,
     }
 
     if (evicted) {
+        ngx_http_agentcore_metrics_evicted(&zone->shm_zone->shm.name, evicted);
+
         ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
                       "agentcore: agentcore_session_zone \"%V\" is full: "
                       "%ui least recently used sessions evicted",
@@ -1632,4 +1636,40 @@ ngx_http_agentcore_ping_stamp(ngx_uint_t busy)
     ngx_shmtx_unlock(&ngx_http_agentcore_state->shpool->mutex);
 
     return stamp;
+}
+
+
+/* the sessions a zone holds (the metrics); NGX_ERROR: not a session zone */
+
+ngx_int_t
+ngx_http_agentcore_session_count(ngx_shm_zone_t *shm_zone)
+{
+    ngx_int_t                           n;
+    ngx_queue_t                        *q;
+    ngx_http_agentcore_session_zone_t  *zone;
+
+    if (shm_zone->init != ngx_http_agentcore_session_init_zone) {
+        return NGX_ERROR;
+    }
+
+    zone = shm_zone->data;
+
+    if (zone == NULL || zone->sh == NULL) {
+        return 0;
+    }
+
+    n = 0;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    for (q = ngx_queue_head(&zone->sh->lru);
+         q != ngx_queue_sentinel(&zone->sh->lru);
+         q = ngx_queue_next(q))
+    {
+        n++;
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    return n;
 }

@@ -54,6 +54,9 @@ ngx_int_t ngx_http_agentcore_session_end(ngx_http_agentcore_ctx_t *ctx,
 /* invocations in flight in every worker */
 ngx_uint_t ngx_http_agentcore_invocations(void);
 
+/* the sessions a zone holds; NGX_ERROR if it is not a session zone */
+ngx_int_t ngx_http_agentcore_session_count(ngx_shm_zone_t *shm_zone);
+
 /* the /ping stamp for this status, renewed when the status changes */
 time_t ngx_http_agentcore_ping_stamp(ngx_uint_t busy);
 

@@ -727,6 +727,8 @@ ngx_http_agentcore_tool_result(ngx_http_agentcore_tool_call_t *call,
 
     call->done = 1;
 
+    ngx_http_agentcore_metrics_tool(call);
+
     ngx_log_debug3(NGX_LOG_DEBUG_HTTP, call->request->connection->log, 0,
                    "agentcore tool call done %V %s, %uz bytes",
                    &call->tool_use_id, call->error ? "error" : "success",

@@ -683,6 +683,12 @@ sub scenario {
     my ($u) = payloads((frames($r))[-1]);
     is_deeply($u->{usage}, { inputTokens => 7, outputTokens => 9, totalTokens => 16 },
               'usage');
+    $r = scenario('[[usage in=7 out=9 cache-read=5 cache-write=3]]');
+    ($u) = payloads((frames($r))[-1]);
+    is_deeply($u->{usage}, { inputTokens => 7, outputTokens => 9, totalTokens => 16,
+                             cacheReadInputTokens => 5,
+                             cacheWriteInputTokens => 3 },
+              'usage with cache tokens');
 
     $r = scenario('[[reasoning]]');
     @f = frames($r);

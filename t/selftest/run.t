@@ -23,6 +23,11 @@ my $a = start_run("$dir/a.out", AGENTCORE_PORT => $p1);
 ok(wait_ready($a, "$dir/a.out", '127.0.0.1', $p1), "run on port $p1 is up")
     or diag(slurp("$dir/a.out"));
 like(http_get('127.0.0.1', $p1, '/ping'), qr/"Healthy"/, '... /ping');
+like(http_get('127.0.0.1', $p1, '/metrics'),
+     qr{\A HTTP/1\.1\ 200 .*
+        ^Content-Type:\ text/plain;\ version=0\.0\.4;\ charset=utf-8\r$ .*
+        ^agentcore_invocations_total\{outcome="ok"\}\ 0$}msx,
+     '... /metrics: Prometheus text (docs/operating.md)');
 like(slurp("$dir/a.out"), qr{Logs: \Q$ROOT\E/build/run-$p1/logs/},
      '... in build/run-PORT');
 
