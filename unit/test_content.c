@@ -156,7 +156,8 @@ test_text_and_image(void **state)
 
     /* base64 as `base64` wraps it: the line breaks go */
     expect("[{\"image\": {\"format\": \"png\", \"source\": {\"bytes\":"
-           " \"iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwAD\\n"
+           " \"iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42"
+           "mNk+M9QDwAD\\n"
            "hgGAWjR9awAAAABJRU5ErkJggg==\\n\"}}}]",
            "[{\"image\":{\"format\":\"png\","
            "\"source\":{\"bytes\":\"" PNG_1X1 "\"}}}]");
@@ -170,7 +171,8 @@ test_image_errors(void **state)
     char           *s, *p;
     unsigned char   png[24];
 
-    expect("[{\"image\": {\"format\": \"bmp\", \"source\": {\"bytes\": \"AAAA\"}}}]",
+    expect("[{\"image\": {\"format\": \"bmp\", \"source\": {\"bytes\": "
+           "\"AAAA\"}}}]",
            "ERR: prompt[0] (image): \"format\" is not one of png, jpeg, "
            "gif, webp");
     expect("[{\"image\": {\"format\": \"png\"}}]",
@@ -188,7 +190,8 @@ test_image_errors(void **state)
     expect("[{\"image\": {\"format\": \"png\", \"source\": {\"bytes\": "
            "\"iVBO-w0_\"}}}]",
            "ERR: prompt[0] (image): \"bytes\" is not base64 (character 4)");
-    expect("[{\"image\": {\"format\": \"png\", \"source\": {\"bytes\": \"\"}}}]",
+    expect("[{\"image\": {\"format\": \"png\", \"source\": {\"bytes\": "
+           "\"\"}}}]",
            "ERR: prompt[0] (image): \"bytes\" is empty");
     expect("[{\"image\": {\"format\": \"png\", \"source\": {\"bytes\": 5}}}]",
            "ERR: prompt[0] (image): \"bytes\" is not a base64 string");
@@ -303,20 +306,24 @@ test_document(void **state)
     char  *s, *p, *big;
 
     expect("[{\"text\": \"Summarize\"}, {\"document\": {\"format\": \"txt\","
-           " \"source\": {\"bytes\": \"aGVsbG8=\"}, \"name\": \"My notes (v2) [draft]\","
-           " \"context\": \"c\", \"citations\": {\"enabled\": true}, \"y\": 1}}]",
+           " \"source\": {\"bytes\": \"aGVsbG8=\"}, \"name\": \"My notes"
+           " (v2) [draft]\","
+           " \"context\": \"c\", \"citations\": {\"enabled\": true}, \"y"
+           "\": 1}}]",
            "[{\"text\":\"Summarize\"},{\"document\":{\"name\":"
            "\"My notes (v2) [draft]\",\"format\":\"txt\",\"source\":"
            "{\"bytes\":\"aGVsbG8=\"},\"citations\":{\"enabled\":true},"
            "\"context\":\"c\"}}]");
 
     /* format is optional in Bedrock's DocumentBlock */
-    expect("[{\"document\": {\"name\": \"n\", \"source\": {\"bytes\": \"aGk=\"}}},"
+    expect("[{\"document\": {\"name\": \"n\", \"source\": {\"bytes\": \""
+           "aGk=\"}}},"
            " {\"text\": \"t\"}]",
            "[{\"document\":{\"name\":\"n\",\"source\":{\"bytes\":\"aGk=\"}}},"
            "{\"text\":\"t\"}]");
 
-    expect("[{\"document\": {\"name\": \"n\", \"source\": {\"bytes\": \"aGk=\"}}}]",
+    expect("[{\"document\": {\"name\": \"n\", \"source\": {\"bytes\": \""
+           "aGk=\"}}}]",
            "ERR: \"prompt\" holds a document but no text block: Bedrock "
            "takes documents only beside a text");
     expect("[{\"text\": \"t\"}, {\"document\": {\"name\": \"a.txt\","
@@ -332,13 +339,16 @@ test_document(void **state)
            " \"source\": {\"bytes\": \"aGk=\"}}}]",
            "ERR: prompt[1] (document): \"name\" is not 1 to 200 characters "
            "long");
-    expect("[{\"text\": \"t\"}, {\"document\": {\"source\": {\"bytes\": \"aGk=\"}}}]",
+    expect("[{\"text\": \"t\"}, {\"document\": {\"source\": {\"bytes\": "
+           "\"aGk=\"}}}]",
            "ERR: prompt[1] (document): \"name\" is missing or not a string");
-    expect("[{\"text\": \"t\"}, {\"document\": {\"name\": \"n\", \"format\": \"exe\","
+    expect("[{\"text\": \"t\"}, {\"document\": {\"name\": \"n\", \"forma"
+           "t\": \"exe\","
            " \"source\": {\"bytes\": \"aGk=\"}}}]",
            "ERR: prompt[1] (document): \"format\" is not one of pdf, csv, "
            "doc, docx, xls, xlsx, html, txt, md");
-    expect("[{\"text\": \"t\"}, {\"document\": {\"name\": \"n\", \"citations\": 1,"
+    expect("[{\"text\": \"t\"}, {\"document\": {\"name\": \"n\", \"citat"
+           "ions\": 1,"
            " \"source\": {\"bytes\": \"aGk=\"}}}]",
            "ERR: prompt[1] (document): \"citations\" is not {\"enabled\": "
            "true|false}");
@@ -400,7 +410,8 @@ test_video(void **state)
            "[{\"video\":{\"format\":\"three_gp\",\"source\":"
            "{\"s3Location\":{\"uri\":\"s3://abc\"}}}}]");
 
-    expect("[{\"video\": {\"format\": \"mp4\", \"source\": {\"bytes\": \"aGk=\"}}}]",
+    expect("[{\"video\": {\"format\": \"mp4\", \"source\": {\"bytes\": "
+           "\"aGk=\"}}}]",
            "ERR: prompt[0] (video): \"bytes\" are not accepted for a video: "
            "give an S3 location");
     expect("[{\"video\": {\"format\": \"avi\", \"source\": {}}}]",
