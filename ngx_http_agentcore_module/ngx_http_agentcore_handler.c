@@ -729,7 +729,8 @@ too_large:
 
 /*
  * The messages by which Strands recognizes a context overflow
- * (ContextWindowOverflowException, runtime-contract.md 8.5)
+ * (ContextWindowOverflowException, runtime-contract.md 8.5; the table
+ * of reference texts)
  */
 
 static ngx_uint_t
@@ -738,10 +739,11 @@ ngx_http_agentcore_overflow(ngx_str_t *error)
     ngx_uint_t  i;
 
     static char  *messages[] = {
-        "Input is too long for requested model",
-        "input length and `max_tokens` exceed context limit",
-        "too many total text bytes",
-        "prompt is too long",
+        AC_REF_OVERFLOW_1,
+        AC_REF_OVERFLOW_2,
+        AC_REF_OVERFLOW_3,
+        AC_REF_OVERFLOW_4,
+        AC_REF_OVERFLOW_5,
         NULL
     };
 

@@ -73,5 +73,16 @@
  */
 #define AC_REF_UNKNOWN_TOOL      "Unknown tool: "
 
+/*
+ * the messages by which Strands recognizes a context overflow
+ * (BEDROCK_CONTEXT_WINDOW_OVERFLOW_MESSAGES): strands-agents 1.62.0,
+ * models/bedrock.py:64; the last one is new in 1.62
+ */
+#define AC_REF_OVERFLOW_1  "Input is too long for requested model"
+#define AC_REF_OVERFLOW_2  "input length and `max_tokens` exceed context limit"
+#define AC_REF_OVERFLOW_3  "too many total text bytes"
+#define AC_REF_OVERFLOW_4  "prompt is too long"
+#define AC_REF_OVERFLOW_5  "This model's maximum context length is"
+
 
 #endif /* _NGX_HTTP_AGENTCORE_REFERENCE_H_INCLUDED_ */

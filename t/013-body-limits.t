@@ -281,6 +281,26 @@ Content-Type: text/html
 
 
 
+=== TEST 7b: the overflow message new in Strands 1.62 is one too
+"This model's maximum context length is" (models/bedrock.py of
+strands-agents 1.62.0) cuts the history as the older four do.
+--- more_headers eval: $main::SidHeader
+--- request eval
+[AgentCore::Test::invoke('first'),
+ AgentCore::Test::invoke('[[http status=400 type=ValidationException message="This model\'s maximum context length is 200000 tokens." times=1 id=ovf5]] second')]
+--- response_body_filters eval
+[\&main::summary, sub {
+    $_[0] =~ /second/
+    ? "$_[0] | " . main::logged(left_out => qr/\[warn\] .*agentcore: the model's context overflowed .*This model's maximum context length is 200000 tokens.*: the 2 oldest messages of the history are left out/)
+    : $_[0] }]
+--- response_body eval
+["Hello! You said: first",
+ "Hello! You said: second | left_out=1"]
+--- no_error_log
+[error]
+
+
+
 === TEST 8: a context overflow with nothing left to cut: the stream_error, and the turn is not kept
 Without that, the next prompt joined the failed one and failed the same
 way, for good.
