@@ -308,7 +308,8 @@ install: $(MODULE_SO) $(CLI)
 	$(INSTALL) -m 755 $(CLI) $(DESTDIR)$(BINDIR)/
 	$(INSTALL) -m 644 docs/agentcore-invoke.1 $(DESTDIR)$(MAN1DIR)/
 	$(INSTALL) -m 644 $(MODULE_SO) $(DESTDIR)$(MODULESDIR)/
-	$(INSTALL) -m 644 conf/agentcore_bedrock_params $(DESTDIR)$(NGX_CONFDIR)/
+	$(INSTALL) -m 644 conf/agentcore_bedrock_params \
+	    conf/agentcore_runtime_params $(DESTDIR)$(NGX_CONFDIR)/
 	echo "load_module $(MODULESDIR)/ngx_http_agentcore_module.so;" \
 	    > $(DESTDIR)$(MODAVAILDIR)/$(MOD_CONF)
 	chmod 644 $(DESTDIR)$(MODAVAILDIR)/$(MOD_CONF)
@@ -320,6 +321,7 @@ install: $(MODULE_SO) $(CLI)
 uninstall:
 	rm -f $(DESTDIR)$(MODULESDIR)/ngx_http_agentcore_module.so \
 	    $(DESTDIR)$(NGX_CONFDIR)/agentcore_bedrock_params \
+	    $(DESTDIR)$(NGX_CONFDIR)/agentcore_runtime_params \
 	    $(DESTDIR)$(MODENABLEDDIR)/$(MOD_PRIO)-$(MOD_CONF) \
 	    $(DESTDIR)$(MODAVAILDIR)/$(MOD_CONF) \
 	    $(DESTDIR)$(BINDIR)/agentcore-invoke \

@@ -42,6 +42,7 @@ CONFPATH=$(opt conf-path); CONFDIR=$(dirname "${CONFPATH:-/etc/nginx/x}")
 
 for f in "$MODDIR/ngx_http_agentcore_module.so" \
          "$CONFDIR/agentcore_bedrock_params" \
+         "$CONFDIR/agentcore_runtime_params" \
          /usr/share/nginx/modules-available/mod-http-agentcore.conf \
          /usr/share/doc/libnginx-mod-http-agentcore/README.md; do
     [ -e "$D$f" ] || [ -e "$D$f.gz" ] || fail "installed: $D$f"
