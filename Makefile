@@ -275,7 +275,7 @@ MATRIX_PORT    ?= 21600
 
 test-matrix: $(BUILD)/.deps
 	NGINX_TARBALLS=$(NGINX_TARBALLS) MATRIX_PORT=$(MATRIX_PORT) \
-	    PROVE_INC="$(PROVE_INC)" t/matrix/run.sh
+	    t/matrix/run.sh
 
 # make install: the module, its params file, the load_module snippet
 # enabled as Debian's nginx packages do (modules-available +
@@ -377,7 +377,7 @@ test-deb: deb $(MODULE_SO)
 	TEST_NGINX_PORT=$(DEB_TEST_PORT) TEST_NGINX_BINARY=$(NGINX) \
 	TEST_NGINX_LOAD_MODULES="$(MODULESDIR)/ngx_http_agentcore_module.so \
 	    $(BUILD)/ngx_http_agentcore_test_tool_module.so" \
-	    AGENTCORE_ROOT=$(ROOT) prove $(PROVE_INC) -It/lib t/
+	    AGENTCORE_ROOT=$(ROOT) t/prove.sh t/
 	t/matrix/h2.sh $(NGINX) $(MODULESDIR)/ngx_http_agentcore_module.so \
 	    $(DEB_TEST_PORT) $(BUILD)/h2-deb
 

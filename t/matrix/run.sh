@@ -101,7 +101,7 @@ for v in $VERSIONS; do
     if TEST_NGINX_PORT=$PORT TEST_NGINX_BINARY=$dir/debug/nginx \
         TEST_NGINX_LOAD_MODULES=$dir/debug/ngx_http_agentcore_module.so \
         AGENTCORE_ROOT=$ROOT \
-        prove ${PROVE_INC:--It/compat} -It/lib $SUITES 2>&1 | tee "$dir/prove.log" \
+        t/prove.sh $SUITES 2>&1 | tee "$dir/prove.log" \
         && t/matrix/h2.sh "$dir/debug/nginx" \
             "$dir/debug/ngx_http_agentcore_module.so" $((PORT + 10)) \
             "$dir/h2"
