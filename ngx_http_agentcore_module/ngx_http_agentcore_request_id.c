@@ -10,9 +10,10 @@
  */
 
 
-#include <openssl/rand.h>
-
+/* nginx's headers first: ngx_config.h defines _GNU_SOURCE (in6_pktinfo) */
 #include "ngx_http_agentcore_module.h"
+
+#include <openssl/rand.h>
 
 
 #define NGX_HTTP_AGENTCORE_REQUEST_ID_MAX  256

@@ -20,12 +20,13 @@
  */
 
 
-#include <openssl/evp.h>
-#include <openssl/rand.h>
-
+/* nginx's headers first: ngx_config.h defines _GNU_SOURCE (in6_pktinfo) */
 #include "ngx_http_agentcore_module.h"
 #include "ngx_http_agentcore_sigv4.h"
 #include "ngx_http_agentcore_runtime_arn.h"
+
+#include <openssl/evp.h>
+#include <openssl/rand.h>
 
 
 #define NGX_HTTP_AGENTCORE_RUNTIME_SIGNED  32   /* headers signed, most */
