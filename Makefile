@@ -4,6 +4,8 @@
 #   make test    install, build, run unit tests, a short fuzz, and t/
 #   make fuzz    longer libFuzzer runs (FUZZ_SECONDS per target)
 #   make bench   benchmarks (see bench/)
+#   make cli     build/agentcore-invoke, the command-line client (cli/)
+#   make test-browser  the chat page (html/) in headless Chromium
 
 SHELL       := /bin/bash
 ROOT        := $(abspath .)
@@ -45,10 +47,11 @@ AGENTCORE_PORT ?= 8080
 # make run's address: ADDR or ADDR:PORT (0.0.0.0 for every address)
 AGENTCORE_LISTEN ?= 127.0.0.1
 
-.PHONY: all deps module unit fuzz fuzz-quick t selftest test run bench \
-        bench-quick clean
+.PHONY: all deps module cli unit fuzz fuzz-quick t selftest test run bench \
+        bench-quick clean install uninstall test-install test-matrix deb \
+        test-deb test-container test-browser
 
-all: module
+all: module cli
 
 # installs the Debian packages once (a stamp in build/ remembers)
 deps: $(BUILD)/.deps
@@ -102,12 +105,45 @@ module-nodebug: $(BUILD)/.deps
 	    > configure.log 2>&1 || { tail -30 configure.log; exit 1; }
 	$(MAKE) -s -C $(NODEBUG) -f objs/Makefile modules
 
+# agentcore-invoke (cli/, docs/agentcore-invoke.1): links the module's
+# signer and credential chain, not copies of them
+CLI         := $(BUILD)/agentcore-invoke
+CLI_PROTO   := $(MODDIR)/ngx_http_agentcore_sigv4.c \
+               $(MODDIR)/ngx_http_agentcore_awscreds.c
+CLI_CFLAGS  := -std=gnu99 -g -O2 -Wall -Wextra -Wno-unused-parameter \
+               -Werror -I$(MODDIR) -Icli
+
+cli: $(CLI)
+$(CLI): cli/agentcore_invoke.c cli/agentcore_sse.c cli/agentcore_sse.h \
+        $(CLI_PROTO) $(CLI_PROTO:.c=.h) | $(BUILD)/.deps
+	@mkdir -p $(dir $@)
+	$(CC) $(CLI_CFLAGS) $$(dpkg-buildflags --get CPPFLAGS) \
+	    $$(dpkg-buildflags --get CFLAGS) $$(dpkg-buildflags --get LDFLAGS) \
+	    -o $@ cli/agentcore_invoke.c cli/agentcore_sse.c $(CLI_PROTO) \
+	    -ljansson -lcrypto -lcurl
+
+# the SSE decoder's unit test and fuzzer
+build/unit/test_cli_sse: unit/test_cli_sse.c cli/agentcore_sse.c \
+                         cli/agentcore_sse.h | $(BUILD)/.deps
+	@mkdir -p $(dir $@)
+	$(CC) $(UNIT_CFLAGS) -Icli -fsanitize=address,undefined -o $@ $< \
+	    cli/agentcore_sse.c -ljansson -lcmocka
+
+build/fuzz/fuzz_sse: fuzz/fuzz_sse.c cli/agentcore_sse.c cli/agentcore_sse.h \
+                     | $(BUILD)/.deps
+	@mkdir -p $(dir $@)
+	clang -g -O1 -Icli -fsanitize=fuzzer,address,undefined \
+	    -o $@ $< cli/agentcore_sse.c -ljansson
+
 # unit tests (cmocka) of the protocol layer
 build/unit/%: unit/%.c $(PROTO_SRCS) $(PROTO_HDRS) $(wildcard unit/*.h) \
                  | $(BUILD)/.deps
 	@mkdir -p $(dir $@)
 	$(CC) $(UNIT_CFLAGS) -fsanitize=address,undefined -o $@ $< \
-	    $(PROTO_SRCS) $(LIBS) -lcmocka
+	    $(PROTO_SRCS) $(LIBS) -lcmocka $(UNIT_LDFLAGS_$*)
+
+# test_wipe sees every free() of the protocol code (secrets wiped first)
+UNIT_LDFLAGS_test_wipe := -Wl,--wrap=free
 
 unit: $(UNIT_TESTS)
 	@set -e; for t in $(UNIT_TESTS); do echo "== $$t"; $$t; done
@@ -139,7 +175,7 @@ fuzz: $(FUZZ_BINS)
 TEST_NGINX_ENV := TEST_NGINX_BINARY=$(NGINX) \
     TEST_NGINX_LOAD_MODULES=$(MODULE_SO) AGENTCORE_ROOT=$(ROOT)
 
-t: $(MODULE_SO)
+t: $(MODULE_SO) $(CLI)
 	$(TEST_NGINX_ENV) AGENTCORE_T_NAME="make t" t/prove.sh t/
 
 # the emulator's and our Test::Nginx runner's own tests, and those of the
@@ -151,15 +187,165 @@ selftest: $(MODULE_SO)
 
 test: $(BUILD)/.deps
 	$(MAKE) module
+	$(MAKE) cli
 	$(MAKE) unit
 	$(MAKE) fuzz-quick
 	$(MAKE) selftest
 	$(MAKE) t
+	@if [ "$(AGENTCORE_NO_BROWSER)" = 1 ]; then \
+	    echo "test-browser skipped (AGENTCORE_NO_BROWSER=1)"; \
+	else $(MAKE) test-browser; fi
+
+# the chat page (html/agentcore-chat.html) in Debian's headless chromium,
+# driven over the DevTools protocol (t/browser/chat.py, no PyPI package)
+# against conf/run.sh on a free port (BROWSER_PORT=N to choose one).
+# chromium is installed here only (measured: 25 packages, about 400 MB,
+# 30 s on a Debian 12 machine that had make deps); the run takes ~5 s
+BROWSER_PKGS := chromium python3
+BROWSER_PORT ?=
+
+$(BUILD)/.browser-deps: | $(BUILD)/.deps
+	@missing=$$(for p in $(BROWSER_PKGS); do \
+	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null \
+	    | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	    echo "installing: $$missing"; \
+	    if [ "$$(id -u)" != 0 ]; then SUDO=sudo; fi; \
+	    $$SUDO apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq \
+	        --no-install-recommends $$missing; \
+	fi
+	@touch $@
+
+test-browser: $(MODULE_SO) $(BUILD)/.browser-deps
+	NGINX=$(NGINX) python3 t/browser/chat.py \
+	    $(if $(BROWSER_PORT),--port $(BROWSER_PORT)) \
+	    --screenshot $(BUILD)/browser/chat.png
 
 run: $(MODULE_SO)
 	AGENTCORE_PORT=$(AGENTCORE_PORT) AGENTCORE_LISTEN='$(AGENTCORE_LISTEN)' \
 	    NGINX_BIN=$(NGINX) MODULE_SO=$(MODULE_SO) \
 	    ROOT=$(ROOT) ./conf/run.sh
+
+# nginx 1.22 to mainline (t/matrix/run.sh): each nginx of
+# $(NGINX_TARBALLS) (checked against t/matrix/SHA256SUMS) is built once
+# under build/matrix/<version>/ with the module (-Werror, with and
+# without --with-debug), and every suite in t/ runs against it
+NGINX_TARBALLS ?= $(abspath $(ROOT)/../shared/nginx)
+MATRIX_PORT    ?= 21600
+
+test-matrix: $(BUILD)/.deps
+	NGINX_TARBALLS=$(NGINX_TARBALLS) MATRIX_PORT=$(MATRIX_PORT) \
+	    PROVE_INC="$(PROVE_INC)" t/matrix/run.sh
+
+# make install: the module, its params file, the load_module snippet
+# enabled as Debian's nginx packages do (modules-available +
+# modules-enabled/50-...), the docs.  The directories come from
+# `$(NGINX) -V` (--modules-path, --conf-path); DESTDIR, PREFIX and each
+# directory variable can be overridden.  make uninstall removes them.
+NGINX_V        := $(shell $(NGINX) -V 2>&1)
+ngx_opt         = $(patsubst --$(1)=%,%,$(filter --$(1)=%,$(NGINX_V)))
+PREFIX         ?= /usr
+MODULESDIR     ?= $(or $(call ngx_opt,modules-path),$(PREFIX)/lib/nginx/modules)
+NGX_CONF_PATH  := $(or $(call ngx_opt,conf-path),/etc/nginx/nginx.conf)
+NGX_CONFDIR    ?= $(patsubst %/,%,$(dir $(NGX_CONF_PATH)))
+MODAVAILDIR    ?= $(PREFIX)/share/nginx/modules-available
+MODENABLEDDIR  ?= $(NGX_CONFDIR)/modules-enabled
+DOCDIR         ?= $(PREFIX)/share/doc/libnginx-mod-http-agentcore
+MOD_CONF       := mod-http-agentcore.conf
+MOD_PRIO       ?= 50
+INSTALL        ?= install
+BINDIR         ?= $(PREFIX)/bin
+MAN1DIR        ?= $(PREFIX)/share/man/man1
+DOCS           := README.md docs/design.md docs/directives.md \
+                  docs/credentials.md docs/tools.md docs/deploy-agentcore.md \
+                  docs/security.md
+
+install: $(MODULE_SO) $(CLI)
+	$(INSTALL) -d $(DESTDIR)$(MODULESDIR) $(DESTDIR)$(NGX_CONFDIR) \
+	    $(DESTDIR)$(MODAVAILDIR) $(DESTDIR)$(MODENABLEDDIR) \
+	    $(DESTDIR)$(DOCDIR)/examples $(DESTDIR)$(BINDIR) \
+	    $(DESTDIR)$(MAN1DIR)
+	$(INSTALL) -m 755 $(CLI) $(DESTDIR)$(BINDIR)/
+	$(INSTALL) -m 644 docs/agentcore-invoke.1 $(DESTDIR)$(MAN1DIR)/
+	$(INSTALL) -m 644 $(MODULE_SO) $(DESTDIR)$(MODULESDIR)/
+	$(INSTALL) -m 644 conf/agentcore_bedrock_params $(DESTDIR)$(NGX_CONFDIR)/
+	echo "load_module $(MODULESDIR)/ngx_http_agentcore_module.so;" \
+	    > $(DESTDIR)$(MODAVAILDIR)/$(MOD_CONF)
+	chmod 644 $(DESTDIR)$(MODAVAILDIR)/$(MOD_CONF)
+	ln -sf $(MODAVAILDIR)/$(MOD_CONF) \
+	    $(DESTDIR)$(MODENABLEDDIR)/$(MOD_PRIO)-$(MOD_CONF)
+	$(INSTALL) -m 644 $(wildcard $(DOCS)) $(DESTDIR)$(DOCDIR)/
+	$(INSTALL) -m 644 conf/nginx.conf $(DESTDIR)$(DOCDIR)/examples/
+
+uninstall:
+	rm -f $(DESTDIR)$(MODULESDIR)/ngx_http_agentcore_module.so \
+	    $(DESTDIR)$(NGX_CONFDIR)/agentcore_bedrock_params \
+	    $(DESTDIR)$(MODENABLEDDIR)/$(MOD_PRIO)-$(MOD_CONF) \
+	    $(DESTDIR)$(MODAVAILDIR)/$(MOD_CONF) \
+	    $(DESTDIR)$(BINDIR)/agentcore-invoke \
+	    $(DESTDIR)$(MAN1DIR)/agentcore-invoke.1
+	rm -rf $(DESTDIR)$(DOCDIR)
+
+# installs into a DESTDIR and runs the README's "Minimal nginx.conf"
+# with $(NGINX) against the emulator (t/install/run.sh)
+INSTALL_TEST_PORT ?= 21680
+test-install: $(MODULE_SO)
+	NGINX=$(NGINX) PORT=$(INSTALL_TEST_PORT) t/install/run.sh
+
+# make deb: libnginx-mod-http-agentcore as Debian builds its nginx
+# modules (debian/, dh-sequence-nginx from nginx-dev), from a copy of the
+# tree in build/deb/src; the .deb lands in build/deb/.  make test-deb
+# installs it with apt and runs test-install's README check, the suites
+# and the HTTP/2 check against the installed module and the stock nginx.
+DEB_PKGS    := debhelper dpkg-dev fakeroot build-essential nginx-dev
+DEB_DIR     := $(BUILD)/deb
+DEB_TEST_PORT ?= 21690
+
+$(BUILD)/.deb-deps: | $(BUILD)/.deps
+	@missing=$$(for p in $(DEB_PKGS); do \
+	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null \
+	    | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	    echo "installing: $$missing"; \
+	    if [ "$$(id -u)" != 0 ]; then SUDO=sudo; fi; \
+	    $$SUDO apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq \
+	        --no-install-recommends $$missing; \
+	fi
+	@touch $@
+
+deb: $(BUILD)/.deb-deps
+	rm -rf $(DEB_DIR) && mkdir -p $(DEB_DIR)/src
+	tar -C $(ROOT) --exclude=./build --exclude=./.git \
+	    --exclude=./t/servroot -cf - . | tar -C $(DEB_DIR)/src -xf -
+	cd $(DEB_DIR)/src && dpkg-buildpackage -b -us -uc \
+	    > $(DEB_DIR)/build.log 2>&1 || { tail -40 $(DEB_DIR)/build.log; exit 1; }
+	@ls $(DEB_DIR)/*.deb
+
+test-deb: deb $(MODULE_SO)
+	if [ "$$(id -u)" != 0 ]; then SUDO=sudo; fi; \
+	DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq \
+	    --reinstall $(DEB_DIR)/libnginx-mod-http-agentcore_*.deb \
+	    $(DEB_DIR)/agentcore-invoke_*.deb
+	dpkg-deb -f $(DEB_DIR)/libnginx-mod-http-agentcore_*.deb Depends
+	/usr/bin/agentcore-invoke --version
+	@# the stock configuration loads it through modules-enabled
+	$(NGINX) -t -q
+	NGINX=$(NGINX) PORT=$(DEB_TEST_PORT) INSTALLED=1 t/install/run.sh
+	TEST_NGINX_PORT=$(DEB_TEST_PORT) TEST_NGINX_BINARY=$(NGINX) \
+	TEST_NGINX_LOAD_MODULES="$(MODULESDIR)/ngx_http_agentcore_module.so \
+	    $(BUILD)/ngx_http_agentcore_test_tool_module.so" \
+	    AGENTCORE_ROOT=$(ROOT) prove $(PROVE_INC) -It/lib t/
+	t/matrix/h2.sh $(NGINX) $(MODULESDIR)/ngx_http_agentcore_module.so \
+	    $(DEB_TEST_PORT) $(BUILD)/h2-deb
+
+# the AgentCore image's configuration and entrypoint (Dockerfile), run
+# here against the installed package (make test-deb first) and the
+# stock nginx: t/container/run.sh.  The image listens on 8080.
+CONTAINER_TEST_PORT ?= 21681
+test-container:
+	PORT=$(CONTAINER_TEST_PORT) t/container/run.sh
 
 # benchmarks (bench/README.md): a stand-in model and the nginx under test
 # on CPU 0, the load generator on CPU 1, all on loopback.  make bench

@@ -91,6 +91,7 @@ sed -e "s|@MODULE@|$MODULE_SO|" -e "s|@LISTEN@|$ADDR:$PORT|" \
     -e "s|@MODEL@|$MODEL|" -e "s|@REGION@|$REGION|" \
     -e "s|@BEDROCK_SERVER@|$server|" -e "s|@BEDROCK_SCHEME@|$scheme|" \
     -e "s|@PARAMS@|$ROOT/conf/agentcore_bedrock_params|" \
+    -e "s|@HTML@|$ROOT/html|" \
     "$ROOT/conf/nginx.conf" > "$PREFIX/conf/nginx.conf"
 
 if [ $scheme = https ]; then
@@ -108,6 +109,7 @@ Try:
     curl ${g}-N http://$host:$PORT/invocations -d '{"prompt":"Hello"}'
     curl ${g}http://$host:$PORT/ping
     curl ${g}http://$host:$PORT/metrics
+    the chat page: http://$host:$PORT/chat
 Logs: $PREFIX/logs/   Stop: Ctrl-C
 MSG
 if [ -n "$everywhere" ]; then

@@ -21,7 +21,7 @@ use warnings;
 
 use IO::Socket::INET;
 use IO::Select;
-use Socket qw(IPPROTO_TCP TCP_NODELAY);
+use Socket qw(IPPROTO_TCP TCP_NODELAY SOL_SOCKET SO_SNDBUF);
 use POSIX qw(WNOHANG strftime);
 use Compress::Zlib qw(crc32);
 use JSON::PP;
@@ -239,6 +239,7 @@ sub to_bytes {
 #   ['T', bytes]             partial frame, then the chunked terminator
 #   ['C', bytes]             partial frame, then close without terminator
 #   ['H']                    hang until the client closes
+#   ['S', coderef]           coderef->($c) writes (false: stop)
 
 package BedrockEmulator::Plan;
 
@@ -455,6 +456,9 @@ sub write_all {
     my ($off, $n, $len, $win);
 
     return 0 if $c->{dead};
+    if (defined $c->{head}) {
+        $data = delete($c->{head}) . $data;
+    }
     $off = 0;
     $len = length $data;
     while ($off < $len) {
@@ -1215,6 +1219,20 @@ my %SCENARIO;
         $plan->finish('end_turn');
     },
 
+    flood => sub {
+        my ($ctx, $plan, $d) = @_;
+        my $total = arg_int($d, 'bytes', 16 * 1024 * 1024);
+        my $size = arg_int($d, 'size', 1000);
+        my $id = $d->{args}{id} // 'default';
+
+        die "[[flood]] size= must be 16 or more\n" if $size < 16;
+        $plan->message_start();
+        $plan->push_step('S', sub { flood($_[0], $total, $size, $id) });
+        $plan->{deltas} = int(($total + $size - 1) / $size);
+        $plan->block_stop(0);
+        $plan->finish('end_turn');
+    },
+
     exception => sub {
         my ($ctx, $plan, $d) = @_;
         my $type = $d->{args}{type} // 'throttlingException';
@@ -1410,6 +1428,86 @@ my %SCENARIO;
     },
 );
 
+# [[flood]]: $total bytes of text in deltas of $size bytes, each
+# "[<8-digit sequence number>]" then "x"s, written as fast as the peer
+# takes them, through a small send buffer.  The progress file
+# (GET /_emulator/progress?id=ID) holds "<text bytes written> <state>":
+# writing, blocked (the peer took nothing for 200 ms), done, closed.
+sub flood {
+    my ($c, $total, $size, $id) = @_;
+    my ($sent, $seq, $n, $text, $frame, $data, $off, $w, $state, $last);
+
+    setsockopt($c->{sock}, SOL_SOCKET, SO_SNDBUF, 16384);
+    $c->{sock}->blocking(0);
+
+    ($sent, $seq, $last, $state) = (0, 0, -1, '');
+    my $report = sub {
+        my ($st) = @_;
+        return if $st eq $state && $sent - $last < 262144;
+        ($state, $last) = ($st, $sent);
+        progress($id, "$sent $st");
+    };
+
+    $report->('writing');
+
+    while ($sent < $total) {
+        $n = $total - $sent < $size ? $total - $sent : $size;
+        $text = sprintf('[%08d]', $seq++);
+        $text = substr($text . ('x' x $n), 0, $n);
+        $frame = es_event_frame('contentBlockDelta', to_bytes(jenc(obj(
+            contentBlockIndex => 0, delta => obj(text => $text),
+            p => padding()))));
+        $data = $c->{chunked}
+                ? sprintf("%x\r\n", length $frame) . $frame . "\r\n" : $frame;
+        $off = 0;
+
+        while ($off < length $data) {
+            my $k = syswrite($c->{sock}, $data, length($data) - $off, $off);
+
+            if (defined $k) {
+                $off += $k;
+                $c->{sent} += $k;
+                next;
+            }
+
+            if (!$!{EAGAIN} && !$!{EWOULDBLOCK} && !$!{EINTR}) {
+                $c->{dead} = 1;
+                $report->('closed');
+                return 0;
+            }
+
+            $w = '';
+            vec($w, fileno($c->{sock}), 1) = 1;
+            if (!select(undef, $w, undef, 0.2)) {
+                $report->('blocked');
+                orphan_check();
+            }
+        }
+
+        $sent += $n;
+        $report->('writing');
+    }
+
+    $c->{sock}->blocking(1);
+    $state = '';
+    $report->('done');
+    return 1;
+}
+
+sub progress {
+    my ($id, $line) = @_;
+    my $fh;
+
+    $id =~ s/[^A-Za-z0-9_.-]/_/g;
+    mkdir($OPT{state_dir}, 0700);
+    sysopen($fh, "$OPT{state_dir}/progress-$id", O_RDWR | O_CREAT)
+        or return;
+    flock($fh, LOCK_EX);
+    truncate($fh, 0);
+    syswrite($fh, "$line\n");
+    close $fh;
+}
+
 sub partial_scenario {
     my ($ctx, $plan, $d, $how) = @_;
     my $f;
@@ -1581,6 +1679,8 @@ sub run_plan {
         } elsif ($kind eq 'H') {
             hang($c);
             return;
+        } elsif ($kind eq 'S') {
+            $step->[1]->($c) or return;
         }
     }
     end_chunks($c);
@@ -1600,6 +1700,11 @@ sub stream_headers {
         $h .= 'Connection: ' . ($c->{close} ? 'close' : 'keep-alive') . "\r\n";
     } else {
         $h .= "Connection: close\r\n";
+    }
+    # batch: the head goes out with the frames, in their one write
+    if ($c->{hold_head}) {
+        $c->{head} = "$h\r\n";
+        return 1;
     }
     return write_all($c, "$h\r\n");
 }
@@ -1631,6 +1736,17 @@ sub handle_request {
 
     if ($req->{path} eq '/_emulator/health') {
         send_response($c, $req, 200, ['Content-Type', 'text/plain'], 'ok');
+        return;
+    }
+
+    if ($req->{path} eq '/_emulator/progress') {
+        my ($id, $fh, $line);
+
+        ($id) = ($req->{target} =~ /[?&]id=([A-Za-z0-9_.-]+)/);
+        $id //= 'default';
+        $line = open($fh, '<', "$OPT{state_dir}/progress-$id")
+                ? (<$fh> // '') : "none\n";
+        send_response($c, $req, 200, ['Content-Type', 'text/plain'], $line);
         return;
     }
 
@@ -1722,7 +1838,9 @@ sub handle_request {
         return;
     }
 
+    $c->{hold_head} = $plan->{batch};
     stream_headers($c) or return;
+    delete $c->{hold_head};
     run_plan($c, $plan);
 }
 

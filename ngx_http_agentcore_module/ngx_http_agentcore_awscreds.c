@@ -24,6 +24,7 @@
 #include <sys/stat.h>
 #include <curl/curl.h>
 #include <jansson.h>
+#include <openssl/crypto.h>
 
 #include "ngx_http_agentcore_awscreds.h"
 
@@ -181,19 +182,20 @@ ac_strndup(const char *s, size_t len)
 }
 
 
+/*
+ * Every buffer that may hold a credential is wiped before it is released:
+ * OPENSSL_cleanse(), a store the compiler cannot drop (a memset() right
+ * before free() may be optimized away).
+ */
+
 static void
 ac_wipe_free(char *s)
 {
-    volatile char  *p;
-
     if (s == NULL) {
         return;
     }
 
-    for (p = s; *p; p++) {
-        *p = '\0';
-    }
-
+    OPENSSL_cleanse(s, strlen(s));
     free(s);
 }
 
@@ -920,6 +922,7 @@ ac_xml_text(const char *s, const char *e)
 
 bad:
 
+    OPENSSL_cleanse(out, len + 1);
     free(out);
     return NULL;
 }
@@ -1480,7 +1483,7 @@ ac_load_ini(const char *path, ac_ini_t **ini, char *err, size_t errlen)
 
     *ini = ac_ini_parse(data, len);
 
-    memset(data, 0, len);
+    OPENSSL_cleanse(data, len);
     free(data);
 
     if (*ini == NULL) {
@@ -1519,7 +1522,7 @@ ac_read_token(const char *path, const char *what, char **token, char *err,
     ac_trim(&s, &len);
 
     if (len == 0 || !ac_good_printable(s, len)) {
-        memset(data, 0, strlen(data));
+        OPENSSL_cleanse(data, strlen(data));
         free(data);
         return ac_fail(err, errlen, "the %s file \"%s\" is empty or holds "
                        "more than one line", what, path);
@@ -1753,7 +1756,7 @@ static void
 ac_body_free(ac_body_t *b)
 {
     if (b->data) {
-        memset(b->data, 0, b->len);
+        OPENSSL_cleanse(b->data, b->len);
         free(b->data);
         b->data = NULL;
     }

@@ -25,11 +25,11 @@
  */
 
 
-#include <sys/mman.h>
-#include <pwd.h>
-
 #include "ngx_http_agentcore_module.h"
 #include "ngx_http_agentcore_awscreds.h"
+
+#include <sys/mman.h>
+#include <pwd.h>
 
 
 #if !(NGX_THREADS)
@@ -147,8 +147,11 @@ typedef struct {
     ac_creds_source_e               type;
     const char                     *profile;
     ac_creds_opts_t                 opts;
-    ac_creds_t                      out;
+    ac_creds_t                      out;    /* the task's own: freed by
+                                               the completion, else by the
+                                               cycle pool's cleanup */
     int                             rc;
+    ngx_atomic_t                    ran;    /* the thread is done with it */
     char                            error[AC_CREDS_ERROR_MAX];
 } ngx_http_agentcore_creds_task_t;
 
@@ -185,6 +188,7 @@ static void ngx_http_agentcore_creds_sync(ngx_http_agentcore_creds_t *src,
 static ngx_int_t ngx_http_agentcore_creds_start(
     ngx_http_agentcore_creds_t *src, ngx_uint_t *attempts);
 static void ngx_http_agentcore_creds_thread(void *data, ngx_log_t *log);
+static void ngx_http_agentcore_creds_task_cleanup(void *data);
 static void ngx_http_agentcore_creds_done(ngx_event_t *ev);
 static void ngx_http_agentcore_creds_failed(
     ngx_http_agentcore_creds_slot_t *slot, time_t now, const char *error);
@@ -1076,6 +1080,7 @@ ngx_http_agentcore_creds_worker(ngx_http_agentcore_creds_t *src,
     ngx_cycle_t *cycle)
 {
     ac_creds_env_t                   *env;
+    ngx_pool_cleanup_t               *cln;
     ngx_http_agentcore_creds_task_t  *t;
 
     env = &ngx_http_agentcore_env;
@@ -1146,6 +1151,20 @@ ngx_http_agentcore_creds_worker(ngx_http_agentcore_creds_t *src,
     if (src->task == NULL) {
         return NGX_ERROR;
     }
+
+    /*
+     * A fetch that ends just before the worker exits never reaches its
+     * completion handler: the cycle pool's cleanup frees (and wipes)
+     * what the thread left in the task
+     */
+
+    cln = ngx_pool_cleanup_add(cycle->pool, 0);
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    cln->handler = ngx_http_agentcore_creds_task_cleanup;
+    cln->data = src->task->ctx;
 
     t = src->task->ctx;
     t->src = src;
@@ -1526,6 +1545,7 @@ ngx_http_agentcore_creds_start(ngx_http_agentcore_creds_t *src,
 
     t = src->task->ctx;
     t->rc = -1;
+    t->ran = 0;
     t->error[0] = '\0';
 
     if (ngx_thread_task_post(src->conf->pool, src->task) != NGX_OK) {
@@ -1565,6 +1585,34 @@ ngx_http_agentcore_creds_thread(void *data, ngx_log_t *log)
 
     t->rc = ac_creds_fetch(t->type, t->profile, &ngx_http_agentcore_env,
                            &t->opts, &t->out, t->error, sizeof(t->error));
+
+    ngx_memory_barrier();
+    t->ran = 1;
+}
+
+
+/*
+ * The cycle pool goes (the worker exits): the credentials of a fetch whose
+ * completion never ran are freed here.  The thread pool's exit_process
+ * has joined its threads by then (a core module's hook runs before
+ * ours, and the cycle pool is destroyed after all hooks); a fetch still
+ * running (a pool that outlives this cycle) keeps the task: never freed
+ * under a thread.  The completion handler frees and zeroes t->out, so
+ * the two never free the same memory.
+ */
+
+static void
+ngx_http_agentcore_creds_task_cleanup(void *data)
+{
+    ngx_http_agentcore_creds_task_t *t = data;
+
+    if (t->src->fetching && !t->ran) {
+        return;
+    }
+
+    ngx_memory_barrier();
+
+    ac_creds_free(&t->out);
 }
 
 

@@ -11,6 +11,7 @@
 #include "ngx_http_agentcore_module.h"
 #include "ngx_http_agentcore_json.h"
 #include "ngx_http_agentcore_session.h"
+#include "ngx_http_agentcore_history.h"
 
 #if (NGX_DEBUG && NGX_LINUX)
 #include <malloc.h>
@@ -25,6 +26,7 @@ static uint32_t ngx_http_agentcore_lone_surrogate(json_t *text,
 static void ngx_http_agentcore_write_handler(ngx_http_request_t *r);
 static void ngx_http_agentcore_step(ngx_http_agentcore_ctx_t *ctx);
 static void ngx_http_agentcore_model_next(ngx_http_agentcore_ctx_t *ctx);
+static void ngx_http_agentcore_model_refit(ngx_http_agentcore_ctx_t *ctx);
 static ngx_int_t ngx_http_agentcore_model_outcome(
     ngx_http_agentcore_ctx_t *ctx, ngx_str_t *error);
 static void ngx_http_agentcore_finish(ngx_http_agentcore_ctx_t *ctx,
@@ -280,6 +282,9 @@ parsed:
         return;
     }
 
+    /* the user message that holds the prompt */
+    ctx->turn_start = json_array_size(ctx->messages) - 1;
+
     ngx_http_agentcore_model_next(ctx);
 }
 
@@ -416,6 +421,12 @@ ngx_http_agentcore_write_handler(ngx_http_request_t *r)
         }
     }
 
+    /* backpressure: the socket took everything, the model stream goes on */
+
+    if (ctx->model_held && !c->buffered) {
+        ngx_http_agentcore_model_resume(ctx);
+    }
+
     if (!ctx->finished) {
         ngx_http_agentcore_step(ctx);
     }
@@ -453,6 +464,11 @@ ngx_http_agentcore_step(ngx_http_agentcore_ctx_t *ctx)
     }
 
     ctx->model_done = 0;
+
+    if (ctx->model_max_body) {
+        ngx_http_agentcore_model_refit(ctx);
+        return;
+    }
 
     if (ngx_http_agentcore_model_outcome(ctx, &error) != NGX_OK) {
         ngx_http_agentcore_finish(ctx, &error);
@@ -535,6 +551,96 @@ ngx_http_agentcore_model_next(ngx_http_agentcore_ctx_t *ctx)
     } else if (rc != NGX_OK && rc != NGX_AGAIN) {
         ngx_http_agentcore_finish(ctx, &ngx_http_agentcore_start_error);
     }
+}
+
+
+/*
+ * The model location refused the request for its size (its
+ * client_max_body_size): nothing reached the model.  As Strands recovers
+ * from a context overflow, the oldest messages go, the cut falling on a
+ * user message, until the request fits; then the call starts again.  The
+ * turn in progress is never cut: if it does not fit on its own, the
+ * invocation ends with a stream_error and the session keeps the history
+ * it had (this turn is not stored), so that the next prompt still works.
+ */
+
+static void
+ngx_http_agentcore_model_refit(ngx_http_agentcore_ctx_t *ctx)
+{
+    char                *s;
+    off_t                size, limit;
+    size_t               len;
+    ngx_str_t            error;
+    ngx_uint_t           i, cut, removed;
+    ngx_http_request_t  *r;
+
+    r = ctx->request;
+    limit = ctx->model_max_body;
+    size = ctx->model_sr->headers_in.content_length_n;
+    removed = 0;
+
+    ctx->model_max_body = 0;
+
+    /* the refused call reached no model: it is not one of the cycles */
+    ctx->cycles--;
+
+    while (size > limit) {
+        cut = ac_history_cut_point(ctx->messages, ctx->turn_start);
+
+        if (cut == 0) {
+            goto too_large;
+        }
+
+        for (i = 0; i < cut; i++) {
+            /* the request loses the message and the comma after it */
+
+            s = ac_json_dumps_jansson(json_array_get(ctx->messages, 0), &len);
+            if (s == NULL) {
+                ngx_http_agentcore_finish(ctx,
+                                          &ngx_http_agentcore_internal_error);
+                return;
+            }
+
+            free(s);
+
+            json_array_remove(ctx->messages, 0);
+            size -= len + 1;
+        }
+
+        ctx->turn_start -= cut;
+        removed += cut;
+    }
+
+    ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                  "agentcore: the model request is larger than "
+                  "client_max_body_size (%O) of \"%V\": the %ui oldest "
+                  "messages of the history are left out",
+                  limit, &ctx->conf->model_location, removed);
+
+    ngx_http_agentcore_model_next(ctx);
+    return;
+
+too_large:
+
+    /* the session keeps what it had: this prompt is not stored */
+    ctx->keep_history = 1;
+
+    error.data = ngx_pnalloc(r->pool, 512);
+    if (error.data == NULL) {
+        ngx_http_agentcore_finish(ctx, &ngx_http_agentcore_internal_error);
+        return;
+    }
+
+    error.len = ngx_snprintf(error.data, 512,
+                             "The model request (%O bytes) is larger than "
+                             "client_max_body_size (%O) of the model "
+                             "location \"%V\", even without the older "
+                             "history: this prompt is not kept in the "
+                             "session", size, limit,
+                             &ctx->conf->model_location)
+                - error.data;
+
+    ngx_http_agentcore_finish(ctx, &error);
 }
 
 

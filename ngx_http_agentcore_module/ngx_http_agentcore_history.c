@@ -130,6 +130,40 @@ found:
 }
 
 
+/* where a shortened history may start: Strands' context-overflow cut */
+
+size_t
+ac_history_cut_point(json_t *messages, size_t last)
+{
+    size_t   i, n;
+    json_t  *m, *next;
+
+    n = json_array_size(messages);
+
+    for (i = 1; i <= last && i < n; i++) {
+        m = json_array_get(messages, i);
+
+        if (!ac_history_is_role(m, "user")
+            || ac_history_has_block(m, "toolResult"))
+        {
+            continue;
+        }
+
+        if (ac_history_has_block(m, "toolUse")) {
+            next = json_array_get(messages, i + 1);
+
+            if (next == NULL || !ac_history_has_block(next, "toolResult")) {
+                continue;
+            }
+        }
+
+        return i;
+    }
+
+    return 0;
+}
+
+
 int
 ac_history_repair(json_t *messages)
 {

@@ -38,6 +38,17 @@
 size_t ac_history_trim(json_t *messages, size_t window);
 
 /*
+ * The first index in 1 .. last where the history may start, by the rule
+ * of ac_history_trim() (a user message that holds no toolResult, and a
+ * toolUse only if a toolResult follows), or 0 if there is none.  Removing
+ * the messages before it is what Strands' context-overflow recovery does
+ * (at least the two oldest messages go, then the cut moves on to such a
+ * message); "last" keeps a part of the history (the turn in progress)
+ * from being cut.
+ */
+size_t ac_history_cut_point(json_t *messages, size_t last);
+
+/*
  * When the last message holds toolUse blocks (its tools never
  * answered), appends the user message Strands appends before the next
  * turn: one {"toolResult": {"toolUseId", "status": "error",

@@ -29,6 +29,11 @@ static void ngx_http_agentcore_model_log_resume(ngx_http_agentcore_ctx_t *ctx);
 static ngx_int_t ngx_http_agentcore_header_filter(ngx_http_request_t *r);
 static ngx_int_t ngx_http_agentcore_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in);
+static ngx_buf_t *ngx_http_agentcore_too_large(ngx_http_request_t *r);
+static ngx_int_t ngx_http_agentcore_model_feed(ngx_http_agentcore_ctx_t *ctx,
+    ngx_chain_t *in);
+static ngx_int_t ngx_http_agentcore_model_hold(ngx_http_agentcore_ctx_t *ctx,
+    ngx_chain_t *in);
 
 
 /*
@@ -187,6 +192,8 @@ ngx_http_agentcore_model_start(ngx_http_agentcore_ctx_t *ctx)
     ctx->error_body = NULL;
     ctx->error_body_len = 0;
     ctx->stream_error = NULL;
+    ctx->model_max_body = 0;
+    ctx->model_held = NULL;
     ctx->model_done = 0;
     ctx->model_failed = 0;
     ctx->cycles++;
@@ -541,6 +548,8 @@ ngx_http_agentcore_model_done(ngx_http_request_t *sr, void *data,
 {
     ngx_http_agentcore_ctx_t  *ctx = data;
 
+    ngx_http_core_loc_conf_t  *clcf;
+
     if (rc == NGX_AGAIN) {
         return rc;
     }
@@ -550,6 +559,25 @@ ngx_http_agentcore_model_done(ngx_http_request_t *sr, void *data,
 
         ctx->model_done = 1;
         ctx->model_rc = rc;
+
+        /* an upstream that ended while reads were held: they are lost */
+        ctx->model_held = NULL;
+
+        /*
+         * nginx itself refused the request for its size (the check of
+         * the model location's client_max_body_size against the
+         * Content-Length the module set): nothing was sent
+         */
+
+        clcf = ngx_http_get_module_loc_conf(sr, ngx_http_core_module);
+
+        if (rc == NGX_HTTP_REQUEST_ENTITY_TOO_LARGE
+            && ctx->model_status == 0
+            && clcf->client_max_body_size
+            && clcf->client_max_body_size < sr->headers_in.content_length_n)
+        {
+            ctx->model_max_body = clcf->client_max_body_size;
+        }
 
         ngx_log_debug2(NGX_LOG_DEBUG_HTTP, sr->connection->log, 0,
                        "agentcore model call done: rc:%i status:%ui",
@@ -575,11 +603,32 @@ ngx_http_agentcore_header_filter(ngx_http_request_t *r)
     ngx_list_part_t                 *part;
     ngx_table_elt_t                 *h;
     ngx_http_agentcore_ctx_t        *ctx;
+    ngx_http_agentcore_loc_conf_t   *lcf;
     ngx_http_agentcore_tool_call_t  *call;
+
+    if (r == r->main) {
+        lcf = ngx_http_get_module_loc_conf(r, ngx_http_agentcore_module);
+
+        if (r->err_status == NGX_HTTP_REQUEST_ENTITY_TOO_LARGE
+            && lcf->enable == 1)
+        {
+            /* nginx's 413 page in the runtime's JSON shape (body filter) */
+
+            if (ngx_http_agentcore_too_large(r) == NULL) {
+                return NGX_ERROR;
+            }
+
+            r->headers_out.content_type_len = sizeof("application/json") - 1;
+            ngx_str_set(&r->headers_out.content_type, "application/json");
+            r->headers_out.content_type_lowcase = NULL;
+        }
+
+        return ngx_http_next_header_filter(r);
+    }
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_agentcore_module);
 
-    if (ctx == NULL || r == r->main) {
+    if (ctx == NULL) {
         return ngx_http_next_header_filter(r);
     }
 
@@ -639,16 +688,25 @@ ngx_http_agentcore_header_filter(ngx_http_request_t *r)
 static ngx_int_t
 ngx_http_agentcore_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 {
-    int                              rc;
-    size_t                           size;
+    ngx_int_t                        rc;
     ngx_buf_t                       *b;
-    ngx_chain_t                     *cl;
+    ngx_chain_t                     *cl, *held, out;
+    ngx_connection_t                *c;
     ngx_http_agentcore_ctx_t        *ctx;
+    ngx_http_agentcore_loc_conf_t   *lcf;
     ngx_http_agentcore_tool_call_t  *call;
+
+    if (r == r->main) {
+        if (r->err_status == NGX_HTTP_REQUEST_ENTITY_TOO_LARGE) {
+            goto too_large;
+        }
+
+        return ngx_http_next_body_filter(r, in);
+    }
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_agentcore_module);
 
-    if (ctx == NULL || r == r->main) {
+    if (ctx == NULL) {
         return ngx_http_next_body_filter(r, in);
     }
 
@@ -662,6 +720,106 @@ ngx_http_agentcore_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
         return ngx_http_agentcore_tool_body(call, in);
     }
 
+    c = ctx->request->connection;
+
+    if (ctx->model_held) {
+
+        if (c->buffered) {
+            /* still full: "in" waits behind the reads held */
+            return ngx_http_agentcore_model_hold(ctx, in);
+        }
+
+        /* the reads held come first: "in" was read after them */
+
+        held = ctx->model_held;
+        ctx->model_held = NULL;
+
+        rc = ngx_http_agentcore_model_feed(ctx, held);
+
+        /* the links are ours (the bufs, the upstream's) */
+
+        while (held) {
+            cl = held;
+            held = held->next;
+            ngx_free_chain(r->pool, cl);
+        }
+
+        if (rc != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        if (ctx->model_held) {
+            return ngx_http_agentcore_model_hold(ctx, in);
+        }
+    }
+
+    if (ngx_http_agentcore_model_feed(ctx, in) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    /*
+     * the events of this read leave at the end of the event loop's turn,
+     * with those of the reads after it in the same turn and, when the
+     * stream ends in it, with the last chunk
+     */
+
+    ngx_http_agentcore_sse_flush_later(ctx);
+
+    return c->error ? NGX_ERROR : NGX_OK;
+
+too_large:
+
+    /* the JSON replaces nginx's page, whose buffers are dropped */
+
+    lcf = ngx_http_get_module_loc_conf(r, ngx_http_agentcore_module);
+
+    if (lcf->enable != 1) {
+        return ngx_http_next_body_filter(r, in);
+    }
+
+    for (cl = in; cl; cl = cl->next) {
+        b = cl->buf;
+        b->pos = b->last;
+
+        if (!b->last_buf) {
+            continue;
+        }
+
+        out.buf = ngx_http_agentcore_too_large(r);
+        if (out.buf == NULL) {
+            return NGX_ERROR;
+        }
+
+        out.next = NULL;
+
+        return ngx_http_next_body_filter(r, &out);
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The model's response as it was read.  While the client's socket is
+ * full (c->buffered: the write filter holds output the socket would not
+ * take), a read is not decoded: its buffer stays unconsumed, so the
+ * upstream's non-buffered loop keeps it busy, fills what is left of its
+ * one buffer (proxy_buffer_size) and then reads no more, and TCP pushes
+ * back on the model.  What a stalled stream holds is that buffer and the
+ * events decoded from the one read during which the socket filled.  The
+ * main request's write handler resumes (ngx_http_agentcore_model_resume)
+ * when the socket has taken everything; send_timeout ends it otherwise.
+ * The cost on the streaming path is one test of c->buffered per read.
+ */
+
+static ngx_int_t
+ngx_http_agentcore_model_feed(ngx_http_agentcore_ctx_t *ctx, ngx_chain_t *in)
+{
+    int           rc;
+    size_t        size;
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl;
+
     for (cl = in; cl; cl = cl->next) {
         b = cl->buf;
         size = ngx_buf_in_memory(b) ? (size_t) (b->last - b->pos) : 0;
@@ -669,6 +827,21 @@ ngx_http_agentcore_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
         if (size && !ctx->model_failed) {
 
             if (ctx->model_status == NGX_HTTP_OK) {
+
+                if (ctx->request->connection->buffered) {
+                    ngx_log_debug1(NGX_LOG_DEBUG_HTTP,
+                                   ctx->request->connection->log, 0,
+                                   "agentcore: the client takes no more: "
+                                   "%uz bytes of the model stream held",
+                                   size);
+
+                    if (ngx_http_agentcore_model_hold(ctx, cl) != NGX_OK) {
+                        return NGX_ERROR;
+                    }
+
+                    return ngx_http_agentcore_sse_blocked(ctx);
+                }
+
                 rc = ac_es_decoder_feed(&ctx->decoder, b->pos, size,
                                         ngx_http_agentcore_model_message,
                                         ctx);
@@ -708,15 +881,121 @@ ngx_http_agentcore_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
         }
     }
 
-    /*
-     * the events of this read leave at the end of the event loop's turn,
-     * with those of the reads after it in the same turn and, when the
-     * stream ends in it, with the last chunk
-     */
+    return NGX_OK;
+}
 
-    ngx_http_agentcore_sse_flush_later(ctx);
 
-    return ctx->request->connection->error ? NGX_ERROR : NGX_OK;
+/*
+ * The bufs of "in" join the held ones, in links of our own: the links a
+ * filter is given may be the copy filter's, which frees them when the
+ * call returns; the bufs stay the upstream's busy ones until consumed.
+ */
+
+static ngx_int_t
+ngx_http_agentcore_model_hold(ngx_http_agentcore_ctx_t *ctx, ngx_chain_t *in)
+{
+    ngx_chain_t  *cl, *ln, **ll;
+
+    for (ll = &ctx->model_held; *ll; ll = &(*ll)->next) { /* void */ }
+
+    for (cl = in; cl; cl = cl->next) {
+        ln = ngx_alloc_chain_link(ctx->request->pool);
+        if (ln == NULL) {
+            return NGX_ERROR;
+        }
+
+        ln->buf = cl->buf;
+        ln->next = NULL;
+
+        *ll = ln;
+        ll = &ln->next;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The client's socket took everything: the upstream's non-buffered loop
+ * runs again, posted (the subrequest's write_event_handler is
+ * ngx_http_upstream_process_non_buffered_downstream).  Its buffers are
+ * still busy, so it passes an empty chain down; the body filter decodes
+ * what it holds, the loop frees the buffer and reads on.
+ */
+
+void
+ngx_http_agentcore_model_resume(ngx_http_agentcore_ctx_t *ctx)
+{
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, ctx->request->connection->log, 0,
+                   "agentcore: the client takes more: model stream resumed");
+
+    if (ngx_http_post_request(ctx->model_sr, NULL) != NGX_OK) {
+        ctx->request->connection->error = 1;
+    }
+}
+
+
+/*
+ * A body over client_max_body_size of an agentcore location: nginx
+ * refuses it before the handler runs (Content-Length) or while reading
+ * it (chunked, HTTP/2), with its HTML page.  The status stays; the page
+ * becomes the runtime's JSON error, this buffer, whose length is set as
+ * the response's.
+ */
+
+static ngx_buf_t *
+ngx_http_agentcore_too_large(ngx_http_request_t *r)
+{
+    u_char                    *p;
+    off_t                      n;
+    size_t                     len;
+    ngx_buf_t                 *b;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    /* the length announced (content_length_n counts down as the body is
+     * discarded) */
+
+    n = r->headers_in.content_length
+        ? ngx_atoof(r->headers_in.content_length->value.data,
+                    r->headers_in.content_length->value.len)
+        : NGX_ERROR;
+
+    len = sizeof("{\"error\":\"Request body too large\",\"details\":"
+                 "\"The request body ( bytes) is larger than the  bytes "
+                 "this endpoint accepts (client_max_body_size)\"}") - 1
+          + 2 * NGX_OFF_T_LEN;
+
+    b = ngx_create_temp_buf(r->pool, len);
+    if (b == NULL) {
+        return NULL;
+    }
+
+    p = b->pos;
+
+    if (n > 0) {
+        b->last = ngx_sprintf(p, "{\"error\":\"Request body too large\","
+                              "\"details\":\"The request body (%O bytes) "
+                              "is larger than the %O bytes this endpoint "
+                              "accepts (client_max_body_size)\"}",
+                              n, clcf->client_max_body_size);
+
+    } else {
+        /* chunked, or HTTP/2 without a length: the limit was reached */
+        b->last = ngx_sprintf(p, "{\"error\":\"Request body too large\","
+                              "\"details\":\"The request body is larger "
+                              "than the %O bytes this endpoint accepts "
+                              "(client_max_body_size)\"}",
+                              clcf->client_max_body_size);
+    }
+
+    b->last_buf = 1;
+    b->last_in_chain = 1;
+
+    r->headers_out.content_length_n = b->last - b->pos;
+
+    return b;
 }
 
 

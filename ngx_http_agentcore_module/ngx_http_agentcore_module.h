@@ -119,6 +119,8 @@ typedef struct {
     ngx_str_t                   session_id;     /* "" when stateless */
     ngx_http_agentcore_session_t  *session;     /* _session.c's part */
     ngx_uint_t                  cycles;         /* model calls made */
+    ngx_uint_t                  turn_start;     /* the first message of
+                                                   this invocation's turn */
 
     /* the model call in flight */
     ngx_http_request_t         *model_sr;
@@ -131,6 +133,13 @@ typedef struct {
     u_char                     *error_body;     /* non-2xx body */
     size_t                      error_body_len;
     const char                 *stream_error;   /* decoder failure */
+    ngx_chain_t                *model_held;     /* reads not decoded yet:
+                                                   the client's socket is
+                                                   full (backpressure) */
+    off_t                       model_max_body; /* the model location's
+                                                   client_max_body_size,
+                                                   when it refused the
+                                                   request */
 
     /* what the model location's variables return */
     ngx_str_t                   wire_path;
@@ -175,6 +184,8 @@ typedef struct {
     unsigned                    model_failed:1; /* stop decoding */
     unsigned                    finished:1;
     unsigned                    creds_waiting:1;  /* a model call waits */
+    unsigned                    keep_history:1; /* the session keeps the
+                                                   history it had */
 } ngx_http_agentcore_ctx_t;
 
 
@@ -190,6 +201,7 @@ ngx_http_request_t *ngx_http_agentcore_post_subrequest(ngx_http_request_t *r,
     ngx_str_t *uri, ngx_str_t *args, ngx_buf_t *body,
     ngx_http_post_subrequest_t *ps, ngx_http_agentcore_ctx_t *ctx);
 ngx_int_t ngx_http_agentcore_model_filter_init(ngx_conf_t *cf);
+void ngx_http_agentcore_model_resume(ngx_http_agentcore_ctx_t *ctx);
 char *ngx_http_agentcore_model_merge(ngx_conf_t *cf,
     ngx_http_agentcore_loc_conf_t *conf);
 
@@ -203,6 +215,7 @@ ngx_int_t ngx_http_agentcore_sse_flush(ngx_http_agentcore_ctx_t *ctx);
 ngx_int_t ngx_http_agentcore_sse_pending(ngx_http_agentcore_ctx_t *ctx);
 void ngx_http_agentcore_sse_flush_later(ngx_http_agentcore_ctx_t *ctx);
 void ngx_http_agentcore_sse_flush_handler(ngx_event_t *ev);
+ngx_int_t ngx_http_agentcore_sse_blocked(ngx_http_agentcore_ctx_t *ctx);
 ngx_int_t ngx_http_agentcore_send_json(ngx_http_request_t *r,
     ngx_uint_t status, const char *error, const char *details);
 ngx_int_t ngx_http_agentcore_send_not_allowed(ngx_http_request_t *r,

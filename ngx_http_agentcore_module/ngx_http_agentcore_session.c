@@ -1122,7 +1122,7 @@ ngx_http_agentcore_session_store(ngx_http_agentcore_session_t *s,
     log = r->connection->log;
     zone = s->zone;
 
-    if (ctx->messages == NULL) {
+    if (ctx->messages == NULL || ctx->keep_history) {
         return NGX_OK;
     }
 

@@ -54,6 +54,7 @@ typedef struct {
 static void ac_sigv4_buf_add(ac_sigv4_buf_t *b, const void *p, size_t n);
 static void ac_sigv4_buf_str(ac_sigv4_buf_t *b, const char *s);
 static void ac_sigv4_buf_free(ac_sigv4_buf_t *b);
+static void ac_sigv4_wipe_free(char *s);
 static void ac_sigv4_scope(ac_sigv4_buf_t *b, const ac_sigv4_request_t *req);
 static int ac_sigv4_unreserved(unsigned char c);
 static int ac_sigv4_hexval(unsigned char c);
@@ -115,10 +116,19 @@ ac_sigv4_buf_add(ac_sigv4_buf_t *b, const void *p, size_t n)
             cap *= 2;
         }
 
-        data = realloc(b->data, cap);
+        /* not realloc(): the old copy, which may hold the session
+         * token (the canonical request), is wiped before it is freed */
+
+        data = malloc(cap);
         if (data == NULL) {
             b->failed = 1;
             return;
+        }
+
+        if (b->data) {
+            memcpy(data, b->data, b->len + 1);
+            OPENSSL_cleanse(b->data, b->cap);
+            free(b->data);
         }
 
         b->data = data;
@@ -158,10 +168,24 @@ ac_sigv4_scope(ac_sigv4_buf_t *b, const ac_sigv4_request_t *req)
 static void
 ac_sigv4_buf_free(ac_sigv4_buf_t *b)
 {
+    if (b->data) {
+        OPENSSL_cleanse(b->data, b->cap);
+    }
+
     free(b->data);
     b->data = NULL;
     b->len = 0;
     b->cap = 0;
+}
+
+
+static void
+ac_sigv4_wipe_free(char *s)
+{
+    if (s) {
+        OPENSSL_cleanse(s, strlen(s));
+        free(s);
+    }
 }
 
 
@@ -1091,9 +1115,12 @@ ac_sigv4_result_free(ac_sigv4_result_t *res)
         return;
     }
 
-    free(res->canonical_request);
-    free(res->string_to_sign);
-    free(res->authorization);
+    /* the canonical request holds the session token, the authorization
+     * the access key id: wiped */
+
+    ac_sigv4_wipe_free(res->canonical_request);
+    ac_sigv4_wipe_free(res->string_to_sign);
+    ac_sigv4_wipe_free(res->authorization);
 
     res->canonical_request = NULL;
     res->string_to_sign = NULL;

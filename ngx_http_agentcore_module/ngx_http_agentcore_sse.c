@@ -339,9 +339,44 @@ ngx_http_agentcore_sse_flush_handler(ngx_event_t *ev)
     if (ngx_http_agentcore_sse_flush(ctx) != NGX_OK) {
         /* the model call in flight stops at its next read */
         c->error = 1;
+
+    } else if (c->buffered) {
+        /* the socket is full: the write handler sends the rest */
+
+        if (ngx_http_agentcore_sse_blocked(ctx) != NGX_OK) {
+            c->error = 1;
+        }
+
+    } else if (ctx->model_held) {
+        ngx_http_agentcore_model_resume(ctx);
     }
 
     ngx_http_run_posted_requests(c);
+}
+
+
+/*
+ * Output the client's socket would not take: its write event brings the
+ * main request's write handler back when it can take more, and
+ * send_timeout ends the invocation if it takes nothing for that long.
+ */
+
+ngx_int_t
+ngx_http_agentcore_sse_blocked(ngx_http_agentcore_ctx_t *ctx)
+{
+    ngx_event_t               *wev;
+    ngx_http_request_t        *r;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    r = ctx->request;
+    wev = r->connection->write;
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    if (!wev->delayed && !wev->timer_set) {
+        ngx_add_timer(wev, clcf->send_timeout);
+    }
+
+    return ngx_handle_write_event(wev, clcf->send_lowat);
 }
 
 

@@ -31,9 +31,11 @@ qq{data: "Hello"\n\ndata: " world"\n\ndata: "!"\n\n}
 
 === TEST 2: one event per chunk, the events of a turn in one write
 The head is flushed alone (an empty chunk is not written).  The emulator
-writes the whole answer at once, so both events, the stream's end and
-the last chunk arrive in one turn of the event loop and leave in one
-write of 40 bytes: "c\r\n" 12 "\r\n" "d\r\n" 13 "\r\n" "0\r\n\r\n".
+writes the whole answer, its head included, in one write ([[batch]]), so
+nginx reads it at once (the proxy never reads the upstream again:
+checked below): both events, the stream's end and the last chunk arrive
+in one turn of the event loop and leave in one write of 40 bytes:
+"c\r\n" 12 "\r\n" "d\r\n" 13 "\r\n" "0\r\n\r\n".
 --- request eval
 AgentCore::Test::invoke('[[deltas texts=["ab", "cde"]]] [[batch]]')
 --- raw_response_headers_like: Transfer-Encoding: chunked\r\n
@@ -48,6 +50,7 @@ http chunk: 0
 writev: 40 of 40
 --- no_error_log
 [error]
+http upstream process non buffered upstream
 
 
 

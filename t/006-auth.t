@@ -31,9 +31,12 @@ env AWS_ACCESS_KEY_ID;
 env AWS_SECRET_ACCESS_KEY;
 env AWS_BEARER_TOKEN_BEDROCK=emulator-test-token;
 --- request eval
-AgentCore::Test::invoke('[[deltas texts=["ok"]]]')
---- response_body eval
-qq{data: "ok"\n\n}
+AgentCore::Test::invoke('[[echo-headers]]')
+--- response_body_like eval
+qr{\Adata: ":method: POST\\n:path: /model/[^\\]+\\nauthorization: Bearer \[redacted\]\\ncontent-length: \d+\\ncontent-type: application/json\\nhost: bedrock-runtime\.us-east-1\.amazonaws\.com\\n"\n\n\z}
+--- no_error_log
+emulator-test-token
+[error]
 
 
 

@@ -40,9 +40,14 @@ server {
 _EOC_
 . $AgentCore::Test::ModelLocation . "}\n";
 
+# HTTP/1.0 to the second server on every nginx version: from 1.29.7
+# the proxy defaults to HTTP/1.1 with keepalive, which would send the
+# requests down one connection to one worker, and report a killed
+# worker's unfinished chunked answer as an [error] of the proxy
 our $Config = <<'_EOC_';
 location = /invocations {
     proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+    proxy_http_version 1.0;
     proxy_buffering off;
 }
 _EOC_

@@ -320,23 +320,49 @@ already processing
 
 
 === TEST 14: idle sessions expire after ttl
-The invocation on another session in between streams for about 1.2 s.
+Session "old" is left idle; invocations on "other" (each runs the
+sweep) go on until the sweep logs an expiry: the least recently used
+goes first, "old".  Then "fresh", used twice in a row, keeps its turn,
+and "old" starts anew.
 --- http_config eval
-$AgentCore::Test::HttpConfig . "agentcore_session_zone s:1m ttl=500ms;\n"
---- config eval: $main::ArgConfig
---- request eval
-[main::invoke("remember me", "/invocations?sid=old"),
- main::invoke("remember me", "/invocations?sid=fresh"),
- main::invoke("[[echo]]", "/invocations?sid=fresh"),
- main::invoke("[[slow ms=300 n=4]]", "/invocations?sid=other"),
- main::invoke("[[echo]]", "/invocations?sid=old")]
---- response_body eval
-["Hello! You said: remember me",
- "Hello! You said: remember me",
- "user: remember me | assistant: Hello! You said: remember me"
- . " | user: [[echo]]",
- "tok1 tok2 tok3 tok4 ",
- "user: [[echo]]"]
+$AgentCore::Test::HttpConfig . "agentcore_session_zone s:1m ttl=1s;\n"
+--- config eval
+$main::ArgConfig . $AgentCore::Test::ReportLocation
+--- init
+require AgentCore::Creds;
+my $post = sub {
+    my ($sid, $prompt) = @_;
+    my ($st, $body) = AgentCore::Creds::http(
+        port => Test::Nginx::Util::server_port(), method => 'POST',
+        path => "/invocations?sid=$sid",
+        body => JSON::PP->new->encode({ prompt => $prompt }), timeout => 10);
+    return "$st " . main::hist($body);
+};
+my $first = $post->('old', 'remember me');
+my $at = AgentCore::Test::log_size();
+my $swept = 0;
+for (1 .. 500) {
+    $post->('other', 'hi');
+    $swept = AgentCore::Test::log_matches($at,
+                 qr/agentcore session [0-9a-f]{8} expired/) and last;
+    select undef, undef, undef, 0.02;
+}
+AgentCore::Test::report(
+    "old: $first",
+    'the sweep logged an expiry: ' . ($swept ? 'yes' : 'no'),
+    'fresh: ' . $post->('fresh', 'remember me'),
+    'fresh again: ' . $post->('fresh', '[[echo]]'),
+    'old again: ' . $post->('old', '[[echo]]'));
+--- request
+GET /report
+--- response_body
+old: 200 Hello! You said: remember me
+the sweep logged an expiry: yes
+fresh: 200 Hello! You said: remember me
+fresh again: 200 user: remember me | assistant: Hello! You said: remember me | user: [[echo]]
+old again: 200 user: [[echo]]
+--- no_error_log
+[error]
 
 
 

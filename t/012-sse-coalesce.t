@@ -24,10 +24,12 @@ run_tests();
 __DATA__
 
 === TEST 1: the events of one read are one chunk; no flush of the head alone
-The emulator writes the whole answer at once: both events go down the
-filters in one call (the chunked filter logs each buffer of it), then
-the last chunk.  Without the directive (t/002 TEST 2) the head is
-flushed first ("http chunk: 0") and each event is a call of its own.
+The emulator writes the whole answer, head, frames and end, in one write
+([[batch]]), so nginx reads it at once: the proxy has the body with the
+head and never reads the upstream again (checked below).  Both events go
+down the filters in one call (the chunked filter logs each buffer of
+it), then the last chunk.  Without the directive (t/002 TEST 2) the head
+is flushed first ("http chunk: 0") and each event is a call of its own.
 --- request eval
 AgentCore::Test::invoke('[[deltas texts=["ab", "cde"]]] [[batch]]')
 --- response_headers
@@ -45,6 +47,7 @@ http chunk: 13
 http chunk: 0
 --- no_error_log
 [error]
+http upstream process non buffered upstream
 
 
 
@@ -86,8 +89,10 @@ upstream timed out
 
 
 === TEST 4: held events leave before an error event, in order
-The two deltas and the exception frame arrive in one read: the deltas
-are held for the turn, and go down before the error event.
+The two deltas and the exception frame arrive in one read (the emulator
+writes the head and every frame in one write, [[batch]]; no second read
+of the upstream, checked below): the deltas are held for the turn, and
+go down before the error event.
 --- request eval
 AgentCore::Test::invoke('[[exception type=throttlingException message="Slow down"]] [[batch]]')
 --- response_body eval
@@ -96,6 +101,8 @@ qq{data: "Partial "\n\ndata: "answer "\n\n}
 --- grep_error_log eval: qr/agentcore sse: \d+ events in one chunk/
 --- grep_error_log_out
 agentcore sse: 2 events in one chunk
+--- no_error_log
+http upstream process non buffered upstream
 
 
 
@@ -114,10 +121,17 @@ AgentCore::Test::invoke('[[tool name=calculator input={"expression":"2+1"} text=
 
 
 === TEST 6: HTTP/1.0: no chunks, the events as they are
+No Transfer-Encoding in the head, and the body as it went on the wire
+(no chunked decoding without the header): the events alone, no chunk
+sizes, the end told by the close.
 --- request eval
 "POST /invocations HTTP/1.0\n" . '{"prompt": "[[deltas texts=[\"ab\", \"cde\"]]] [[batch]]"}'
+--- raw_response_headers_unlike: (?i)transfer-encoding|content-length
+--- raw_response_headers_like: \r\nConnection: close\r\n
 --- response_body eval
 qq{data: "ab"\n\ndata: "cde"\n\n}
+--- grep_error_log eval: qr/http chunk: \d+/
+--- grep_error_log_out
 --- no_error_log
 [error]
 

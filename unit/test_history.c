@@ -259,6 +259,49 @@ test_trim_odd_shapes(void **state)
 
 
 static void
+cut_case(const char *shape, size_t last, size_t cut)
+{
+    json_t  *a;
+
+    a = msgs(shape);
+    assert_int_equal(ac_history_cut_point(a, last), cut);
+    json_decref(a);
+}
+
+
+static void
+test_cut_point(void **state)
+{
+    json_t  *a;
+
+    /* the oldest exchange goes: the next user text message */
+    cut_case("uauau", 4, 2);
+    cut_case("uauau", 2, 2);
+
+    /* never past "last": the turn in progress stays */
+    cut_case("uau", 1, 0);
+    cut_case("u", 0, 0);
+    cut_case("", 5, 0);
+
+    /* tool results are no start; a user text after them is */
+    cut_case("uTRau", 4, 4);
+    cut_case("uTRTRau", 6, 6);
+    cut_case("uTRTRau", 5, 0);
+
+    /* a user toolUse only with a result after it */
+    cut_case("uaXau", 4, 4);
+    cut_case("uaXRau", 5, 2);
+
+    /* "last" beyond the end */
+    cut_case("uaua", 40, 2);
+
+    a = load("{}");
+    assert_int_equal(ac_history_cut_point(a, 3), 0);
+    json_decref(a);
+}
+
+
+static void
 test_repair(void **state)
 {
     char    *s;
@@ -615,6 +658,7 @@ main(void)
         cmocka_unit_test(test_trim_fallback),
         cmocka_unit_test(test_trim_window_40),
         cmocka_unit_test(test_trim_odd_shapes),
+        cmocka_unit_test(test_cut_point),
         cmocka_unit_test(test_repair),
         cmocka_unit_test(test_repair_nothing),
         cmocka_unit_test(test_add_user_text),
