@@ -624,6 +624,7 @@ too_large:
 
     /* the session keeps what it had: this prompt is not stored */
     ctx->keep_history = 1;
+    ngx_str_set(&ctx->stats.error_type, "request_too_large");
 
     error.data = ngx_pnalloc(r->pool, 512);
     if (error.data == NULL) {

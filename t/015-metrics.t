@@ -359,3 +359,30 @@ GET /metrics
 --- must_die
 --- error_log
 zone name "agentcore_metrics" is reserved
+
+
+
+=== TEST 10: a model request past the model location's client_max_body_size
+--- config eval
+$main::Config . q{
+location = /_agentcore/small {
+    internal;
+    client_max_body_size 1k;
+    proxy_pass http://bedrock$agentcore_bedrock_path;
+}
+location = /small {
+    agentcore;
+    agentcore_model_location /_agentcore/small;
+}
+}
+--- request eval
+[AgentCore::Test::invoke('x' x 2000, '/small'), "GET /metrics"]
+--- response_body_filters eval
+sub {
+    my $body = shift;
+    return AgentCore::Test::sse_text($body) =~ /stream_error: The model request \(\d+ bytes\) is larger/ ? "E" : $body
+        if $body !~ /^# HELP/;
+    return CORE::join "\n", grep { /stream_errors/ } split /\n/, main::pick($body);
+}
+--- response_body eval
+["E", qq{agentcore_stream_errors_total{type="request_too_large"} 1}]
