@@ -16,7 +16,7 @@ RUN apt-get update \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
         build-essential debhelper dpkg-dev fakeroot nginx-dev \
         libcurl4-openssl-dev libgmp-dev libjansson-dev libmpfr-dev \
-        libssl-dev zlib1g-dev
+        libssl-dev zlib1g-dev libgiac-dev
 WORKDIR /src/agentcore
 COPY . .
 RUN dpkg-buildpackage -b -us -uc \

@@ -11,6 +11,16 @@ PORT=${AGENTCORE_PORT:-8080}
 MODEL=${AGENTCORE_MODEL:-us.anthropic.claude-3-7-sonnet-20250219-v1:0}
 REGION=${AWS_REGION:-${AWS_DEFAULT_REGION:-us-west-2}}
 URL=${AGENTCORE_BEDROCK_URL:-}
+# a deployed runtime to relay /invocations to (agentcore_runtime_pass)
+ARN=${AGENTCORE_RUNTIME_ARN:-}
+if [ -n "$ARN" ]; then
+    if [[ ! $ARN =~ ^arn:[a-z-]+:bedrock-agentcore:([a-z0-9-]+):[0-9]{12}:runtime/[A-Za-z0-9_-]+$ ]]; then
+        echo "make run: AGENTCORE_RUNTIME_ARN=$ARN: want" \
+             "arn:aws:bedrock-agentcore:REGION:ACCOUNT:runtime/ID" >&2
+        exit 1
+    fi
+    ARN_REGION=${BASH_REMATCH[1]}
+fi
 
 # where nginx listens: 127.0.0.1 unless AGENTCORE_LISTEN=ADDR[:PORT] says
 # otherwise (the emulator's credentials are public; it stays on 127.0.0.1)
@@ -68,6 +78,10 @@ if [ -z "$URL" ]; then
     [ "$ready" = READY ] || { echo "emulator did not start" >&2; exit 1; }
     server=127.0.0.1:$emu_port
     echo "Bedrock emulator on $server"
+elif [ "$URL" = aws ] && [ -n "$ARN" ]; then
+    scheme=https
+    server=bedrock-agentcore.$ARN_REGION.amazonaws.com:443
+    echo "AgentCore in $ARN_REGION (credentials: the AWS SDKs' chain)"
 elif [ "$URL" = aws ]; then
     scheme=https
     server=bedrock-runtime.$REGION.amazonaws.com:443
@@ -91,12 +105,20 @@ sed -e "s|@MODULE@|$MODULE_SO|" -e "s|@LISTEN@|$ADDR:$PORT|" \
     -e "s|@MODEL@|$MODEL|" -e "s|@REGION@|$REGION|" \
     -e "s|@BEDROCK_SERVER@|$server|" -e "s|@BEDROCK_SCHEME@|$scheme|" \
     -e "s|@PARAMS@|$ROOT/conf/agentcore_bedrock_params|" \
+    -e "s|@RUNTIME_PARAMS@|$ROOT/conf/agentcore_runtime_params|" \
     -e "s|@HTML@|$ROOT/html|" \
     "$ROOT/conf/nginx.conf" > "$PREFIX/conf/nginx.conf"
 
 if [ $scheme = https ]; then
-    sed -i "s|include     $ROOT/conf/agentcore_bedrock_params;|&\n            proxy_ssl_verify on;\n            proxy_ssl_trusted_certificate /etc/ssl/certs/ca-certificates.crt;|" \
+    sed -i "s|include     $ROOT/conf/agentcore_\(bedrock\|runtime\)_params;|&\n            proxy_ssl_verify on;\n            proxy_ssl_trusted_certificate /etc/ssl/certs/ca-certificates.crt;|" \
         "$PREFIX/conf/nginx.conf"
+fi
+
+if [ -n "$ARN" ]; then
+    # /invocations relays to the runtime instead of running the agent
+    sed -i "/location = \/invocations {/,/}/s|^\( *\)agentcore;|\1agentcore_runtime_pass $ARN;|" \
+        "$PREFIX/conf/nginx.conf"
+    echo "/invocations relays to $ARN"
 fi
 
 "$NGINX_BIN" -p "$PREFIX" -c conf/nginx.conf -t -q
@@ -104,12 +126,12 @@ fi
 g=
 case "$host" in \[*) g='-g ' ;; esac
 cat <<MSG
-nginx with ngx_http_agentcore_module on $ADDR:$PORT (model $MODEL).
+nginx with ngx_http_agentcore_module on $ADDR:$PORT (${ARN:+relaying to }${ARN:-model $MODEL}).
 Try:
     curl ${g}-N http://$host:$PORT/invocations -d '{"prompt":"Hello"}'
     curl ${g}http://$host:$PORT/ping
-    curl ${g}http://$host:$PORT/metrics
     the chat page: http://$host:$PORT/chat
+    curl ${g}http://$host:$PORT/metrics
 Logs: $PREFIX/logs/   Stop: Ctrl-C
 MSG
 if [ -n "$everywhere" ]; then

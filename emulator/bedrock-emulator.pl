@@ -47,7 +47,8 @@ use constant {
 
 my %REASON = (
     100 => 'Continue', 200 => 'OK', 400 => 'Bad Request',
-    401 => 'Unauthorized', 403 => 'Forbidden', 404 => 'Not Found',
+    401 => 'Unauthorized', 402 => 'Payment Required', 403 => 'Forbidden',
+    404 => 'Not Found', 409 => 'Conflict',
     405 => 'Method Not Allowed', 408 => 'Request Timeout',
     411 => 'Length Required', 413 => 'Payload Too Large',
     424 => 'Failed Dependency', 429 => 'Too Many Requests',
@@ -109,6 +110,7 @@ my $JASCII = JSON::PP->new->canonical->allow_nonref->ascii;
 my %OPT;
 my %KEYS;           # AKID -> [secret, token-or-undef]
 my %BEARER;
+my %RUNTIMES;       # --runtime ARN: the only ones found (else any)
 my $PARENT_PID;
 my %KIDS;
 my $TOOL_COUNTER = 0;
@@ -701,9 +703,11 @@ sub amz_epoch {
 # returns undef when the request may pass, else
 # [status, type, suffix, message]
 sub check_auth {
-    my ($req) = @_;
+    my ($req, $service, $region) = @_;
     my ($auth, %f, @cred, $akid, $secret, $token, @signed, $chdrs, $creq,
         $sts, $sig, $date, $t, $now, $hash, $hregion);
+
+    $service //= 'bedrock';
 
     return undef if $OPT{no_auth};
 
@@ -756,15 +760,17 @@ sub check_auth {
                 'The security token included in the request is invalid.'];
     }
     ($secret, $token) = @{ $KEYS{$akid} };
-    if ($cred[3] ne 'bedrock') {
+    if ($cred[3] ne $service) {
         return [403, 'InvalidSignatureException', CORAL,
-                "Credential should be scoped to correct service: 'bedrock'. "];
+                "Credential should be scoped to correct service: "
+                . "'$service'. "];
     }
     # the scope's region: a region name, and the one of the endpoint when
-    # the Host names one (bedrock-runtime[-fips].REGION.amazonaws.com)
+    # the Host names one (bedrock-runtime[-fips].REGION.amazonaws.com,
+    # bedrock-agentcore.REGION.amazonaws.com), or the runtime ARN's
     $hregion = (($req->{h}{host} // '')
-                =~ /^bedrock-runtime(?:-fips)?\.([^.]+)\.amazonaws\.com(?:\.cn)?(?::\d+)?$/)
-               ? $1 : undef;
+                =~ /^(?:bedrock-runtime(?:-fips)?|bedrock-agentcore)\.([^.]+)\.amazonaws\.com(?:\.cn)?(?::\d+)?$/)
+               ? $1 : $region;
     if ($cred[2] !~ /^[a-z]{2}(?:-[a-z]+)+-\d+$/
         || (defined $hregion && $cred[2] ne $hregion))
     {
@@ -1750,6 +1756,11 @@ sub handle_request {
         return;
     }
 
+    if ($req->{path} =~ m{^/runtimes/([^/]+)/invocations$}) {
+        handle_runtime($c, $req, $1);
+        return;
+    }
+
     if ($req->{path} !~ m{^/model/([^/]+)/converse-stream$}) {
         send_aws_error($c, $req, 404, 'UnknownOperationException', CORAL,
                        'Unknown operation: ' . $req->{method} . ' '
@@ -1844,6 +1855,184 @@ sub handle_request {
     run_plan($c, $plan);
 }
 
+# ---------------------------------------------------------------------------
+# InvokeAgentRuntime: POST /runtimes/{url-encoded ARN}/invocations
+
+my %RT_TYPE = (
+    400 => 'ValidationException', 402 => 'ServiceQuotaExceededException',
+    403 => 'AccessDeniedException', 404 => 'ResourceNotFoundException',
+    409 => 'RetryableConflictException', 424 => 'RuntimeClientError',
+    429 => 'ThrottlingException', 500 => 'InternalServerException',
+);
+
+my %RT_MESSAGE = (
+    ThrottlingException => 'Rate exceeded',
+    RuntimeClientError => 'Received error (500) from runtime. Please '
+                          . 'check your CloudWatch logs for more information.',
+    ServiceQuotaExceededException => 'Service quota exceeded',
+    RetryableConflictException => 'The session is busy, retry',
+    InternalServerException => 'Internal server error',
+    AccessDeniedException => 'Access denied',
+    ValidationException => 'Invalid request',
+);
+
+use constant AGENTCORE => 'http://internal.amazon.com/coral/com.amazonaws.bedrockagentcore/';
+
+sub rt_headers {
+    my ($req, $sid, $type) = @_;
+
+    return ['Content-Type', $type, 'x-amzn-RequestId', request_id(),
+            defined $sid
+            ? ('X-Amzn-Bedrock-AgentCore-Runtime-Session-Id', $sid) : ()];
+}
+
+sub rt_stream {
+    my ($c, $req, $sid, $events, $ms, $hang) = @_;
+    my $h;
+
+    $c->{status} = 200;
+    $h = "HTTP/1.1 200 OK\r\nDate: " . http_date() . "\r\n";
+    for (my $i = 0, my $l = rt_headers($req, $sid,
+                                       'text/event-stream; charset=utf-8');
+         $i < @$l; $i += 2)
+    {
+        $h .= "$l->[$i]: $l->[$i + 1]\r\n";
+    }
+    $h .= $c->{chunked} ? "Transfer-Encoding: chunked\r\nConnection: "
+                          . ($c->{close} ? 'close' : 'keep-alive') . "\r\n"
+                        : "Connection: close\r\n";
+    write_all($c, "$h\r\n") or return;
+
+    for my $i (0 .. $#$events) {
+        sleep($ms / 1000) if $i && $ms;
+        write_chunk($c, 'data: ' . $JCH->encode($events->[$i]) . "\n\n")
+            or return;
+    }
+
+    return hang($c) if $hang;
+    end_chunks($c);
+}
+
+sub handle_runtime {
+    my ($c, $req, $seg) = @_;
+    my ($arn, $region, $sid, %q, $json, $prompt, $dirs, $d, $body, @ev);
+
+    if ($req->{method} ne 'POST') {
+        send_aws_error($c, $req, 404, 'UnknownOperationException', CORAL,
+                       "Unknown operation: $req->{method} $req->{path}");
+        return;
+    }
+
+    # the ARN is one path segment, every reserved byte %-encoded
+    $arn = uri_decode($seg);
+    if (uri_encode($arn) ne $seg
+        || $arn !~ m{^arn:[a-z-]+:bedrock-agentcore:([a-z0-9-]+):\d{12}:runtime/[A-Za-z0-9_-]+$})
+    {
+        send_aws_error($c, $req, 400, 'ValidationException', AGENTCORE,
+                       "Invalid agent runtime ARN: $seg");
+        return;
+    }
+    $region = $1;
+    $c->{note} = "runtime=$arn";
+
+    if (my $e = check_auth($req, 'bedrock-agentcore', $region)) {
+        $e->[2] = AGENTCORE if $e->[2] eq BEDROCK;
+        send_aws_error($c, $req, @$e);
+        return;
+    }
+
+    for my $kv (split /&/, $req->{query}) {
+        my ($k, $v) = split /=/, $kv, 2;
+        $q{uri_decode($k)} = uri_decode($v // '');
+    }
+
+    $sid = $req->{h}{'x-amzn-bedrock-agentcore-runtime-session-id'};
+    if (!defined $sid || length $sid < 33 || length $sid > 256) {
+        send_aws_error($c, $req, 400, 'ValidationException', AGENTCORE,
+                       '1 validation error detected: Value at '
+                       . "'runtimeSessionId' failed to satisfy constraint: "
+                       . 'Member must have length between 33 and 256');
+        return;
+    }
+
+    if (%RUNTIMES && !$RUNTIMES{$arn}) {
+        send_aws_error($c, $req, 404, 'ResourceNotFoundException', AGENTCORE,
+                       "No endpoint or agent found with qualifier '"
+                       . ($q{qualifier} // 'DEFAULT') . "' for agent '$arn'");
+        return;
+    }
+
+    $json = eval { $JIN->decode($req->{body}) };
+    $prompt = ref $json eq 'HASH' && defined $json->{prompt}
+              && !ref $json->{prompt} ? $json->{prompt} : '';
+    ($dirs, $prompt) = parse_directives($prompt);
+    $d = $dirs->[0] // { name => '', args => {} };
+    $c->{note} .= " session=$sid scenario=" . ($d->{name} || 'default');
+
+    if ($d->{name} eq 'http') {
+        my $status = 0 + ($d->{args}{status} // 429);
+        my $type = $d->{args}{type} // $RT_TYPE{$status}
+                   // 'InternalServerException';
+        send_aws_error($c, $req, $status, $type, AGENTCORE,
+                       $d->{args}{message} // $RT_MESSAGE{$type}
+                       // 'An error occurred.');
+        return;
+    }
+
+    if ($d->{name} eq 'json') {
+        $body = to_bytes(jenc(obj(result => "Hello! You said: $prompt",
+                                  qualifier => $q{qualifier} // '')));
+        send_response($c, $req, 200, rt_headers($req, $sid,
+                                                'application/json'), $body);
+        return;
+    }
+
+    if ($d->{name} eq 'echo-headers') {
+        my @lines = ([':method', $req->{method}],
+                     [':path', $req->{target}]);
+        for my $h (@{ $req->{headers} }) {
+            my ($n, $v) = @$h;
+            if ($n eq 'authorization') {
+                $v = $v =~ /^AWS4-HMAC-SHA256\s/
+                     ? 'AWS4-HMAC-SHA256 ' . join(', ',
+                           $v =~ /((?:Credential|SignedHeaders)=[^,\s]*)/g)
+                     : $v =~ /^Bearer\s/i ? 'Bearer [redacted]'
+                     : '[redacted]';
+            } elsif ($n eq 'x-amz-security-token') {
+                $v = '[redacted sha256:' . substr(sha256_hex($v), 0, 16)
+                     . ']';
+            }
+            push @lines, [$n, $v];
+        }
+        $body = join('', map { "$_->[0]: $_->[1]\n" }
+                         sort { $a->[0] cmp $b->[0] } @lines);
+        send_response($c, $req, 200, rt_headers($req, $sid,
+                                                'text/plain'), $body);
+        return;
+    }
+
+    if ($d->{name} eq 'slow') {
+        my $n = 0 + ($d->{args}{n} // 5);
+        rt_stream($c, $req, $sid, [map { "tok$_ " } 1 .. $n],
+                  0 + ($d->{args}{ms} // 100));
+        return;
+    }
+
+    if ($d->{name} eq 'hang') {
+        rt_stream($c, $req, $sid, ['Hello'], 0, 1);
+        return;
+    }
+
+    if ($d->{name} ne '') {
+        send_aws_error($c, $req, 400, 'ValidationException', AGENTCORE,
+                       "emulator: unknown runtime directive [[$d->{name}]]");
+        return;
+    }
+
+    rt_stream($c, $req, $sid, [words("Hello! You said: $prompt")],
+              $OPT{delay_ms} // 0);
+}
+
 sub serve_connection {
     my ($sock) = @_;
     my ($c, $req, $t0);
@@ -1888,7 +2077,10 @@ usage: bedrock-emulator.pl [options]
   --key AKID:SECRET[:SESSION_TOKEN]
                          accepted SigV4 credentials (repeatable; default the AWS
                          example key AKIDEXAMPLE)
-  --bearer TOKEN         accepted Bearer API key (repeatable)
+  --bearer TOKEN         accepted Bearer API key (repeatable); also a
+                         runtime's JWT (InvokeAgentRuntime)
+  --runtime ARN          an agent runtime InvokeAgentRuntime finds
+                         (repeatable; default: any well-formed ARN)
   --delay-ms N           pause between deltas (default 0)
   --log FILE             append one line per request (no secrets)
   --no-clock-check       do not reject x-amz-date more than 5 minutes off
@@ -1910,6 +2102,7 @@ sub main {
         'listen=s'       => \$listen,
         'key=s'          => \@keys,
         'bearer=s'       => \@bearer,
+        'runtime=s'      => sub { $RUNTIMES{$_[1]} = 1 },
         'delay-ms=i'     => \$OPT{delay_ms},
         'log=s'          => \$OPT{log},
         'quiet'          => \$OPT{quiet},

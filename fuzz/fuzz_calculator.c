@@ -4,9 +4,10 @@
  *
  * libFuzzer target: ac_calculator() on an expression made of arbitrary
  * bytes.  The first byte picks the precision (sometimes out of range),
- * the second the flags: scientific, a mode, and whether the text after
- * the first LF is the string value of the variable "x" (else x is a
- * number).
+ * the second the flags: scientific, a mode (one of eight, with the first
+ * byte's high bit; the symbolic modes get an order, a point and
+ * sometimes wrt), and whether the text after the first LF is the string
+ * value of the variable "x" (else x is a number).
  *  - the result is AC_CALC_SUCCESS with "Result: ..." or AC_CALC_ERROR
  *    with "Error: ...", never NULL;
  *  - the text is bounded (a 4300-digit integer at most) and NUL-free;
@@ -28,11 +29,12 @@
 static json_t *
 make_input(const uint8_t *data, size_t size)
 {
-    int            precision, flags;
+    int            precision, flags, mode;
     json_t        *in, *vars;
     const uint8_t *lf;
     static const char  *modes[] = {
-        "evaluate", "solve", "other", "matrix"
+        "evaluate", "solve", "other", "matrix",
+        "derive", "integrate", "limit", "series"
     };
 
     precision = data[0] % 104 - 1;      /* -1 .. 102 */
@@ -52,8 +54,19 @@ make_input(const uint8_t *data, size_t size)
     }
 
     if (flags & 0x08) {
-        json_object_set_new(in, "mode",
-                            json_string(modes[(flags >> 4) & 0x03]));
+        mode = ((flags >> 4) & 0x03) | ((data[-2] & 0x80) >> 5);
+        json_object_set_new(in, "mode", json_string(modes[mode]));
+
+        /* the symbolic modes' parameters */
+        if (mode >= 4) {
+            json_object_set_new(in, "order", json_integer(precision % 9));
+            json_object_set_new(in, "point",
+                                json_string((flags & 0x04) ? "oo" : "1"));
+
+            if (flags & 0x80) {
+                json_object_set_new(in, "wrt", json_string("y"));
+            }
+        }
     }
 
     vars = json_object();

@@ -13,8 +13,9 @@
  *    toolUse only if a toolResult follows; with none, the first
  *    assistant(toolUse) that a user(toolResult) follows; with neither
  *    nothing goes;
- *  - the repair and the user turn run on it without failing, and what
- *    they leave encodes and decodes too.
+ *  - the repair and the user turn (a text, then content blocks) run on
+ *    it without failing, and what they leave encodes and decodes too
+ *    (base64 strings as their decoded bytes).
  */
 
 
@@ -220,6 +221,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     text = json_string("next");
     check(ac_history_add_user_text(v, text) == 0);
+    json_decref(text);
+
+    /* a prompt of content blocks joins or follows it */
+    text = json_pack("[{s:s}, {s:{s:s, s:{s:s}}}]", "text", "see",
+                     "image", "format", "png", "source", "bytes",
+                     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlE"
+                     "QVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==");
+    check(ac_history_add_user(v, text) == 0);
     json_decref(text);
 
     round_trip(v);

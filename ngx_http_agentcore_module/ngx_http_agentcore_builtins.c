@@ -28,31 +28,52 @@ static ngx_int_t ngx_http_agentcore_current_time_tool(
 static ngx_http_agentcore_tool_t  ngx_http_agentcore_builtin_tools[] = {
 
     { ngx_string("calculator"),
-      ngx_string("Calculator powered by exact integer and multiple-precision "
-                 "arithmetic. Evaluates numeric expressions with + - * / "
-                 "** ^ %, parentheses, sqrt, sin, cos, tan, asin, acos, "
-                 "atan, sinh, cosh, tanh, exp, log, ln, log10, abs, floor, "
-                 "ceil, factorial, pi and e."),
+      ngx_string("Calculator with exact integer and multiple-precision "
+                 "arithmetic and a computer algebra system (Giac). "
+                 "Expressions use Python syntax: + - * / ** ^ //, "
+                 "parentheses, pi, e, I, oo and functions such as sqrt, "
+                 "exp, log, sin, cos, tan, asin, atan, sinh, Abs, floor, "
+                 "factorial, binomial, Max, Min, Eq, Matrix, det, "
+                 "transpose, trace. Modes: "
+                 "evaluate (default): computes the value; names without "
+                 "a value stay symbolic and are simplified (x*2 + x gives "
+                 "3*x), complex results print like 2+3j; "
+                 "solve: the roots of expression = 0 (or of Eq(a, b)) in "
+                 "its variable, as a list of complex numbers; "
+                 "derive: the order-th derivative with respect to wrt; "
+                 "integrate: an antiderivative with respect to wrt; "
+                 "limit: the limit as wrt approaches point (from above; "
+                 "oo for infinity); "
+                 "series: the expansion around point up to order terms, "
+                 "with its O() remainder; "
+                 "matrix: matrix arithmetic on Matrix([[1, 2], [3, 4]]) "
+                 "values, with det, transpose and trace."),
       ngx_string("{\"properties\":{"
           ngx_http_agentcore_prop("expression", "string",
-                                  "The mathematical expression to evaluate")
+                                  "The expression, in Python syntax")
           "," ngx_http_agentcore_prop("mode", "string",
-                                  "The calculation mode: evaluate")
+                                  "evaluate (default), solve, derive, "
+                                  "integrate, limit, series or matrix")
           "," ngx_http_agentcore_prop("precision", "integer",
-                                  "Decimal places of the result "
+                                  "Decimal places of numeric results "
                                   "(default 10)")
           "," ngx_http_agentcore_prop("scientific", "boolean",
                                   "Whether to use scientific notation")
           "," ngx_http_agentcore_prop("force_numeric", "boolean",
-                                  "Force a numeric result")
+                                  "Evaluate symbolic results numerically")
           "," ngx_http_agentcore_prop("variables", "object",
-                                  "Variable names and their values")
+                                  "Values (numbers or expressions) to "
+                                  "substitute for names, in evaluate")
           "," ngx_http_agentcore_prop("wrt", "string",
-                                  "Variable for derivatives and integrals")
+                                  "The variable of derive, integrate, "
+                                  "limit and series (default: the first "
+                                  "one in the expression)")
           "," ngx_http_agentcore_prop("point", "string",
-                                  "Point for limits")
+                                  "Where limit and series are taken "
+                                  "(default 0; oo for infinity)")
           "," ngx_http_agentcore_prop("order", "integer",
-                                  "Order of derivatives and series")
+                                  "Order of the derivative (default 1) or "
+                                  "of the series (default 5)")
           "},\"required\":[\"expression\"],\"type\":\"object\"}"),
       ngx_http_agentcore_calculator_tool, NULL },
 

@@ -20,23 +20,24 @@
  *         value that close to an integer is that integer;
  *   ZOO   complex infinity (1/0), NAN: both print "nan-nanj".
  *
+ * Symbolic and complex values are not this file's: an expression that
+ * names an unknown symbol ("x + 1") or has a complex result
+ * ("sqrt(-1)") is evaluated again by the computer algebra path
+ * (ngx_http_agentcore_cas.cc, Giac), as are the modes solve, derive,
+ * integrate, limit, series and matrix; any other mode string evaluates
+ * (as the reference).
+ *
  * Deviations from the reference, by design:
- *   - a name that is neither a constant, a function nor one of the
- *     given variables is the error "unknown name 'x'" (the reference
- *     returns a symbolic result such as "x + 1"); multi-letter names
- *     are never split into products of letters;
+ *   - multi-letter names are never split into products of letters;
  *   - implicit multiplication ("2pi", "2(3+4)", "(1)(2)") is accepted
  *     only between numbers, known names and parentheses, so that
  *     "15% of 80" is the reference's syntax error;
- *   - complex results are the error "complex results are not
- *     supported";
- *   - modes solve, derive, integrate, limit, series and matrix are
- *     errors; any other mode string evaluates (as the reference);
  *   - log10, ceil are accepted as extra names;
  *   - bounds: expression <= 4096 bytes, nesting <= 64, exact values
  *     <= 16384 bits, printed integers <= 4300 digits (the reference's
  *     str(int) limit), factorial argument <= 1500, trigonometric
- *     arguments below 2^4096, precision 0..100.
+ *     arguments below 2^4096, precision 0..100, and at most 65536
+ *     operations (AC_CALC_MAX_STEPS): the work is bounded by the input.
  */
 
 
@@ -51,11 +52,11 @@
 #include <mpfr.h>
 
 #include "ngx_http_agentcore_calculator.h"
+#include "ngx_http_agentcore_cas.h"
 
 
 #define AC_CALC_MAX_LEN        4096
 #define AC_CALC_MAX_DEPTH      64
-#define AC_CALC_MAX_BITS       16384
 #define AC_CALC_MAX_DIGITS     4300
 #define AC_CALC_MAX_FACT       1500
 #define AC_CALC_MAX_PI_POW     64
@@ -243,7 +244,13 @@ typedef struct {
     int                  failed;
     char                 err[384];
     char                 name[AC_CALC_MAX_LEN + 1];
+    unsigned long        steps;
+    unsigned long        max_bits;
 } ac_calc_t;
+
+
+/* the work of the last ac_calculator() call, for tests */
+static ac_calc_stats_t   ac_stats;
 
 
 typedef struct {
@@ -277,6 +284,7 @@ static int ac_fail(ac_calc_t *c, const char *fmt, ...)
     ;
 static int ac_syntax(ac_parser_t *p);
 static int ac_too_large(ac_calc_t *c);
+static int ac_step(ac_calc_t *c);
 static int ac_complex(ac_calc_t *c);
 
 static void ac_val_init(ac_val_t *v);
@@ -350,6 +358,23 @@ ac_too_large(ac_calc_t *c)
 {
     return ac_fail(c, "result too large (exact values are limited to "
                    "%d bits)", AC_CALC_MAX_BITS);
+}
+
+
+/*
+ * every arithmetic operation and function call is a step; with values
+ * bounded in bits and precision, the steps bound the work
+ */
+
+static int
+ac_step(ac_calc_t *c)
+{
+    if (++c->steps > AC_CALC_MAX_STEPS) {
+        return ac_fail(c, "expression too complex (more than %d "
+                       "operations)", AC_CALC_MAX_STEPS);
+    }
+
+    return 0;
 }
 
 
@@ -531,6 +556,18 @@ ac_is_inf(ac_val_t *v)
 static int
 ac_rat_check(ac_calc_t *c, mpq_srcptr q)
 {
+    size_t  bits;
+
+    bits = mpz_sizeinbase(mpq_numref(q), 2);
+
+    if (mpz_sizeinbase(mpq_denref(q), 2) > bits) {
+        bits = mpz_sizeinbase(mpq_denref(q), 2);
+    }
+
+    if (bits <= AC_CALC_MAX_BITS && bits > c->max_bits) {
+        c->max_bits = bits;
+    }
+
     if (mpz_sizeinbase(mpq_numref(q), 2) > AC_CALC_MAX_BITS
         || mpz_sizeinbase(mpq_denref(q), 2) > AC_CALC_MAX_BITS)
     {
@@ -660,6 +697,10 @@ ac_snap(mpfr_t x, mpz_t z)
 static int
 ac_neg(ac_calc_t *c, ac_val_t *r, ac_val_t *a)
 {
+    if (ac_step(c) != 0) {
+        return -1;
+    }
+
     ac_val_copy(r, a);
 
     switch (r->kind) {
@@ -804,6 +845,10 @@ ac_add(ac_calc_t *c, ac_val_t *r, ac_val_t *a, ac_val_t *b, int sub)
 {
     ac_val_t  t;
 
+    if (ac_step(c) != 0) {
+        return -1;
+    }
+
     if (a->kind == AC_V_NAN || b->kind == AC_V_NAN) {
         ac_set_nan(r);
         return 0;
@@ -853,6 +898,10 @@ static int
 ac_mul(ac_calc_t *c, ac_val_t *r, ac_val_t *a, ac_val_t *b)
 {
     ac_val_t  t;
+
+    if (ac_step(c) != 0) {
+        return -1;
+    }
 
     if (a->kind == AC_V_NAN || b->kind == AC_V_NAN) {
         ac_set_nan(r);
@@ -908,6 +957,10 @@ ac_div(ac_calc_t *c, ac_val_t *r, ac_val_t *a, ac_val_t *b)
 {
     int       rc;
     ac_val_t  inv;
+
+    if (ac_step(c) != 0) {
+        return -1;
+    }
 
     if (a->kind == AC_V_NAN || b->kind == AC_V_NAN) {
         ac_set_nan(r);
@@ -1039,6 +1092,10 @@ ac_floordiv(ac_calc_t *c, ac_val_t *r, ac_val_t *a, ac_val_t *b)
     int       rc;
     ac_val_t  t;
 
+    if (ac_step(c) != 0) {
+        return -1;
+    }
+
     if (ac_is_int(a) && ac_is_int(b) && mpq_sgn(b->q) == 0) {
         return ac_fail(c, "Invalid mathematical expression: integer "
                        "division or modulo by zero");
@@ -1082,6 +1139,10 @@ ac_mod(ac_calc_t *c, ac_val_t *r, ac_val_t *a, ac_val_t *b)
 {
     mpq_t     t;
     ac_val_t  v;
+
+    if (ac_step(c) != 0) {
+        return -1;
+    }
 
     if (ac_is_zero(b)) {
         return ac_fail(c, "Invalid mathematical expression: integer "
@@ -1202,6 +1263,10 @@ ac_pow(ac_calc_t *c, ac_val_t *r, ac_val_t *a, ac_val_t *b)
     mpq_t     root;
     mpfr_t    x;
     ac_val_t  t;
+
+    if (ac_step(c) != 0) {
+        return -1;
+    }
 
     if (b->kind == AC_V_RAT && mpq_sgn(b->q) == 0) {
         ac_set_si(r, 1);
@@ -1843,6 +1908,10 @@ ac_func(ac_calc_t *c, int id, ac_val_t *r, ac_val_t *args, int n)
     ac_val_t     t, u, *a;
     mpfr_t       x, y;
     mpfr_prec_t  prec;
+
+    if (ac_step(c) != 0) {
+        return -1;
+    }
 
     a = &args[0];
 
@@ -3395,6 +3464,61 @@ ac_get_bool(json_t *input, const char *name, int *out, char *err,
 }
 
 
+static int
+ac_calculator_cas(json_t *input, const char *mode, const char *s,
+    size_t len, int precision, int force_numeric, char **text)
+{
+    json_t         *j;
+    ac_cas_args_t   a;
+
+    memset(&a, 0, sizeof(ac_cas_args_t));
+
+    a.mode = mode;
+    a.expr = s;
+    a.len = len;
+    a.precision = precision;
+    a.force_numeric = force_numeric;
+
+    j = json_object_get(input, "variables");
+    a.variables = json_is_object(j) ? j : NULL;
+
+    j = json_object_get(input, "wrt");
+    if (json_is_string(j) && json_string_length(j) > 0) {
+        a.wrt = json_string_value(j);
+    }
+
+    j = json_object_get(input, "point");
+    if (json_is_string(j) && json_string_length(j) > 0) {
+        a.point = json_string_value(j);
+
+    } else if (j && !json_is_null(j)) {
+        return ac_error(text, "point must be a string");
+    }
+
+    j = json_object_get(input, "order");
+    if (json_is_integer(j)) {
+        a.order = (long) json_integer_value(j);
+
+    } else if (j && !json_is_null(j)) {
+        return ac_error(text, "order must be an integer");
+    }
+
+    if (a.wrt && strlen(a.wrt) > 64) {
+        return ac_error(text, "wrt must be a variable name");
+    }
+
+    if (a.point && strlen(a.point) > 256) {
+        return ac_error(text, "point too long (max 256 bytes)");
+    }
+
+    if (a.order < 0 || a.order > 1000) {
+        return ac_error(text, "order must be an integer from 0 to 1000");
+    }
+
+    return ac_cas_run(&a, text, &ac_stats.cas);
+}
+
+
 int
 ac_calculator(json_t *input, char **text)
 {
@@ -3407,11 +3531,15 @@ ac_calculator(json_t *input, char **text)
     ac_calc_t    *c;
     const char   *s, *mode;
 
-    static const char  *unsupported[] = {
+    const char   *cas_mode, *e;
+
+    static const char  *symbolic[] = {
         "solve", "derive", "integrate", "limit", "series", "matrix", NULL
     };
 
     *text = NULL;
+    cas_mode = NULL;
+    memset(&ac_stats, 0, sizeof(ac_calc_stats_t));
 
     if (!json_is_object(input)) {
         return ac_error(text, "the tool input must be a JSON object");
@@ -3439,11 +3567,10 @@ ac_calculator(json_t *input, char **text)
 
         mode = json_string_value(j);
 
-        for (i = 0; unsupported[i]; i++) {
-            if (strcmp(mode, unsupported[i]) == 0) {
-                snprintf(msg, sizeof(msg), "mode '%s' is not supported; "
-                         "supported: evaluate", mode);
-                return ac_error(text, msg);
+        for (i = 0; symbolic[i]; i++) {
+            if (strcmp(mode, symbolic[i]) == 0) {
+                cas_mode = mode;
+                break;
             }
         }
 
@@ -3502,6 +3629,11 @@ ac_calculator(json_t *input, char **text)
         return ac_error(text, msg);
     }
 
+    if (cas_mode) {
+        return ac_calculator_cas(input, cas_mode, s, len, precision,
+                                 force_numeric, text);
+    }
+
     c = calloc(1, sizeof(ac_calc_t));
     if (c == NULL) {
         return AC_CALC_ERROR;
@@ -3522,12 +3654,33 @@ ac_calculator(json_t *input, char **text)
             ac_fail(c, "out of memory");
         }
 
+        e = c->err;
+
+        if (strncmp(e, "variable '", 10) == 0) {
+            e = strstr(e, "': ");
+            e = e ? e + 3 : c->err;
+        }
+
+        if (strncmp(e, "unknown name ", 13) == 0
+            || strcmp(e, "complex results are not supported") == 0)
+        {
+            /* symbolic or complex: the computer algebra path */
+            rc = ac_calculator_cas(input, "evaluate", s, len, precision,
+                                   force_numeric, text);
+            goto done;
+        }
+
         *text = ac_text("Error: ", c->err);
         rc = AC_CALC_ERROR;
 
     } else {
         rc = AC_CALC_SUCCESS;
     }
+
+done:
+
+    ac_stats.steps = c->steps;
+    ac_stats.max_bits = c->max_bits;
 
     ac_val_clear(&v);
 
@@ -3546,4 +3699,11 @@ bad_precision:
              AC_CALC_MAX_PRECISION);
 
     return ac_error(text, msg);
+}
+
+
+void
+ac_calculator_stats(ac_calc_stats_t *st)
+{
+    *st = ac_stats;
 }

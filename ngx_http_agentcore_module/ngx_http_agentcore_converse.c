@@ -17,6 +17,7 @@
 
 #include "ngx_http_agentcore_converse.h"
 #include "ngx_http_agentcore_json.h"
+#include "ngx_http_agentcore_reference.h"
 
 
 #define AC_TURN_MAX_BLOCKS      1024
@@ -1611,7 +1612,7 @@ ac_turn_message(ac_turn_t *t)
             if (ac_text_is_blank((unsigned char *) b->text.data,
                                  b->text.len))
             {
-                v = json_string("[blank text]");
+                v = json_string(AC_REF_BLANK_TEXT);
 
             } else {
                 v = json_stringn(b->text.data, b->text.len);

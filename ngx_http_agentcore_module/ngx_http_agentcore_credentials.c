@@ -510,7 +510,7 @@ ngx_http_agentcore_merge_credentials(ngx_conf_t *cf,
         conf->creds = prev->creds;
     }
 
-    if (conf->enable != 1) {
+    if (conf->enable != 1 && !ngx_http_agentcore_runtime_signs(conf)) {
         return NGX_CONF_OK;
     }
 

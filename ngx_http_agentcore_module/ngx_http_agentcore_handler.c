@@ -10,6 +10,9 @@
 
 #include "ngx_http_agentcore_module.h"
 #include "ngx_http_agentcore_json.h"
+#include "ngx_http_agentcore_reference.h"
+#include "ngx_http_agentcore_history.h"
+#include "ngx_http_agentcore_content.h"
 #include "ngx_http_agentcore_session.h"
 #include "ngx_http_agentcore_history.h"
 
@@ -21,12 +24,16 @@
 static void ngx_http_agentcore_body_handler(ngx_http_request_t *r);
 static u_char *ngx_http_agentcore_read_body(ngx_http_request_t *r,
     size_t *len);
+static ngx_int_t ngx_http_agentcore_prompt_blocks(ngx_http_request_t *r,
+    json_t *payload);
 static uint32_t ngx_http_agentcore_lone_surrogate(json_t *text,
     size_t *pos);
 static void ngx_http_agentcore_write_handler(ngx_http_request_t *r);
 static void ngx_http_agentcore_step(ngx_http_agentcore_ctx_t *ctx);
 static void ngx_http_agentcore_model_next(ngx_http_agentcore_ctx_t *ctx);
-static void ngx_http_agentcore_model_refit(ngx_http_agentcore_ctx_t *ctx);
+static void ngx_http_agentcore_model_refit(ngx_http_agentcore_ctx_t *ctx,
+    ngx_str_t *overflow);
+static ngx_uint_t ngx_http_agentcore_overflow(ngx_str_t *error);
 static ngx_int_t ngx_http_agentcore_model_outcome(
     ngx_http_agentcore_ctx_t *ctx, ngx_str_t *error);
 static void ngx_http_agentcore_finish(ngx_http_agentcore_ctx_t *ctx,
@@ -46,10 +53,8 @@ static ngx_str_t  ngx_http_agentcore_creds_error =
 static ngx_str_t  ngx_http_agentcore_internal_error =
     ngx_string("Internal error in the agent (see the error log)");
 
-static ngx_str_t  ngx_http_agentcore_max_tokens_error = ngx_string(
-    "Agent has reached an unrecoverable state due to max_tokens limit. "
-    "For more information see: https://strandsagents.com/latest/"
-    "user-guide/concepts/agents/agent-loop/#maxtokensreachedexception");
+static ngx_str_t  ngx_http_agentcore_max_tokens_error =
+    ngx_string(AC_REF_MAX_TOKENS);
 
 
 ngx_int_t
@@ -157,13 +162,26 @@ ngx_http_agentcore_body_handler(ngx_http_request_t *r)
     prompt = json_is_object(payload) ? json_object_get(payload, "prompt")
                                      : NULL;
 
+    if (json_is_array(prompt)) {
+        /* content blocks: checked, and rewritten as Bedrock takes them */
+
+        if (ngx_http_agentcore_prompt_blocks(r, payload) != NGX_OK) {
+            json_decref(payload);
+            return;
+        }
+
+        ctx->payload = payload;
+        goto parsed;
+    }
+
     if (!json_is_string(prompt)) {
         json_decref(payload);
 
         ngx_http_finalize_request(r,
             ngx_http_agentcore_send_json(r, NGX_HTTP_BAD_REQUEST,
                 "Invalid payload",
-                "expected a JSON object with a string \"prompt\""));
+                "expected a JSON object with a \"prompt\" that is a "
+                "string or a list of content blocks"));
         return;
     }
 
@@ -286,6 +304,45 @@ parsed:
     ctx->turn_start = json_array_size(ctx->messages) - 1;
 
     ngx_http_agentcore_model_next(ctx);
+}
+
+
+/*
+ * A prompt of content blocks (ngx_http_agentcore_content.h): replaced
+ * in the payload by the blocks sent to Bedrock, or a 400 naming the
+ * block and the problem
+ */
+
+static ngx_int_t
+ngx_http_agentcore_prompt_blocks(ngx_http_request_t *r, json_t *payload)
+{
+    json_t  *blocks;
+    char     err[512];
+
+    blocks = ac_content_prompt(json_object_get(payload, "prompt"), err,
+                               sizeof(err));
+
+    if (blocks == NULL && err[0] == '\0') {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return NGX_ERROR;
+    }
+
+    if (blocks == NULL) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "agentcore: Invalid prompt: %s", err);
+
+        ngx_http_finalize_request(r,
+            ngx_http_agentcore_send_json(r, NGX_HTTP_BAD_REQUEST,
+                                         "Invalid prompt", err));
+        return NGX_ERROR;
+    }
+
+    if (json_object_set_new(payload, "prompt", blocks) != 0) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
 }
 
 
@@ -466,11 +523,17 @@ ngx_http_agentcore_step(ngx_http_agentcore_ctx_t *ctx)
     ctx->model_done = 0;
 
     if (ctx->model_max_body) {
-        ngx_http_agentcore_model_refit(ctx);
+        ngx_http_agentcore_model_refit(ctx, NULL);
         return;
     }
 
     if (ngx_http_agentcore_model_outcome(ctx, &error) != NGX_OK) {
+
+        if (ngx_http_agentcore_overflow(&error)) {
+            ngx_http_agentcore_model_refit(ctx, &error);
+            return;
+        }
+
         ngx_http_agentcore_finish(ctx, &error);
         return;
     }
@@ -565,7 +628,8 @@ ngx_http_agentcore_model_next(ngx_http_agentcore_ctx_t *ctx)
  */
 
 static void
-ngx_http_agentcore_model_refit(ngx_http_agentcore_ctx_t *ctx)
+ngx_http_agentcore_model_refit(ngx_http_agentcore_ctx_t *ctx,
+    ngx_str_t *overflow)
 {
     char                *s;
     off_t                size, limit;
@@ -575,14 +639,20 @@ ngx_http_agentcore_model_refit(ngx_http_agentcore_ctx_t *ctx)
     ngx_http_request_t  *r;
 
     r = ctx->request;
-    limit = ctx->model_max_body;
     size = ctx->model_sr->headers_in.content_length_n;
     removed = 0;
 
-    ctx->model_max_body = 0;
+    if (overflow) {
+        /* Bedrock's context overflow: one cut, at least */
+        limit = size - 1;
 
-    /* the refused call reached no model: it is not one of the cycles */
-    ctx->cycles--;
+    } else {
+        limit = ctx->model_max_body;
+        ctx->model_max_body = 0;
+
+        /* the refused call reached no model: it is not one of the cycles */
+        ctx->cycles--;
+    }
 
     while (size > limit) {
         cut = ac_history_cut_point(ctx->messages, ctx->turn_start);
@@ -611,11 +681,19 @@ ngx_http_agentcore_model_refit(ngx_http_agentcore_ctx_t *ctx)
         removed += cut;
     }
 
-    ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                  "agentcore: the model request is larger than "
-                  "client_max_body_size (%O) of \"%V\": the %ui oldest "
-                  "messages of the history are left out",
-                  limit, &ctx->conf->model_location, removed);
+    if (overflow) {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "agentcore: the model's context overflowed (\"%V\"): "
+                      "the %ui oldest messages of the history are left out",
+                      overflow, removed);
+
+    } else {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "agentcore: the model request is larger than "
+                      "client_max_body_size (%O) of \"%V\": the %ui oldest "
+                      "messages of the history are left out",
+                      limit, &ctx->conf->model_location, removed);
+    }
 
     ngx_http_agentcore_model_next(ctx);
     return;
@@ -625,6 +703,11 @@ too_large:
     /* the session keeps what it had: this prompt is not stored */
     ctx->keep_history = 1;
     ngx_str_set(&ctx->stats.error_type, "request_too_large");
+
+    if (overflow) {
+        ngx_http_agentcore_finish(ctx, overflow);
+        return;
+    }
 
     error.data = ngx_pnalloc(r->pool, 512);
     if (error.data == NULL) {
@@ -642,6 +725,34 @@ too_large:
                 - error.data;
 
     ngx_http_agentcore_finish(ctx, &error);
+}
+
+
+/*
+ * The messages by which Strands recognizes a context overflow
+ * (ContextWindowOverflowException, runtime-contract.md 8.5)
+ */
+
+static ngx_uint_t
+ngx_http_agentcore_overflow(ngx_str_t *error)
+{
+    ngx_uint_t  i;
+
+    static char  *messages[] = {
+        "Input is too long for requested model",
+        "input length and `max_tokens` exceed context limit",
+        "too many total text bytes",
+        "prompt is too long",
+        NULL
+    };
+
+    for (i = 0; messages[i]; i++) {
+        if (ngx_strnstr(error->data, messages[i], error->len)) {
+            return 1;
+        }
+    }
+
+    return 0;
 }
 
 
@@ -737,6 +848,15 @@ ngx_http_agentcore_model_outcome(ngx_http_agentcore_ctx_t *ctx,
         ngx_memcpy(ctx->stop_reason.data, reason, ctx->stop_reason.len);
 
         message = ac_turn_message(ctx->turn);
+
+        /* cut by max_tokens: its toolUse blocks kept as Strands keeps them */
+        if (message && ngx_strcmp(reason, "max_tokens") == 0
+            && ac_history_max_tokens(message) < 0)
+        {
+            json_decref(message);
+            message = NULL;
+        }
+
         if (message == NULL || json_array_append_new(ctx->messages, message)) {
             return NGX_ERROR;
         }

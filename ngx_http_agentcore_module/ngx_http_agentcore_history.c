@@ -9,9 +9,11 @@
 
 
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ngx_http_agentcore_history.h"
+#include "ngx_http_agentcore_content.h"
 
 
 #define AC_H_NULL      0x00
@@ -23,6 +25,11 @@
 #define AC_H_ARRAY     0x06    /* varint count, values */
 #define AC_H_OBJECT    0x07    /* varint count, (key, value) pairs */
 #define AC_H_WORD      0x08    /* varint index into ac_history_words */
+#define AC_H_BASE64    0x09    /* varint length, the decoded bytes of a
+                                  string in canonical base64 */
+
+/* shorter strings stay strings */
+#define AC_H_BASE64_MIN  16
 
 #define AC_H_MAGIC     "ACH\x01"
 #define AC_H_MAGIC_LEN 4
@@ -53,8 +60,9 @@ static const char  *ac_history_words[] = {
     "status", "success", "error", "json", "reasoningContent",
     "reasoningText", "signature", "redactedContent", "image", "document",
     "format", "source", "bytes", "expression", "timezone",
-    "calculator", "weather", "get_time", "current_time", "[blank text]",
-    AC_HISTORY_INTERRUPTED
+    "calculator", "weather", "get_time", "current_time", AC_REF_BLANK_TEXT,
+    AC_HISTORY_INTERRUPTED, "video", "s3Location", "uri", "bucketOwner",
+    "png", "jpeg", "gif", "webp", "pdf", "citations", "context"
 };
 
 #define AC_H_NWORDS  (sizeof(ac_history_words) / sizeof(ac_history_words[0]))
@@ -226,6 +234,64 @@ ac_history_repair(json_t *messages)
 
 
 int
+ac_history_max_tokens(json_t *message)
+{
+    int          n;
+    char        *text;
+    size_t       i, len;
+    json_t      *content, *block, *use, *name;
+    const char  *s;
+
+    n = 0;
+    content = json_object_get(message, "content");
+
+    json_array_foreach(content, i, block) {
+        use = json_object_get(block, "toolUse");
+        if (use == NULL) {
+            continue;
+        }
+
+        name = json_object_get(use, "name");
+
+        if (json_is_string(name) && json_string_length(name) > 0) {
+            s = json_string_value(name);
+            len = json_string_length(name);
+
+        } else {
+            s = AC_REF_MAX_TOKENS_TOOL_NONAME;
+            len = sizeof(AC_REF_MAX_TOKENS_TOOL_NONAME) - 1;
+        }
+
+        text = malloc(sizeof(AC_REF_MAX_TOKENS_TOOL_PRE)
+                      + sizeof(AC_REF_MAX_TOKENS_TOOL_POST) + len);
+        if (text == NULL) {
+            return -1;
+        }
+
+        memcpy(text, AC_REF_MAX_TOKENS_TOOL_PRE,
+               sizeof(AC_REF_MAX_TOKENS_TOOL_PRE) - 1);
+        memcpy(text + sizeof(AC_REF_MAX_TOKENS_TOOL_PRE) - 1, s, len);
+        memcpy(text + sizeof(AC_REF_MAX_TOKENS_TOOL_PRE) - 1 + len,
+               AC_REF_MAX_TOKENS_TOOL_POST,
+               sizeof(AC_REF_MAX_TOKENS_TOOL_POST));
+
+        block = json_pack("{s:s%}", "text", text,
+                          sizeof(AC_REF_MAX_TOKENS_TOOL_PRE)
+                          + sizeof(AC_REF_MAX_TOKENS_TOOL_POST) - 2 + len);
+        free(text);
+
+        if (block == NULL || json_array_set_new(content, i, block) != 0) {
+            return -1;
+        }
+
+        n++;
+    }
+
+    return n;
+}
+
+
+int
 ac_history_add_user_text(json_t *messages, json_t *text)
 {
     size_t   n;
@@ -248,6 +314,46 @@ ac_history_add_user_text(json_t *messages, json_t *text)
                                  json_pack("{s:s, s:[{s:O}]}",
                                            "role", "user",
                                            "content", "text", text));
+}
+
+
+int
+ac_history_add_user(json_t *messages, json_t *prompt)
+{
+    size_t   n, i;
+    json_t  *last, *content, *block;
+
+    if (json_is_string(prompt)) {
+        return ac_history_add_user_text(messages, prompt);
+    }
+
+    if (!json_is_array(prompt)) {
+        return -1;
+    }
+
+    n = json_array_size(messages);
+    last = n ? json_array_get(messages, n - 1) : NULL;
+    content = json_object_get(last, "content");
+
+    if (!ac_history_is_role(last, "user") || !json_is_array(content)) {
+        content = json_array();
+
+        if (json_array_append_new(messages,
+                                  json_pack("{s:s, s:o}", "role", "user",
+                                            "content", content))
+            != 0)
+        {
+            return -1;
+        }
+    }
+
+    json_array_foreach(prompt, i, block) {
+        if (json_array_append(content, block) != 0) {
+            return -1;
+        }
+    }
+
+    return 0;
 }
 
 
@@ -336,6 +442,67 @@ ac_h_word(const char *s, size_t len)
 }
 
 
+/*
+ * A string whose decoded bytes encode back to it exactly (standard
+ * alphabet, padding, no whitespace, zero unused bits) goes as those
+ * bytes: 3/4 of its length.  Returns -1 for any other string.
+ */
+
+static int
+ac_h_base64(ac_h_writer_t *w, const char *s, size_t len)
+{
+    long            n;
+    size_t          bad, room;
+    unsigned char   last[3];
+    char            check[4];
+    unsigned char  *p;
+
+    if (len % 4 != 0) {
+        return -1;
+    }
+
+    n = ac_base64_decode(s, len, NULL, &bad);
+
+    if (n < 0 || (size_t) (n + 2) / 3 * 4 != len) {
+        return -1;      /* not base64, or whitespace in it */
+    }
+
+    /* the last quantum decides whether it is canonical */
+
+    (void) ac_base64_decode(s + len - 4, 4, last, &bad);
+    ac_base64_encode(last, (size_t) n - (size_t) (n - 1) / 3 * 3, check);
+
+    if (memcmp(check, s + len - 4, 4) != 0) {
+        return -1;
+    }
+
+    ac_h_put_byte(w, AC_H_BASE64);
+    ac_h_put_varint(w, (uint64_t) n);
+
+    /* decoded straight into the output when it has room */
+
+    room = (w->out && w->pos <= w->len) ? w->len - w->pos : 0;
+
+    if (w->out && (size_t) n <= room) {
+        p = w->out + w->pos;
+
+        if ((size_t) n % 3 == 0) {
+            (void) ac_base64_decode(s, len, p, &bad);
+
+        } else {
+            /* the last quantum writes 3 bytes: keep the tail in bounds */
+            (void) ac_base64_decode(s, len - 4, p, &bad);
+            memcpy(p + (len - 4) / 4 * 3, last,
+                   (size_t) n - (len - 4) / 4 * 3);
+        }
+    }
+
+    w->pos += (size_t) n;
+
+    return 0;
+}
+
+
 size_t
 ac_history_encode(json_t *messages, unsigned char *out, size_t out_len)
 {
@@ -416,6 +583,10 @@ ac_history_encode_value(ac_h_writer_t *w, json_t *v, unsigned depth)
         if (word >= 0) {
             ac_h_put_byte(w, AC_H_WORD);
             ac_h_put_varint(w, (uint64_t) word);
+            return 0;
+        }
+
+        if (len >= AC_H_BASE64_MIN && ac_h_base64(w, s, len) == 0) {
             return 0;
         }
 
@@ -570,6 +741,7 @@ ac_history_decode_value(ac_h_reader_t *r, unsigned depth)
     double                d;
     json_t               *v, *item;
     uint64_t              u;
+    char                 *b64;
     const char           *key;
     const unsigned char  *s;
 
@@ -637,6 +809,29 @@ ac_history_decode_value(ac_h_reader_t *r, unsigned depth)
         if (v == NULL) {
             r->error = "string not UTF-8";
         }
+
+        return v;
+
+    case AC_H_BASE64:
+        if (ac_h_get_size(r, 1, &len) != 0) {
+            return NULL;
+        }
+
+        if (len == 0) {
+            r->error = "empty base64";
+            return NULL;
+        }
+
+        b64 = malloc((len + 2) / 3 * 4);
+        if (b64 == NULL) {
+            return NULL;
+        }
+
+        ac_base64_encode(r->p, len, b64);
+        r->p += len;
+
+        v = json_stringn_nocheck(b64, (len + 2) / 3 * 4);
+        free(b64);
 
         return v;
 

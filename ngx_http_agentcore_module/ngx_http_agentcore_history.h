@@ -16,6 +16,8 @@
 #include <stddef.h>
 #include <jansson.h>
 
+#include "ngx_http_agentcore_reference.h"
+
 
 /* SlidingWindowConversationManager(window_size=40) */
 #define AC_HISTORY_WINDOW             40
@@ -23,7 +25,7 @@
 /* the deepest JSON value the binary form holds */
 #define AC_HISTORY_MAX_DEPTH          256
 
-#define AC_HISTORY_INTERRUPTED        "Tool was interrupted."
+#define AC_HISTORY_INTERRUPTED        AC_REF_TOOL_INTERRUPTED
 
 
 /*
@@ -58,6 +60,15 @@ size_t ac_history_cut_point(json_t *messages, size_t last);
 int ac_history_repair(json_t *messages);
 
 /*
+ * An assistant message cut by max_tokens, as Strands keeps it
+ * (recover_message_on_max_tokens_reached): each toolUse block becomes
+ * {"text": "The selected tool <name>'s tool use was incomplete due to
+ * maximum token limits being reached."}.  Returns the number of blocks
+ * replaced, or -1 (no memory).
+ */
+int ac_history_max_tokens(json_t *message);
+
+/*
  * Appends the user turn {"role": "user", "content": [{"text": ..}]}.
  * If the history already ends with a user message (the results of
  * interrupted tools, or the prompt of a turn that failed), the text
@@ -67,9 +78,17 @@ int ac_history_repair(json_t *messages);
 int ac_history_add_user_text(json_t *messages, json_t *text);
 
 /*
+ * The same for a prompt: a string (as above), or an array of content
+ * blocks (ac_content_prompt()'s), each appended as it is.  Returns 0,
+ * or -1 (no memory, neither a string nor an array).
+ */
+int ac_history_add_user(json_t *messages, json_t *prompt);
+
+/*
  * The binary form: "ACH" 0x01, then the array as a tagged value
  * (lengths and counts as varints, common keys and strings as one-byte
- * references).  ac_history_encode() writes at most out_len bytes and
+ * references, a string that is canonical base64, as an image's bytes,
+ * as its decoded bytes).  ac_history_encode() writes at most out_len bytes and
  * returns the full length (out may be NULL to measure); 0 if the
  * value is not an array or nests deeper than AC_HISTORY_MAX_DEPTH.
  */

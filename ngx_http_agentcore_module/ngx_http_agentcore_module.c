@@ -190,6 +190,20 @@ static ngx_command_t  ngx_http_agentcore_commands[] = {
       0,
       NULL },
 
+    { ngx_string("agentcore_runtime_pass"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_agentcore_runtime_pass,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("agentcore_runtime_location"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_agentcore_loc_conf_t, runtime_location),
+      NULL },
+
     { ngx_string("agentcore_weather"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_str_slot,
@@ -317,6 +331,10 @@ static ngx_int_t
 ngx_http_agentcore_preconfiguration(ngx_conf_t *cf)
 {
     if (ngx_http_agentcore_add_variables(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_agentcore_runtime_add_variables(cf) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -452,6 +470,10 @@ ngx_http_agentcore_init(ngx_conf_t *cf)
         return NGX_ERROR;
     }
 
+    if (ngx_http_agentcore_runtime_init(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     return ngx_http_agentcore_model_filter_init(cf);
 }
 
@@ -566,6 +588,10 @@ ngx_http_agentcore_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_value(conf->sse_coalesce, prev->sse_coalesce, 0);
 
     if (ngx_http_agentcore_merge_session(cf, prev, conf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_agentcore_runtime_merge(cf, prev, conf) != NGX_CONF_OK) {
         return NGX_CONF_ERROR;
     }
 

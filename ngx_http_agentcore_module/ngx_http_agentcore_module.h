@@ -36,6 +36,8 @@ typedef struct ngx_http_agentcore_creds_conf_s
     ngx_http_agentcore_creds_conf_t;
 typedef struct ngx_http_agentcore_creds_wait_s
     ngx_http_agentcore_creds_wait_t;
+typedef struct ngx_http_agentcore_runtime_conf_s
+    ngx_http_agentcore_runtime_conf_t;
 
 
 typedef struct {
@@ -76,6 +78,9 @@ typedef struct {
     ngx_http_complex_value_t   *session_key;   /* agentcore_session_key */
     ngx_flag_t                  ping_busy;     /* agentcore_ping_busy */
     ngx_flag_t                  sse_coalesce;  /* agentcore_sse_coalesce */
+
+    ngx_http_agentcore_runtime_conf_t  *runtime;   /* agentcore_runtime_pass */
+    ngx_str_t                   runtime_location;
 } ngx_http_agentcore_loc_conf_t;
 
 
@@ -247,6 +252,17 @@ ngx_int_t ngx_http_agentcore_add_builtin_tools(ngx_conf_t *cf);
 
 /* ngx_http_agentcore_ping.c */
 ngx_int_t ngx_http_agentcore_ping_handler(ngx_http_request_t *r);
+
+/* ngx_http_agentcore_runtime.c: agentcore_runtime_pass */
+char *ngx_http_agentcore_runtime_pass(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_agentcore_runtime_merge(ngx_conf_t *cf,
+    ngx_http_agentcore_loc_conf_t *prev, ngx_http_agentcore_loc_conf_t *conf);
+ngx_uint_t ngx_http_agentcore_runtime_signs(
+    ngx_http_agentcore_loc_conf_t *conf);
+ngx_int_t ngx_http_agentcore_runtime_add_variables(ngx_conf_t *cf);
+ngx_int_t ngx_http_agentcore_runtime_init(ngx_conf_t *cf);
+ngx_int_t ngx_http_agentcore_runtime_handler(ngx_http_request_t *r);
 
 /* ngx_http_agentcore_credentials.c */
 char *ngx_http_agentcore_credentials_directive(ngx_conf_t *cf,

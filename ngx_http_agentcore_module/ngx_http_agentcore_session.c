@@ -127,9 +127,8 @@ static void ngx_http_agentcore_session_cleanup(void *data);
 static ngx_str_t  ngx_http_agentcore_session_header =
     ngx_string("X-Amzn-Bedrock-AgentCore-Runtime-Session-Id");
 
-static ngx_str_t  ngx_http_agentcore_busy_error = ngx_string(
-    "Agent is already processing a request. Concurrent invocations are "
-    "not supported.");
+static ngx_str_t  ngx_http_agentcore_busy_error =
+    ngx_string(AC_REF_CONCURRENT);
 
 static ngx_str_t  ngx_http_agentcore_state_name =
     ngx_string("agentcore_module_state");
@@ -747,7 +746,7 @@ ngx_http_agentcore_session_start(ngx_http_agentcore_ctx_t *ctx,
     ctx->messages = messages;
 
     if (ac_history_repair(messages) < 0
-        || ac_history_add_user_text(messages, prompt) != 0)
+        || ac_history_add_user(messages, prompt) != 0)
     {
         return NGX_ERROR;
     }

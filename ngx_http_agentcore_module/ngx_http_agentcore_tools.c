@@ -11,6 +11,7 @@
 
 
 #include "ngx_http_agentcore_module.h"
+#include "ngx_http_agentcore_reference.h"
 
 
 /* an "agentcore_tool": the tool's data */
@@ -642,7 +643,7 @@ ngx_http_agentcore_tools_run(ngx_http_agentcore_ctx_t *ctx, json_t *message)
         }
 
         if (call->tool == NULL) {
-            ngx_http_agentcore_tool_result(call, NGX_ERROR, "Unknown tool: ",
+            ngx_http_agentcore_tool_result(call, NGX_ERROR, AC_REF_UNKNOWN_TOOL,
                                            &s);
             continue;
         }

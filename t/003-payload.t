@@ -68,7 +68,7 @@ POST /invocations
 [1]
 --- error_code: 400
 --- response_body chomp
-{"error":"Invalid payload","details":"expected a JSON object with a string \"prompt\""}
+{"error":"Invalid payload","details":"expected a JSON object with a \"prompt\" that is a string or a list of content blocks"}
 
 
 
@@ -78,7 +78,7 @@ POST /invocations
 {"message": "hi"}
 --- error_code: 400
 --- response_body chomp
-{"error":"Invalid payload","details":"expected a JSON object with a string \"prompt\""}
+{"error":"Invalid payload","details":"expected a JSON object with a \"prompt\" that is a string or a list of content blocks"}
 
 
 
@@ -88,7 +88,7 @@ POST /invocations
 {"prompt": 42}
 --- error_code: 400
 --- response_body chomp
-{"error":"Invalid payload","details":"expected a JSON object with a string \"prompt\""}
+{"error":"Invalid payload","details":"expected a JSON object with a \"prompt\" that is a string or a list of content blocks"}
 
 
 

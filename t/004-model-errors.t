@@ -156,11 +156,12 @@ qq{data: {"error": "An error occurred (ValidationException) when calling the Con
 
 
 
-=== TEST 14: max_tokens ends the stream with the reference's message
+=== TEST 14: max_tokens ends the stream with the reference's message (Strands 1.62)
 --- request eval
-AgentCore::Test::invoke('[[max-tokens]]')
---- response_body_like eval
-qr/\A(data: "[^"]*"\n\n)+data: \{"error": "Agent has reached an unrecoverable state due to max_tokens limit. For more information see: https:\/\/strandsagents.com\/latest\/user-guide\/concepts\/agents\/agent-loop\/#maxtokensreachedexception", "type": "stream_error"\}\n\n\z/
+AgentCore::Test::invoke('[[deltas texts=["Partial"]]] [[max-tokens]]')
+--- response_body eval
+qq{data: "Partial"\n\n}
+. qq{data: {"error": "Model stopped generating due to maximum token limit. The partial message has been added to the conversation history. You can continue by calling the agent again. For more information see: https://strandsagents.com/docs/user-guide/concepts/agents/agent-loop/#maxtokensreachedexception", "type": "stream_error"}\n\n}
 
 
 

@@ -296,3 +296,35 @@ qr/\{\\"role\\":\\"user\\",\\"content\\":\[\{\\"toolResult\\":\{\\"toolUseId\\":
 --- request eval
 AgentCore::Test::invoke('[[tool name=weather input={}]] [[stop-reason value=end_turn]]')
 --- response_body: Tool said: sunny
+
+
+
+=== TEST 25: the calculator's derive mode through the loop
+--- request eval
+AgentCore::Test::invoke('[[tool name=calculator input={"expression":"x**3","mode":"derive","wrt":"x"}]]')
+--- response_body: Tool said: Result: 3*x**2
+--- no_error_log
+[error]
+[warn]
+
+
+
+=== TEST 26: the model receives the derivative as a successful toolResult
+--- request eval
+AgentCore::Test::invoke('[[tool name=calculator input={"expression":"sin(x)*x","mode":"derive","order":2} then=echo]]')
+--- response_body_like eval
+qr/\{"toolResult":\{"toolUseId":"tooluse_\w+","content":\[\{"text":"Result: -x\*sin\(x\) \+ 2\*cos\(x\)"\}\],"status":"success"\}\}/
+
+
+
+=== TEST 27: solve, series and a symbolic evaluate, each a tool result
+--- request eval
+[AgentCore::Test::invoke('[[tool name=calculator input={"expression":"x**2 - 4","mode":"solve"}]]'),
+ AgentCore::Test::invoke('[[tool name=calculator input={"expression":"exp(x)","mode":"series","order":3}]]'),
+ AgentCore::Test::invoke('[[tool name=calculator input={"expression":"x + 1"}]]')]
+--- response_body eval
+["Tool said: Result: [(-2+0j), (2+0j)]",
+ "Tool said: Result: 1 + x + x**2/2 + O(x**3)",
+ "Tool said: Result: x + 1"]
+--- no_error_log
+[error]

@@ -503,3 +503,14 @@ $AgentCore::Test::HttpConfig
 --- must_die
 --- error_log
 zone name "agentcore_credentials" is reserved
+
+
+
+=== TEST 23: a turn cut by max_tokens keeps its toolUse as Strands 1.62's text
+--- more_headers eval: $main::SidHeader
+--- request eval
+[main::invoke('[[tool name=calculator input={"expression":"1+1"} text="Let me"]] [[max-tokens]]'),
+ main::invoke("[[echo]]")]
+--- response_body eval
+["Let me[stream_error: Model stopped generating due to maximum token limit. The partial message has been added to the conversation history. You can continue by calling the agent again. For more information see: https://strandsagents.com/docs/user-guide/concepts/agents/agent-loop/#maxtokensreachedexception]",
+ "user: [[tool name=calculator input={\"expression\":\"1+1\"} text=\"Let me\"]] [[max-tokens]] | assistant: Let me + The selected tool calculator's tool use was incomplete due to maximum token limits being reached. | user: [[echo]]"]

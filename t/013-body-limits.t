@@ -256,3 +256,44 @@ client intended to send too large chunked body
 --- response_headers
 Content-Type: text/html
 --- response_body_like: 413 Request Entity Too Large
+
+
+
+=== TEST 7: Bedrock's context overflow: the oldest messages go and the call is made again, as Strands does
+--- more_headers eval: $main::SidHeader
+--- request eval
+[AgentCore::Test::invoke('first'),
+ AgentCore::Test::invoke('[[http status=400 type=ValidationException message="Input is too long for requested model." times=1 id=ovf1]] second'),
+ AgentCore::Test::invoke('[[echo]]')]
+--- response_body_filters eval
+[\&main::summary, sub {
+    $_[0] =~ /^user/
+    ? "$_[0] | " . main::logged(
+        left_out => qr/\[warn\] .*agentcore: the model's context overflowed \("An error occurred \(ValidationException\) when calling the ConverseStream operation: Input is too long for requested model\."\): the 2 oldest messages of the history are left out/)
+    : $_[0] }]
+--- response_body eval
+["Hello! You said: first",
+ "Hello! You said: second",
+ "user:[[http status=400 type=Validat:116 | assistant:Hello! You said: second:23"
+ . " | user:[[echo]]:8 | left_out=1"]
+--- no_error_log
+[error]
+
+
+
+=== TEST 8: a context overflow with nothing left to cut: the stream_error, and the turn is not kept
+Without that, the next prompt joined the failed one and failed the same
+way, for good.
+--- more_headers eval: $main::SidHeader
+--- request eval
+[AgentCore::Test::invoke('[[http status=400 type=ValidationException message="Input is too long for requested model."]] big'),
+ AgentCore::Test::invoke('hi'),
+ AgentCore::Test::invoke('[[echo]]')]
+--- response_body_filters eval
+\&main::summary
+--- response_body eval
+["[stream_error: An error occurred (ValidationException) when calling the ConverseStream operation: Input is too long for requested model.]",
+ "Hello! You said: hi",
+ "user:hi:2 | assistant:Hello! You said: hi:19 | user:[[echo]]:8"]
+--- no_error_log
+[error]

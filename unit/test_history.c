@@ -8,6 +8,7 @@
  */
 
 
+#define _GNU_SOURCE
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -19,6 +20,7 @@
 #include <cmocka.h>
 
 #include "ngx_http_agentcore_history.h"
+#include "ngx_http_agentcore_content.h"
 
 
 /* a history in a compact notation, see msgs() */
@@ -419,6 +421,72 @@ test_add_user_text(void **state)
 }
 
 
+/* a prompt of content blocks: one user message, or joins the last */
+
+static void
+test_add_user_blocks(void **state)
+{
+    json_t  *a, *blocks;
+
+    blocks = load("[{\"text\": \"see\"}, {\"image\": {\"format\": \"png\","
+                  " \"source\": {\"bytes\": \"aGk=\"}}}]");
+
+    a = json_array();
+    assert_int_equal(ac_history_add_user(a, blocks), 0);
+    assert_json(a, "[{\"role\": \"user\", \"content\": [{\"text\": \"see\"},"
+                   " {\"image\": {\"format\": \"png\","
+                   " \"source\": {\"bytes\": \"aGk=\"}}}]}]");
+
+    /* after a user message: joins it */
+    assert_int_equal(ac_history_add_user(a, blocks), 0);
+    assert_int_equal(json_array_size(a), 1);
+    assert_int_equal(json_array_size(json_object_get(json_array_get(a, 0),
+                                                     "content")), 4);
+    json_decref(a);
+
+    /* a string is a text block */
+    a = msgs("ua");
+    blocks = (json_decref(blocks), json_string("next"));
+    assert_int_equal(ac_history_add_user(a, blocks), 0);
+    assert_json(json_array_get(a, 2), "{\"role\": \"user\","
+                                      " \"content\": [{\"text\": \"next\"}]}");
+    json_decref(a);
+    json_decref(blocks);
+
+    a = json_array();
+    assert_int_equal(ac_history_add_user(a, json_null()), -1);
+    json_decref(a);
+}
+
+
+/* Strands 1.62's recover_message_on_max_tokens_reached */
+
+static void
+test_max_tokens(void **state)
+{
+    json_t  *m;
+
+    m = load("{\"role\": \"assistant\", \"content\": ["
+             " {\"text\": \"Let me\"},"
+             " {\"toolUse\": {\"toolUseId\": \"t1\", \"name\": \"calculator\","
+             "  \"input\": {}}},"
+             " {\"toolUse\": {\"toolUseId\": \"t2\", \"input\": {}}}]}");
+
+    assert_int_equal(ac_history_max_tokens(m), 2);
+    assert_json(m,
+        "{\"role\": \"assistant\", \"content\": ["
+        " {\"text\": \"Let me\"},"
+        " {\"text\": \"The selected tool calculator's tool use was incomplete"
+        " due to maximum token limits being reached.\"},"
+        " {\"text\": \"The selected tool <unknown>'s tool use was incomplete"
+        " due to maximum token limits being reached.\"}]}");
+
+    /* nothing to replace */
+    assert_int_equal(ac_history_max_tokens(m), 0);
+    json_decref(m);
+}
+
+
 /* the binary form */
 
 static unsigned char *
@@ -529,6 +597,71 @@ test_compact(void **state)
 }
 
 
+/* base64 strings (an image's bytes) kept as their decoded bytes */
+
+static void
+test_base64_form(void **state)
+{
+    char           *b64, *text;
+    size_t          len, i, n;
+    json_t         *v, *w;
+    const char     *err;
+    unsigned char  *p, *img;
+
+    /* 30000 bytes of "image": the history holds them in about 30000 */
+    n = 30000;
+    img = malloc(n);
+    for (i = 0; i < n; i++) {
+        img[i] = (unsigned char) (i * 7 + (i >> 8));
+    }
+
+    for (i = n - 2; i <= n; i++) {       /* each padding */
+        b64 = calloc(1, (i + 2) / 3 * 4 + 1);
+        ac_base64_encode(img, i, b64);
+
+        text = malloc(strlen(b64) + 256);
+        sprintf(text, "[{\"role\": \"user\", \"content\": [{\"image\":"
+                " {\"format\": \"png\", \"source\": {\"bytes\": \"%s\"}}}]}]",
+                b64);
+
+        v = load(text);
+        p = encode(v, &len);
+
+        assert_true(len < i + 64);
+        assert_non_null(memmem(p, len, img, i));
+
+        w = ac_history_decode(p, len, &err);
+        assert_non_null(w);
+        assert_true(json_equal(v, w));
+
+        json_decref(w);
+        json_decref(v);
+        free(p);
+        free(text);
+        free(b64);
+    }
+
+    free(img);
+
+    /* not canonical (unused bits set, whitespace, no padding, other
+     * alphabets) or short: a plain string, kept as it is */
+    round_trip("[\"aGl=aGlaGlaGlaGlaGlaGlaGlaGl\", \"aGm=\","
+               " \"aGlhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWE=\","
+               " \"aGlhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWF=\","
+               " \"aGlhYWFhYWFhYWFh\\nYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWE=\","
+               " \"aGlhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWE\","
+               " \"aGlhYWFhYWFhYWFh-WFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWE=\","
+               " \"abcdefghijklmnopqrstuvwxyzABCDEF\"]");
+
+    /* a word stays a word */
+    v = load("[\"toolResult\", \"AAAAAAAAAAAAAAAAAAAA\"]");
+    p = encode(v, &len);
+    assert_int_equal(len, 4 + 2 + 2 + 2 + 15);
+    free(p);
+    json_decref(v);
+}
+
+
 static void
 test_encode_refuses(void **state)
 {
@@ -588,7 +721,9 @@ test_decode_errors(void **state)
     decode_fails(BYTES("ACH\x01"), "not an array");
     decode_fails(BYTES("ACH\x01\x07\x00"), "not an array");
     decode_fails(BYTES("ACH\x01\x06\x00\x00"), "trailing bytes");
-    decode_fails(BYTES("ACH\x01\x06\x01\x09"), "bad tag");
+    decode_fails(BYTES("ACH\x01\x06\x01\x0a"), "bad tag");
+    decode_fails(BYTES("ACH\x01\x06\x01\x09\x00"), "empty base64");
+    decode_fails(BYTES("ACH\x01\x06\x01\x09\x03" "ab"), "truncated");
     decode_fails(BYTES("ACH\x01\x06\x01\x05\x02\xc3\x28"),
                  "string not UTF-8");
     decode_fails(BYTES("ACH\x01\x06\x01\x07\x01\x04\xff\xfe\x00"),
@@ -662,6 +797,9 @@ main(void)
         cmocka_unit_test(test_repair),
         cmocka_unit_test(test_repair_nothing),
         cmocka_unit_test(test_add_user_text),
+        cmocka_unit_test(test_max_tokens),
+        cmocka_unit_test(test_add_user_blocks),
+        cmocka_unit_test(test_base64_form),
         cmocka_unit_test(test_round_trips),
         cmocka_unit_test(test_compact),
         cmocka_unit_test(test_encode_refuses),

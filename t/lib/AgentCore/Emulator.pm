@@ -322,7 +322,8 @@ sub sigv4_sign {
     }
     @names = sort map { lc } @{ $a{sign} // [keys %val] };
 
-    $creq = join("\n", $a{method} // 'POST', _uri_encode($a{path}, 1), '',
+    $creq = join("\n", $a{method} // 'POST', _uri_encode($a{path}, 1),
+                 $a{query} // '',
                  join('', map { "$_:" . join(',', @{ $val{$_} // [] }) . "\n" }
                           @names),
                  join(';', @names), sha256_hex($body));
