@@ -386,3 +386,38 @@ sub {
 }
 --- response_body eval
 ["E", qq{agentcore_stream_errors_total{type="request_too_large"} 1}]
+
+
+
+=== TEST 11: a relayed request (agentcore_runtime_pass) is not an invocation here
+--- config eval
+$main::Config . q{
+agentcore_runtime_location /_agentcore/runtime;
+
+location = /relay {
+    agentcore_runtime_pass arn:aws:bedrock-agentcore:us-east-1:123456789012:runtime/hosted_agent-AbC123;
+}
+
+location = /_agentcore/runtime {
+    internal;
+    include $TEST_NGINX_AGENTCORE_ROOT/conf/agentcore_runtime_params;
+    proxy_pass http://127.0.0.1:1$agentcore_runtime_path;
+}
+}
+--- request eval
+[AgentCore::Test::invoke('hi', '/relay'), "GET /metrics"]
+--- error_code eval
+[502, 200]
+--- response_body_filters eval
+sub {
+    my $body = shift;
+    return "-" if $body !~ /^# HELP/;
+    return CORE::join "\n", grep { /invocations_total|duration_seconds_count/ } split /\n/, main::pick($body);
+}
+--- response_body eval
+["-", qq{agentcore_invocations_total{outcome="ok"} 0
+agentcore_invocations_total{outcome="stream_error"} 0
+agentcore_invocations_total{outcome="client_abort"} 0
+agentcore_invocations_total{outcome="4xx"} 0
+agentcore_invocations_total{outcome="5xx"} 0
+agentcore_invocation_duration_seconds_count 0}]
