@@ -421,3 +421,24 @@ agentcore_invocations_total{outcome="client_abort"} 0
 agentcore_invocations_total{outcome="4xx"} 0
 agentcore_invocations_total{outcome="5xx"} 0
 agentcore_invocation_duration_seconds_count 0}]
+
+
+
+=== TEST 12: a failed credentials fetch is counted, and the invocation it fails is a 5xx
+--- main_config eval
+$AgentCore::Test::MainConfig
+. "env AWS_CONTAINER_CREDENTIALS_FULL_URI=http://127.0.0.1:1/creds;\n"
+--- config eval
+"agentcore_credentials container;\n" . $main::Config
+--- request eval
+[AgentCore::Test::invoke('hi'), "GET /metrics"]
+--- error_code eval
+[500, 200]
+--- response_body_filters eval
+sub {
+    my $body = shift;
+    return "-" if $body !~ /^# HELP/;
+    return CORE::join "\n", grep { /5xx|credential/ } split /\n/, main::pick($body);
+}
+--- response_body_like eval
+["-", qr{\Aagentcore_invocations_total\{outcome="5xx"\} 1\nagentcore_credential_refreshes_total\{result="success"\} 0\nagentcore_credential_refreshes_total\{result="failure"\} [1-9]\d*\z}]
