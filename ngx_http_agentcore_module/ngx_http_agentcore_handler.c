@@ -702,6 +702,7 @@ too_large:
 
     /* the session keeps what it had: this prompt is not stored */
     ctx->keep_history = 1;
+    ngx_str_set(&ctx->stats.error_type, "request_too_large");
 
     if (overflow) {
         ngx_http_agentcore_finish(ctx, overflow);

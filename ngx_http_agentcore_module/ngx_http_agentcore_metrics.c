@@ -800,7 +800,9 @@ ngx_http_agentcore_metrics_log(ngx_http_request_t *r)
     ctx = ngx_http_get_module_ctx(r, ngx_http_agentcore_module);
     alcf = ngx_http_get_module_loc_conf(r, ngx_http_agentcore_module);
 
-    if (ctx == NULL && alcf->enable != 1) {
+    /* an agentcore location's (not agentcore_runtime_pass's) */
+
+    if ((ctx ? ctx->conf : alcf)->enable != 1) {
         return NGX_OK;
     }
 
@@ -1373,7 +1375,8 @@ ngx_http_agentcore_model_variable(ngx_http_request_t *r,
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_agentcore_module);
 
-    if (ctx == NULL || ctx->conf->model.len == 0) {
+    if (ctx == NULL || ctx->conf->enable != 1 || ctx->conf->model.len == 0)
+    {
         v->not_found = 1;
         return NGX_OK;
     }
@@ -1532,7 +1535,7 @@ ngx_http_agentcore_outcome_variable(ngx_http_request_t *r,
     ctx = ngx_http_get_module_ctx(r, ngx_http_agentcore_module);
     alcf = ngx_http_get_module_loc_conf(r, ngx_http_agentcore_module);
 
-    if (r != r->main || (ctx == NULL && alcf->enable != 1)) {
+    if (r != r->main || (ctx ? ctx->conf : alcf)->enable != 1) {
         v->not_found = 1;
         return NGX_OK;
     }

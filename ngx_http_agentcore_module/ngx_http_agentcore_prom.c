@@ -24,6 +24,8 @@ const char *const  ac_prom_error_types[] = {
     "max_cycles",               /* agentcore_max_cycles reached */
     "session",                  /* busy, no room, or not stored */
     "credentials",              /* none for a later model call */
+    "request_too_large",        /* past the model location's
+                                   client_max_body_size, history cut */
     "internal",
 
     /* Bedrock's (bedrock-wire.md 6 and 8.3) */

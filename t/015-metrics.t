@@ -359,3 +359,86 @@ GET /metrics
 --- must_die
 --- error_log
 zone name "agentcore_metrics" is reserved
+
+
+
+=== TEST 10: a model request past the model location's client_max_body_size
+--- config eval
+$main::Config . q{
+location = /_agentcore/small {
+    internal;
+    client_max_body_size 1k;
+    proxy_pass http://bedrock$agentcore_bedrock_path;
+}
+location = /small {
+    agentcore;
+    agentcore_model_location /_agentcore/small;
+}
+}
+--- request eval
+[AgentCore::Test::invoke('x' x 2000, '/small'), "GET /metrics"]
+--- response_body_filters eval
+sub {
+    my $body = shift;
+    return AgentCore::Test::sse_text($body) =~ /stream_error: The model request \(\d+ bytes\) is larger/ ? "E" : $body
+        if $body !~ /^# HELP/;
+    return CORE::join "\n", grep { /stream_errors/ } split /\n/, main::pick($body);
+}
+--- response_body eval
+["E", qq{agentcore_stream_errors_total{type="request_too_large"} 1}]
+
+
+
+=== TEST 11: a relayed request (agentcore_runtime_pass) is not an invocation here
+--- config eval
+$main::Config . q{
+agentcore_runtime_location /_agentcore/runtime;
+
+location = /relay {
+    agentcore_runtime_pass arn:aws:bedrock-agentcore:us-east-1:123456789012:runtime/hosted_agent-AbC123;
+}
+
+location = /_agentcore/runtime {
+    internal;
+    include $TEST_NGINX_AGENTCORE_ROOT/conf/agentcore_runtime_params;
+    proxy_pass http://127.0.0.1:1$agentcore_runtime_path;
+}
+}
+--- request eval
+[AgentCore::Test::invoke('hi', '/relay'), "GET /metrics"]
+--- error_code eval
+[502, 200]
+--- response_body_filters eval
+sub {
+    my $body = shift;
+    return "-" if $body !~ /^# HELP/;
+    return CORE::join "\n", grep { /invocations_total|duration_seconds_count/ } split /\n/, main::pick($body);
+}
+--- response_body eval
+["-", qq{agentcore_invocations_total{outcome="ok"} 0
+agentcore_invocations_total{outcome="stream_error"} 0
+agentcore_invocations_total{outcome="client_abort"} 0
+agentcore_invocations_total{outcome="4xx"} 0
+agentcore_invocations_total{outcome="5xx"} 0
+agentcore_invocation_duration_seconds_count 0}]
+
+
+
+=== TEST 12: a failed credentials fetch is counted, and the invocation it fails is a 5xx
+--- main_config eval
+$AgentCore::Test::MainConfig
+. "env AWS_CONTAINER_CREDENTIALS_FULL_URI=http://127.0.0.1:1/creds;\n"
+--- config eval
+"agentcore_credentials container;\n" . $main::Config
+--- request eval
+[AgentCore::Test::invoke('hi'), "GET /metrics"]
+--- error_code eval
+[500, 200]
+--- response_body_filters eval
+sub {
+    my $body = shift;
+    return "-" if $body !~ /^# HELP/;
+    return CORE::join "\n", grep { /5xx|credential/ } split /\n/, main::pick($body);
+}
+--- response_body_like eval
+["-", qr{\Aagentcore_invocations_total\{outcome="5xx"\} 1\nagentcore_credential_refreshes_total\{result="success"\} 0\nagentcore_credential_refreshes_total\{result="failure"\} [1-9]\d*\z}]
