@@ -1883,6 +1883,19 @@ run::solve(const pnode &e)
     std::string x = tr.go(e);
     if (tr.symbols.empty()) return "None";
 
+    /* Giac's numeric solvers on transcendental equations are costly */
+    if (st.exps > AC_CAS_MAX_SOLVE_EXPS || st.nodes > AC_CAS_MAX_SOLVE_NODES
+        || tr.symbols.size() > AC_CAS_MAX_SOLVE_SYMBOLS)
+    {
+        throw cas_error(prefix + "the equation is too large to solve (at "
+                        "most " + std::to_string(AC_CAS_MAX_SOLVE_NODES)
+                        + " nodes, "
+                        + std::to_string(AC_CAS_MAX_SOLVE_SYMBOLS)
+                        + " symbols, "
+                        + std::to_string(AC_CAS_MAX_SOLVE_EXPS)
+                        + " exponentials)");
+    }
+
     std::string v = tr.symbol(tr.symbols[0]);
     checker ck;
     if (ck.degree(e) > AC_CAS_MAX_SOLVE_DEG) {
