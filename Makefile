@@ -121,7 +121,7 @@ build/unit/%: unit/%.c $(PROTO_SRCS) $(PROTO_HDRS) $(wildcard unit/*.h) \
 	    $(PROTO_SRCS) build/unit/cas.o $(LIBS) -lcmocka
 
 # Giac's process-lifetime tables are not leaks (unit/lsan.supp)
-SAN_ENV     := LSAN_OPTIONS=suppressions=$(ROOT)/unit/lsan.supp
+SAN_ENV     := LSAN_OPTIONS=suppressions=$(ROOT)/unit/lsan.supp:print_suppressions=0
 
 unit: $(UNIT_TESTS)
 	@set -e; for t in $(UNIT_TESTS); do echo "== $$t"; $(SAN_ENV) $$t; done
