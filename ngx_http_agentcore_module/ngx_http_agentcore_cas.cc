@@ -734,7 +734,9 @@ struct converter {
         const giac::gen &f = g._SYMBptr->feuille;
         std::vector<onode> args;
 
-        if (f.type == giac::_VECT && f.subtype == giac::_SEQ__VECT) {
+        if (f.type == giac::_VECT
+            && (f.subtype == giac::_SEQ__VECT || op == "+" || op == "*"))
+        {
             for (const giac::gen &x : *f._VECTptr) args.push_back(go(x));
         } else {
             args.push_back(go(f));
