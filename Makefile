@@ -161,7 +161,7 @@ build/unit/%: unit/%.c $(PROTO_SRCS) $(PROTO_HDRS) $(wildcard unit/*.h) \
 UNIT_LDFLAGS_test_wipe := -Wl,--wrap=free
 
 # Giac's process-lifetime tables are not leaks (unit/lsan.supp)
-SAN_ENV     := LSAN_OPTIONS=suppressions=$(ROOT)/unit/lsan.supp
+SAN_ENV     := LSAN_OPTIONS=suppressions=$(ROOT)/unit/lsan.supp:print_suppressions=0
 
 unit: $(UNIT_TESTS)
 	@set -e; for t in $(UNIT_TESTS); do echo "== $$t"; $(SAN_ENV) $$t; done
@@ -189,7 +189,8 @@ FUZZ_OPTS_fuzz_calculator := -timeout=1
 # that way (with quarantine_size_mb=0 it stays near 60 MB after 800,000
 # runs: no leak).  A smaller quarantine keeps long runs small; LSan skips
 # Giac's process-lifetime tables (unit/lsan.supp)
-FUZZ_ENV    := $(SAN_ENV) ASAN_OPTIONS=quarantine_size_mb=32
+FUZZ_ENV    := $(SAN_ENV) \
+               ASAN_OPTIONS=quarantine_size_mb=32:malloc_context_size=2
 
 fuzz-quick: $(FUZZ_BINS)
 	@set -e; $(foreach f,$(FUZZ_BINS),n=$(notdir $(f)); \

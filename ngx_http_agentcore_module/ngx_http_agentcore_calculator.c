@@ -3464,6 +3464,40 @@ ac_get_bool(json_t *input, const char *name, int *out, char *err,
 }
 
 
+/* "unknown function 'expand'": a function of the symbolic path */
+
+static int
+ac_cas_function(const char *err)
+{
+    size_t       n;
+    const char  *name, **f;
+
+    static const char  *functions[] = {
+        "expand", "factor", "simplify", "diff", "Eq", "Matrix", "det",
+        "transpose", "trace", "Rational", "Integer", NULL
+    };
+
+    if (strncmp(err, "unknown function '", 18) != 0) {
+        return 0;
+    }
+
+    name = err + 18;
+    n = strlen(name);
+
+    if (n < 2 || name[n - 1] != '\'') {
+        return 0;
+    }
+
+    for (f = functions; *f; f++) {
+        if (strlen(*f) == n - 1 && strncmp(name, *f, n - 1) == 0) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
 static int
 ac_calculator_cas(json_t *input, const char *mode, const char *s,
     size_t len, int precision, int force_numeric, char **text)
@@ -3662,7 +3696,8 @@ ac_calculator(json_t *input, char **text)
         }
 
         if (strncmp(e, "unknown name ", 13) == 0
-            || strcmp(e, "complex results are not supported") == 0)
+            || strcmp(e, "complex results are not supported") == 0
+            || ac_cas_function(e))
         {
             /* symbolic or complex: the computer algebra path */
             rc = ac_calculator_cas(input, "evaluate", s, len, precision,

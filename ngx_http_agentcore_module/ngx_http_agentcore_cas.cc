@@ -734,7 +734,9 @@ struct converter {
         const giac::gen &f = g._SYMBptr->feuille;
         std::vector<onode> args;
 
-        if (f.type == giac::_VECT && f.subtype == giac::_SEQ__VECT) {
+        if (f.type == giac::_VECT
+            && (f.subtype == giac::_SEQ__VECT || op == "+" || op == "*"))
+        {
             for (const giac::gen &x : *f._VECTptr) args.push_back(go(x));
         } else {
             args.push_back(go(f));
@@ -1882,6 +1884,19 @@ run::solve(const pnode &e)
 
     std::string x = tr.go(e);
     if (tr.symbols.empty()) return "None";
+
+    /* Giac's numeric solvers on transcendental equations are costly */
+    if (st.exps > AC_CAS_MAX_SOLVE_EXPS || st.nodes > AC_CAS_MAX_SOLVE_NODES
+        || tr.symbols.size() > AC_CAS_MAX_SOLVE_SYMBOLS)
+    {
+        throw cas_error(prefix + "the equation is too large to solve (at "
+                        "most " + std::to_string(AC_CAS_MAX_SOLVE_NODES)
+                        + " nodes, "
+                        + std::to_string(AC_CAS_MAX_SOLVE_SYMBOLS)
+                        + " symbols, "
+                        + std::to_string(AC_CAS_MAX_SOLVE_EXPS)
+                        + " exponentials)");
+    }
 
     std::string v = tr.symbol(tr.symbols[0]);
     checker ck;

@@ -30,6 +30,9 @@ extern "C" {
 #define AC_CAS_MAX_EXPONENT   256      /* |numeric exponent| */
 #define AC_CAS_MAX_DEGREE     256      /* estimated polynomial degree */
 #define AC_CAS_MAX_SOLVE_DEG  16       /* degree of an equation to solve */
+#define AC_CAS_MAX_SOLVE_NODES 128     /* ... its nodes */
+#define AC_CAS_MAX_SOLVE_SYMBOLS 3     /* ... its symbols */
+#define AC_CAS_MAX_SOLVE_EXPS 2        /* ... its exponentials */
 #define AC_CAS_MAX_ORDER      32       /* derivative and series order */
 #define AC_CAS_MAX_MATRIX     8        /* rows and columns */
 #define AC_CAS_MAX_SYM_MATRIX 4        /* ... of a Matrix with symbols */
