@@ -214,11 +214,13 @@ fetches: 2
 
 
 === TEST 3: a failing refresh: the old credentials stay, one log line, backoff, recovery
-The source answers 503 from the first refresh on (5 s after the start):
-attempts at +5, +6, +8 s fail; it answers again from +8.5 s and the
-attempt at +12 s gets the next keys.
+The source answers 503 from the first refresh on (5 s after the start;
+the stand-in counts its answers, whenever nginx's first fetch came):
+attempts at +5, +6, +8 s fail; it answers again 8.5 s after the first
+request got its answer, and a later attempt gets the next keys.
 --- creds_setup
-$CS->set(keys => \@AgentCore::CredsSuite::K, expires_in => 303);
+$CS->set(keys => \@AgentCore::CredsSuite::K, expires_in => 303,
+         then => '1 status 503');
 AgentCore::CredsSuite::mark();
 --- main_config eval
 AgentCore::CredsSuite::env_lines(
@@ -227,9 +229,8 @@ AgentCore::CredsSuite::env_lines(
 --- init
 main::ready();
 my $t0 = Time::HiRes::time();
-$main::CS->set(mode => 'status 503');
 my ($n, $failed) = main::load(2, 8.5);
-$main::CS->set(mode => 'ok');
+$main::CS->set(then => '');
 my @signers;
 while (Time::HiRes::time() < $t0 + 25) {
     my ($st) = main::invoke();
