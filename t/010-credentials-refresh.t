@@ -92,6 +92,13 @@ sub reload {
     }
 }
 
+sub read_proc {
+    my ($f) = @_;
+    open(my $fh, '<', $f) or return '';
+    local $/;
+    return <$fh> // '';
+}
+
 sub workers_of {
     my ($master) = @_;
     my @pids;
@@ -132,13 +139,16 @@ AgentCore::CredsSuite::env_lines(
 # one process, slowed down: not for valgrind
 return 1 if $ENV{TEST_NGINX_USE_VALGRIND};
 my $out = "$AgentCore::CredsSuite::Files/waiter";
+my $at = AgentCore::Test::log_size();
 my $pid = fork // die;
 if ($pid == 0) {
     my ($st, $body, $t) = main::invoke('/invocations', '{"prompt":"hi"}');
     open(my $fh, '>', $out); print $fh "$st $t\n"; close $fh;
     POSIX::_exit(0);
 }
-Time::HiRes::sleep(0.3);
+# the invocation waits for the fetch (logged) before the others go
+AgentCore::Test::wait_log($at, qr/agentcore credentials "[^"]+": waiting for a fetch/)
+    or die "the invocation did not wait for the fetch\n";
 my ($pst, undef, $pt) = AgentCore::Creds::http(port => server_port(),
                                                path => '/ping');
 my ($sst, $sbody, $stt) = main::invoke('/static');
@@ -204,11 +214,13 @@ fetches: 2
 
 
 === TEST 3: a failing refresh: the old credentials stay, one log line, backoff, recovery
-The source answers 503 from the first refresh on (5 s after the start):
-attempts at +5, +6, +8 s fail; it answers again from +8.5 s and the
-attempt at +12 s gets the next keys.
+The source answers 503 from the first refresh on (5 s after the start;
+the stand-in counts its answers, whenever nginx's first fetch came):
+attempts at +5, +6, +8 s fail; it answers again 8.5 s after the first
+request got its answer, and a later attempt gets the next keys.
 --- creds_setup
-$CS->set(keys => \@AgentCore::CredsSuite::K, expires_in => 303);
+$CS->set(keys => \@AgentCore::CredsSuite::K, expires_in => 303,
+         then => '1 status 503');
 AgentCore::CredsSuite::mark();
 --- main_config eval
 AgentCore::CredsSuite::env_lines(
@@ -217,9 +229,8 @@ AgentCore::CredsSuite::env_lines(
 --- init
 main::ready();
 my $t0 = Time::HiRes::time();
-$main::CS->set(mode => 'status 503');
 my ($n, $failed) = main::load(2, 8.5);
-$main::CS->set(mode => 'ok');
+$main::CS->set(then => '');
 my @signers;
 while (Time::HiRes::time() < $t0 + 25) {
     my ($st) = main::invoke();
@@ -252,8 +263,10 @@ qr/\[notice\] .*agentcore: AWS credentials \(auto\) fetched from container endpo
 
 
 === TEST 4: expired credentials: the next request waits for a fetch
-Expiration 2 s away.  3 s later the credentials are gone; the request
-that finds them so starts a fetch and waits for it.
+Expiration 2 s away (the refresh would come 5 s later).  Invocations
+follow one another until the stand-in has seen the second fetch: the
+request that found the credentials expired started it and waited for
+it, and every request got its answer.
 --- creds_setup
 $CS->set(keys => \@AgentCore::CredsSuite::K, expires_in => 2);
 AgentCore::CredsSuite::mark();
@@ -263,8 +276,15 @@ AgentCore::CredsSuite::env_lines(
         "http://127.0.0.1:$ENV{TEST_NGINX_CREDS_PORT}/creds/expiry")
 --- init
 main::ready();
-Time::HiRes::sleep(3.2);
-my ($st, $body) = main::invoke();
+my ($st, $body) = (0, '');
+my $deadline = Time::HiRes::time() + 10;
+while ($main::CS->fetches('/creds/expiry') < 2
+       && Time::HiRes::time() < $deadline)
+{
+    ($st, $body) = main::invoke();
+    last if $st != 200 || $body ne qq{data: "ok"\n\n};
+    Time::HiRes::sleep(0.05);
+}
 AgentCore::CredsSuite::report(
     "after the expiry: $st " . ($body eq qq{data: "ok"\n\n} ? 'the text' : $body),
     'signed with: ' . join(' ', AgentCore::CredsSuite::signers()),
@@ -330,20 +350,13 @@ qq{agentcore_tool slow /slowtool "A slow tool";\n}
 . $AgentCore::CredsSuite::Config
 --- init
 main::ready();
-my $out = "$AgentCore::CredsSuite::Files/invocation";
-my $pid = fork // die;
-if ($pid == 0) {
-    my ($st, $body) = main::invoke('/invocations',
-                                   '{"prompt":"[[tool name=slow input={}]]"}');
-    open(my $fh, '>', $out); print $fh "$st ", AgentCore::Test::sse_text($body);
-    close $fh;
-    POSIX::_exit(0);
-}
-Time::HiRes::sleep(1);
+# from now on every fetch fails: the credentials in nginx last 2 s, the
+# tool 3 s, and no refresh is due before 5 s
 $main::CS->set(mode => 'status 503');
-waitpid($pid, 0);
-open(my $fh, '<', $out) or die; local $/; my $r = <$fh>;
-AgentCore::CredsSuite::report("invocation: $r");
+my ($st, $body) = main::invoke('/invocations',
+                               '{"prompt":"[[tool name=slow input={}]]"}');
+AgentCore::CredsSuite::report("invocation: $st "
+                              . AgentCore::Test::sse_text($body));
 --- request
 GET /report
 --- response_body
@@ -367,20 +380,31 @@ AgentCore::CredsSuite::env_lines(
 --- config eval
 "location = /ping { agentcore_ping; }\n" . $AgentCore::CredsSuite::Config
 --- init
+# each client leaves once nginx logged that its request waits
+my $at = AgentCore::Test::log_size();
+my $left = 0;
 for my $i (1 .. 4) {
     my $sock = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
                                      PeerPort => server_port()) or die;
     print $sock "POST /invocations HTTP/1.1\r\nHost: x\r\n"
         . "Content-Length: 15\r\n\r\n{\"prompt\":\"hi\"}";
-    Time::HiRes::sleep(0.2);
+    $left++ if AgentCore::Test::wait_log($at,
+                   qr/(?:waiting for a fetch[\s\S]*){$i}/);
     close $sock;
 }
-Time::HiRes::sleep(3.5);
+# the fetch fails after its three attempts of 1 s
+my $failed = AgentCore::Test::wait_log($at,
+                 qr/\[error\] .*agentcore: no AWS credentials: /);
 my ($st) = AgentCore::Creds::http(port => server_port(), path => '/ping');
-AgentCore::CredsSuite::report("ping after the fetch failed: $st");
+AgentCore::CredsSuite::report(
+    "clients that left while waiting: $left",
+    'the fetch failed: ' . ($failed ? 'yes' : 'no'),
+    "ping after the fetch failed: $st");
 --- request
 GET /report
 --- response_body
+clients that left while waiting: 4
+the fetch failed: yes
 ping after the fetch failed: 200
 --- no_error_log
 [alert]
@@ -436,8 +460,8 @@ after a reload with another endpoint: 200, fetches: 2
 
 
 === TEST 9: the zone and the workers' copies are left out of core dumps
-/proc/PID/smaps of a worker: the shared zone and a private mapping are
-flagged "dd" (MADV_DONTDUMP).
+/proc/PID/smaps of both workers: the shared zone and a private mapping
+are flagged "dd" (MADV_DONTDUMP).
 --- main_config eval
 AgentCore::CredsSuite::env_lines(
     AWS_CONTAINER_CREDENTIALS_FULL_URI =>
@@ -449,30 +473,45 @@ return 1 if $ENV{TEST_NGINX_USE_VALGRIND};
 main::ready();
 open(my $pf, '<', server_root() . '/logs/nginx.pid') or die "pid: $!";
 my $master = <$pf> + 0;
-my $worker;
-for my $p (map { m{/proc/(\d+)$} ? $1 : () } glob('/proc/[0-9]*')) {
-    open(my $st, '<', "/proc/$p/stat") or next;
-    my @f = split ' ', scalar <$st>;
-    if ($f[3] == $master) { $worker = $p; last }
-}
-open(my $sm, '<', "/proc/$worker/smaps") or die "smaps: $!";
-my ($shared, $private, $perms, $path) = (0, 0, '', '');
-while (<$sm>) {
-    if (/^[0-9a-f]+-[0-9a-f]+ (\S+) \S+ \S+ \S+\s*(.*)$/) {
-        ($perms, $path) = ($1, $2);
-    } elsif (/^VmFlags:.* dd\b/) {
-        $shared++ if $perms =~ /s/;
-        $private++ if $perms =~ /p/ && $path eq '';
+# every worker of this master (named so: a process just forked is not
+# one yet), each scanned until its copy is there: a worker that is
+# still starting has not made it (bounded, for a build that never does)
+my %seen;
+my $deadline = Time::HiRes::time() + 10;
+for (;;) {
+    my @workers = grep { main::read_proc("/proc/$_/cmdline")
+                             =~ /worker process/ }
+                  main::workers_of($master);
+    for my $worker (@workers) {
+        open(my $sm, '<', "/proc/$worker/smaps") or next;
+        my ($shared, $private, $perms, $path) = (0, 0, '', '');
+        while (<$sm>) {
+            if (/^[0-9a-f]+-[0-9a-f]+ (\S+) \S+ \S+ \S+\s*(.*)$/) {
+                ($perms, $path) = ($1, $2);
+            } elsif (/^VmFlags:.* dd\b/) {
+                $shared++ if $perms =~ /s/;
+                $private++ if $perms =~ /p/ && $path eq '';
+            }
+        }
+        $seen{$worker} = [$shared, $private];
     }
+    last if @workers == 2
+            && !grep { !$seen{$_}[0] || !$seen{$_}[1] } @workers;
+    last if Time::HiRes::time() > $deadline;
+    Time::HiRes::sleep(0.05);
 }
+my @w = values %seen;
 AgentCore::CredsSuite::report(
-    'the zone: ' . ($shared ? 'left out' : 'dumped'),
-    "the worker's copy: " . ($private ? 'left out' : 'dumped'));
+    'workers scanned: ' . scalar(@w),
+    'the zone: ' . ((grep { !$_->[0] } @w) || !@w ? 'dumped' : 'left out'),
+    "the workers' copies: "
+    . ((grep { !$_->[1] } @w) || !@w ? 'dumped' : 'left out'));
 --- request
 GET /report
 --- response_body
+workers scanned: 2
 the zone: left out
-the worker's copy: left out
+the workers' copies: left out
 
 
 

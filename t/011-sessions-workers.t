@@ -37,6 +37,7 @@ server {
 
     location = /invocations { agentcore; }
     location = /internal/whoami { internal; return 200 "$pid"; }
+    location = /pid { return 200 "$pid"; }
 _EOC_
 . $AgentCore::Test::ModelLocation . "}\n";
 
@@ -144,6 +145,49 @@ sub kill_holder {
 
 our $Killed;
 
+# the reuseport server's port, from the configuration written for the block
+sub backend_port {
+    my $conf = read_file($Test::Nginx::Util::ConfFile
+                         // Test::Nginx::Util::server_root()
+                            . '/conf/nginx.conf');
+    return $conf =~ /listen 127\.0\.0\.1:(\d+) reuseport/ ? $1 : die "no port";
+}
+
+# one request to the reuseport server from a given local port: with
+# reuseport the kernel picks the worker by a hash of the addresses and
+# ports, so one local port always reaches the same worker (nginx closes
+# first: the port is free again at once)
+sub from_port {
+    my ($lport, $method, $uri, $headers, $body) = @_;
+    my ($sock, $resp);
+
+    $body //= '';
+    $sock = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                  PeerPort => backend_port(),
+                                  LocalAddr => '127.0.0.1',
+                                  LocalPort => $lport, ReuseAddr => 1,
+                                  Proto => 'tcp')
+        or return undef;
+    print $sock "$method $uri HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                . $headers . "Content-Length: " . length($body)
+                . "\r\n\r\n$body";
+    local $/;
+    $resp = <$sock> // '';
+    close $sock;
+
+    my ($head, $rest) = split /\r\n\r\n/, $resp, 2;
+    return $rest // '' if $head !~ /transfer-encoding: chunked/i;
+
+    my $out = '';
+    while ($rest =~ s/\A([0-9a-f]+)\r\n//i) {
+        my $n = hex $1;
+        last if $n == 0;
+        $out .= substr($rest, 0, $n, '');
+        $rest =~ s/\A\r\n//;
+    }
+    return $out;
+}
+
 # the echoed request's messages, one "role: first text" each
 sub history {
     my $req = JSON::PP->new->utf8->decode(shift);
@@ -176,33 +220,55 @@ run_tests();
 __DATA__
 
 === TEST 1: every worker sees the session
-Twelve invocations, each asking its worker's pid by a tool; then the
-history the model gets holds all twelve, in order, whichever worker ran
-each (the chance that one worker ran them all is 1 in 2048).
---- more_headers eval: $main::SidHeader
---- request eval
-[(main::invoke("[[tool name=whoami input={}]]")) x 12,
- main::invoke("[[echo]]")]
---- response_body_filters eval
-sub {
-    my $text = AgentCore::Test::sse_text(shift);
-
-    if ($text =~ /^Tool said: (\d+)$/) {
-        push @main::Pids, $1;
-        return "Tool said: PID";
-    }
-
-    my $req = JSON::PP->new->utf8->decode($text);
-    my @seen = map { $_->{toolResult}{content}[0]{text} }
-               grep { $_->{toolResult} }
-               map { @{ $_->{content} } } @{ $req->{messages} };
-    my %workers = map { $_ => 1 } @main::Pids;
-
-    return sprintf "results=%d same=%d workers=%d", scalar @seen,
-                   "@seen" eq "@main::Pids" ? 1 : 0, scalar keys %workers;
+Two local ports are found that reach different workers of the reuseport
+server (a port always reaches the same one); twelve invocations, from
+the two ports in turn, each ask their worker's pid by a tool.  Then the
+history the model gets holds all twelve, in order.
+--- config eval
+$main::Config . $AgentCore::Test::ReportLocation
+--- init
+my (%port_of, $pid);
+my $base = 20000 + int rand 8000;
+for my $p ($base .. $base + 200) {
+    $pid = main::from_port($p, 'GET', '/pid', '') // next;
+    $port_of{$pid} //= $p if $pid =~ /^\d+$/;
+    last if keys %port_of == 2;
 }
---- response_body eval
-[("Tool said: PID") x 12, "results=12 same=1 workers=2"]
+my @pids = sort keys %port_of;
+my @seen;
+my ($right, $hist) = (0, '');
+my $sh = "$main::SidHeader\r\nContent-Type: application/json\r\n";
+if (@pids == 2) {
+    for my $i (0 .. 11) {
+        my $w = $pids[$i % 2];
+        my $text = AgentCore::Test::sse_text(main::from_port($port_of{$w},
+            'POST', '/invocations', $sh,
+            '{"prompt": "[[tool name=whoami input={}]]"}'));
+        my ($got) = $text =~ /^Tool said: (\d+)$/;
+        push @seen, $got // "[$text]";
+        $right++ if ($got // 0) == $w;
+    }
+    my $echo = AgentCore::Test::sse_text(
+        main::from_port($port_of{$pids[0]}, 'POST', '/invocations', $sh,
+                        '{"prompt": "[[echo]]"}'));
+    my $req = eval { JSON::PP->new->utf8->decode($echo) }
+              // { messages => [] };
+    my @results = map { $_->{toolResult}{content}[0]{text} }
+                  grep { $_->{toolResult} }
+                  map { @{ $_->{content} } } @{ $req->{messages} };
+    $hist = sprintf "results=%d same=%d", scalar @results,
+                    "@results" eq "@seen" ? 1 : 0;
+}
+AgentCore::Test::report(
+    'ports to two workers: ' . (@pids == 2 ? 'found' : 'not found'),
+    "invocations run by the worker their port reaches: $right of 12",
+    "the history: $hist");
+--- request
+GET /report
+--- response_body
+ports to two workers: found
+invocations run by the worker their port reaches: 12 of 12
+the history: results=12 same=1
 --- no_error_log
 [error]
 [alert]

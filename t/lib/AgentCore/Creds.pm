@@ -13,6 +13,8 @@ package AgentCore::Creds;
 #                                                   # last one repeats
 #            mode => 'ok' | 'hang' | 'garbage' | 'status 503'
 #                    | 'expired' | 'imds-v1',
+#            then => '1 status 503',           # a mode from the Nth
+#                                              # answer given on ('' : off)
 #            expires_in => 3600,               # Expiration - now, seconds
 #            auth => 'container-token',        # Authorization expected
 #            web_token => 'jwt',               # WebIdentityToken expected
@@ -340,6 +342,14 @@ sub _read_request {
 sub _mode {
     my ($c, $what) = @_;
     my $mode = _state('mode', 'ok');
+
+    # "then" => "N MODE": MODE once N credentials were given (an event,
+    # not a time: "1 status 503" fails every fetch after the first)
+    if ($mode eq 'ok' && _state('then', '') =~ /^(\d+) (.+)$/
+        && _state('count', 0) >= $1)
+    {
+        $mode = $2;
+    }
 
     if ($mode eq 'hang') {
         _logline("$what hang");

@@ -145,6 +145,12 @@ sub preprocess {
         close $all;
     }
 
+    # preprocessors run before the runner stops the previous block's
+    # nginx: stopped here first, so that none of its fetches (a retry of
+    # a hanging source, a refresh) gets an answer of this block's state
+    # and takes its first keys
+    stop_previous();
+
     $CS->reset;
 
     if (defined(my $code = $block->creds_setup)) {
@@ -171,6 +177,32 @@ sub preprocess {
             : grep { length } split /\n+/, $nel;
 
     $block->set_value('no_error_log', [@pats, @Secrets]);
+}
+
+sub stop_previous {
+    my $pidfile = Test::Nginx::Util::server_root() . '/logs/nginx.pid';
+    my ($pid, $deadline);
+
+    open(my $fh, '<', $pidfile) or return;
+    $pid = (<$fh> // '') =~ /(\d+)/ ? $1 : return;
+    close $fh;
+
+    return if !kill 0, $pid;
+
+    kill QUIT => $pid;
+    $deadline = time + 30;
+
+    # a master we did not fork is reaped by init: gone when kill 0 fails;
+    # the runner's own child (valgrind) is reaped by the runner, later
+    while (kill 0, $pid) {
+        last if (do { open(my $st, '<', "/proc/$pid/stat"); <$st> // '' })
+                =~ /^\d+ \(.*\) Z /;
+        if (time > $deadline) {
+            kill KILL => $pid;
+            last;
+        }
+        select undef, undef, undef, 0.02;
+    }
 }
 
 # a report for /report: one line per fact
