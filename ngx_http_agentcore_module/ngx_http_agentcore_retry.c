@@ -313,8 +313,8 @@ ngx_http_agentcore_retry(ngx_http_agentcore_ctx_t *ctx)
                   (kind == NGX_HTTP_AGENTCORE_RETRY_THROTTLE)
                   ? "throttled" : "failed",
                   p - name, name, n, of,
-                  (delay % 1000 == 0) ? delay / 1000 : delay,
-                  (delay % 1000 == 0) ? "s" : "ms");
+                  (delay && delay % 1000 == 0) ? delay / 1000 : delay,
+                  (delay && delay % 1000 == 0) ? "s" : "ms");
 
     ngx_add_timer(&ctx->retry_event, delay);
 

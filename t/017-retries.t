@@ -28,8 +28,10 @@ add_block_preprocessor(sub {
     }
 
     if (!defined $block->http_config) {
-        $block->set_value("http_config", $AgentCore::Test::HttpConfig
-                                         . $main::Format);
+        # without the suites' "agentcore_retries off": the defaults
+        (my $http = $AgentCore::Test::HttpConfig)
+            =~ s/^agentcore_retries off;\n//m;
+        $block->set_value("http_config", $http . $main::Format);
     }
 
     AgentCore::Test::defaults($block);
