@@ -205,3 +205,16 @@ qq{data: "ok"\n\n}
 --- error_log
 retry 1 of 1 in 10ms
 agentcore-log cycles=2 retries=1
+
+
+
+=== TEST 11: retries in the metrics (agentcore_model_retries_total)
+--- config eval
+$main::Log . "agentcore_retries delay=10ms;\n" . $AgentCore::Test::Config
+. "location = /metrics { agentcore_metrics; }\n"
+--- request eval
+[AgentCore::Test::invoke('[[http status=429 message="x" times=2 id=t11]] [[deltas texts=["ok"]]]'),
+ "GET /metrics"]
+--- response_body_like eval
+[qr/\Adata: "ok"\n\n\z/,
+ qr/^agentcore_model_retries_total\{model="[^"]+"\} 2$/m]
