@@ -79,8 +79,8 @@ AgentCore::Test::invoke('[[http status=500 message="Internal failure"]]')
 --- response_body eval
 qq{data: {"error": "An error occurred (InternalServerException) when calling the ConverseStream operation: Internal failure", "type": "stream_error"}\n\n}
 --- error_log eval
-[qr/agentcore: model call failed \(InternalServerException, HTTP 500\), retry 1 of 2 in \d+ms/,
- qr/agentcore: model call failed \(InternalServerException, HTTP 500\), retry 2 of 2 in \d+ms/,
+[qr/agentcore: model call failed \(InternalServerException, HTTP 500\), retry 1 of 2 in (?:[0-9]|10)ms /,
+ qr/agentcore: model call failed \(InternalServerException, HTTP 500\), retry 2 of 2 in (?:1?[0-9]|20)ms /,
  qr/agentcore-log cycles=3 retries=2/]
 
 
@@ -218,3 +218,16 @@ $main::Log . "agentcore_retries delay=10ms;\n" . $AgentCore::Test::Config
 --- response_body_like eval
 [qr/\Adata: "ok"\n\n\z/,
  qr/^agentcore_model_retries_total\{model="[^"]+"\} 2$/m]
+
+
+
+=== TEST 12: each wait twice the last, at most max_delay
+--- retries: agentcore_retries throttle=4 delay=10ms max_delay=25ms;
+--- request eval
+AgentCore::Test::invoke('[[http status=429 message="x"]]')
+--- response_body_like: stream_error
+--- error_log
+retry 1 of 3 in 10ms
+retry 2 of 3 in 20ms
+retry 3 of 3 in 25ms
+agentcore-log cycles=4 retries=3
