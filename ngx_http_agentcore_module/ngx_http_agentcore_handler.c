@@ -31,6 +31,7 @@ static uint32_t ngx_http_agentcore_lone_surrogate(json_t *text,
 static void ngx_http_agentcore_write_handler(ngx_http_request_t *r);
 static void ngx_http_agentcore_step(ngx_http_agentcore_ctx_t *ctx);
 static void ngx_http_agentcore_model_next(ngx_http_agentcore_ctx_t *ctx);
+static void ngx_http_agentcore_retry_handler(ngx_event_t *ev);
 static void ngx_http_agentcore_model_refit(ngx_http_agentcore_ctx_t *ctx,
     ngx_str_t *overflow);
 static ngx_uint_t ngx_http_agentcore_overflow(ngx_str_t *error);
@@ -94,6 +95,10 @@ ngx_http_agentcore_handler(ngx_http_request_t *r)
     ctx->flush_event.handler = ngx_http_agentcore_sse_flush_handler;
     ctx->flush_event.data = ctx;
     ctx->flush_event.log = r->connection->log;
+
+    ctx->retry_event.handler = ngx_http_agentcore_retry_handler;
+    ctx->retry_event.data = ctx;
+    ctx->retry_event.log = r->connection->log;
 
     cln = ngx_pool_cleanup_add(r->pool, 0);
     if (cln == NULL) {
@@ -527,6 +532,11 @@ ngx_http_agentcore_step(ngx_http_agentcore_ctx_t *ctx)
         return;
     }
 
+    if (ngx_http_agentcore_retry(ctx) == NGX_AGAIN) {
+        /* the wait is on: ngx_http_agentcore_retry_handler() goes on */
+        return;
+    }
+
     if (ngx_http_agentcore_model_outcome(ctx, &error) != NGX_OK) {
 
         if (ngx_http_agentcore_overflow(&error)) {
@@ -548,7 +558,9 @@ ngx_http_agentcore_step(ngx_http_agentcore_ctx_t *ctx)
         return;
     }
 
-    if (ctx->cycles >= ctx->conf->max_cycles) {
+    /* retries are model calls, not cycles of the loop */
+
+    if (ctx->cycles - ctx->stats.retries >= ctx->conf->max_cycles) {
         error.data = ngx_pnalloc(ctx->request->pool, 128);
         if (error.data == NULL) {
             ngx_http_agentcore_finish(ctx, &ngx_http_agentcore_internal_error);
@@ -614,6 +626,30 @@ ngx_http_agentcore_model_next(ngx_http_agentcore_ctx_t *ctx)
     } else if (rc != NGX_OK && rc != NGX_AGAIN) {
         ngx_http_agentcore_finish(ctx, &ngx_http_agentcore_start_error);
     }
+}
+
+
+/* the wait before a retry is over: the same model call again */
+
+static void
+ngx_http_agentcore_retry_handler(ngx_event_t *ev)
+{
+    ngx_connection_t          *c;
+    ngx_http_request_t        *r;
+    ngx_http_agentcore_ctx_t  *ctx;
+
+    ctx = ev->data;
+    r = ctx->request;
+    c = r->connection;
+
+    ngx_http_set_log_request(c->log, r);
+
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, c->log, 0,
+                   "agentcore: model call retried");
+
+    ngx_http_agentcore_model_next(ctx);
+
+    ngx_http_run_posted_requests(c);
 }
 
 
@@ -983,6 +1019,14 @@ ngx_http_agentcore_cleanup(void *data)
 
     if (ctx->flush_event.posted) {
         ngx_delete_posted_event(&ctx->flush_event);
+    }
+
+    if (ctx->retry_event.timer_set) {
+        ngx_del_timer(&ctx->retry_event);
+
+        ngx_log_error(NGX_LOG_INFO, ctx->retry_event.log, 0,
+                      "agentcore: the request ended during the wait before "
+                      "a model call retry: the retry is cancelled");
     }
 
     if (ctx->turn) {

@@ -1032,7 +1032,7 @@ ngx_http_agentcore_error_type(ngx_http_agentcore_ctx_t *ctx, ngx_str_t *type)
         t = "max_tokens";
 
     } else if (ac_turn_tool_uses(ctx->turn)
-               && ctx->cycles >= ctx->conf->max_cycles)
+               && ctx->cycles - ctx->stats.retries >= ctx->conf->max_cycles)
     {
         t = "max_cycles";
 

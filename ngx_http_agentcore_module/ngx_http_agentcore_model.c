@@ -196,6 +196,7 @@ ngx_http_agentcore_model_start(ngx_http_agentcore_ctx_t *ctx)
     ctx->model_held = NULL;
     ctx->model_done = 0;
     ctx->model_failed = 0;
+    ctx->model_text = 0;
     ctx->cycles++;
 
     ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
@@ -1017,6 +1018,8 @@ static int
 ngx_http_agentcore_model_text(void *data, const char *text, size_t len)
 {
     ngx_http_agentcore_ctx_t *ctx = data;
+
+    ctx->model_text = 1;
 
     if (ngx_http_agentcore_sse_text(ctx, (const u_char *) text, len)
         != NGX_OK)

@@ -183,6 +183,13 @@ static ngx_command_t  ngx_http_agentcore_commands[] = {
       offsetof(ngx_http_agentcore_loc_conf_t, sse_coalesce),
       NULL },
 
+    { ngx_string("agentcore_retries"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_agentcore_retries_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("agentcore_metrics"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_agentcore_metrics_directive,
@@ -586,6 +593,7 @@ ngx_http_agentcore_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_size_value(conf->tool_max_size, prev->tool_max_size,
                               64 * 1024);
     ngx_conf_merge_value(conf->sse_coalesce, prev->sse_coalesce, 0);
+    ngx_http_agentcore_retries_merge(prev, conf);
 
     if (ngx_http_agentcore_merge_session(cf, prev, conf) != NGX_CONF_OK) {
         return NGX_CONF_ERROR;

@@ -53,6 +53,20 @@ typedef struct {
 } ngx_http_agentcore_main_conf_t;
 
 
+/* agentcore_retries: attempts per model call, and the waits between */
+
+typedef struct {
+    ngx_uint_t                  throttle;      /* attempts, throttled */
+    ngx_msec_t                  delay;         /* the first wait, doubled */
+    ngx_msec_t                  max_delay;     /* the longest wait */
+    ngx_uint_t                  errors;        /* attempts, 5xx and
+                                                  connection errors */
+    ngx_msec_t                  error_delay;   /* jitter up to it, doubled */
+    ngx_msec_t                  error_max_delay;
+    ngx_flag_t                  set;           /* 0: inherited */
+} ngx_http_agentcore_retries_t;
+
+
 typedef struct {
     ngx_flag_t                  enable;        /* "agentcore" here */
     ngx_str_t                   model;
@@ -81,6 +95,8 @@ typedef struct {
 
     ngx_http_agentcore_runtime_conf_t  *runtime;   /* agentcore_runtime_pass */
     ngx_str_t                   runtime_location;
+
+    ngx_http_agentcore_retries_t  retries;     /* agentcore_retries */
 } ngx_http_agentcore_loc_conf_t;
 
 
@@ -174,6 +190,11 @@ typedef struct {
 
     ngx_uint_t                  log_level;      /* paused debug level */
 
+    ngx_event_t                 retry_event;    /* the wait before a
+                                                   model call is retried */
+    ngx_uint_t                  throttle_retries;  /* of this model call */
+    ngx_uint_t                  error_retries;
+
     ac_usage_t                  usage;          /* summed over cycles */
     ngx_http_agentcore_stats_t  stats;
     ngx_str_t                   stop_reason;
@@ -191,6 +212,8 @@ typedef struct {
     unsigned                    creds_waiting:1;  /* a model call waits */
     unsigned                    keep_history:1; /* the session keeps the
                                                    history it had */
+    unsigned                    model_text:1;   /* this model call's text
+                                                   went to the client */
 } ngx_http_agentcore_ctx_t;
 
 
@@ -287,6 +310,15 @@ char *ngx_http_agentcore_metrics_merge(ngx_conf_t *cf,
 void ngx_http_agentcore_metrics_tool(ngx_http_agentcore_tool_call_t *call);
 void ngx_http_agentcore_metrics_evicted(ngx_str_t *zone, ngx_uint_t n);
 void ngx_http_agentcore_metrics_credentials(ngx_uint_t ok);
+
+/* ngx_http_agentcore_retry.c: agentcore_retries */
+char *ngx_http_agentcore_retries_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+void ngx_http_agentcore_retries_merge(ngx_http_agentcore_loc_conf_t *prev,
+    ngx_http_agentcore_loc_conf_t *conf);
+ngx_msec_t ngx_http_agentcore_retry_delay(ngx_msec_t base, ngx_msec_t max,
+    ngx_uint_t retry, ngx_uint_t jitter);
+ngx_int_t ngx_http_agentcore_retry(ngx_http_agentcore_ctx_t *ctx);
 
 /* ngx_http_agentcore_request_id.c: $agentcore_request_id */
 ngx_int_t ngx_http_agentcore_request_id_variable(ngx_conf_t *cf);

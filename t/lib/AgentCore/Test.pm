@@ -47,7 +47,10 @@ env AWS_SESSION_TOKEN;
 env AWS_BEARER_TOKEN_BEDROCK;
 _EOC_
 
+# one model call per failure, as the suites before agentcore_retries
+# expect (t/017-retries.t tests the retries)
 our $HttpConfig = <<'_EOC_';
+agentcore_retries off;
 upstream bedrock {
     server 127.0.0.1:$TEST_NGINX_BEDROCK_PORT;
     keepalive 8;
