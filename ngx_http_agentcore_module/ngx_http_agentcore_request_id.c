@@ -10,8 +10,9 @@
  *
  * For an invocation it is also (issue 12 items 4 and 5): the response
  * header of that name, the end of every error-log line about the
- * invocation (", request_id: \"...\", session_id: \"...\"", through
- * a wrapper of the request's log handler), and a request header of
+ * invocation (", request_id: \"...\"", and ", session: <CRC-32 of the
+ * session id>" in a session, through a wrapper of the request's log
+ * handler), and a request header of
  * tool subrequests, with the session id the module used.
  */
 
@@ -255,9 +256,16 @@ ngx_http_agentcore_log_error_handler(ngx_http_request_t *r,
 
     p = ngx_snprintf(buf, len, ", request_id: \"%V\"", &ctx->request_id);
 
+    /*
+     * a session id is a bearer id: never written to the error log, its
+     * CRC-32 is, as in the module's other lines about sessions
+     */
+
     if (ctx->session_id.len) {
         len -= p - buf;
-        p = ngx_snprintf(p, len, ", session_id: \"%V\"", &ctx->session_id);
+        p = ngx_snprintf(p, len, ", session: %08xD",
+                         ngx_crc32_short(ctx->session_id.data,
+                                         ctx->session_id.len));
     }
 
     return p;

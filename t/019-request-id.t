@@ -2,7 +2,7 @@
 # X-Amzn-Bedrock-AgentCore-Runtime-Request-Id the client sent (1 to 256
 # visible ASCII characters), else a UUID made for the request, comes
 # back in the response header of that name, ends every error-log line
-# about the invocation (with the session id), and reaches tool
+# about the invocation (with the CRC-32 of the session id), and reaches tool
 # locations in that header, with the client's
 # X-Amzn-Bedrock-AgentCore-Runtime-Custom-* headers and the session id
 # the module used.
@@ -10,6 +10,7 @@
 use lib 't/lib';
 use AgentCore::Test;
 use Test::Nginx::Socket 'no_plan';
+use Compress::Zlib ();
 
 our $Uuid = '[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}';
 
@@ -46,6 +47,10 @@ our $Tools = qq{agentcore_tool ids /internal/ids "Ids";\n}
              . $Ids;
 
 our $Sid = 'session-' . 'a' x 32;
+
+# the error log names a session by the CRC-32 of its id, never the id
+our $SidCrc = sprintf '%08x', Compress::Zlib::crc32($Sid);
+our $KeyCrc = sprintf '%08x', Compress::Zlib::crc32('chat-from-key');
 
 add_block_preprocessor(sub {
     my $block = shift;
@@ -112,9 +117,10 @@ X-Amzn-Bedrock-AgentCore-Runtime-Request-Id: req-bad-payload
 
 
 
-=== TEST 5: a model connection cut while the model subrequest runs: nginx's
-own error line about it ends with the request and session ids, and so
-does the module's stream_error line
+=== TEST 5: a model connection cut while the model subrequest runs
+nginx's own error line about it ends with the request id and the
+session's CRC-32, and so does the module's stream_error line; the
+session id itself is never in the error log.
 --- config eval
 "agentcore_session s;\n" . $AgentCore::Test::Config
 --- more_headers eval
@@ -122,9 +128,11 @@ does the module's stream_error line
 . "X-Amzn-Bedrock-AgentCore-Runtime-Session-Id: $main::Sid\n"
 --- request eval
 AgentCore::Test::invoke('[[close]]')
+--- no_error_log eval
+[qr/\[(?:error|warn|notice|info)\].*session-aaaa/]
 --- error_log eval
-[qr/\[error\] .*upstream prematurely closed connection.*subrequest: "\/_agentcore\/bedrock".*, request_id: "req-log-5", session_id: "session-a{32}"$/m,
- qr/\[warn\] .*agentcore: stream_error: .*, request_id: "req-log-5", session_id: "session-a{32}"$/m]
+[qr/\[error\] .*upstream prematurely closed connection.*subrequest: "\/_agentcore\/bedrock".*, request_id: "req-log-5", session: $main::SidCrc$/m,
+ qr/\[warn\] .*agentcore: stream_error: .*, request_id: "req-log-5", session: $main::SidCrc$/m]
 
 
 
@@ -210,3 +218,23 @@ $main::Tools . $AgentCore::Test::Config
 AgentCore::Test::invoke('[[tool name=ids input={}]]')
 --- response_body_like eval
 qr/Tool said: $main::Uuid\|\|session-a{32}\|$main::Uuid\z/
+
+
+
+=== TEST 12: over HTTP/2 too (lower-case header names)
+--- http2
+--- config eval
+"agentcore_session s;\nagentcore_session_key \$http_x_chat;\n"
+. $main::Tools . $AgentCore::Test::Config
+--- more_headers eval
+"X-Chat: chat-from-key\n"
+. "X-Amzn-Bedrock-AgentCore-Runtime-Request-Id: req-h2\n"
+. "X-Amzn-Bedrock-AgentCore-Runtime-Custom-Foo: bar\n"
+. "X-Amzn-Bedrock-AgentCore-Runtime-Session-Id: $main::Sid\n"
+--- request eval
+AgentCore::Test::invoke('[[tools calls=[{"name":"ids","input":{}},{"name":"proxied","input":{}},{"name":"down","input":{}}]]]')
+--- response_body_like: Tool said: req-h2\|bar\|chat-from-key\|req-h2 \| req-h2\|bar\|chat-from-key \| Error: HTTP 502 from the tool location$
+--- response_headers
+X-Amzn-Bedrock-AgentCore-Runtime-Request-Id: req-h2
+--- error_log eval
+qr/\[error\] .*connect\(\) failed .*subrequest: "\/internal\/down".*, request_id: "req-h2", session: $main::KeyCrc$/m
