@@ -1099,7 +1099,9 @@ ngx_http_agentcore_tool_variables(ngx_http_request_t *r,
 
 /*
  * The subrequest's own headers_in: the client's headers but those of
- * ngx_http_agentcore_tool_drop[], and our body's type (for POST).
+ * ngx_http_agentcore_tool_drop[], the invocation's request id and
+ * session id (ngx_http_agentcore_request_id.c) instead of the client's,
+ * and our body's type (for POST).
  * ngx_http_subrequest() copied the parent's headers_in, whose list and
  * header pointers are the client's: the list is rebuilt, the pointers
  * to headers left out are cleared.
