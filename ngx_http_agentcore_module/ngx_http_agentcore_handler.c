@@ -110,6 +110,10 @@ ngx_http_agentcore_handler(ngx_http_request_t *r)
 
     ngx_http_set_ctx(r, ctx, ngx_http_agentcore_module);
 
+    if (ngx_http_agentcore_request_id_start(ctx) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
     rc = ngx_http_read_client_request_body(r, ngx_http_agentcore_body_handler);
 
     if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {

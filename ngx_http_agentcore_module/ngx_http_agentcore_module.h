@@ -138,6 +138,7 @@ typedef struct {
     json_t                     *messages;       /* history sent to the
                                                    model */
     ngx_str_t                   session_id;     /* "" when stateless */
+    ngx_str_t                   request_id;     /* $agentcore_request_id */
     ngx_http_agentcore_session_t  *session;     /* _session.c's part */
     ngx_uint_t                  cycles;         /* model calls made */
     ngx_uint_t                  turn_start;     /* the first message of
@@ -322,6 +323,11 @@ ngx_int_t ngx_http_agentcore_retry(ngx_http_agentcore_ctx_t *ctx);
 
 /* ngx_http_agentcore_request_id.c: $agentcore_request_id */
 ngx_int_t ngx_http_agentcore_request_id_variable(ngx_conf_t *cf);
+ngx_int_t ngx_http_agentcore_request_id_start(ngx_http_agentcore_ctx_t *ctx);
+ngx_uint_t ngx_http_agentcore_request_id_replaced(
+    ngx_http_agentcore_ctx_t *ctx, ngx_table_elt_t *h);
+ngx_int_t ngx_http_agentcore_request_id_tool_headers(
+    ngx_http_agentcore_ctx_t *ctx, ngx_http_request_t *sr);
 
 
 #endif /* _NGX_HTTP_AGENTCORE_MODULE_H_INCLUDED_ */

@@ -1099,7 +1099,9 @@ ngx_http_agentcore_tool_variables(ngx_http_request_t *r,
 
 /*
  * The subrequest's own headers_in: the client's headers but those of
- * ngx_http_agentcore_tool_drop[], and our body's type (for POST).
+ * ngx_http_agentcore_tool_drop[], the invocation's request id and
+ * session id (ngx_http_agentcore_request_id.c) instead of the client's,
+ * and our body's type (for POST).
  * ngx_http_subrequest() copied the parent's headers_in, whose list and
  * header pointers are the client's: the list is rebuilt, the pointers
  * to headers left out are cleared.
@@ -1112,7 +1114,10 @@ ngx_http_agentcore_tool_headers(ngx_http_request_t *r, ngx_http_request_t *sr,
     ngx_uint_t                         i;
     ngx_list_part_t                   *part;
     ngx_table_elt_t                   *h, *nh;
+    ngx_http_agentcore_ctx_t          *ctx;
     ngx_http_agentcore_tool_header_t  *d;
+
+    ctx = ngx_http_get_module_ctx(sr, ngx_http_agentcore_module);
 
     if (ngx_list_init(&sr->headers_in.headers, r->pool, 8,
                       sizeof(ngx_table_elt_t))
@@ -1146,7 +1151,8 @@ ngx_http_agentcore_tool_headers(ngx_http_request_t *r, ngx_http_request_t *sr,
             }
         }
 
-        if (d->name.len) {
+        if (d->name.len || ngx_http_agentcore_request_id_replaced(ctx, &h[i]))
+        {
             continue;
         }
 
@@ -1156,6 +1162,12 @@ ngx_http_agentcore_tool_headers(ngx_http_request_t *r, ngx_http_request_t *sr,
         }
 
         *nh = h[i];
+    }
+
+    /* the invocation's request id, and its session id if it has one */
+
+    if (ngx_http_agentcore_request_id_tool_headers(ctx, sr) != NGX_OK) {
+        return NGX_ERROR;
     }
 
     sr->headers_in.content_type = NULL;
