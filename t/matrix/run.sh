@@ -27,9 +27,11 @@ SUITES=${MATRIX_SUITES:-t/}
 JOBS=${MATRIX_MAKE_JOBS:-$(nproc)}
 OUT=$ROOT/build/matrix
 
-# the configure arguments; the suites need threads (credentials), ssl
+# the configure arguments; the suites need threads (credentials) and
+# auth_request (docs/security.md's examples, t/014-security.t); ssl
 # and http_v2 are what a distribution's nginx has as well
 COMMON=(--with-compat --with-http_ssl_module --with-http_v2_module
+        --with-http_auth_request_module
         --with-threads --with-cc-opt="-Werror -fPIC" --with-ld-opt=-fPIC)
 MODULES=(--add-dynamic-module="$ROOT" --add-dynamic-module="$ROOT/t/module")
 
