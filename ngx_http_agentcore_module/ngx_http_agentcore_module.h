@@ -50,6 +50,7 @@ typedef struct {
     ngx_array_t                 tools;         /* registered tools,
                                                   of tool_entry_t * */
     ngx_http_agentcore_creds_conf_t  *creds;   /* credential sources */
+    ngx_thread_pool_t          *calc_pool;     /* the calculator's */
 } ngx_http_agentcore_main_conf_t;
 
 
@@ -249,6 +250,7 @@ ngx_int_t ngx_http_agentcore_tool_body(ngx_http_agentcore_tool_call_t *call,
 
 /* ngx_http_agentcore_builtins.c */
 ngx_int_t ngx_http_agentcore_add_builtin_tools(ngx_conf_t *cf);
+ngx_int_t ngx_http_agentcore_builtins_postconfiguration(ngx_conf_t *cf);
 
 /* ngx_http_agentcore_ping.c */
 ngx_int_t ngx_http_agentcore_ping_handler(ngx_http_request_t *r);
