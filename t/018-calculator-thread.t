@@ -8,6 +8,9 @@ use AgentCore::Test;
 use Test::Nginx::Socket 'no_plan';
 use IO::Socket::INET;
 
+# the slow calculation takes ~0.4 s, 30 or more under valgrind
+$AgentCore::Test::Wait = 120 if $ENV{TEST_NGINX_USE_VALGRIND};
+
 # one worker: the static request is served by the worker that runs the
 # invocation (under valgrind, one process all the same)
 master_on();
