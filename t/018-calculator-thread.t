@@ -157,3 +157,19 @@ the worker serves: yes
 client prematurely closed connection
 --- no_error_log
 [error]
+
+
+
+=== TEST 4: several calculator calls of one turn, each a task, in the asked order
+The slow one first: the others are posted while it runs and wait for
+it (one calculation at a time); the results keep the model's order.
+--- request eval
+AgentCore::Test::invoke('[[tools calls=[{"name":"calculator","input":'
+    . $main::Slow . '},{"name":"calculator","input":{"expression":"x**3","mode":"derive"}},{"name":"calculator","input":{"expression":"2**100"}},{"name":"calculator","input":{"expression":"x**2 - 4","mode":"solve"}},{"name":"calculator","input":{"expression":"2+"}}]]]')
+--- response_body_filters eval
+\&AgentCore::Test::sse_text
+--- response_body_like eval
+qr/\ATool said: Result: \[\(-3\.06679.*\] \| Result: 3\*x\*\*2 \| Result: 1267650600228229401496703205376 \| Result: \[\(-2\+0j\), \(2\+0j\)\] \| Error: Invalid mathematical expression: invalid syntax\z/s
+--- no_error_log
+[error]
+[warn]
