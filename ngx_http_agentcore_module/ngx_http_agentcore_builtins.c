@@ -156,18 +156,28 @@ static ngx_str_t  ngx_http_agentcore_calc_pool_name = ngx_string("agentcore");
 /*
  * postconfiguration: the calculator's thread pool, the one the credential
  * fetches use: "agentcore" if declared before "http", else "default"
- * (nginx's, 32 threads unless a "thread_pool default" says otherwise)
+ * (nginx's, 32 threads unless a "thread_pool default" says otherwise);
+ * none unless an "agentcore_tools" names the calculator
  */
 
 ngx_int_t
 ngx_http_agentcore_builtins_postconfiguration(ngx_conf_t *cf)
 {
-    ngx_http_agentcore_main_conf_t  *amcf;
+    ngx_uint_t                        i;
+    ngx_http_agentcore_tool_entry_t **e;
+    ngx_http_agentcore_main_conf_t   *amcf;
 
     amcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_agentcore_module);
 
-    if (amcf->creds == NULL) {
-        /* no location runs an agent: no tool is ever called */
+    e = amcf->tools.elts;
+
+    for (i = 0; i < amcf->tools.nelts; i++) {
+        if (e[i]->tool->handler == ngx_http_agentcore_calculator_tool) {
+            break;
+        }
+    }
+
+    if (i == amcf->tools.nelts || !e[i]->used) {
         return NGX_OK;
     }
 

@@ -43,6 +43,7 @@ typedef struct ngx_http_agentcore_runtime_conf_s
 typedef struct {
     ngx_http_agentcore_tool_t  *tool;
     json_t                     *spec;          /* {"toolSpec": ...} */
+    unsigned                    used:1;        /* named by agentcore_tools */
 } ngx_http_agentcore_tool_entry_t;
 
 

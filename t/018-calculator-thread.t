@@ -173,3 +173,18 @@ qr/\ATool said: Result: \[\(-3\.06679.*\] \| Result: 3\*x\*\*2 \| Result: 126765
 --- no_error_log
 [error]
 [warn]
+
+
+
+=== TEST 5: no thread pool where no "agentcore_tools" names the calculator
+The credentials come from the environment (no fetch, no thread either).
+--- config eval
+"agentcore_tools weather;\n" . $AgentCore::Test::Config
+--- request eval
+AgentCore::Test::invoke('[[tool name=weather input={}]]')
+--- response_body_filters eval
+\&AgentCore::Test::sse_text
+--- response_body: Tool said: sunny
+--- no_error_log
+[error]
+thread in pool
