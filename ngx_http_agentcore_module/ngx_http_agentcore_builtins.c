@@ -11,6 +11,30 @@
 #include "ngx_http_agentcore_module.h"
 #include "ngx_http_agentcore_calculator.h"
 
+#include <pthread.h>
+#include <mpfr.h>
+
+
+/*
+ * A calculator call runs in a thread of nginx's thread pool, never on the
+ * event loop (a symbolic solve can take hundreds of milliseconds).  The
+ * task is malloc'd, not from the request's pool: a client that goes away
+ * frees the request while the thread runs; the pool cleanup then only
+ * marks the task abandoned, and the completion handler frees it.
+ */
+
+typedef struct {
+    ngx_http_agentcore_tool_call_t  *call;     /* NULL: the request went */
+    ngx_pool_cleanup_t              *cln;      /* on call->pool */
+    json_t                          *input;    /* the task's own copy */
+    char                            *text;     /* malloc'd by the thread */
+    int                              rc;
+} ngx_http_agentcore_calc_task_t;
+
+
+static void ngx_http_agentcore_calc_thread(void *data, ngx_log_t *log);
+static void ngx_http_agentcore_calc_done(ngx_event_t *ev);
+static void ngx_http_agentcore_calc_abandon(void *data);
 
 static ngx_int_t ngx_http_agentcore_calculator_tool(
     ngx_http_agentcore_tool_call_t *call);
@@ -116,28 +140,208 @@ ngx_http_agentcore_add_builtin_tools(ngx_conf_t *cf)
 }
 
 
+/*
+ * Giac's context, the shim's name table and the calculator's statistics
+ * are process globals: one calculation at a time, whatever the number of
+ * the pool's threads.  MPFR (built with TLS in Debian) and GMP are
+ * reentrant.
+ */
+
+static pthread_mutex_t  ngx_http_agentcore_calc_mutex =
+    PTHREAD_MUTEX_INITIALIZER;
+
+static ngx_str_t  ngx_http_agentcore_calc_pool_name = ngx_string("agentcore");
+
+
+/*
+ * postconfiguration: the calculator's thread pool, the one the credential
+ * fetches use: "agentcore" if declared before "http", else "default"
+ * (nginx's, 32 threads unless a "thread_pool default" says otherwise);
+ * none unless an "agentcore_tools" names the calculator
+ */
+
+ngx_int_t
+ngx_http_agentcore_builtins_postconfiguration(ngx_conf_t *cf)
+{
+    ngx_uint_t                        i;
+    ngx_http_agentcore_tool_entry_t **e;
+    ngx_http_agentcore_main_conf_t   *amcf;
+
+    amcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_agentcore_module);
+
+    e = amcf->tools.elts;
+
+    for (i = 0; i < amcf->tools.nelts; i++) {
+        if (e[i]->tool->handler == ngx_http_agentcore_calculator_tool) {
+            break;
+        }
+    }
+
+    if (i == amcf->tools.nelts || !e[i]->used) {
+        return NGX_OK;
+    }
+
+    amcf->calc_pool = ngx_thread_pool_get(cf->cycle,
+                                          &ngx_http_agentcore_calc_pool_name);
+
+    if (amcf->calc_pool == NULL) {
+        amcf->calc_pool = ngx_thread_pool_add(cf, NULL);
+        if (amcf->calc_pool == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
 static ngx_int_t
 ngx_http_agentcore_calculator_tool(ngx_http_agentcore_tool_call_t *call)
 {
-    int         rc;
-    char       *text;
-    ngx_str_t   s;
+    ngx_thread_task_t                *task;
+    ngx_pool_cleanup_t               *cln;
+    ngx_http_agentcore_calc_task_t   *t;
+    ngx_http_agentcore_main_conf_t   *amcf;
 
-    rc = ac_calculator(call->input, &text);
+    amcf = ngx_http_get_module_main_conf(call->request,
+                                         ngx_http_agentcore_module);
 
-    if (text == NULL) {
+    if (amcf->calc_pool == NULL) {
         return NGX_ERROR;
     }
 
-    s.data = (u_char *) text;
-    s.len = ngx_strlen(text);
+    task = ngx_calloc(sizeof(ngx_thread_task_t)
+                      + sizeof(ngx_http_agentcore_calc_task_t),
+                      call->request->connection->log);
+    if (task == NULL) {
+        return NGX_ERROR;
+    }
 
-    ngx_http_agentcore_tool_done(call,
-                                 (rc == AC_CALC_SUCCESS) ? NGX_OK : NGX_ERROR,
-                                 &s);
-    free(text);
+    t = (ngx_http_agentcore_calc_task_t *) (task + 1);
+    task->ctx = t;
 
-    return NGX_OK;
+    t->call = call;
+
+    if (call->input) {
+        t->input = json_deep_copy(call->input);
+        if (t->input == NULL) {
+            ngx_free(task);
+            return NGX_ERROR;
+        }
+    }
+
+    cln = ngx_pool_cleanup_add(call->pool, 0);
+    if (cln == NULL) {
+        json_decref(t->input);
+        ngx_free(task);
+        return NGX_ERROR;
+    }
+
+    cln->handler = ngx_http_agentcore_calc_abandon;
+    cln->data = t;
+    t->cln = cln;
+
+    task->handler = ngx_http_agentcore_calc_thread;
+    task->event.handler = ngx_http_agentcore_calc_done;
+    task->event.data = task;
+    task->event.log = ngx_cycle->log;
+
+    if (ngx_thread_task_post(amcf->calc_pool, task) != NGX_OK) {
+        /* the pool's queue is full (logged) */
+        cln->handler = NULL;
+        json_decref(t->input);
+        ngx_free(task);
+        return NGX_ERROR;
+    }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, call->request->connection->log, 0,
+                   "agentcore calculator %V: in the thread pool",
+                   &call->tool_use_id);
+
+    return NGX_AGAIN;
+}
+
+
+/* in a thread: no nginx calls, no logging, nothing of the request */
+
+static void
+ngx_http_agentcore_calc_thread(void *data, ngx_log_t *log)
+{
+    ngx_http_agentcore_calc_task_t *t = data;
+
+    (void) pthread_mutex_lock(&ngx_http_agentcore_calc_mutex);
+
+    t->rc = ac_calculator(t->input, &t->text);
+
+    /*
+     * MPFR's constant caches are the thread's own (TLS): nginx never
+     * frees them when it ends its threads (valgrind: "definitely lost")
+     */
+    mpfr_free_cache();
+
+    (void) pthread_mutex_unlock(&ngx_http_agentcore_calc_mutex);
+
+    json_decref(t->input);
+    t->input = NULL;
+}
+
+
+/* the request's pool goes first: the completion has nothing to deliver */
+
+static void
+ngx_http_agentcore_calc_abandon(void *data)
+{
+    ngx_http_agentcore_calc_task_t *t = data;
+
+    t->call = NULL;
+    t->cln = NULL;
+}
+
+
+/* back on the event loop */
+
+static void
+ngx_http_agentcore_calc_done(ngx_event_t *ev)
+{
+    ngx_thread_task_t *task = ev->data;
+
+    ngx_str_t                        s;
+    ngx_connection_t                *c;
+    ngx_http_agentcore_tool_call_t  *call;
+    ngx_http_agentcore_calc_task_t  *t;
+
+    t = task->ctx;
+    call = t->call;
+
+    if (call == NULL) {
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, ev->log, 0,
+                       "agentcore calculator: the request went away");
+        free(t->text);
+        ngx_free(task);
+        return;
+    }
+
+    t->cln->handler = NULL;
+
+    c = call->request->connection;
+
+    if (t->text == NULL) {
+        /* out of memory: as a tool that returned NGX_ERROR */
+        ngx_str_set(&s, "Error: the tool failed");
+        ngx_http_agentcore_tool_done(call, NGX_ERROR, &s);
+
+    } else {
+        s.data = (u_char *) t->text;
+        s.len = ngx_strlen(t->text);
+
+        ngx_http_agentcore_tool_done(call, (t->rc == AC_CALC_SUCCESS)
+                                           ? NGX_OK : NGX_ERROR, &s);
+    }
+
+    free(t->text);
+    ngx_free(task);
+
+    ngx_http_run_posted_requests(c);
 }
 
 

@@ -473,6 +473,10 @@ ngx_http_agentcore_init(ngx_conf_t *cf)
         return NGX_ERROR;
     }
 
+    if (ngx_http_agentcore_builtins_postconfiguration(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     if (ngx_http_agentcore_metrics_init(cf) != NGX_OK) {
         return NGX_ERROR;
     }

@@ -43,6 +43,7 @@ typedef struct ngx_http_agentcore_runtime_conf_s
 typedef struct {
     ngx_http_agentcore_tool_t  *tool;
     json_t                     *spec;          /* {"toolSpec": ...} */
+    unsigned                    used:1;        /* named by agentcore_tools */
 } ngx_http_agentcore_tool_entry_t;
 
 
@@ -50,6 +51,7 @@ typedef struct {
     ngx_array_t                 tools;         /* registered tools,
                                                   of tool_entry_t * */
     ngx_http_agentcore_creds_conf_t  *creds;   /* credential sources */
+    ngx_thread_pool_t          *calc_pool;     /* the calculator's */
 } ngx_http_agentcore_main_conf_t;
 
 
@@ -273,6 +275,7 @@ ngx_int_t ngx_http_agentcore_tool_body(ngx_http_agentcore_tool_call_t *call,
 
 /* ngx_http_agentcore_builtins.c */
 ngx_int_t ngx_http_agentcore_add_builtin_tools(ngx_conf_t *cf);
+ngx_int_t ngx_http_agentcore_builtins_postconfiguration(ngx_conf_t *cf);
 
 /* ngx_http_agentcore_ping.c */
 ngx_int_t ngx_http_agentcore_ping_handler(ngx_http_request_t *r);

@@ -527,6 +527,7 @@ ngx_http_agentcore_resolve_tools(ngx_conf_t *cf,
         }
 
         *e = reg[j];
+        reg[j]->used = 1;
     }
 
     loc = conf->location_tools ? conf->location_tools->elts : NULL;
