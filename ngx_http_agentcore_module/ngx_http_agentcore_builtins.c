@@ -28,6 +28,9 @@ typedef struct {
     ngx_pool_cleanup_t              *cln;      /* on call->pool */
     json_t                          *input;    /* the task's own copy */
     char                            *text;     /* malloc'd by the thread */
+    ngx_thread_pool_t               *pool;
+    ngx_queue_t                      queue;    /* in ..._calc_waiting */
+    unsigned                         waiting:1;
     int                              rc;
 } ngx_http_agentcore_calc_task_t;
 
@@ -35,6 +38,7 @@ typedef struct {
 static void ngx_http_agentcore_calc_thread(void *data, ngx_log_t *log);
 static void ngx_http_agentcore_calc_done(ngx_event_t *ev);
 static void ngx_http_agentcore_calc_abandon(void *data);
+static void ngx_http_agentcore_calc_next(void);
 
 static ngx_int_t ngx_http_agentcore_calculator_tool(
     ngx_http_agentcore_tool_call_t *call);
@@ -154,6 +158,18 @@ static ngx_str_t  ngx_http_agentcore_calc_pool_name = ngx_string("agentcore");
 
 
 /*
+ * One calculation of this worker in the pool at a time, the others wait
+ * here, on the event loop: queued behind the mutex instead, they would
+ * each hold one of the pool's threads asleep (the pool the credential
+ * fetches, and with "default" aio threads, share) for as long as the
+ * calculations before them take.
+ */
+
+static ngx_queue_t  ngx_http_agentcore_calc_waiting;
+static ngx_uint_t   ngx_http_agentcore_calc_busy;
+
+
+/*
  * postconfiguration: the calculator's thread pool, the one the credential
  * fetches use: "agentcore" if declared before "http", else "default"
  * (nginx's, 32 threads unless a "thread_pool default" says otherwise);
@@ -221,6 +237,7 @@ ngx_http_agentcore_calculator_tool(ngx_http_agentcore_tool_call_t *call)
     task->ctx = t;
 
     t->call = call;
+    t->pool = amcf->calc_pool;
 
     if (call->input) {
         t->input = json_deep_copy(call->input);
@@ -246,6 +263,21 @@ ngx_http_agentcore_calculator_tool(ngx_http_agentcore_tool_call_t *call)
     task->event.data = task;
     task->event.log = ngx_cycle->log;
 
+    if (ngx_http_agentcore_calc_busy) {
+        if (ngx_queue_next(&ngx_http_agentcore_calc_waiting) == NULL) {
+            ngx_queue_init(&ngx_http_agentcore_calc_waiting);
+        }
+
+        ngx_queue_insert_tail(&ngx_http_agentcore_calc_waiting, &t->queue);
+        t->waiting = 1;
+
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, call->request->connection->log, 0,
+                       "agentcore calculator %V: waits for the one running",
+                       &call->tool_use_id);
+
+        return NGX_AGAIN;
+    }
+
     if (ngx_thread_task_post(amcf->calc_pool, task) != NGX_OK) {
         /* the pool's queue is full (logged) */
         cln->handler = NULL;
@@ -254,11 +286,57 @@ ngx_http_agentcore_calculator_tool(ngx_http_agentcore_tool_call_t *call)
         return NGX_ERROR;
     }
 
+    ngx_http_agentcore_calc_busy = 1;
+
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, call->request->connection->log, 0,
                    "agentcore calculator %V: in the thread pool",
                    &call->tool_use_id);
 
     return NGX_AGAIN;
+}
+
+
+/* the completion of the one running: the next one waiting goes in */
+
+static void
+ngx_http_agentcore_calc_next(void)
+{
+    ngx_str_t                        s;
+    ngx_queue_t                     *q;
+    ngx_connection_t                *c;
+    ngx_thread_task_t               *task;
+    ngx_http_agentcore_calc_task_t  *t;
+
+    ngx_http_agentcore_calc_busy = 0;
+
+    while (ngx_queue_next(&ngx_http_agentcore_calc_waiting) != NULL
+           && !ngx_queue_empty(&ngx_http_agentcore_calc_waiting))
+    {
+        q = ngx_queue_head(&ngx_http_agentcore_calc_waiting);
+        ngx_queue_remove(q);
+
+        t = ngx_queue_data(q, ngx_http_agentcore_calc_task_t, queue);
+        t->waiting = 0;
+        task = (ngx_thread_task_t *) t - 1;
+
+        if (ngx_thread_task_post(t->pool, task) == NGX_OK) {
+            ngx_http_agentcore_calc_busy = 1;
+            return;
+        }
+
+        /* the pool's queue is full (logged): that call fails */
+
+        t->cln->handler = NULL;
+        c = t->call->request->connection;
+
+        ngx_str_set(&s, "Error: the tool failed");
+        ngx_http_agentcore_tool_done(t->call, NGX_ERROR, &s);
+
+        json_decref(t->input);
+        ngx_free(task);
+
+        ngx_http_run_posted_requests(c);
+    }
 }
 
 
@@ -293,6 +371,14 @@ ngx_http_agentcore_calc_abandon(void *data)
 {
     ngx_http_agentcore_calc_task_t *t = data;
 
+    if (t->waiting) {
+        /* not in the pool yet: nobody else holds it */
+        ngx_queue_remove(&t->queue);
+        json_decref(t->input);
+        ngx_free((ngx_thread_task_t *) t - 1);
+        return;
+    }
+
     t->call = NULL;
     t->cln = NULL;
 }
@@ -312,6 +398,8 @@ ngx_http_agentcore_calc_done(ngx_event_t *ev)
 
     t = task->ctx;
     call = t->call;
+
+    ngx_http_agentcore_calc_next();
 
     if (call == NULL) {
         ngx_log_debug0(NGX_LOG_DEBUG_HTTP, ev->log, 0,

@@ -678,6 +678,7 @@ ngx_http_agentcore_metrics_tool(ngx_http_agentcore_tool_call_t *call)
         }
 
         size = ngx_max(2 * st->tools_size, 64);
+        size = ngx_max(size, st->tools.len + 1 + name->len);
         size = ngx_min(size, NGX_HTTP_AGENTCORE_METRICS_TOOLS_LOG);
 
         p = ngx_pnalloc(ctx->request->pool, size);

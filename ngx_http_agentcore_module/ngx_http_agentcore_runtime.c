@@ -457,9 +457,13 @@ ngx_http_agentcore_runtime_body(ngx_http_request_t *r)
         return;
     }
 
+    /* a session id is a bearer id: its hash only, as everywhere */
+
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "agentcore runtime: \"%V\", session \"%V\"",
-                   &rt->arn, &ctx->session_id);
+                   "agentcore runtime: \"%V\", session %08xD",
+                   &rt->arn,
+                   ngx_crc32_short(ctx->session_id.data,
+                                   ctx->session_id.len));
 
     /*
      * At debug level the proxy module prints the request it builds, the

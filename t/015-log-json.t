@@ -153,3 +153,42 @@ sub {
 }
 --- response_body eval
 ["-", "-", "-", "3 uuids, 3 distinct"]
+
+
+
+=== TEST 3: $agentcore_tool_names holds two calls of a 64-character tool
+Two calls of a tool whose name has the most characters a name may have:
+the list grows from 64 bytes to the 129 it needs (it grew to 128 before,
+one byte short; an ASan build of nginx would see the write past the end).
+--- config eval
+<<'_EOC_' . $AgentCore::Test::ModelLocation
+agentcore_model_location /_agentcore/bedrock;
+agentcore_region us-east-1;
+agentcore_tool tttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttt /t "a tool with a long name";
+
+location = /invocations {
+    agentcore;
+    access_log logs/tools.log tools;
+}
+
+location = /t {
+    return 200 "ok";
+}
+
+location = /log {
+    return 200 "log";
+}
+_EOC_
+--- http_config eval
+$AgentCore::Test::HttpConfig . "log_format tools '\$agentcore_tool_names';\n"
+--- request eval
+[AgentCore::Test::invoke('[[tools calls=[{"name":"tttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttt","input":{}},{"name":"tttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttt","input":{}}]]]'),
+ "GET /log"]
+--- response_body_filters eval
+sub {
+    my $body = shift;
+    return CORE::join("", main::read_log("tools.log")) if $body eq "log";
+    return CORE::join("", $body =~ /^data: "(.*)"$/mg);
+}
+--- response_body eval
+["Tool said: ok | ok", "tttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttt,tttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttt\n"]

@@ -166,6 +166,7 @@ it (one calculation at a time); the results keep the model's order.
 --- request eval
 AgentCore::Test::invoke('[[tools calls=[{"name":"calculator","input":'
     . $main::Slow . '},{"name":"calculator","input":{"expression":"x**3","mode":"derive"}},{"name":"calculator","input":{"expression":"2**100"}},{"name":"calculator","input":{"expression":"x**2 - 4","mode":"solve"}},{"name":"calculator","input":{"expression":"2+"}}]]]')
+--- timeout eval: $ENV{TEST_NGINX_USE_VALGRIND} ? 150 : 10
 --- response_body_filters eval
 \&AgentCore::Test::sse_text
 --- response_body_like eval
@@ -188,3 +189,63 @@ AgentCore::Test::invoke('[[tool name=weather input={}]]')
 --- no_error_log
 [error]
 thread in pool
+
+
+
+=== TEST 6: the calls waiting for the one running take no thread of the pool
+The five calls of TEST 4 in a pool of one thread and a queue of one
+task: posted all at once, the third would overflow the queue ("thread
+pool queue overflow", an error result), and each call waiting on the
+calculator's mutex would hold a thread the credential fetches share.
+They wait on the event loop instead, and go in one after the other.
+--- main_config eval
+$AgentCore::Test::MainConfig . "thread_pool agentcore threads=1 max_queue=1;\n"
+--- request eval
+AgentCore::Test::invoke('[[tools calls=[{"name":"calculator","input":'
+    . $main::Slow . '},{"name":"calculator","input":{"expression":"x**3","mode":"derive"}},{"name":"calculator","input":{"expression":"2**100"}},{"name":"calculator","input":{"expression":"x**2 - 4","mode":"solve"}},{"name":"calculator","input":{"expression":"2+"}}]]]')
+--- timeout eval: $ENV{TEST_NGINX_USE_VALGRIND} ? 150 : 10
+--- response_body_filters eval
+\&AgentCore::Test::sse_text
+--- response_body_like eval
+qr/\ATool said: Result: \[\(-3\.06679.*\] \| Result: 3\*x\*\*2 \| Result: 1267650600228229401496703205376 \| Result: \[\(-2\+0j\), \(2\+0j\)\] \| Error: Invalid mathematical expression: invalid syntax\z/s
+--- error_log
+waits for the one running
+--- no_error_log
+[error]
+[warn]
+overflow
+
+
+
+=== TEST 7: a client that leaves while its other calls wait for the one running
+Two calls: the slow one runs, the second waits on the event loop. The
+client closes; the waiting call leaves the queue with the request's pool
+(nothing of it is posted later), the running one's completion finds the
+request gone, and the worker goes on calculating for others.
+--- init
+my $at = AgentCore::Test::log_size();
+my $inv = main::send_req(AgentCore::Test::invoke(
+    '[[tools calls=[{"name":"calculator","input":' . $main::Slow
+    . '},{"name":"calculator","input":{"expression":"x**3","mode":"derive"}}]]]'));
+my $waits = AgentCore::Test::wait_log($at, qr/waits for the one running/);
+close $inv;
+my $gone = AgentCore::Test::wait_log($at,
+    qr/agentcore calculator: the request went away/);
+my $next = main::read_until(main::send_req(AgentCore::Test::invoke(
+    '[[tool name=calculator input={"expression":"x**3","mode":"derive"}]]')),
+    qr/0\r\n\r\n/);
+AgentCore::Test::report(
+    'the second call waited: ' . ($waits ? 'yes' : 'no'),
+    'the running one found the request gone: ' . ($gone ? 'yes' : 'no'),
+    'the next invocation calculates: '
+    . ($next =~ /3\*x\*\*2/ ? 'yes' : 'no'));
+--- request
+GET /report
+--- response_body
+the second call waited: yes
+the running one found the request gone: yes
+the next invocation calculates: yes
+--- error_log
+client prematurely closed connection
+--- no_error_log
+[error]
