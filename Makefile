@@ -64,6 +64,20 @@ AGENTCORE_LISTEN ?= 127.0.0.1
 
 all: module cli
 
+# installs the Debian packages of $(1) that are missing (one apt-get)
+define apt_install
+missing=$$(for p in $(1); do \
+    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null \
+    | grep -q 'install ok installed' || echo $$p; done); \
+if [ -n "$$missing" ]; then \
+    echo "installing: $$missing"; \
+    if [ "$$(id -u)" != 0 ]; then SUDO=sudo; fi; \
+    $$SUDO apt-get update -qq && \
+    DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq \
+        --no-install-recommends $$missing; \
+fi
+endef
+
 # installs the Debian packages once (a stamp in build/ remembers)
 deps: $(BUILD)/.deps
 $(BUILD)/.deps:
@@ -245,16 +259,7 @@ BROWSER_PKGS := chromium python3
 BROWSER_PORT ?=
 
 $(BUILD)/.browser-deps: | $(BUILD)/.deps
-	@missing=$$(for p in $(BROWSER_PKGS); do \
-	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null \
-	    | grep -q 'install ok installed' || echo $$p; done); \
-	if [ -n "$$missing" ]; then \
-	    echo "installing: $$missing"; \
-	    if [ "$$(id -u)" != 0 ]; then SUDO=sudo; fi; \
-	    $$SUDO apt-get update -qq && \
-	    DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq \
-	        --no-install-recommends $$missing; \
-	fi
+	@$(call apt_install,$(BROWSER_PKGS))
 	@touch $@
 
 test-browser: $(MODULE_SO) $(BUILD)/.browser-deps
@@ -345,16 +350,7 @@ DEB_DIR     := $(BUILD)/deb
 DEB_TEST_PORT ?= 21690
 
 $(BUILD)/.deb-deps: | $(BUILD)/.deps
-	@missing=$$(for p in $(DEB_PKGS); do \
-	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null \
-	    | grep -q 'install ok installed' || echo $$p; done); \
-	if [ -n "$$missing" ]; then \
-	    echo "installing: $$missing"; \
-	    if [ "$$(id -u)" != 0 ]; then SUDO=sudo; fi; \
-	    $$SUDO apt-get update -qq && \
-	    DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq \
-	        --no-install-recommends $$missing; \
-	fi
+	@$(call apt_install,$(DEB_PKGS))
 	@touch $@
 
 deb: $(BUILD)/.deb-deps
@@ -396,16 +392,7 @@ test-container:
 BENCH_PKGS  := gnuplot-nox
 
 $(BUILD)/.bench-deps: | $(BUILD)/.deps
-	@missing=$$(for p in $(BENCH_PKGS); do \
-	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null \
-	    | grep -q 'install ok installed' || echo $$p; done); \
-	if [ -n "$$missing" ]; then \
-	    echo "installing: $$missing"; \
-	    if [ "$$(id -u)" != 0 ]; then SUDO=sudo; fi; \
-	    $$SUDO apt-get update -qq && \
-	    DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq \
-	        --no-install-recommends $$missing; \
-	fi
+	@$(call apt_install,$(BENCH_PKGS))
 	@touch $@
 
 $(BUILD)/bench/loadgen: bench/loadgen.c | $(BUILD)/.deps
