@@ -14,7 +14,6 @@ typedef ngx_int_t (*ngx_http_agentcore_usage_pt)(ac_usage_t *u);
 
 
 static ngx_int_t ngx_http_agentcore_preconfiguration(ngx_conf_t *cf);
-static ngx_int_t ngx_http_agentcore_add_variables(ngx_conf_t *cf);
 static ngx_int_t ngx_http_agentcore_init(ngx_conf_t *cf);
 static ngx_int_t ngx_http_agentcore_init_module(ngx_cycle_t *cycle);
 static ngx_int_t ngx_http_agentcore_init_process(ngx_cycle_t *cycle);
@@ -337,7 +336,9 @@ static ngx_http_variable_t  ngx_http_agentcore_vars[] = {
 static ngx_int_t
 ngx_http_agentcore_preconfiguration(ngx_conf_t *cf)
 {
-    if (ngx_http_agentcore_add_variables(cf) != NGX_OK) {
+    if (ngx_http_agentcore_add_variables(cf, ngx_http_agentcore_vars)
+        != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
@@ -350,12 +351,17 @@ ngx_http_agentcore_preconfiguration(ngx_conf_t *cf)
 }
 
 
-static ngx_int_t
-ngx_http_agentcore_add_variables(ngx_conf_t *cf)
+/*
+ * adds a table of variables ending with an empty name: ours, the
+ * relay's, the metrics'
+ */
+
+ngx_int_t
+ngx_http_agentcore_add_variables(ngx_conf_t *cf, ngx_http_variable_t *vars)
 {
     ngx_http_variable_t  *var, *v;
 
-    for (v = ngx_http_agentcore_vars; v->name.len; v++) {
+    for (v = vars; v->name.len; v++) {
         var = ngx_http_add_variable(cf, &v->name, v->flags);
         if (var == NULL) {
             return NGX_ERROR;

@@ -287,6 +287,8 @@ char *ngx_http_agentcore_runtime_merge(ngx_conf_t *cf,
     ngx_http_agentcore_loc_conf_t *prev, ngx_http_agentcore_loc_conf_t *conf);
 ngx_uint_t ngx_http_agentcore_runtime_signs(
     ngx_http_agentcore_loc_conf_t *conf);
+ngx_int_t ngx_http_agentcore_add_variables(ngx_conf_t *cf,
+    ngx_http_variable_t *vars);
 ngx_int_t ngx_http_agentcore_runtime_add_variables(ngx_conf_t *cf);
 ngx_int_t ngx_http_agentcore_runtime_init(ngx_conf_t *cf);
 ngx_int_t ngx_http_agentcore_runtime_handler(ngx_http_request_t *r);
