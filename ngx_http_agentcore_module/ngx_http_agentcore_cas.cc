@@ -385,6 +385,7 @@ struct checker {
 
     /* nesting of exponentials: exp(u), or a**u with a symbolic u */
     size_t  exps = 0;
+    size_t  sym_pows = 0;
 
     size_t exp_depth(const pnode &n) {
         size_t d = 0;
@@ -392,6 +393,7 @@ struct checker {
         if ((n.k == P_BIN && n.s == "**" && magnitude(n.a[1]) < 0)
             || (n.k == P_CALL && n.s == "exp"))
         {
+            if (n.k == P_BIN) sym_pows++;
             exps++;
             d++;
         }
@@ -1975,6 +1977,7 @@ run::go()
     st.nodes = ck.nodes;
     st.exp_depth = ck.exp_depth(e);
     st.exps = ck.exps;
+    st.sym_pows = ck.sym_pows;
     if (st.exp_depth > AC_CAS_MAX_EXP_DEPTH || st.exps > AC_CAS_MAX_EXPS) {
         throw cas_error("Evaluation error: too many nested exponentials "
                         "(at most " + std::to_string(AC_CAS_MAX_EXPS)
@@ -2048,6 +2051,15 @@ run::go()
         if (order > AC_CAS_MAX_ORDER) {
             throw cas_error(prefix + "order above "
                             + std::to_string(AC_CAS_MAX_ORDER));
+        }
+        /*
+         * each derivative of x**x (a symbolic exponent) doubles its
+         * terms: the 5th took 4 s (found by the fuzzer)
+         */
+        if (st.sym_pows > 0 && order > AC_CAS_MAX_POW_ORDER) {
+            throw cas_error(prefix + "order above "
+                            + std::to_string(AC_CAS_MAX_POW_ORDER)
+                            + " for a power with a symbolic exponent");
         }
         for (long i = 0; i < order; i++) {
             g = eval("diff(" + g.print(ac_ctx) + "," + gv + ")");

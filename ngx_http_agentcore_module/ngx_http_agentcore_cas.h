@@ -34,6 +34,7 @@ extern "C" {
 #define AC_CAS_MAX_SOLVE_SYMBOLS 3     /* ... its symbols */
 #define AC_CAS_MAX_SOLVE_EXPS 2        /* ... its exponentials */
 #define AC_CAS_MAX_ORDER      32       /* derivative and series order */
+#define AC_CAS_MAX_POW_ORDER  3        /* ... of a**u, u symbolic */
 #define AC_CAS_MAX_MATRIX     8        /* rows and columns */
 #define AC_CAS_MAX_SYM_MATRIX 4        /* ... of a Matrix with symbols */
 #define AC_CAS_MAX_SYM_MATRIX_POW 8    /* its powers */
@@ -64,6 +65,7 @@ typedef struct {
     size_t        nodes;            /* of the input after substitution */
     size_t        degree;           /* estimated */
     size_t        exps;             /* exponentials */
+    size_t        sym_pows;         /* a**u with a symbolic u */
     size_t        exp_depth;        /* their nesting */
     size_t        result_nodes;     /* largest intermediate result */
 } ac_cas_stats_t;

@@ -954,7 +954,11 @@ test_hostile_symbolic(void **state)
         { "{\"expression\":\"exp(x)\",\"mode\":\"series\",\"order\":33}",
           ERR, "Error: Series expansion error: order above 32" },
         { "{\"expression\":\"x**x**x\",\"mode\":\"derive\",\"order\":32}",
-          ERR, "Error: Differentiation error: result too large" },
+          ERR, "Error: Differentiation error: order above 3 for a "
+          "power with a symbolic exponent" },
+        { "{\"expression\":\"2*x**x\",\"mode\":\"derive\",\"order\":5}",
+          ERR, "Error: Differentiation error: order above 3 for a "
+          "power with a symbolic exponent" },
         { "exp(exp(exp(exp(x))))", ERR, "Error: Evaluation error: too many "
           "nested exponentials (at most 8, nested 3 deep)" },
         { "{\"expression\":\"Matrix([[a,b],[c,d]])**9\",\"mode\":"
