@@ -58,9 +58,11 @@ if ! flock -n 9; then
     exit 1
 fi
 emu_pid=
+html_dir=
 
 cleanup() {
     [ -n "$emu_pid" ] && kill "$emu_pid" 2>/dev/null || true
+    [ -n "$html_dir" ] && rm -rf "$html_dir"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -101,12 +103,19 @@ else
     echo "Bedrock-compatible endpoint $scheme://$server"
 fi
 
+# the chat page, where nginx's workers (nobody) can read it: a checkout
+# under /root or in a 0700 directory is not theirs to traverse
+html_dir=$(mktemp -d "${TMPDIR:-/tmp}/agentcore-html.XXXXXX")
+cp "$ROOT/html/agentcore-chat.html" "$html_dir/"
+chmod 755 "$html_dir"
+chmod 644 "$html_dir/agentcore-chat.html"
+
 sed -e "s|@MODULE@|$MODULE_SO|" -e "s|@LISTEN@|$ADDR:$PORT|" \
     -e "s|@MODEL@|$MODEL|" -e "s|@REGION@|$REGION|" \
     -e "s|@BEDROCK_SERVER@|$server|" -e "s|@BEDROCK_SCHEME@|$scheme|" \
     -e "s|@PARAMS@|$ROOT/conf/agentcore_bedrock_params|" \
     -e "s|@RUNTIME_PARAMS@|$ROOT/conf/agentcore_runtime_params|" \
-    -e "s|@HTML@|$ROOT/html|" \
+    -e "s|@HTML@|$html_dir|" \
     "$ROOT/conf/nginx.conf" > "$PREFIX/conf/nginx.conf"
 
 if [ $scheme = https ]; then
