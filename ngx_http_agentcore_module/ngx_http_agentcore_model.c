@@ -10,14 +10,10 @@
 
 
 #include "ngx_http_agentcore_module.h"
-#include "ngx_http_agentcore_sigv4.h"
 
 
 static ngx_int_t ngx_http_agentcore_model_sign(ngx_http_agentcore_ctx_t *ctx,
     ngx_http_agentcore_credentials_t *cr, u_char *body, size_t len);
-static void ngx_http_agentcore_amz_date(char date[17]);
-static ac_sigv4_key_cache_t *ngx_http_agentcore_model_key_cache(void);
-static void ngx_http_agentcore_model_key_cache_gone(void *data);
 static ngx_int_t ngx_http_agentcore_model_done(ngx_http_request_t *sr,
     void *data, ngx_int_t rc);
 static int ngx_http_agentcore_model_message(void *data,
@@ -34,13 +30,6 @@ static ngx_int_t ngx_http_agentcore_model_feed(ngx_http_agentcore_ctx_t *ctx,
     ngx_chain_t *in);
 static ngx_int_t ngx_http_agentcore_model_hold(ngx_http_agentcore_ctx_t *ctx,
     ngx_chain_t *in);
-
-
-/*
- * the worker's SigV4 signing key of the day, in memory core dumps
- * leave out (allocated on first use, unmapped with the cycle)
- */
-static ac_sigv4_key_cache_t  *ngx_http_agentcore_key_cache;
 
 
 static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
@@ -216,8 +205,6 @@ ngx_http_agentcore_model_sign(ngx_http_agentcore_ctx_t *ctx,
     ngx_pool_t          *pool;
     ac_sigv4_header_t    headers[4];
     ac_sigv4_request_t   req;
-    ac_sigv4_result_t    res;
-    char                 date[17];
 
     pool = ctx->request->pool;
 
@@ -238,16 +225,6 @@ ngx_http_agentcore_model_sign(ngx_http_agentcore_ctx_t *ctx,
         return NGX_OK;
     }
 
-    ngx_http_agentcore_amz_date(date);
-
-    ctx->amz_date.len = 16;
-    ctx->amz_date.data = ngx_pnalloc(pool, 16);
-    if (ctx->amz_date.data == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_memcpy(ctx->amz_date.data, date, 16);
-
     n = 0;
 
     headers[n].name = "content-type";
@@ -260,63 +237,18 @@ ngx_http_agentcore_model_sign(ngx_http_agentcore_ctx_t *ctx,
     headers[n].value = (const char *) ctx->host.data;
     headers[n++].value_len = ctx->host.len;
 
-    headers[n].name = "x-amz-date";
-    headers[n].name_len = sizeof("x-amz-date") - 1;
-    headers[n].value = date;
-    headers[n++].value_len = 16;
-
-    if (cr->session_token.len) {
-        /* the credentials may be refreshed before the header is sent */
-
-        ctx->security_token.len = cr->session_token.len;
-        ctx->security_token.data = ngx_pnalloc(pool, cr->session_token.len);
-        if (ctx->security_token.data == NULL) {
-            return NGX_ERROR;
-        }
-
-        ngx_memcpy(ctx->security_token.data, cr->session_token.data,
-                   cr->session_token.len);
-
-        headers[n].name = "x-amz-security-token";
-        headers[n].name_len = sizeof("x-amz-security-token") - 1;
-        headers[n].value = (const char *) cr->session_token.data;
-        headers[n++].value_len = cr->session_token.len;
-    }
-
     ngx_memzero(&req, sizeof(ac_sigv4_request_t));
 
     req.method = "POST";
     req.path = (const char *) ctx->wire_path.data;
     req.path_len = ctx->wire_path.len;
-    req.headers = headers;
-    req.nheaders = n;
     req.body = body;
     req.body_len = len;
-    req.access_key_id = (const char *) cr->access_key_id.data;
-    req.secret_access_key = (const char *) cr->secret_access_key.data;
     req.region = (const char *) ctx->conf->region.data;
     req.service = "bedrock";
-    req.amz_date = date;
     req.normalize = 1;
 
-    /* NULL (no memory for it) only costs the four HMACs of the key */
-    req.key_cache = ngx_http_agentcore_model_key_cache();
-
-    if (ac_sigv4_sign(&req, &res) != 0) {
-        return NGX_ERROR;
-    }
-
-    ctx->authorization.len = ngx_strlen(res.authorization);
-    ctx->authorization.data = ngx_pnalloc(pool, ctx->authorization.len);
-
-    if (ctx->authorization.data) {
-        ngx_memcpy(ctx->authorization.data, res.authorization,
-                   ctx->authorization.len);
-    }
-
-    ac_sigv4_result_free(&res);
-
-    return ctx->authorization.data ? NGX_OK : NGX_ERROR;
+    return ngx_http_agentcore_sign(ctx, cr, &req, headers, n);
 }
 
 
@@ -374,65 +306,6 @@ ngx_http_agentcore_model_merge(ngx_conf_t *cf,
     free(s);
 
     return NGX_CONF_OK;
-}
-
-
-static ac_sigv4_key_cache_t *
-ngx_http_agentcore_model_key_cache(void)
-{
-    void                *p;
-    ngx_pool_cleanup_t  *cln;
-
-    if (ngx_http_agentcore_key_cache) {
-        return ngx_http_agentcore_key_cache;
-    }
-
-    p = ngx_http_agentcore_secret_alloc(ngx_cycle->pool,
-                                        sizeof(ac_sigv4_key_cache_t));
-    if (p == NULL) {
-        return NULL;
-    }
-
-    /* added after the unmapping one, so it runs before it (and before
-     * the module is unloaded, whose cleanup is older still) */
-    cln = ngx_pool_cleanup_add(ngx_cycle->pool, 0);
-    if (cln == NULL) {
-        return NULL;
-    }
-
-    cln->handler = ngx_http_agentcore_model_key_cache_gone;
-    ngx_http_agentcore_key_cache = p;
-
-    return p;
-}
-
-
-static void
-ngx_http_agentcore_model_key_cache_gone(void *data)
-{
-    ac_sigv4_key_cache_free(ngx_http_agentcore_key_cache);
-    ngx_http_agentcore_key_cache = NULL;
-}
-
-
-/* X-Amz-Date, formatted once a second */
-
-static void
-ngx_http_agentcore_amz_date(char date[17])
-{
-    time_t  now;
-
-    static time_t  cached;
-    static char    text[17];
-
-    now = ngx_time();
-
-    if (now != cached || text[0] == '\0') {
-        ac_sigv4_amz_date(now, text);
-        cached = now;
-    }
-
-    ngx_memcpy(date, text, 17);
 }
 
 

@@ -19,6 +19,7 @@
 #include "ngx_http_agentcore.h"
 #include "ngx_http_agentcore_eventstream.h"
 #include "ngx_http_agentcore_converse.h"
+#include "ngx_http_agentcore_sigv4.h"
 
 
 /* the largest event-stream message accepted from the model */
@@ -306,6 +307,11 @@ ngx_int_t ngx_http_agentcore_credentials_init(ngx_cycle_t *cycle);
 ngx_int_t ngx_http_agentcore_credentials(ngx_http_agentcore_ctx_t *ctx,
     ngx_http_agentcore_credentials_t **cr);
 void *ngx_http_agentcore_secret_alloc(ngx_pool_t *pool, size_t size);
+
+/* ngx_http_agentcore_sign.c: SigV4 for the model call and the relay */
+ngx_int_t ngx_http_agentcore_sign(ngx_http_agentcore_ctx_t *ctx,
+    ngx_http_agentcore_credentials_t *cr, ac_sigv4_request_t *req,
+    ac_sigv4_header_t *headers, ngx_uint_t n);
 
 /* ngx_http_agentcore_metrics.c: the metrics zone and the log variables */
 char *ngx_http_agentcore_metrics_directive(ngx_conf_t *cf,

@@ -22,7 +22,6 @@
 
 /* nginx's headers first: ngx_config.h defines _GNU_SOURCE (in6_pktinfo) */
 #include "ngx_http_agentcore_module.h"
-#include "ngx_http_agentcore_sigv4.h"
 #include "ngx_http_agentcore_runtime_arn.h"
 
 #include <openssl/evp.h>
@@ -800,13 +799,10 @@ ngx_http_agentcore_runtime_sign(ngx_http_agentcore_ctx_t *ctx,
     ngx_http_agentcore_credentials_t *cr, ac_sigv4_header_t *headers,
     ngx_uint_t n)
 {
-    ngx_pool_t                         *pool;
     ac_sigv4_request_t                  req;
-    ac_sigv4_result_t                   res;
     ngx_http_agentcore_runtime_conf_t  *rt;
-    char                                date[17], hash[65];
+    char                                hash[65];
 
-    pool = ctx->request->pool;
     rt = ctx->conf->runtime;
 
     if (cr->bearer_token.len) {
@@ -825,43 +821,10 @@ ngx_http_agentcore_runtime_sign(ngx_http_agentcore_ctx_t *ctx,
         return NGX_ERROR;
     }
 
-    ac_sigv4_amz_date(ngx_time(), date);
-
-    ctx->amz_date.len = 16;
-    ctx->amz_date.data = ngx_pnalloc(pool, 16);
-    if (ctx->amz_date.data == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_memcpy(ctx->amz_date.data, date, 16);
-
     headers[n].name = "host";
     headers[n].name_len = sizeof("host") - 1;
     headers[n].value = (char *) rt->host.data;
     headers[n++].value_len = rt->host.len;
-
-    headers[n].name = "x-amz-date";
-    headers[n].name_len = sizeof("x-amz-date") - 1;
-    headers[n].value = date;
-    headers[n++].value_len = 16;
-
-    if (cr->session_token.len) {
-        /* the credentials may be refreshed before the header is sent */
-
-        ctx->security_token.len = cr->session_token.len;
-        ctx->security_token.data = ngx_pnalloc(pool, cr->session_token.len);
-        if (ctx->security_token.data == NULL) {
-            return NGX_ERROR;
-        }
-
-        ngx_memcpy(ctx->security_token.data, cr->session_token.data,
-                   cr->session_token.len);
-
-        headers[n].name = "x-amz-security-token";
-        headers[n].name_len = sizeof("x-amz-security-token") - 1;
-        headers[n].value = (char *) ctx->security_token.data;
-        headers[n++].value_len = ctx->security_token.len;
-    }
 
     ngx_memzero(&req, sizeof(ac_sigv4_request_t));
 
@@ -870,31 +833,12 @@ ngx_http_agentcore_runtime_sign(ngx_http_agentcore_ctx_t *ctx,
     req.path_len = rt->path_len;
     req.query = rt->query.len ? (char *) rt->query.data : NULL;
     req.query_len = rt->query.len;
-    req.headers = headers;
-    req.nheaders = n;
     req.payload_hash = hash;
-    req.access_key_id = (char *) cr->access_key_id.data;
-    req.secret_access_key = (char *) cr->secret_access_key.data;
     req.region = (char *) rt->region.data;
     req.service = "bedrock-agentcore";
-    req.amz_date = date;
     req.normalize = 1;
 
-    if (ac_sigv4_sign(&req, &res) != 0) {
-        return NGX_ERROR;
-    }
-
-    ctx->authorization.len = ngx_strlen(res.authorization);
-    ctx->authorization.data = ngx_pnalloc(pool, ctx->authorization.len);
-
-    if (ctx->authorization.data) {
-        ngx_memcpy(ctx->authorization.data, res.authorization,
-                   ctx->authorization.len);
-    }
-
-    ac_sigv4_result_free(&res);
-
-    return ctx->authorization.data ? NGX_OK : NGX_ERROR;
+    return ngx_http_agentcore_sign(ctx, cr, &req, headers, n);
 }
 
 
