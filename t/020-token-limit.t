@@ -45,6 +45,20 @@ sub prime {
     die "prime $uri: $r\n" if $r !~ m{^HTTP/1.1 200 };
 }
 
+# an invocation with a header X-Key: its status
+sub status_with_key {
+    my ($key) = @_;
+    my $body = JSON::PP->new->canonical->encode({ prompt => $main::Call });
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                  PeerPort => server_port(), Proto => 'tcp')
+        or die "connect: $!";
+    print $s "POST /invocations HTTP/1.0\r\nHost: x\r\nX-Key: $key\r\n"
+             . "Content-Length: " . length($body) . "\r\n\r\n$body";
+    local $/;
+    my $r = <$s> // '';
+    return $r =~ m{^HTTP/1.1 (\d+) } ? $1 : "[$r]";
+}
+
 # the body of a 429 as the seconds it names, a stream as its text
 sub body {
     my $body = shift;
@@ -338,7 +352,38 @@ sub {
 
 
 
-=== TEST 16: nginx -t: a zone without a rate
+=== TEST 16: a full zone forgets the least recently used key
+Keys of 3000 bytes take a page of the slab each: a zone of 8 pages holds
+a few.  Ten keys are charged in turn; then the first (forgotten) passes
+again while the last (kept) is refused.
+--- http_config eval
+$AgentCore::Test::HttpConfig . $main::Zone =~ s/\$arg_key zone=tokens:1m/\$http_x_key zone=tokens:32k/r
+. "large_client_header_buffers 4 8k;\n"
+--- config eval
+$main::Limit . $AgentCore::Test::Config . $AgentCore::Test::ReportLocation
+--- init
+my @keys = map { sprintf("%02d", $_) x 1500 } 1 .. 10;
+my @first = map { main::status_with_key($_) } @keys;
+my $last = main::status_with_key($keys[9]);
+my $again = main::status_with_key($keys[0]);
+AgentCore::Test::report("first calls: @first",
+                        "the last key again: $last",
+                        "the first key again: $again");
+--- request
+GET /report
+--- response_body_filters
+--- response_body
+first calls: 200 200 200 200 200 200 200 200 200 200
+the last key again: 429
+the first key again: 200
+--- error_log
+agentcore_token_limit_zone "tokens" is full: the least recently used key is forgotten
+--- no_error_log
+could not allocate node
+
+
+
+=== TEST 17: nginx -t: a zone without a rate
 --- http_config eval
 $AgentCore::Test::HttpConfig . "agentcore_token_limit_zone \$arg_key zone=z:1m;\n"
 --- must_die
@@ -347,7 +392,7 @@ $AgentCore::Test::HttpConfig . "agentcore_token_limit_zone \$arg_key zone=z:1m;\
 
 
 
-=== TEST 17: nginx -t: a rate that is not tokens per second, minute, hour or day
+=== TEST 18: nginx -t: a rate that is not tokens per second, minute, hour or day
 --- http_config eval
 $AgentCore::Test::HttpConfig . "agentcore_token_limit_zone \$arg_key zone=z:1m rate=10r/s;\n"
 --- must_die
@@ -356,7 +401,7 @@ invalid rate "rate=10r/s": tokens (1 to 1000000000) per second, minute, hour or 
 
 
 
-=== TEST 18: nginx -t: a zone without a size
+=== TEST 19: nginx -t: a zone without a size
 --- http_config eval
 $AgentCore::Test::HttpConfig . "agentcore_token_limit_zone \$arg_key zone=z rate=1/s;\n"
 --- must_die
@@ -365,7 +410,7 @@ invalid zone size "zone=z"
 
 
 
-=== TEST 19: nginx -t: a zone too small
+=== TEST 20: nginx -t: a zone too small
 --- http_config eval
 $AgentCore::Test::HttpConfig . "agentcore_token_limit_zone \$arg_key zone=z:1k rate=1/s;\n"
 --- must_die
@@ -374,7 +419,7 @@ zone "zone=z:1k" is too small
 
 
 
-=== TEST 20: nginx -t: a zone name bound to two keys
+=== TEST 21: nginx -t: a zone name bound to two keys
 --- http_config eval
 $AgentCore::Test::HttpConfig . "agentcore_token_limit_zone \$arg_key zone=z:1m rate=1/s;\n"
 . "agentcore_token_limit_zone \$arg_other zone=z:1m rate=1/s;\n"
@@ -384,7 +429,7 @@ agentcore_token_limit_zone "z" is already bound to key "$arg_key"
 
 
 
-=== TEST 21: nginx -t: a limit on a zone nobody defined
+=== TEST 22: nginx -t: a limit on a zone nobody defined
 --- config eval
 "agentcore_token_limit zone=nosuch;\n" . $AgentCore::Test::Config
 --- must_die
@@ -393,7 +438,7 @@ zero size shared memory zone "nosuch"
 
 
 
-=== TEST 22: nginx -t: a bad burst
+=== TEST 23: nginx -t: a bad burst
 --- config eval
 "agentcore_token_limit zone=tokens burst=-1;\n" . $AgentCore::Test::Config
 --- must_die
@@ -402,7 +447,7 @@ invalid burst value "burst=-1": tokens, 0 to 1000000000
 
 
 
-=== TEST 23: nginx -t: an unknown parameter
+=== TEST 24: nginx -t: an unknown parameter
 --- config eval
 "agentcore_token_limit zone=tokens nodelay;\n" . $AgentCore::Test::Config
 --- must_die
@@ -411,7 +456,7 @@ invalid parameter "nodelay"
 
 
 
-=== TEST 24: nginx -t: no zone
+=== TEST 25: nginx -t: no zone
 --- config eval
 "agentcore_token_limit burst=5;\n" . $AgentCore::Test::Config
 --- must_die
@@ -420,7 +465,7 @@ invalid parameter "nodelay"
 
 
 
-=== TEST 25: nginx -t: the same zone twice at one level
+=== TEST 26: nginx -t: the same zone twice at one level
 --- config eval
 "agentcore_token_limit zone=tokens;\nagentcore_token_limit zone=tokens burst=5;\n" . $AgentCore::Test::Config
 --- must_die
@@ -429,7 +474,7 @@ invalid parameter "nodelay"
 
 
 
-=== TEST 26: nginx -t: a status outside 400-599
+=== TEST 27: nginx -t: a status outside 400-599
 --- config eval
 "agentcore_token_limit_status 200;\n" . $AgentCore::Test::Config
 --- must_die
