@@ -605,6 +605,10 @@ ngx_http_agentcore_step(ngx_http_agentcore_ctx_t *ctx)
 
     rc = ngx_http_agentcore_token_limit_check(ctx, &error, &retry_after);
 
+    if (rc == NGX_DECLINED) {
+        ngx_str_set(&ctx->stats.error_type, "token_limit");
+    }
+
     if (rc != NGX_OK) {
         ngx_http_agentcore_finish(ctx, (rc == NGX_DECLINED)
                                        ? &error

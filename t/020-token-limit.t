@@ -383,7 +383,34 @@ could not allocate node
 
 
 
-=== TEST 17: nginx -t: a zone without a rate
+=== TEST 17: the metrics: a refusal before the stream is a 4xx, one between calls a stream_error of type token_limit
+--- config eval
+$main::Limit . $AgentCore::Test::Config . "location = /metrics { agentcore_metrics; }\n"
+--- request eval
+[main::invoke('[[usage in=10 out=20]] [[tool name=weather input={} text="Checking."]]', "/invocations?key=a"),
+ main::invoke($main::Call, "/invocations?key=a"),
+ "GET /metrics"]
+--- response_body_filters eval
+sub {
+    my $body = shift;
+    return main::body($body) if $body !~ /^# HELP/;
+    return CORE::join "\n", grep { /^agentcore_invocations_total|^agentcore_stream_errors_total\{type="token_limit"/ } split /\n/, $body;
+}
+--- response_body eval
+['Checking.[stream_error: The token limit of zone "tokens" is reached: try again in ~1800 seconds]',
+ "refused, 1800 s",
+ qq{agentcore_invocations_total{outcome="ok"} 0
+agentcore_invocations_total{outcome="stream_error"} 1
+agentcore_invocations_total{outcome="client_abort"} 0
+agentcore_invocations_total{outcome="4xx"} 1
+agentcore_invocations_total{outcome="5xx"} 0
+agentcore_stream_errors_total{type="token_limit"} 1}]
+--- error_code eval
+[200, 429, 200]
+
+
+
+=== TEST 18: nginx -t: a zone without a rate
 --- http_config eval
 $AgentCore::Test::HttpConfig . "agentcore_token_limit_zone \$arg_key zone=z:1m;\n"
 --- must_die
@@ -392,7 +419,7 @@ $AgentCore::Test::HttpConfig . "agentcore_token_limit_zone \$arg_key zone=z:1m;\
 
 
 
-=== TEST 18: nginx -t: a rate that is not tokens per second, minute, hour or day
+=== TEST 19: nginx -t: a rate that is not tokens per second, minute, hour or day
 --- http_config eval
 $AgentCore::Test::HttpConfig . "agentcore_token_limit_zone \$arg_key zone=z:1m rate=10r/s;\n"
 --- must_die
@@ -401,7 +428,7 @@ invalid rate "rate=10r/s": tokens (1 to 1000000000) per second, minute, hour or 
 
 
 
-=== TEST 19: nginx -t: a zone without a size
+=== TEST 20: nginx -t: a zone without a size
 --- http_config eval
 $AgentCore::Test::HttpConfig . "agentcore_token_limit_zone \$arg_key zone=z rate=1/s;\n"
 --- must_die
@@ -410,7 +437,7 @@ invalid zone size "zone=z"
 
 
 
-=== TEST 20: nginx -t: a zone too small
+=== TEST 21: nginx -t: a zone too small
 --- http_config eval
 $AgentCore::Test::HttpConfig . "agentcore_token_limit_zone \$arg_key zone=z:1k rate=1/s;\n"
 --- must_die
@@ -419,7 +446,7 @@ zone "zone=z:1k" is too small
 
 
 
-=== TEST 21: nginx -t: a zone name bound to two keys
+=== TEST 22: nginx -t: a zone name bound to two keys
 --- http_config eval
 $AgentCore::Test::HttpConfig . "agentcore_token_limit_zone \$arg_key zone=z:1m rate=1/s;\n"
 . "agentcore_token_limit_zone \$arg_other zone=z:1m rate=1/s;\n"
@@ -429,7 +456,7 @@ agentcore_token_limit_zone "z" is already bound to key "$arg_key"
 
 
 
-=== TEST 22: nginx -t: a limit on a zone nobody defined
+=== TEST 23: nginx -t: a limit on a zone nobody defined
 --- config eval
 "agentcore_token_limit zone=nosuch;\n" . $AgentCore::Test::Config
 --- must_die
@@ -438,7 +465,7 @@ zero size shared memory zone "nosuch"
 
 
 
-=== TEST 23: nginx -t: a bad burst
+=== TEST 24: nginx -t: a bad burst
 --- config eval
 "agentcore_token_limit zone=tokens burst=-1;\n" . $AgentCore::Test::Config
 --- must_die
@@ -447,7 +474,7 @@ invalid burst value "burst=-1": tokens, 0 to 1000000000
 
 
 
-=== TEST 24: nginx -t: an unknown parameter
+=== TEST 25: nginx -t: an unknown parameter
 --- config eval
 "agentcore_token_limit zone=tokens nodelay;\n" . $AgentCore::Test::Config
 --- must_die
@@ -456,7 +483,7 @@ invalid parameter "nodelay"
 
 
 
-=== TEST 25: nginx -t: no zone
+=== TEST 26: nginx -t: no zone
 --- config eval
 "agentcore_token_limit burst=5;\n" . $AgentCore::Test::Config
 --- must_die
@@ -465,7 +492,7 @@ invalid parameter "nodelay"
 
 
 
-=== TEST 26: nginx -t: the same zone twice at one level
+=== TEST 27: nginx -t: the same zone twice at one level
 --- config eval
 "agentcore_token_limit zone=tokens;\nagentcore_token_limit zone=tokens burst=5;\n" . $AgentCore::Test::Config
 --- must_die
@@ -474,7 +501,7 @@ invalid parameter "nodelay"
 
 
 
-=== TEST 27: nginx -t: a status outside 400-599
+=== TEST 28: nginx -t: a status outside 400-599
 --- config eval
 "agentcore_token_limit_status 200;\n" . $AgentCore::Test::Config
 --- must_die
