@@ -410,7 +410,42 @@ agentcore_stream_errors_total{type="token_limit"} 1}]
 
 
 
-=== TEST 18: nginx -t: a zone without a rate
+=== TEST 18: a session stopped between turns keeps its history, as for agentcore_max_cycles
+The toolUse is stored; its tool never ran, so the next prompt (its key
+empty: not counted) carries "Tool was interrupted." for it.
+--- http_config eval
+$AgentCore::Test::HttpConfig . $main::Zone . "agentcore_session_zone s:1m;\n"
+--- config eval
+"agentcore_session s;\n" . $main::Limit . $AgentCore::Test::Config
+--- more_headers
+X-Amzn-Bedrock-AgentCore-Runtime-Session-Id: sess-token-limit-0123456789abcdef0123
+--- request eval
+[main::invoke('[[usage in=10 out=20]] [[tool name=weather input={}]]', "/invocations?key=a"),
+ main::invoke('[[echo]]', "/invocations")]
+--- response_body_filters eval
+sub {
+    my $text = main::body(shift);
+    return $text if $text !~ /^\{"messages"/;
+    my $req = JSON::PP->new->utf8->decode($text);
+    return CORE::join ' | ', map {
+        my $m = $_;
+        "$m->{role}: " . CORE::join ' + ', map {
+            exists $_->{text} ? $_->{text}
+            : exists $_->{toolUse} ? "toolUse $_->{toolUse}{name}"
+            : exists $_->{toolResult}
+              ? "toolResult $_->{toolResult}{status} $_->{toolResult}{content}[0]{text}"
+            : '?'
+        } @{ $m->{content} }
+    } @{ $req->{messages} };
+}
+--- response_body eval
+['[stream_error: The token limit of zone "tokens" is reached: try again in ~1800 seconds]',
+ "user: [[usage in=10 out=20]] [[tool name=weather input={}]] | assistant: toolUse weather"
+ . " | user: toolResult error Tool was interrupted. + [[echo]]"]
+
+
+
+=== TEST 19: nginx -t: a zone without a rate
 --- http_config eval
 $AgentCore::Test::HttpConfig . "agentcore_token_limit_zone \$arg_key zone=z:1m;\n"
 --- must_die
@@ -419,7 +454,7 @@ $AgentCore::Test::HttpConfig . "agentcore_token_limit_zone \$arg_key zone=z:1m;\
 
 
 
-=== TEST 19: nginx -t: a rate that is not tokens per second, minute, hour or day
+=== TEST 20: nginx -t: a rate that is not tokens per second, minute, hour or day
 --- http_config eval
 $AgentCore::Test::HttpConfig . "agentcore_token_limit_zone \$arg_key zone=z:1m rate=10r/s;\n"
 --- must_die
@@ -428,7 +463,7 @@ invalid rate "rate=10r/s": tokens (1 to 1000000000) per second, minute, hour or 
 
 
 
-=== TEST 20: nginx -t: a zone without a size
+=== TEST 21: nginx -t: a zone without a size
 --- http_config eval
 $AgentCore::Test::HttpConfig . "agentcore_token_limit_zone \$arg_key zone=z rate=1/s;\n"
 --- must_die
@@ -437,7 +472,7 @@ invalid zone size "zone=z"
 
 
 
-=== TEST 21: nginx -t: a zone too small
+=== TEST 22: nginx -t: a zone too small
 --- http_config eval
 $AgentCore::Test::HttpConfig . "agentcore_token_limit_zone \$arg_key zone=z:1k rate=1/s;\n"
 --- must_die
@@ -446,7 +481,7 @@ zone "zone=z:1k" is too small
 
 
 
-=== TEST 22: nginx -t: a zone name bound to two keys
+=== TEST 23: nginx -t: a zone name bound to two keys
 --- http_config eval
 $AgentCore::Test::HttpConfig . "agentcore_token_limit_zone \$arg_key zone=z:1m rate=1/s;\n"
 . "agentcore_token_limit_zone \$arg_other zone=z:1m rate=1/s;\n"
@@ -456,7 +491,7 @@ agentcore_token_limit_zone "z" is already bound to key "$arg_key"
 
 
 
-=== TEST 23: nginx -t: a limit on a zone nobody defined
+=== TEST 24: nginx -t: a limit on a zone nobody defined
 --- config eval
 "agentcore_token_limit zone=nosuch;\n" . $AgentCore::Test::Config
 --- must_die
@@ -465,7 +500,7 @@ zero size shared memory zone "nosuch"
 
 
 
-=== TEST 24: nginx -t: a bad burst
+=== TEST 25: nginx -t: a bad burst
 --- config eval
 "agentcore_token_limit zone=tokens burst=-1;\n" . $AgentCore::Test::Config
 --- must_die
@@ -474,7 +509,7 @@ invalid burst value "burst=-1": tokens, 0 to 1000000000
 
 
 
-=== TEST 25: nginx -t: an unknown parameter
+=== TEST 26: nginx -t: an unknown parameter
 --- config eval
 "agentcore_token_limit zone=tokens nodelay;\n" . $AgentCore::Test::Config
 --- must_die
@@ -483,7 +518,7 @@ invalid parameter "nodelay"
 
 
 
-=== TEST 26: nginx -t: no zone
+=== TEST 27: nginx -t: no zone
 --- config eval
 "agentcore_token_limit burst=5;\n" . $AgentCore::Test::Config
 --- must_die
@@ -492,7 +527,7 @@ invalid parameter "nodelay"
 
 
 
-=== TEST 27: nginx -t: the same zone twice at one level
+=== TEST 28: nginx -t: the same zone twice at one level
 --- config eval
 "agentcore_token_limit zone=tokens;\nagentcore_token_limit zone=tokens burst=5;\n" . $AgentCore::Test::Config
 --- must_die
@@ -501,7 +536,7 @@ invalid parameter "nodelay"
 
 
 
-=== TEST 28: nginx -t: a status outside 400-599
+=== TEST 29: nginx -t: a status outside 400-599
 --- config eval
 "agentcore_token_limit_status 200;\n" . $AgentCore::Test::Config
 --- must_die
