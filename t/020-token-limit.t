@@ -59,10 +59,13 @@ sub status_with_key {
     return $r =~ m{^HTTP/1.1 (\d+) } ? $1 : "[$r]";
 }
 
-# the body of a 429 as the seconds it names, a stream as its text
+# the body of a 429 as the seconds it names, a stream as its text; the
+# seconds rounded up to a whole minute (they count down in real time
+# from one second after the charge: 1800, then 1799 ...)
 sub body {
     my $body = shift;
-    return "refused, $1 s" if $body =~ $main::Refused;
+    return "refused, " . int(($1 + 59) / 60) * 60 . " s"
+        if $body =~ $main::Refused;
     return AgentCore::Test::sse_text($body) =~ s/in (17\d\d|1800) seconds/in ~1800 seconds/r;
 }
 
