@@ -132,6 +132,7 @@ ngx_http_agentcore_body_handler(ngx_http_request_t *r)
     json_t                    *payload, *prompt;
     uint32_t                   cp;
     u_char                     enc[160];
+    time_t                     retry_after;
     ngx_int_t                  rc;
     ngx_str_t                  error;
     ac_json_error_t            err;
@@ -260,6 +261,21 @@ parsed:
             ngx_http_agentcore_send_json(r,
                 NGX_HTTP_INTERNAL_SERVER_ERROR,
                 "No AWS credentials", (char *) details));
+        return;
+    }
+
+    /* agentcore_token_limit: refused before the stream, a 429 */
+
+    rc = ngx_http_agentcore_token_limit_check(ctx, &error, &retry_after);
+
+    if (rc == NGX_ERROR) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    if (rc == NGX_DECLINED) {
+        ngx_http_finalize_request(r,
+            ngx_http_agentcore_token_limit_refuse(ctx, &error, retry_after));
         return;
     }
 
@@ -508,6 +524,7 @@ static void
 ngx_http_agentcore_step(ngx_http_agentcore_ctx_t *ctx)
 {
     json_t     *message;
+    time_t      retry_after;
     ngx_int_t   rc;
     ngx_str_t   error;
     const char *reason;
@@ -577,6 +594,25 @@ ngx_http_agentcore_step(ngx_http_agentcore_ctx_t *ctx)
                     - error.data;
 
         ngx_http_agentcore_finish(ctx, &error);
+        return;
+    }
+
+    /*
+     * agentcore_token_limit before the next model call: checked before
+     * its tools run, as agentcore_max_cycles, so that the session keeps
+     * the history it keeps for that stop
+     */
+
+    rc = ngx_http_agentcore_token_limit_check(ctx, &error, &retry_after);
+
+    if (rc == NGX_DECLINED) {
+        ngx_str_set(&ctx->stats.error_type, "token_limit");
+    }
+
+    if (rc != NGX_OK) {
+        ngx_http_agentcore_finish(ctx, (rc == NGX_DECLINED)
+                                       ? &error
+                                       : &ngx_http_agentcore_internal_error);
         return;
     }
 
@@ -827,6 +863,9 @@ ngx_http_agentcore_model_outcome(ngx_http_agentcore_ctx_t *ctx,
     ctx->usage.cache_read_input_tokens += u->cache_read_input_tokens;
     ctx->usage.cache_write_input_tokens += u->cache_write_input_tokens;
     ctx->usage.latency_ms += u->latency_ms;
+
+    /* the call that ended (a retried attempt never gets here) */
+    ngx_http_agentcore_token_limit_charge(ctx, u);
 
     text = NULL;
     p = NULL;

@@ -210,6 +210,34 @@ static ngx_command_t  ngx_http_agentcore_commands[] = {
       offsetof(ngx_http_agentcore_loc_conf_t, runtime_location),
       NULL },
 
+    { ngx_string("agentcore_token_limit_zone"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE23,
+      ngx_http_agentcore_token_limit_zone,
+      0,
+      0,
+      NULL },
+
+    { ngx_string("agentcore_token_limit"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
+      ngx_http_agentcore_token_limit,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("agentcore_token_limit_status"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_agentcore_loc_conf_t, token_limit_status),
+      &ngx_http_agentcore_token_limit_status_bounds },
+
+    { ngx_string("agentcore_token_limit_log_level"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_agentcore_loc_conf_t, token_limit_log_level),
+      &ngx_http_agentcore_token_limit_log_levels },
+
     { ngx_string("agentcore_weather"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_str_slot,
@@ -343,6 +371,10 @@ ngx_http_agentcore_preconfiguration(ngx_conf_t *cf)
     }
 
     if (ngx_http_agentcore_runtime_add_variables(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_agentcore_token_limit_add_variables(cf) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -574,6 +606,8 @@ ngx_http_agentcore_create_loc_conf(ngx_conf_t *cf)
     conf->session_zone = NGX_CONF_UNSET_PTR;
     conf->ping_busy = NGX_CONF_UNSET;
     conf->sse_coalesce = NGX_CONF_UNSET;
+    conf->token_limit_status = NGX_CONF_UNSET_UINT;
+    conf->token_limit_log_level = NGX_CONF_UNSET_UINT;
 
     return conf;
 }
@@ -604,6 +638,7 @@ ngx_http_agentcore_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                               64 * 1024);
     ngx_conf_merge_value(conf->sse_coalesce, prev->sse_coalesce, 0);
     ngx_http_agentcore_retries_merge(prev, conf);
+    ngx_http_agentcore_token_limit_merge(prev, conf);
 
     if (ngx_http_agentcore_merge_session(cf, prev, conf) != NGX_CONF_OK) {
         return NGX_CONF_ERROR;

@@ -39,6 +39,8 @@ typedef struct ngx_http_agentcore_creds_wait_s
     ngx_http_agentcore_creds_wait_t;
 typedef struct ngx_http_agentcore_runtime_conf_s
     ngx_http_agentcore_runtime_conf_t;
+typedef struct ngx_http_agentcore_token_limit_s
+    ngx_http_agentcore_token_limit_t;
 
 
 typedef struct {
@@ -100,6 +102,10 @@ typedef struct {
     ngx_str_t                   runtime_location;
 
     ngx_http_agentcore_retries_t  retries;     /* agentcore_retries */
+
+    ngx_array_t                *token_limits;  /* agentcore_token_limit */
+    ngx_uint_t                  token_limit_status;
+    ngx_uint_t                  token_limit_log_level;
 } ngx_http_agentcore_loc_conf_t;
 
 
@@ -200,6 +206,7 @@ typedef struct {
     ngx_uint_t                  error_retries;
 
     ac_usage_t                  usage;          /* summed over cycles */
+    ngx_http_agentcore_token_limit_t  *token_limit;  /* its keys */
     ngx_http_agentcore_stats_t  stats;
     ngx_str_t                   stop_reason;
     ngx_str_t                   error;          /* the stream_error sent */
@@ -331,6 +338,23 @@ void ngx_http_agentcore_retries_merge(ngx_http_agentcore_loc_conf_t *prev,
 ngx_msec_t ngx_http_agentcore_retry_delay(ngx_msec_t base, ngx_msec_t max,
     ngx_uint_t retry, ngx_uint_t jitter);
 ngx_int_t ngx_http_agentcore_retry(ngx_http_agentcore_ctx_t *ctx);
+
+/* ngx_http_agentcore_token_limit.c: agentcore_token_limit */
+extern ngx_conf_enum_t  ngx_http_agentcore_token_limit_log_levels[];
+extern ngx_conf_num_bounds_t  ngx_http_agentcore_token_limit_status_bounds;
+char *ngx_http_agentcore_token_limit_zone(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_agentcore_token_limit(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+void ngx_http_agentcore_token_limit_merge(ngx_http_agentcore_loc_conf_t *prev,
+    ngx_http_agentcore_loc_conf_t *conf);
+ngx_int_t ngx_http_agentcore_token_limit_add_variables(ngx_conf_t *cf);
+ngx_int_t ngx_http_agentcore_token_limit_check(ngx_http_agentcore_ctx_t *ctx,
+    ngx_str_t *error, time_t *retry_after);
+void ngx_http_agentcore_token_limit_charge(ngx_http_agentcore_ctx_t *ctx,
+    const ac_usage_t *u);
+ngx_int_t ngx_http_agentcore_token_limit_refuse(ngx_http_agentcore_ctx_t *ctx,
+    ngx_str_t *error, time_t retry_after);
 
 /* ngx_http_agentcore_request_id.c: $agentcore_request_id */
 ngx_int_t ngx_http_agentcore_request_id_variable(ngx_conf_t *cf);
