@@ -328,3 +328,49 @@ the upstream connection closed: yes
 --- error_log
 client prematurely closed connection
 close http upstream connection
+
+
+
+=== TEST 18: a session busy with another invocation: 409
+The first invocation of session s1 (its model hangs after "Hello") holds
+the session while the second asks; the second gets the reference's
+concurrent-invocation message as a 409, then the first client leaves.
+--- http_config eval
+$AgentCore::Test::HttpConfig . "agentcore_session_zone s:1m;\n"
+--- config eval
+"agentcore_response json;\nagentcore_session s;\nagentcore_session_key \$arg_sid;\n"
+. $AgentCore::Test::Config . $AgentCore::Test::ReportLocation
+--- init
+my $at = AgentCore::Test::log_size();
+my $second = '';
+my $sid = 'json-busy-0123456789abcdef0123456789';
+AgentCore::Test::abort_when(
+    "POST /invocations?sid=$sid\n" . '{"prompt": "[[hang]]"}',
+    sub {
+        AgentCore::Test::wait_log($at, qr/agentcore json: 5 bytes of answer/)
+            or return 0;
+        my $s = IO::Socket::INET->new(
+            PeerAddr => '127.0.0.1',
+            PeerPort => Test::Nginx::Util::server_port(),
+            Proto => 'tcp') or die "connect: $!\n";
+        my $body = '{"prompt": "hi"}';
+        print $s "POST /invocations?sid=$sid HTTP/1.1\r\nHost: localhost\r\n"
+            . "Connection: close\r\nContent-Length: " . length($body)
+            . "\r\n\r\n$body";
+        local $/;
+        $second = <$s> // '';
+        close $s;
+        return 1;
+    });
+my ($status) = $second =~ m{\AHTTP/1\.1 (\d+)};
+my ($type) = $second =~ m{\r\nContent-Type: ([^\r]*)\r\n}i;
+my ($body) = $second =~ m{\r\n\r\n(.*)\z}s;
+AgentCore::Test::report("status=" . ($status // '-'),
+                        "type=" . ($type // '-'), $body // '-');
+--- more_headers
+--- request
+GET /report
+--- response_body
+status=409
+type=application/json
+{"error":"Agent is already processing a request. Concurrent invocations are not supported."}
