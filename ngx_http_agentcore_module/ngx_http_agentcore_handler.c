@@ -687,6 +687,9 @@ ngx_http_agentcore_model_refit(ngx_http_agentcore_ctx_t *ctx,
     size = ctx->model_sr->headers_in.content_length_n;
     removed = 0;
 
+    /* a JSON answer drops the text of the call made again */
+    ctx->answer_len = ctx->answer_mark;
+
     if (overflow) {
         /* Bedrock's context overflow: one cut, at least */
         limit = size - 1;

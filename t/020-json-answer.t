@@ -374,3 +374,12 @@ GET /report
 status=409
 type=application/json
 {"error":"Agent is already processing a request. Concurrent invocations are not supported."}
+
+
+
+=== TEST 19: agentcore_response takes auto, sse or json
+--- config eval
+"agentcore_response stream;\n" . $AgentCore::Test::Config
+--- must_die
+--- error_log
+invalid value "stream"
