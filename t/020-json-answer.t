@@ -383,3 +383,24 @@ type=application/json
 --- must_die
 --- error_log
 invalid value "stream"
+
+
+
+=== TEST 20: the metrics count JSON answers as they count streams
+Two answers (one with a tool call) and a max_tokens error, then the
+scrape: outcomes ok and stream_error, the error's type, the tokens, the
+tool call and the time to the first byte of each body.
+--- config eval
+"agentcore_tools weather;\n" . $AgentCore::Test::Config
+. "location = /metrics { agentcore_metrics; }\n"
+--- request eval
+[AgentCore::Test::invoke('[[usage in=11 out=7]] hi'),
+ AgentCore::Test::invoke('[[deltas texts=["cut"]]] [[max-tokens]] [[usage in=5 out=1]]'),
+ AgentCore::Test::invoke('[[usage in=100 out=20]] [[tool name=weather input={}]]'),
+ "GET /metrics"]
+--- error_code eval
+[200, 500, 200, 200]
+--- response_body_like eval
+[qr/\A"Hello! You said: hi"\z/, qr/\A\{"error":"Model stopped [^"]*","partial":"cut"\}\z/,
+ qr/\A"Tool said: sunny"\z/,
+ qr/(?=.*^agentcore_invocations_total\{outcome="ok"\} 2$)(?=.*^agentcore_invocations_total\{outcome="stream_error"\} 1$)(?=.*^agentcore_invocations_total\{outcome="5xx"\} 0$)(?=.*^agentcore_stream_errors_total\{type="max_tokens"\} 1$)(?=.*^agentcore_ttfb_seconds_count 3$)(?=.*^agentcore_tokens_total\{model="[^"]+",type="input"\} 216$)(?=.*^agentcore_tool_calls_total\{tool="weather",outcome="success"\} 1$)/ms]
