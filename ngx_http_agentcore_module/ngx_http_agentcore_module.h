@@ -217,7 +217,9 @@ typedef struct {
     size_t                      answer_mark;    /* where the model call
                                                    in flight began */
 
-    unsigned                    streaming:1;    /* SSE header sent */
+    unsigned                    streaming:1;    /* SSE header sent, or the
+                                                   loop runs for a JSON
+                                                   answer */
     unsigned                    unflushed:1;    /* events held back */
     unsigned                    log_paused:1;
     unsigned                    usage_seen:1;   /* a metadata event */
