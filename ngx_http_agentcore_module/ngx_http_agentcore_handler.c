@@ -307,9 +307,14 @@ parsed:
         return;
     }
 
-    /* from here on every outcome is an SSE event */
+    /*
+     * from here on every outcome is an SSE event, or with a JSON answer
+     * (agentcore_response) a part of the one response sent at the end
+     */
 
-    if (ngx_http_agentcore_sse_start(ctx) != NGX_OK) {
+    ctx->json = ngx_http_agentcore_answer_wanted(r, ctx->conf);
+
+    if (!ctx->json && ngx_http_agentcore_sse_start(ctx) != NGX_OK) {
         ngx_http_finalize_request(r, NGX_ERROR);
         return;
     }
@@ -718,6 +723,9 @@ ngx_http_agentcore_model_refit(ngx_http_agentcore_ctx_t *ctx,
     size = ctx->model_sr->headers_in.content_length_n;
     removed = 0;
 
+    /* a JSON answer drops the text of the call made again */
+    ctx->answer_len = ctx->answer_mark;
+
     if (overflow) {
         /* Bedrock's context overflow: one cut, at least */
         limit = size - 1;
@@ -907,6 +915,19 @@ ngx_http_agentcore_model_outcome(ngx_http_agentcore_ctx_t *ctx,
                            ctx->stream_error)
               - p;
 
+    } else if (ctx->answer_too_large) {
+        ngx_str_set(&ctx->stats.error_type, "response_too_large");
+
+        p = ngx_pnalloc(pool, 128);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        len = ngx_snprintf(p, 128, "The answer is larger than "
+                           "agentcore_response_max_size (%uz bytes)",
+                           ctx->conf->response_max_size)
+              - p;
+
     } else if ((text = ac_turn_error(ctx->turn)) != NULL) {
         /* an exception or error frame */
 
@@ -997,7 +1018,15 @@ ngx_http_agentcore_finish(ngx_http_agentcore_ctx_t *ctx, ngx_str_t *error)
 
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                       "agentcore: stream_error: \"%V\"", error);
+    }
 
+    if (ctx->json) {
+        ngx_http_finalize_request(r, ngx_http_agentcore_answer_send(ctx,
+                                                                    error));
+        return;
+    }
+
+    if (error) {
         if (ngx_http_agentcore_sse_error(ctx, error) != NGX_OK) {
             ngx_http_finalize_request(r, NGX_ERROR);
             return;

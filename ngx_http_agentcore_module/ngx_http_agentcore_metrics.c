@@ -125,8 +125,6 @@ static void ngx_http_agentcore_metrics_observe(
 static ngx_msec_t ngx_http_agentcore_metrics_elapsed(ngx_http_request_t *r);
 static ngx_uint_t ngx_http_agentcore_outcome(ngx_http_request_t *r,
     ngx_http_agentcore_ctx_t *ctx);
-static void ngx_http_agentcore_error_type(ngx_http_agentcore_ctx_t *ctx,
-    ngx_str_t *type);
 static ngx_int_t ngx_http_agentcore_metrics_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in);
 static ngx_int_t ngx_http_agentcore_metrics_handler(ngx_http_request_t *r);
@@ -959,7 +957,7 @@ ngx_http_agentcore_outcome(ngx_http_request_t *r,
  * code), the module's own from ac_prom_error_types.
  */
 
-static void
+void
 ngx_http_agentcore_error_type(ngx_http_agentcore_ctx_t *ctx, ngx_str_t *type)
 {
     u_char      *p, *end;

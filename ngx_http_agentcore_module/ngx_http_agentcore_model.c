@@ -186,6 +186,7 @@ ngx_http_agentcore_model_start(ngx_http_agentcore_ctx_t *ctx)
     ctx->model_done = 0;
     ctx->model_failed = 0;
     ctx->model_text = 0;
+    ctx->answer_mark = ctx->answer_len;
     ctx->cycles++;
 
     ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
@@ -893,6 +894,18 @@ ngx_http_agentcore_model_text(void *data, const char *text, size_t len)
     ngx_http_agentcore_ctx_t *ctx = data;
 
     ctx->model_text = 1;
+
+    if (ctx->json) {
+        /* kept for the JSON answer, sent when the loop ends */
+
+        if (ngx_http_agentcore_answer_text(ctx, (const u_char *) text, len)
+            != NGX_OK)
+        {
+            return NGX_HTTP_AGENTCORE_CLIENT_ERROR;
+        }
+
+        return 0;
+    }
 
     if (ngx_http_agentcore_sse_text(ctx, (const u_char *) text, len)
         != NGX_OK)

@@ -53,6 +53,13 @@ static ngx_conf_post_t  ngx_http_agentcore_region_post = {
     ngx_http_agentcore_check_region
 };
 
+static ngx_conf_enum_t  ngx_http_agentcore_response[] = {
+    { ngx_string("auto"), NGX_HTTP_AGENTCORE_RESPONSE_AUTO },
+    { ngx_string("sse"), NGX_HTTP_AGENTCORE_RESPONSE_SSE },
+    { ngx_string("json"), NGX_HTTP_AGENTCORE_RESPONSE_JSON },
+    { ngx_null_string, 0 }
+};
+
 
 static ngx_command_t  ngx_http_agentcore_commands[] = {
 
@@ -180,6 +187,20 @@ static ngx_command_t  ngx_http_agentcore_commands[] = {
       ngx_conf_set_flag_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_agentcore_loc_conf_t, sse_coalesce),
+      NULL },
+
+    { ngx_string("agentcore_response"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_agentcore_loc_conf_t, response),
+      &ngx_http_agentcore_response },
+
+    { ngx_string("agentcore_response_max_size"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_agentcore_loc_conf_t, response_max_size),
       NULL },
 
     { ngx_string("agentcore_retries"),
@@ -608,6 +629,8 @@ ngx_http_agentcore_create_loc_conf(ngx_conf_t *cf)
     conf->sse_coalesce = NGX_CONF_UNSET;
     conf->token_limit_status = NGX_CONF_UNSET_UINT;
     conf->token_limit_log_level = NGX_CONF_UNSET_UINT;
+    conf->response = NGX_CONF_UNSET_UINT;
+    conf->response_max_size = NGX_CONF_UNSET_SIZE;
 
     return conf;
 }
@@ -637,6 +660,10 @@ ngx_http_agentcore_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_size_value(conf->tool_max_size, prev->tool_max_size,
                               64 * 1024);
     ngx_conf_merge_value(conf->sse_coalesce, prev->sse_coalesce, 0);
+    ngx_conf_merge_uint_value(conf->response, prev->response,
+                              NGX_HTTP_AGENTCORE_RESPONSE_AUTO);
+    ngx_conf_merge_size_value(conf->response_max_size,
+                              prev->response_max_size, 8 * 1024 * 1024);
     ngx_http_agentcore_retries_merge(prev, conf);
     ngx_http_agentcore_token_limit_merge(prev, conf);
 

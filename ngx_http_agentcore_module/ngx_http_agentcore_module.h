@@ -28,6 +28,11 @@
 /* the most of a model error response body kept for its message */
 #define NGX_HTTP_AGENTCORE_MAX_ERROR_BODY  8192
 
+/* agentcore_response */
+#define NGX_HTTP_AGENTCORE_RESPONSE_AUTO   0
+#define NGX_HTTP_AGENTCORE_RESPONSE_SSE    1
+#define NGX_HTTP_AGENTCORE_RESPONSE_JSON   2
+
 
 typedef struct ngx_http_agentcore_session_s  ngx_http_agentcore_session_t;
 
@@ -97,6 +102,8 @@ typedef struct {
     ngx_http_complex_value_t   *session_key;   /* agentcore_session_key */
     ngx_flag_t                  ping_busy;     /* agentcore_ping_busy */
     ngx_flag_t                  sse_coalesce;  /* agentcore_sse_coalesce */
+    ngx_uint_t                  response;      /* agentcore_response */
+    size_t                      response_max_size;
 
     ngx_http_agentcore_runtime_conf_t  *runtime;   /* agentcore_runtime_pass */
     ngx_str_t                   runtime_location;
@@ -211,7 +218,16 @@ typedef struct {
     ngx_str_t                   stop_reason;
     ngx_str_t                   error;          /* the stream_error sent */
 
-    unsigned                    streaming:1;    /* SSE header sent */
+    /* agentcore_response json: the answer text, sent when the loop ends */
+    u_char                     *answer;
+    size_t                      answer_len;
+    size_t                      answer_size;
+    size_t                      answer_mark;    /* where the model call
+                                                   in flight began */
+
+    unsigned                    streaming:1;    /* SSE header sent, or the
+                                                   loop runs for a JSON
+                                                   answer */
     unsigned                    unflushed:1;    /* events held back */
     unsigned                    log_paused:1;
     unsigned                    usage_seen:1;   /* a metadata event */
@@ -225,6 +241,8 @@ typedef struct {
                                                    history it had */
     unsigned                    model_text:1;   /* this model call's text
                                                    went to the client */
+    unsigned                    json:1;         /* a JSON answer, not SSE */
+    unsigned                    answer_too_large:1;
 } ngx_http_agentcore_ctx_t;
 
 
@@ -261,6 +279,14 @@ ngx_int_t ngx_http_agentcore_send_not_allowed(ngx_http_request_t *r,
     char *allow);
 ngx_int_t ngx_http_agentcore_send_buf(ngx_http_request_t *r,
     ngx_uint_t status, ngx_str_t *type, ngx_buf_t *b);
+
+/* ngx_http_agentcore_answer.c: agentcore_response json */
+ngx_uint_t ngx_http_agentcore_answer_wanted(ngx_http_request_t *r,
+    ngx_http_agentcore_loc_conf_t *conf);
+ngx_int_t ngx_http_agentcore_answer_text(ngx_http_agentcore_ctx_t *ctx,
+    const u_char *text, size_t len);
+ngx_int_t ngx_http_agentcore_answer_send(ngx_http_agentcore_ctx_t *ctx,
+    ngx_str_t *error);
 
 /* ngx_http_agentcore_tools.c: the registry and tool calls */
 char *ngx_http_agentcore_tools_directive(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -329,6 +355,8 @@ char *ngx_http_agentcore_metrics_merge(ngx_conf_t *cf,
 void ngx_http_agentcore_metrics_tool(ngx_http_agentcore_tool_call_t *call);
 void ngx_http_agentcore_metrics_evicted(ngx_str_t *zone, ngx_uint_t n);
 void ngx_http_agentcore_metrics_credentials(ngx_uint_t ok);
+void ngx_http_agentcore_error_type(ngx_http_agentcore_ctx_t *ctx,
+    ngx_str_t *type);
 
 /* ngx_http_agentcore_retry.c: agentcore_retries */
 char *ngx_http_agentcore_retries_directive(ngx_conf_t *cf, ngx_command_t *cmd,

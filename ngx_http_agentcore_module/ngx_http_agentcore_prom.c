@@ -27,6 +27,8 @@ const char *const  ac_prom_error_types[] = {
     "request_too_large",        /* past the model location's
                                    client_max_body_size, history cut */
     "token_limit",              /* agentcore_token_limit between calls */
+    "response_too_large",       /* a JSON answer past
+                                   agentcore_response_max_size */
     "internal",
 
     /* Bedrock's (bedrock-wire.md 6 and 8.3) */

@@ -234,7 +234,7 @@ ngx_http_agentcore_retry(ngx_http_agentcore_ctx_t *ctx)
                  == 0
             && ctx->stream_error == NULL)
         {
-            if (ctx->model_text) {
+            if (ctx->model_text && !ctx->json) {
                 ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                               "agentcore: model call throttled "
                               "(ThrottlingException) after its text was "
@@ -306,6 +306,9 @@ ngx_http_agentcore_retry(ngx_http_agentcore_ctx_t *ctx)
     }
 
     ctx->stats.retries++;
+
+    /* a JSON answer sent nothing yet: the call's text is dropped */
+    ctx->answer_len = ctx->answer_mark;
 
     ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                   "agentcore: model call %s (%*s), retry %ui of %ui in "

@@ -706,3 +706,26 @@ auth=sigv4:AKIDEXAMPLE [^\n]* prompt=\[\[stream_error\]\]
 \[stderr\]
 agentcore-invoke: stream error: the runtime failed
 \[exit 4\]
+
+
+
+=== TEST 24: against a JSON answer (agentcore_response): --json and the CLI's own Accept keep SSE; Accept: application/json alone gets the JSON body as it is; its error is exit 3
+The CLI sends "Accept: text/event-stream, application/json": equal
+preferences, so the module streams.  Asked for JSON only, the 200 body
+(not SSE) is printed as it came; the JSON error's message goes to stderr.
+--- cli
+--json --url $URL Hello
+-n --url $URL -H "Accept: application/json" Hello
+--url $URL -H "Accept: application/json" "[[deltas texts=[\"Partial\"]]] [[max-tokens]]"
+--- response_body
+"Hello!"
+" You"
+" said:"
+" Hello"
+[stderr]
+[exit 0]
+"Hello! You said: Hello"[stderr]
+[exit 0]
+[stderr]
+agentcore-invoke: HTTP 500 Internal Server Error: Model stopped generating due to maximum token limit. The partial message has been added to the conversation history. You can continue by calling the agent again. For more information see: https://strandsagents.com/docs/user-guide/concepts/agents/agent-loop/#maxtokensreachedexception
+[exit 3]
