@@ -434,6 +434,13 @@ ngx_http_agentcore_answer_status(ngx_http_agentcore_ctx_t *ctx,
         return NGX_HTTP_SERVICE_UNAVAILABLE;
     }
 
+    if (type.len == sizeof("token_limit") - 1
+        && ngx_strncmp(type.data, "token_limit", type.len) == 0)
+    {
+        /* agentcore_token_limit between model calls: its status */
+        return ctx->conf->token_limit_status;
+    }
+
     for (i = 0; map[i].type; i++) {
         if (type.len == ngx_strlen(map[i].type)
             && ngx_strncasecmp(type.data, (u_char *) map[i].type, type.len)

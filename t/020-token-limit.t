@@ -153,6 +153,19 @@ main::invoke('[[usage in=10 out=20]] [[tool name=weather input={} text="Checking
 
 
 
+=== TEST 4b: a JSON answer refused between turns: a 429, the text so far kept
+--- more_headers
+Accept: application/json
+--- request eval
+main::invoke('[[usage in=10 out=20]] [[tool name=weather input={} text="Checking."]]', "/invocations?key=j")
+--- error_code: 429
+--- response_body_filters eval
+sub { $_[0] =~ s/in (17\d\d|1800) seconds/in ~1800 seconds/r }
+--- response_body chomp
+{"error":"The token limit of zone \"tokens\" is reached: try again in ~1800 seconds","partial":"Checking."}
+
+
+
 === TEST 5: a tool cycle within the burst: both model calls pass and are charged
 60 tokens (two calls of 30) within a burst of 40: the second call was
 checked at 30.  The next invocation is refused: 60 - 40 = 20 tokens,
