@@ -189,6 +189,27 @@ static ngx_command_t  ngx_http_agentcore_commands[] = {
       0,
       NULL },
 
+    { ngx_string("agentcore_invocation_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_agentcore_msec_off_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_agentcore_loc_conf_t, invocation_timeout),
+      NULL },
+
+    { ngx_string("agentcore_tool_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_agentcore_msec_off_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_agentcore_loc_conf_t, tool_timeout),
+      NULL },
+
+    { ngx_string("agentcore_heartbeat"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_agentcore_msec_off_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_agentcore_loc_conf_t, heartbeat),
+      NULL },
+
     { ngx_string("agentcore_metrics"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_agentcore_metrics_directive,
@@ -574,6 +595,9 @@ ngx_http_agentcore_create_loc_conf(ngx_conf_t *cf)
     conf->session_zone = NGX_CONF_UNSET_PTR;
     conf->ping_busy = NGX_CONF_UNSET;
     conf->sse_coalesce = NGX_CONF_UNSET;
+    conf->invocation_timeout = NGX_CONF_UNSET_MSEC;
+    conf->tool_timeout = NGX_CONF_UNSET_MSEC;
+    conf->heartbeat = NGX_CONF_UNSET_MSEC;
 
     return conf;
 }
@@ -603,6 +627,10 @@ ngx_http_agentcore_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_size_value(conf->tool_max_size, prev->tool_max_size,
                               64 * 1024);
     ngx_conf_merge_value(conf->sse_coalesce, prev->sse_coalesce, 0);
+    ngx_conf_merge_msec_value(conf->invocation_timeout,
+                              prev->invocation_timeout, 0);
+    ngx_conf_merge_msec_value(conf->tool_timeout, prev->tool_timeout, 0);
+    ngx_conf_merge_msec_value(conf->heartbeat, prev->heartbeat, 0);
     ngx_http_agentcore_retries_merge(prev, conf);
 
     if (ngx_http_agentcore_merge_session(cf, prev, conf) != NGX_CONF_OK) {
