@@ -721,6 +721,10 @@ ngx_http_agentcore_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
              * close): what it still sends is dropped
              */
 
+            ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                           "agentcore: \"%V\" was given up: its output "
+                           "is dropped", &r->uri);
+
             for (cl = in; cl; cl = cl->next) {
                 cl->buf->pos = cl->buf->last;
 

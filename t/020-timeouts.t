@@ -313,3 +313,70 @@ invalid value
 AgentCore::Test::invoke('[[slow ms=200 n=2]]')
 --- response_body eval
 qq{data: "tok1 "\n\ndata: "tok2 "\n\n}
+
+
+
+=== TEST 20: a tool call with no upstream to close: given up, what it sends later dropped
+Another client's request holds the proxy_cache lock of the tool's
+response (its upstream never answers, 1 s); the tool's subrequest waits
+for the lock, with no connection of its own to close.  The model asks
+for the tool every turn and each call is given up at 300 ms.  Once the
+lock is free the subrequests of earlier turns go on, and the model
+answers them: their bytes are dropped, not sent to the client (the
+postpone filter would hold them, and the subrequest, with the
+invocation's request, would never end: its access log line shows it
+ended).
+--- http_config eval
+$AgentCore::Test::HttpConfig . "proxy_cache_path cache keys_zone=c:1m;\n"
+--- config eval
+my $cached = q{
+    proxy_cache c;
+    proxy_cache_key slow;
+    proxy_cache_lock on;
+    proxy_cache_lock_timeout 10s;
+    proxy_method POST;
+    proxy_pass http://bedrock/model/x/converse-stream;
+    proxy_set_header Authorization "Bearer $TEST_NGINX_BEDROCK_BEARER";
+    proxy_read_timeout 1s;
+};
+my $hang = q{proxy_set_body '{"messages":[{"role":"user","content":[{"text":"[[hang-accept]]"}]}]}';};
+my $late = q{proxy_set_body '{"messages":[{"role":"user","content":[{"text":"late"}]}]}';};
+qq{agentcore_tool_timeout 300ms;\nagentcore_max_cycles 4;\n}
+. qq{agentcore_tool slow /internal/slow "Slow" method=GET;\n}
+. qq{location = /internal/slow { $cached $late }\n}
+. qq{location = /cached { $cached $hang }\n}
+. qq{access_log logs/inv.log;\n}
+. $AgentCore::Test::Config . $AgentCore::Test::ReportLocation
+--- init
+my $at = AgentCore::Test::log_size();
+require IO::Socket::INET;
+my $holder = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                   PeerPort => server_port()) or die;
+print $holder "GET /cached HTTP/1.0\r\n\r\n";
+my $held = AgentCore::Test::wait_log($at,
+    qr{http upstream request: "/cached\?"});
+my $streamed = AgentCore::Test::abort_when(
+    AgentCore::Test::invoke('[[tool-loop name=slow input={}]]'),
+    qr/"type": "stream_error"\}\n\n/);
+my $dropped = AgentCore::Test::wait_log($at,
+    qr{agentcore: "/internal/slow" was given up: its output is dropped});
+close $holder;
+my $log = Test::Nginx::Util::server_root() . '/logs/inv.log';
+my ($ended, $deadline) = (0, time + $AgentCore::Test::Wait);
+until ($ended || time > $deadline) {
+    $ended = (-s $log && `cat $log` =~ m{"POST /invocations}) ? 1 : 0;
+    select undef, undef, undef, 0.02 unless $ended;
+}
+AgentCore::Test::report(
+    'the lock was held: ' . ($held ? 'yes' : 'no'),
+    'the stream ended: ' . ($streamed ? 'yes' : 'no'),
+    'a late answer was dropped: ' . ($dropped ? 'yes' : 'no'),
+    "the invocation's request ended: " . ($ended ? 'yes' : 'no'));
+--- request
+GET /report
+--- response_body
+the lock was held: yes
+the stream ended: yes
+a late answer was dropped: yes
+the invocation's request ended: yes
+--- timeout: 15
