@@ -124,7 +124,29 @@ $AgentCore::Test::HttpConfig
 
 
 
-=== TEST 7: a tool past agentcore_tool_timeout: an error result, the loop goes on
+=== TEST 7: the metrics count the cap as a stream_error of its own type
+--- config eval
+"agentcore_invocation_timeout 200ms;\n"
+. "location = /metrics { agentcore_metrics; }\n"
+. $AgentCore::Test::Config
+--- request eval
+[AgentCore::Test::invoke('[[hang]]'), "GET /metrics"]
+--- response_body_filters eval
+sub {
+    my $body = shift;
+    return "-" if $body !~ /^# HELP/;
+    return CORE::join "\n",
+        grep { /^agentcore_(?:invocations|stream_errors)_total\{/ && !/ 0$/ }
+        split /\n/, $body;
+}
+--- response_body eval
+["-",
+ qq{agentcore_invocations_total{outcome="stream_error"} 1\n}
+ . qq{agentcore_stream_errors_total{type="invocation_timeout"} 1}]
+
+
+
+=== TEST 8: a tool past agentcore_tool_timeout: an error result, the loop goes on
 --- config eval
 "agentcore_tool_timeout 300ms;\n" . $main::SlowTool . $AgentCore::Test::Config
 --- request eval
@@ -143,7 +165,7 @@ agentcore model call #2
 
 
 
-=== TEST 8: only the calls still running time out
+=== TEST 9: only the calls still running time out
 Two calls in one turn: the fast one's result stands.
 --- config eval
 "agentcore_tool_timeout 300ms;\nagentcore_tools reverse;\n"
@@ -156,7 +178,7 @@ AgentCore::Test::invoke('[[tools calls=[{"name":"reverse","input":{"text":"ab"}}
 
 
 
-=== TEST 9: a module's tool that answers after its timeout: the result is dropped
+=== TEST 10: a module's tool that answers after its timeout: the result is dropped
 "later" answers 300 ms after it starts, 200 ms after it was given up,
 while the model still streams the next answer (50 ms between words):
 its result is dropped, not taken as a second one.
@@ -175,7 +197,7 @@ completed twice
 
 
 
-=== TEST 10: the calculator's thread and its queue, given up
+=== TEST 11: the calculator's thread and its queue, given up
 A solve of about 0.4 s runs in the thread pool, a second call waits for
 it in the queue: both are given up at 100 ms.  The solve runs to its
 end, and so does the second call after it; their results find the calls
@@ -199,7 +221,7 @@ completed twice
 
 
 
-=== TEST 11: heartbeats while a tool runs
+=== TEST 12: heartbeats while a tool runs
 --- config eval
 "agentcore_heartbeat 100ms;\nagentcore_tool_timeout 450ms;\n"
 . $main::SlowTool . $AgentCore::Test::Config
@@ -210,7 +232,7 @@ qr/\A(?:: keep-alive\n\n){2,}data: "Tool"\n\ndata: " said:"\n\n(?:data: "[^"]*"\
 
 
 
-=== TEST 12: heartbeats while the model is silent, none after the end
+=== TEST 13: heartbeats while the model is silent, none after the end
 "slow" sends its two deltas 350 ms apart.
 --- config eval
 "agentcore_heartbeat 100ms;\n" . $AgentCore::Test::Config
@@ -221,7 +243,7 @@ qr/\A(?:: keep-alive\n\n)*data: "tok1 "\n\n(?:: keep-alive\n\n){2,}data: "tok2 "
 
 
 
-=== TEST 13: no heartbeat by default
+=== TEST 14: no heartbeat by default
 --- request eval
 AgentCore::Test::invoke('[[slow ms=350 n=2]]')
 --- response_body eval
@@ -229,7 +251,7 @@ qq{data: "tok1 "\n\ndata: "tok2 "\n\n}
 
 
 
-=== TEST 14: heartbeats with agentcore_sse_coalesce, each its own chunk
+=== TEST 15: heartbeats with agentcore_sse_coalesce, each its own chunk
 --- config eval
 "agentcore_heartbeat 100ms;\nagentcore_sse_coalesce on;\n"
 . $AgentCore::Test::Config
@@ -240,7 +262,7 @@ qr/\A(?:: keep-alive\n\n)*data: "tok1 "\n\n(?:: keep-alive\n\n){2,}data: "tok2 "
 
 
 
-=== TEST 15: heartbeats until the invocation's cap
+=== TEST 16: heartbeats until the invocation's cap
 --- config eval
 "agentcore_heartbeat 100ms;\nagentcore_invocation_timeout 500ms;\n"
 . $AgentCore::Test::Config
@@ -251,7 +273,7 @@ qr/\Adata: "Hello"\n\n(?:: keep-alive\n\n){2,}data: \{"error": "The invocation t
 
 
 
-=== TEST 16: never in a JSON answer
+=== TEST 17: never in a JSON answer
 --- config eval
 "agentcore_heartbeat 100ms;\nagentcore_invocation_timeout 100ms;\n"
 . $AgentCore::Test::Config
@@ -263,7 +285,7 @@ POST /invocations
 
 
 
-=== TEST 17: a client that leaves: no timer fires after the request
+=== TEST 18: a client that leaves: no timer fires after the request
 The first client leaves while the model hangs; a second invocation, in
 the same location and started later, hits the same cap: by its end the
 first one's timers would have fired.  Only the second's stream_error is
@@ -296,7 +318,7 @@ agentcore: stream_error: "The invocation timed out after 300ms (agentcore_invoca
 
 
 
-=== TEST 18: invalid values
+=== TEST 19: invalid values
 --- config eval
 "agentcore_tool_timeout soon;\n" . $AgentCore::Test::Config
 --- must_die
@@ -305,7 +327,7 @@ invalid value
 
 
 
-=== TEST 19: "off" and 0 are no limit
+=== TEST 20: "off" and 0 are no limit
 --- config eval
 "agentcore_invocation_timeout off;\nagentcore_tool_timeout 0;\n"
 . "agentcore_heartbeat off;\n" . $AgentCore::Test::Config
@@ -316,7 +338,7 @@ qq{data: "tok1 "\n\ndata: "tok2 "\n\n}
 
 
 
-=== TEST 20: a tool call with no upstream to close: given up, what it sends later dropped
+=== TEST 21: a tool call with no upstream to close: given up, what it sends later dropped
 Another client's request holds the proxy_cache lock of the tool's
 response (its upstream never answers, 1 s); the tool's subrequest waits
 for the lock, with no connection of its own to close.  The model asks
