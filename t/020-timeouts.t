@@ -146,7 +146,43 @@ sub {
 
 
 
-=== TEST 8: a tool past agentcore_tool_timeout: an error result, the loop goes on
+=== TEST 8: a session after the cap: the next prompt works, the tool call interrupted
+The first invocation is cut while its tool runs; the session keeps the
+turn, and the next one sends its unanswered toolUse with Strands'
+"Tool was interrupted." result.
+--- http_config eval
+$AgentCore::Test::HttpConfig . "agentcore_session_zone s:1m;\n"
+--- config eval
+"agentcore_session s;\nagentcore_invocation_timeout 400ms;\n"
+. $main::SlowTool . $AgentCore::Test::Config
+--- more_headers: X-Amzn-Bedrock-AgentCore-Runtime-Session-Id: sess-0123456789abcdef0123456789abcdef
+--- request eval
+[AgentCore::Test::invoke('[[tool name=slow input={}]]'),
+ AgentCore::Test::invoke('[[echo]]')]
+--- response_body_filters eval
+sub {
+    my $text = AgentCore::Test::sse_text(shift);
+    return $text if $text !~ /\A\{"messages"/;
+    my $req = JSON::PP->new->utf8->decode($text);
+    return CORE::join ' | ', map {
+        my $m = $_;
+        "$m->{role}: " . CORE::join ' + ', map {
+            exists $_->{text} ? $_->{text}
+            : exists $_->{toolUse} ? "toolUse $_->{toolUse}{name}"
+            : "toolResult $_->{toolResult}{status} "
+              . CORE::join('', map { $_->{text} // '' }
+                               @{ $_->{toolResult}{content} })
+        } @{ $m->{content} }
+    } @{ $req->{messages} };
+}
+--- response_body eval
+["[stream_error: The invocation timed out after 400ms (agentcore_invocation_timeout)]",
+ "user: [[tool name=slow input={}]] | assistant: toolUse slow"
+ . " | user: toolResult error Tool was interrupted. + [[echo]]"]
+
+
+
+=== TEST 9: a tool past agentcore_tool_timeout: an error result, the loop goes on
 --- config eval
 "agentcore_tool_timeout 300ms;\n" . $main::SlowTool . $AgentCore::Test::Config
 --- request eval
@@ -165,7 +201,7 @@ agentcore model call #2
 
 
 
-=== TEST 9: only the calls still running time out
+=== TEST 10: only the calls still running time out
 Two calls in one turn: the fast one's result stands.
 --- config eval
 "agentcore_tool_timeout 300ms;\nagentcore_tools reverse;\n"
@@ -178,7 +214,7 @@ AgentCore::Test::invoke('[[tools calls=[{"name":"reverse","input":{"text":"ab"}}
 
 
 
-=== TEST 10: a module's tool that answers after its timeout: the result is dropped
+=== TEST 11: a module's tool that answers after its timeout: the result is dropped
 "later" answers 300 ms after it starts, 200 ms after it was given up,
 while the model still streams the next answer (50 ms between words):
 its result is dropped, not taken as a second one.
@@ -197,7 +233,7 @@ completed twice
 
 
 
-=== TEST 11: the calculator's thread and its queue, given up
+=== TEST 12: the calculator's thread and its queue, given up
 A solve of about 0.4 s runs in the thread pool, a second call waits for
 it in the queue: both are given up at 100 ms.  The solve runs to its
 end, and so does the second call after it; their results find the calls
@@ -221,7 +257,7 @@ completed twice
 
 
 
-=== TEST 12: heartbeats while a tool runs
+=== TEST 13: heartbeats while a tool runs
 --- config eval
 "agentcore_heartbeat 100ms;\nagentcore_tool_timeout 450ms;\n"
 . $main::SlowTool . $AgentCore::Test::Config
@@ -232,7 +268,7 @@ qr/\A(?:: keep-alive\n\n){2,}data: "Tool"\n\ndata: " said:"\n\n(?:data: "[^"]*"\
 
 
 
-=== TEST 13: heartbeats while the model is silent, none after the end
+=== TEST 14: heartbeats while the model is silent, none after the end
 "slow" sends its two deltas 350 ms apart.
 --- config eval
 "agentcore_heartbeat 100ms;\n" . $AgentCore::Test::Config
@@ -243,7 +279,7 @@ qr/\A(?:: keep-alive\n\n)*data: "tok1 "\n\n(?:: keep-alive\n\n){2,}data: "tok2 "
 
 
 
-=== TEST 14: no heartbeat by default
+=== TEST 15: no heartbeat by default
 --- request eval
 AgentCore::Test::invoke('[[slow ms=350 n=2]]')
 --- response_body eval
@@ -251,7 +287,7 @@ qq{data: "tok1 "\n\ndata: "tok2 "\n\n}
 
 
 
-=== TEST 15: heartbeats with agentcore_sse_coalesce, each its own chunk
+=== TEST 16: heartbeats with agentcore_sse_coalesce
 --- config eval
 "agentcore_heartbeat 100ms;\nagentcore_sse_coalesce on;\n"
 . $AgentCore::Test::Config
@@ -262,7 +298,7 @@ qr/\A(?:: keep-alive\n\n)*data: "tok1 "\n\n(?:: keep-alive\n\n){2,}data: "tok2 "
 
 
 
-=== TEST 16: heartbeats until the invocation's cap
+=== TEST 17: heartbeats until the invocation's cap
 --- config eval
 "agentcore_heartbeat 100ms;\nagentcore_invocation_timeout 500ms;\n"
 . $AgentCore::Test::Config
@@ -273,7 +309,7 @@ qr/\Adata: "Hello"\n\n(?:: keep-alive\n\n){2,}data: \{"error": "The invocation t
 
 
 
-=== TEST 17: never in a JSON answer
+=== TEST 18: never in a JSON answer
 --- config eval
 "agentcore_heartbeat 100ms;\nagentcore_invocation_timeout 100ms;\n"
 . $AgentCore::Test::Config
@@ -285,7 +321,7 @@ POST /invocations
 
 
 
-=== TEST 18: a client that leaves: no timer fires after the request
+=== TEST 19: a client that leaves: no timer fires after the request
 The first client leaves while the model hangs; a second invocation, in
 the same location and started later, hits the same cap: by its end the
 first one's timers would have fired.  Only the second's stream_error is
@@ -318,7 +354,7 @@ agentcore: stream_error: "The invocation timed out after 300ms (agentcore_invoca
 
 
 
-=== TEST 19: invalid values
+=== TEST 20: invalid values
 --- config eval
 "agentcore_tool_timeout soon;\n" . $AgentCore::Test::Config
 --- must_die
@@ -327,7 +363,7 @@ invalid value
 
 
 
-=== TEST 20: "off" and 0 are no limit
+=== TEST 21: "off" and 0 are no limit
 --- config eval
 "agentcore_invocation_timeout off;\nagentcore_tool_timeout 0;\n"
 . "agentcore_heartbeat off;\n" . $AgentCore::Test::Config
@@ -338,7 +374,7 @@ qq{data: "tok1 "\n\ndata: "tok2 "\n\n}
 
 
 
-=== TEST 21: a tool call with no upstream to close: given up, what it sends later dropped
+=== TEST 22: a tool call with no upstream to close: given up, what it sends later dropped
 Another client's request holds the proxy_cache lock of the tool's
 response (its upstream never answers, 1 s); the tool's subrequest waits
 for the lock, with no connection of its own to close.  The model asks
