@@ -268,7 +268,30 @@ qr/\A(?:: keep-alive\n\n){2,}data: "Tool"\n\ndata: " said:"\n\n(?:data: "[^"]*"\
 
 
 
-=== TEST 14: heartbeats while the model is silent, none after the end
+=== TEST 14: a heartbeat is not the first event: $agentcore_ttfb_ms waits for the event
+The first event comes after the tool's 450 ms, heartbeats before it.
+--- http_config eval
+$AgentCore::Test::HttpConfig
+. qq{log_format ttfb "ttfb=\$agentcore_ttfb_ms";\n}
+--- config eval
+"agentcore_heartbeat 100ms;\nagentcore_tool_timeout 450ms;\n"
+. "access_log logs/ttfb.log ttfb;\n"
+. "location = /ttfb.log { access_log off; root logs; }\n"
+. $main::SlowTool . $AgentCore::Test::Config
+--- request eval
+[AgentCore::Test::invoke('[[tool name=slow input={}]]'), "GET /ttfb.log"]
+--- response_body_filters eval
+sub {
+    my $body = shift;
+    return $body =~ /\Attfb=(\d+)\n\z/
+           ? ($1 >= 450 ? "ttfb at least 450" : "ttfb $1") : "-";
+}
+--- response_body eval
+["-", "ttfb at least 450"]
+
+
+
+=== TEST 15: heartbeats while the model is silent, none after the end
 "slow" sends its two deltas 350 ms apart.
 --- config eval
 "agentcore_heartbeat 100ms;\n" . $AgentCore::Test::Config
@@ -279,7 +302,7 @@ qr/\A(?:: keep-alive\n\n)*data: "tok1 "\n\n(?:: keep-alive\n\n){2,}data: "tok2 "
 
 
 
-=== TEST 15: no heartbeat by default
+=== TEST 16: no heartbeat by default
 --- request eval
 AgentCore::Test::invoke('[[slow ms=350 n=2]]')
 --- response_body eval
@@ -287,7 +310,7 @@ qq{data: "tok1 "\n\ndata: "tok2 "\n\n}
 
 
 
-=== TEST 16: heartbeats with agentcore_sse_coalesce
+=== TEST 17: heartbeats with agentcore_sse_coalesce
 --- config eval
 "agentcore_heartbeat 100ms;\nagentcore_sse_coalesce on;\n"
 . $AgentCore::Test::Config
@@ -298,7 +321,7 @@ qr/\A(?:: keep-alive\n\n)*data: "tok1 "\n\n(?:: keep-alive\n\n){2,}data: "tok2 "
 
 
 
-=== TEST 17: heartbeats until the invocation's cap
+=== TEST 18: heartbeats until the invocation's cap
 --- config eval
 "agentcore_heartbeat 100ms;\nagentcore_invocation_timeout 500ms;\n"
 . $AgentCore::Test::Config
@@ -309,7 +332,7 @@ qr/\Adata: "Hello"\n\n(?:: keep-alive\n\n){2,}data: \{"error": "The invocation t
 
 
 
-=== TEST 18: never in a JSON answer
+=== TEST 19: never in a JSON answer
 --- config eval
 "agentcore_heartbeat 100ms;\nagentcore_invocation_timeout 100ms;\n"
 . $AgentCore::Test::Config
@@ -321,7 +344,7 @@ POST /invocations
 
 
 
-=== TEST 19: a client that leaves: no timer fires after the request
+=== TEST 20: a client that leaves: no timer fires after the request
 The first client leaves while the model hangs; a second invocation, in
 the same location and started later, hits the same cap: by its end the
 first one's timers would have fired.  Only the second's stream_error is
@@ -354,7 +377,7 @@ agentcore: stream_error: "The invocation timed out after 300ms (agentcore_invoca
 
 
 
-=== TEST 20: invalid values
+=== TEST 21: invalid values
 --- config eval
 "agentcore_tool_timeout soon;\n" . $AgentCore::Test::Config
 --- must_die
@@ -363,7 +386,7 @@ invalid value
 
 
 
-=== TEST 21: "off" and 0 are no limit
+=== TEST 22: "off" and 0 are no limit
 --- config eval
 "agentcore_invocation_timeout off;\nagentcore_tool_timeout 0;\n"
 . "agentcore_heartbeat off;\n" . $AgentCore::Test::Config
@@ -374,7 +397,7 @@ qq{data: "tok1 "\n\ndata: "tok2 "\n\n}
 
 
 
-=== TEST 22: a tool call with no upstream to close: given up, what it sends later dropped
+=== TEST 23: a tool call with no upstream to close: given up, what it sends later dropped
 Another client's request holds the proxy_cache lock of the tool's
 response (its upstream never answers, 1 s); the tool's subrequest waits
 for the lock, with no connection of its own to close.  The model asks
