@@ -330,7 +330,7 @@ qr/\A(?:: keep-alive\n\n)*data: "tok1 "\n\n(?:: keep-alive\n\n){2,}data: "tok2 "
 --- request eval
 AgentCore::Test::invoke('[[hang]]')
 --- response_body_like eval
-qr/\A(?:: keep-alive\n\n)*data: "Hello"\n\n(?:: keep-alive\n\n){2,}data: \{"error": "The invocation timed out after 500ms \(agentcore_invocation_timeout\)", "type": "stream_error"\}\n\n\z/
+qr/\A(?:: keep-alive\n\n)*data: "Hello"\n\n(?:: keep-alive\n\n)+data: \{"error": "The invocation timed out after 500ms \(agentcore_invocation_timeout\)", "type": "stream_error"\}\n\n\z/
 
 
 
