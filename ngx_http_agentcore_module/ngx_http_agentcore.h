@@ -79,6 +79,8 @@ struct ngx_http_agentcore_tool_call_s {
     unsigned                      done:1;
     unsigned                      error:1;
     unsigned                      too_big:1;
+    unsigned                      abandoned:1;   /* timed out: a late
+                                                    result is dropped */
 };
 
 

@@ -37,8 +37,6 @@ static void ngx_http_agentcore_model_refit(ngx_http_agentcore_ctx_t *ctx,
 static ngx_uint_t ngx_http_agentcore_overflow(ngx_str_t *error);
 static ngx_int_t ngx_http_agentcore_model_outcome(
     ngx_http_agentcore_ctx_t *ctx, ngx_str_t *error);
-static void ngx_http_agentcore_finish(ngx_http_agentcore_ctx_t *ctx,
-    ngx_str_t *error);
 static void ngx_http_agentcore_cleanup(void *data);
 #if (NGX_DEBUG && NGX_LINUX)
 static size_t ngx_http_agentcore_pool_bytes(ngx_pool_t *pool);
@@ -99,6 +97,8 @@ ngx_http_agentcore_handler(ngx_http_request_t *r)
     ctx->retry_event.handler = ngx_http_agentcore_retry_handler;
     ctx->retry_event.data = ctx;
     ctx->retry_event.log = r->connection->log;
+
+    ngx_http_agentcore_timeout_init(ctx);
 
     cln = ngx_pool_cleanup_add(r->pool, 0);
     if (cln == NULL) {
@@ -226,6 +226,9 @@ ngx_http_agentcore_body_handler(ngx_http_request_t *r)
 
 parsed:
 
+    /* agentcore_invocation_timeout counts from here (once) */
+    ngx_http_agentcore_deadline_start(ctx);
+
     prompt = json_object_get(ctx->payload, "prompt");
 
     rc = ngx_http_agentcore_credentials(ctx, &cr);
@@ -320,6 +323,8 @@ parsed:
     }
 
     ctx->streaming = 1;
+
+    ngx_http_agentcore_heartbeat_start(ctx);
 
     r->write_event_handler = ngx_http_agentcore_write_handler;
     r->read_event_handler = ngx_http_test_reading;
@@ -634,12 +639,17 @@ ngx_http_agentcore_step(ngx_http_agentcore_ctx_t *ctx)
     }
 
     if (rc == NGX_AGAIN) {
+        ngx_http_agentcore_tool_timer_start(ctx);
         return;
     }
 
 tools_done:
 
     ctx->tools_running = 0;
+
+    if (ctx->tool_event.timer_set) {
+        ngx_del_timer(&ctx->tool_event);
+    }
 
     message = ngx_http_agentcore_tools_message(ctx);
 
@@ -990,7 +1000,7 @@ ngx_http_agentcore_model_outcome(ngx_http_agentcore_ctx_t *ctx,
 
 /* ends the stream: an optional stream_error, then the last chunk */
 
-static void
+void
 ngx_http_agentcore_finish(ngx_http_agentcore_ctx_t *ctx, ngx_str_t *error)
 {
     ngx_int_t            rc;
@@ -1004,6 +1014,8 @@ ngx_http_agentcore_finish(ngx_http_agentcore_ctx_t *ctx, ngx_str_t *error)
     }
 
     ctx->finished = 1;
+
+    ngx_http_agentcore_timers_stop(ctx);
 
     /* the history is stored and the session free before the stream ends */
 
@@ -1092,6 +1104,8 @@ ngx_http_agentcore_cleanup(void *data)
     if (ctx->flush_event.posted) {
         ngx_delete_posted_event(&ctx->flush_event);
     }
+
+    ngx_http_agentcore_timers_stop(ctx);
 
     if (ctx->retry_event.timer_set) {
         ngx_del_timer(&ctx->retry_event);

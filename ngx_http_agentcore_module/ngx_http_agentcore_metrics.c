@@ -751,7 +751,12 @@ ngx_http_agentcore_metrics_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 
     if (ctx && ctx->streaming && !ctx->stats.ttfb_set) {
         for (cl = in; cl; cl = cl->next) {
-            if (ngx_buf_size(cl->buf) > 0) {
+
+            /* an event, not an agentcore_heartbeat comment (":") */
+
+            if (ngx_buf_size(cl->buf) > 0
+                && !(ngx_buf_in_memory(cl->buf) && *cl->buf->pos == ':'))
+            {
                 ctx->stats.ttfb = ngx_http_agentcore_metrics_elapsed(r);
                 ctx->stats.ttfb_set = 1;
                 break;

@@ -589,7 +589,25 @@ ngx_http_agentcore_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
         call = ngx_http_agentcore_tool_call(ctx, r);
 
         if (call == NULL) {
-            return ngx_http_next_body_filter(r, in);
+            /*
+             * a tool subrequest of an earlier turn, given up at
+             * agentcore_tool_timeout and not ended (no upstream to
+             * close): what it still sends is dropped
+             */
+
+            ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                           "agentcore: \"%V\" was given up: its output "
+                           "is dropped", &r->uri);
+
+            for (cl = in; cl; cl = cl->next) {
+                cl->buf->pos = cl->buf->last;
+
+                if (cl->buf->in_file) {
+                    cl->buf->file_pos = cl->buf->file_last;
+                }
+            }
+
+            return NGX_OK;
         }
 
         return ngx_http_agentcore_tool_body(call, in);
@@ -807,6 +825,58 @@ ngx_http_agentcore_model_resume(ngx_http_agentcore_ctx_t *ctx)
     if (ngx_http_post_request(ctx->model_sr, NULL) != NGX_OK) {
         ctx->request->connection->error = 1;
     }
+}
+
+
+/*
+ * agentcore_invocation_timeout: the model call in flight ends now.  Its
+ * upstream's cleanup closes the connection and finalizes the subrequest
+ * as when the client goes away (NGX_DONE: no post_subrequest handler);
+ * nothing more is decoded.
+ */
+
+void
+ngx_http_agentcore_model_abort(ngx_http_agentcore_ctx_t *ctx)
+{
+    if (ctx->model_sr == NULL || ctx->model_done) {
+        return;
+    }
+
+    ngx_http_agentcore_model_log_resume(ctx);
+
+    ctx->model_held = NULL;
+    ctx->model_failed = 1;
+
+    ngx_http_agentcore_subrequest_abort(ctx->model_sr);
+}
+
+
+/*
+ * Ends a background subrequest's upstream, from an event handler (never
+ * from the upstream's own stack).  A run of the subrequest still posted
+ * (the backpressure resume) then finds nothing to do.  A subrequest
+ * without an upstream, or one whose upstream is done, goes on to its
+ * end: what it sends is dropped.
+ */
+
+void
+ngx_http_agentcore_subrequest_abort(ngx_http_request_t *sr)
+{
+    ngx_http_upstream_t  *u;
+
+    u = sr->upstream;
+
+    if (u == NULL || u->cleanup == NULL) {
+        return;
+    }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, sr->connection->log, 0,
+                   "agentcore: subrequest \"%V\" ended", &sr->uri);
+
+    (*u->cleanup)(sr);
+
+    sr->write_event_handler = ngx_http_request_empty_handler;
+    sr->read_event_handler = ngx_http_request_empty_handler;
 }
 
 

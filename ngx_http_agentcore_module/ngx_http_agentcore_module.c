@@ -210,6 +210,27 @@ static ngx_command_t  ngx_http_agentcore_commands[] = {
       0,
       NULL },
 
+    { ngx_string("agentcore_invocation_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_agentcore_msec_off_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_agentcore_loc_conf_t, invocation_timeout),
+      NULL },
+
+    { ngx_string("agentcore_tool_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_agentcore_msec_off_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_agentcore_loc_conf_t, tool_timeout),
+      NULL },
+
+    { ngx_string("agentcore_heartbeat"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_agentcore_msec_off_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_agentcore_loc_conf_t, heartbeat),
+      NULL },
+
     { ngx_string("agentcore_metrics"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_agentcore_metrics_directive,
@@ -631,6 +652,9 @@ ngx_http_agentcore_create_loc_conf(ngx_conf_t *cf)
     conf->token_limit_log_level = NGX_CONF_UNSET_UINT;
     conf->response = NGX_CONF_UNSET_UINT;
     conf->response_max_size = NGX_CONF_UNSET_SIZE;
+    conf->invocation_timeout = NGX_CONF_UNSET_MSEC;
+    conf->tool_timeout = NGX_CONF_UNSET_MSEC;
+    conf->heartbeat = NGX_CONF_UNSET_MSEC;
 
     return conf;
 }
@@ -664,6 +688,10 @@ ngx_http_agentcore_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                               NGX_HTTP_AGENTCORE_RESPONSE_AUTO);
     ngx_conf_merge_size_value(conf->response_max_size,
                               prev->response_max_size, 8 * 1024 * 1024);
+    ngx_conf_merge_msec_value(conf->invocation_timeout,
+                              prev->invocation_timeout, 0);
+    ngx_conf_merge_msec_value(conf->tool_timeout, prev->tool_timeout, 0);
+    ngx_conf_merge_msec_value(conf->heartbeat, prev->heartbeat, 0);
     ngx_http_agentcore_retries_merge(prev, conf);
     ngx_http_agentcore_token_limit_merge(prev, conf);
 

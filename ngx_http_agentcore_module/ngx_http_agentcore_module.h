@@ -113,6 +113,9 @@ typedef struct {
     ngx_array_t                *token_limits;  /* agentcore_token_limit */
     ngx_uint_t                  token_limit_status;
     ngx_uint_t                  token_limit_log_level;
+    ngx_msec_t                  invocation_timeout;  /* 0: none */
+    ngx_msec_t                  tool_timeout;        /* 0: none */
+    ngx_msec_t                  heartbeat;           /* 0: off */
 } ngx_http_agentcore_loc_conf_t;
 
 
@@ -212,6 +215,15 @@ typedef struct {
     ngx_uint_t                  throttle_retries;  /* of this model call */
     ngx_uint_t                  error_retries;
 
+    /* ngx_http_agentcore_timeout.c */
+    ngx_event_t                 deadline_event; /* agentcore_invocation_
+                                                   timeout */
+    ngx_event_t                 tool_event;     /* agentcore_tool_timeout,
+                                                   for the turn's calls */
+    ngx_event_t                 heartbeat_event;    /* agentcore_heartbeat */
+    ngx_msec_t                  last_output;    /* when an event was last
+                                                   passed down */
+
     ac_usage_t                  usage;          /* summed over cycles */
     ngx_http_agentcore_token_limit_t  *token_limit;  /* its keys */
     ngx_http_agentcore_stats_t  stats;
@@ -252,8 +264,13 @@ extern ngx_module_t  ngx_http_agentcore_module;
 /* ngx_http_agentcore_handler.c: the invocation */
 ngx_int_t ngx_http_agentcore_handler(ngx_http_request_t *r);
 
+void ngx_http_agentcore_finish(ngx_http_agentcore_ctx_t *ctx,
+    ngx_str_t *error);
+
 /* ngx_http_agentcore_model.c: model subrequests and the capture filter */
 ngx_int_t ngx_http_agentcore_model_start(ngx_http_agentcore_ctx_t *ctx);
+void ngx_http_agentcore_model_abort(ngx_http_agentcore_ctx_t *ctx);
+void ngx_http_agentcore_subrequest_abort(ngx_http_request_t *sr);
 ngx_http_request_t *ngx_http_agentcore_post_subrequest(ngx_http_request_t *r,
     ngx_str_t *uri, ngx_str_t *args, ngx_buf_t *body,
     ngx_http_post_subrequest_t *ps, ngx_http_agentcore_ctx_t *ctx);
@@ -273,6 +290,7 @@ ngx_int_t ngx_http_agentcore_sse_pending(ngx_http_agentcore_ctx_t *ctx);
 void ngx_http_agentcore_sse_flush_later(ngx_http_agentcore_ctx_t *ctx);
 void ngx_http_agentcore_sse_flush_handler(ngx_event_t *ev);
 ngx_int_t ngx_http_agentcore_sse_blocked(ngx_http_agentcore_ctx_t *ctx);
+ngx_int_t ngx_http_agentcore_sse_heartbeat(ngx_http_agentcore_ctx_t *ctx);
 ngx_int_t ngx_http_agentcore_send_json(ngx_http_request_t *r,
     ngx_uint_t status, const char *error, const char *details);
 ngx_int_t ngx_http_agentcore_send_not_allowed(ngx_http_request_t *r,
@@ -306,6 +324,8 @@ ngx_int_t ngx_http_agentcore_tool_header(ngx_http_agentcore_tool_call_t *call,
     ngx_http_request_t *r);
 ngx_int_t ngx_http_agentcore_tool_body(ngx_http_agentcore_tool_call_t *call,
     ngx_chain_t *in);
+void ngx_http_agentcore_tools_abandon(ngx_http_agentcore_ctx_t *ctx,
+    ngx_str_t *text);
 
 /* ngx_http_agentcore_builtins.c */
 ngx_int_t ngx_http_agentcore_add_builtin_tools(ngx_conf_t *cf);
@@ -383,6 +403,15 @@ void ngx_http_agentcore_token_limit_charge(ngx_http_agentcore_ctx_t *ctx,
     const ac_usage_t *u);
 ngx_int_t ngx_http_agentcore_token_limit_refuse(ngx_http_agentcore_ctx_t *ctx,
     ngx_str_t *error, time_t retry_after);
+/* ngx_http_agentcore_timeout.c: the invocation's and tools' caps, the
+ * heartbeat */
+char *ngx_http_agentcore_msec_off_slot(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+void ngx_http_agentcore_timeout_init(ngx_http_agentcore_ctx_t *ctx);
+void ngx_http_agentcore_deadline_start(ngx_http_agentcore_ctx_t *ctx);
+void ngx_http_agentcore_tool_timer_start(ngx_http_agentcore_ctx_t *ctx);
+void ngx_http_agentcore_heartbeat_start(ngx_http_agentcore_ctx_t *ctx);
+void ngx_http_agentcore_timers_stop(ngx_http_agentcore_ctx_t *ctx);
 
 /* ngx_http_agentcore_request_id.c: $agentcore_request_id */
 ngx_int_t ngx_http_agentcore_request_id_variable(ngx_conf_t *cf);

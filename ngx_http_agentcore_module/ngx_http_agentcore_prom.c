@@ -22,6 +22,7 @@ const char *const  ac_prom_error_types[] = {
     "stream_truncated",         /* the stream ended before messageStop */
     "max_tokens",               /* stopReason max_tokens */
     "max_cycles",               /* agentcore_max_cycles reached */
+    "invocation_timeout",       /* agentcore_invocation_timeout */
     "session",                  /* busy, no room, or not stored */
     "credentials",              /* none for a later model call */
     "request_too_large",        /* past the model location's

@@ -149,6 +149,9 @@ ngx_http_agentcore_sse_send(ngx_http_agentcore_ctx_t *ctx, ngx_chain_t *out)
 
     rc = ngx_http_output_filter(ctx->request, out);
 
+    /* agentcore_heartbeat counts from here */
+    ctx->last_output = ngx_current_msec;
+
     /*
      * our links join the busy list at its tail, one by one (unlike
      * ngx_chain_update_chains(), which walks the whole list to append,
@@ -248,6 +251,36 @@ ngx_http_agentcore_sse_error(ngx_http_agentcore_ctx_t *ctx,
     b->flush = 1;
 
     ctx->unflushed = 0;
+
+    if (ngx_http_agentcore_sse_pending(ctx) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_agentcore_sse_send(ctx, cl);
+}
+
+
+/*
+ * agentcore_heartbeat: an SSE comment line and the blank line after it,
+ * which EventSource, the runtime's clients and proxies take as data
+ * without an event; flushed at once, after anything held
+ */
+
+ngx_int_t
+ngx_http_agentcore_sse_heartbeat(ngx_http_agentcore_ctx_t *ctx)
+{
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl;
+
+    static u_char  comment[] = ": keep-alive\n\n";
+
+    b = ngx_http_agentcore_sse_buf(ctx, sizeof(comment) - 1, &cl);
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    b->last = ngx_cpymem(b->last, comment, sizeof(comment) - 1);
+    b->flush = 1;
 
     if (ngx_http_agentcore_sse_pending(ctx) != NGX_OK) {
         return NGX_ERROR;

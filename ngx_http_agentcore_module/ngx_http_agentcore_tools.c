@@ -696,6 +696,14 @@ ngx_http_agentcore_tool_result(ngx_http_agentcore_tool_call_t *call,
 
     ctx = call->invocation;
 
+    if (call->abandoned) {
+        /* given up at agentcore_tool_timeout: its result came too late */
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, call->request->connection->log, 0,
+                       "agentcore tool call %V: a result after the "
+                       "timeout, dropped", &call->tool_use_id);
+        return;
+    }
+
     if (call->done) {
         ngx_log_error(NGX_LOG_ALERT, call->request->connection->log, 0,
                       "agentcore tool \"%V\" completed twice",
@@ -1514,6 +1522,61 @@ ngx_http_agentcore_location_tool_abort(ngx_event_t *ev)
     }
 
     ngx_http_run_posted_requests(c);
+}
+
+
+/*
+ * The calls of the turn still running are given up: agentcore_tool_timeout
+ * (text: each gets it as an error result, the last one wakes the
+ * invocation), or the end of the invocation (text NULL: no result).  A
+ * location's upstream is closed, as at agentcore_tool_max_size; what
+ * another tool reports later is dropped (ngx_http_agentcore_tool_result).
+ * A thread's work is not interrupted: the calculator's completion finds
+ * the call abandoned.
+ */
+
+void
+ngx_http_agentcore_tools_abandon(ngx_http_agentcore_ctx_t *ctx,
+    ngx_str_t *text)
+{
+    ngx_uint_t                           i;
+    ngx_http_agentcore_tool_call_t      *call;
+    ngx_http_agentcore_location_call_t  *lc;
+
+    for (i = 0; i < ctx->ncalls; i++) {
+        call = &ctx->calls[i];
+
+        if (call->done || call->abandoned) {
+            continue;
+        }
+
+        if (call->tool->handler == ngx_http_agentcore_location_tool
+            && call->sr && call->data)
+        {
+            lc = call->data;
+
+            if (lc->abort.posted) {
+                ngx_delete_posted_event(&lc->abort);
+            }
+
+            if (!lc->finished && call->sr->upstream
+                && call->sr->upstream->cleanup)
+            {
+                lc->finished = 1;
+                ngx_http_agentcore_subrequest_abort(call->sr);
+            }
+        }
+
+        if (text) {
+            ngx_log_error(NGX_LOG_WARN, ctx->request->connection->log, 0,
+                          "agentcore tool \"%V\" (%V): %V",
+                          &call->tool->name, &call->tool_use_id, text);
+
+            ngx_http_agentcore_tool_result(call, NGX_ERROR, "Error: ", text);
+        }
+
+        call->abandoned = 1;
+    }
 }
 
 
