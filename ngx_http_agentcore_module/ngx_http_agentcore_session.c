@@ -122,6 +122,8 @@ static void ngx_http_agentcore_session_delete(
     ngx_http_agentcore_session_zone_t *zone,
     ngx_http_agentcore_session_node_t *node);
 static void ngx_http_agentcore_session_cleanup(void *data);
+static void ngx_http_agentcore_session_uncount(
+    ngx_http_agentcore_session_t *s);
 
 
 static ngx_str_t  ngx_http_agentcore_session_header =
@@ -1078,7 +1080,18 @@ ngx_http_agentcore_session_end(ngx_http_agentcore_ctx_t *ctx,
 
     s = ctx->session;
 
-    if (s == NULL || !s->held) {
+    if (s == NULL) {
+        return NGX_OK;
+    }
+
+    /*
+     * The invocation is over for agentcore_ping_busy and the in-flight
+     * gauge now, not when the request is freed: that waits for the
+     * client to close a connection nginx lingers on (lingering_close).
+     */
+    ngx_http_agentcore_session_uncount(s);
+
+    if (!s->held) {
         return NGX_OK;
     }
 
@@ -1347,13 +1360,21 @@ ngx_http_agentcore_session_cleanup(void *data)
         ngx_http_agentcore_session_release(s);
     }
 
+    ngx_http_agentcore_session_uncount(s);
+
+    s->ctx->session = NULL;
+}
+
+
+static void
+ngx_http_agentcore_session_uncount(ngx_http_agentcore_session_t *s)
+{
     if (s->counted && ngx_http_agentcore_worker) {
         (void) ngx_atomic_fetch_add(&ngx_http_agentcore_worker->invocations,
                                     -1);
-        s->counted = 0;
     }
 
-    s->ctx->session = NULL;
+    s->counted = 0;
 }
 
 

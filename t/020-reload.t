@@ -27,7 +27,7 @@ BEGIN {
 }
 
 use lib 't/lib';
-use AgentCore::Test;
+use AgentCore::Test 'tool_module';
 use Test::More;
 use IO::Socket::INET;
 use IO::Select;
@@ -55,8 +55,8 @@ if ($Nginx !~ m{/}) {
 }
 $Nginx = File::Spec->rel2abs($Nginx);
 
-my ($Module) = grep { /ngx_http_agentcore_module\.so$/ }
-               split ' ', $ENV{TEST_NGINX_LOAD_MODULES};
+my $Modules = join '', map { "load_module $_;\n" }
+                       split ' ', $ENV{TEST_NGINX_LOAD_MODULES};
 
 my @Masters;        # every master started, stopped at the end
 
@@ -117,8 +117,7 @@ sub log_since {
 
 sub start_nginx {
     my $conf = <<"_EOC_";
-load_module $Module;
-daemon on;
+${Modules}daemon on;
 master_process on;
 worker_processes 2;
 pid $PidFile;
@@ -160,6 +159,13 @@ http {
             agentcore;
             agentcore_session sessions;
             add_header X-Worker \$pid always;
+        }
+
+        # a worker that dies with a zone locked (t/module)
+        location = /die {
+            agentcore;
+            agentcore_session sessions;
+            agentcore_tools die_locked;
         }
 
         location = /ping { agentcore_ping; agentcore_ping_busy on; }
@@ -214,9 +220,10 @@ sub request {
 
 sub connect_to {
     my $port = shift // $Port;
-    return IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port,
-                                 Proto => 'tcp')
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                  PeerPort => $port, Proto => 'tcp')
         or die "connect to $port: $!\n";
+    return $s;
 }
 
 # status, headers (lower case), de-chunked body, and whether the chunked
@@ -257,18 +264,30 @@ sub get {
     my ($uri, $port) = @_;
     my $s = connect_to($port);
     print $s request('GET', $uri);
-    local $/;
-    my $raw = <$s> // '';
+    return read_all($s);
+}
+
+# reads the whole answer, for $Wait seconds at most
+sub read_all {
+    my $s = shift;
+    my $raw = '';
+    my $sel = IO::Select->new($s);
+    my $deadline = time + $Wait;
+
+    while (time < $deadline) {
+        next if !$sel->can_read(0.1);
+        last if !sysread($s, $raw, 65536, length $raw);
+    }
+
     return $raw;
 }
 
 sub invoke {
-    my ($prompt, $sid) = @_;
+    my ($prompt, $sid, $uri) = @_;
     my $s = connect_to();
-    print $s request('POST', '/invocations',
+    print $s request('POST', $uri // '/invocations',
                      $Json->encode({ prompt => $prompt }), $sid);
-    local $/;
-    my ($status, $h, $body, $done) = parse(<$s> // '');
+    my ($status, $h, $body, $done) = parse(read_all($s));
     return ($status, AgentCore::Test::sse_text($body), $done);
 }
 
@@ -284,14 +303,16 @@ sub metrics {
     return ($status == 200 ? $body : '');
 }
 
-# the metrics once no invocation is in flight: a client reads the end
-# of its stream a moment before nginx logs (and counts) the invocation
+# the metrics once the totals reach $n: an invocation is counted when
+# nginx logs it, which is when the client closes its connection (nginx
+# lingers on a connection it closes: lingering_close)
 sub settled {
+    my $n = shift;
     my $m;
     eval {
-        await('no invocation in flight', sub {
+        await("$n invocations counted", sub {
             $m = metrics();
-            metric($m, 'agentcore_invocations_in_flight') == 0;
+            metric($m, 'agentcore_invocations_total') == $n;
         });
     };
     return $m;
@@ -383,6 +404,28 @@ release('open');
     is($text, 'Before the gate, after it.', 'an open gate answers at once');
 }
 
+# a client that has read the whole answer and keeps its connection: the
+# invocation is over, though nginx lingers on the connection until the
+# client closes it (or lingering_timeout)
+{
+    my $s = connect_to();
+    print $s request('POST', '/invocations',
+                     $Json->encode({ prompt => '[[deltas texts=["x"]]] a' }));
+    my $sel = IO::Select->new($s);
+    my $raw = '';
+    my $deadline = time + $Wait;
+    while ($raw !~ /\r\n0\r\n\r\n\z/ && time < $deadline) {
+        next if !$sel->can_read(0.1);
+        last if !sysread($s, $raw, 65536, length $raw);
+    }
+    ok((parse($raw))[3], 'an answer read whole, the connection kept');
+    is(ping(), 'Healthy', 'ping: healthy once the answer is whole');
+    is(metric(metrics(), 'agentcore_invocations_in_flight'), 0,
+       'in flight: 0 once the answer is whole');
+    close $s;
+    $ok++;
+}
+
 # ------------------------------------------------------------ reload
 
 {
@@ -460,7 +503,7 @@ release('open');
          'a session whose turn ran across the reload goes on');
     $ok++;
 
-    $m = settled();
+    $m = settled($ok);
     is(metric($m, 'agentcore_invocations_in_flight'), 0, 'in flight: 0');
     is(metric($m, 'agentcore_invocations_total'), $ok,
        "the totals count every invocation ($ok)");
@@ -521,11 +564,47 @@ release('open');
     is(scalar(grep { (parse($_->{raw}))[3] } @cut), 0,
        'the killed worker\'s streams were cut');
 
-    $m = settled();
+    $m = settled($ok);
     is(metric($m, 'agentcore_invocations_in_flight'), 0, 'in flight: 0');
     is(metric($m, 'agentcore_invocations_total'), $ok,
        "the totals count what ended ($ok)");
     is(ping(), 'Healthy', 'ping: healthy');
+
+    @workers = children($master);
+}
+
+# ------------------------------------------------------------ a dead lock
+
+# a worker dies in a critical section, a zone locked: the master unlocks
+# every shared zone its dead worker held (nginx does, since 1.1), and the
+# sessions, /ping and the metrics go on
+for my $zone ('sessions', 'agentcore_module_state') {
+    my $at = log_size();
+    my $s = connect_to();
+    print $s request('POST', '/die', $Json->encode({ prompt =>
+              "[[tool name=die_locked input={\"zone\":\"$zone\"}]]" }),
+              sid('d', 1));
+
+    my $dead;
+    await("a worker to die with \"$zone\" locked", sub {
+        log_since($at) =~ /worker process (\d+) exited on signal 9/
+            and $dead = $1;
+    });
+    close $s;
+
+    eval { await('a new worker', sub { children($master) == 2 }) };
+    ok(!$@, "$zone: a worker takes the dead one's place");
+
+    my ($status, $text) = invoke('[[echo]] after a dead lock', sid('d', 2));
+    $ok++;
+    like($text, qr/after a dead lock/, "$zone: an invocation runs");
+    like(log_since($at), qr/shared memory zone "$zone" was locked by $dead$/m,
+         "$zone: unlocked by the master, logged");
+    is(ping(), 'Healthy', "$zone: ping");
+
+    my $m = settled($ok);
+    is(metric($m, 'agentcore_invocations_total'), $ok,
+       "$zone: the totals ($ok)");
 
     @workers = children($master);
 }
@@ -581,7 +660,7 @@ release('open');
     await('the old master to exit', sub { !alive($master) });
 
     # the new binary's zones are its own: they start empty
-    my $m = settled();
+    my $m = settled(0);
     is(metric($m, 'agentcore_invocations_in_flight'), 0, 'in flight: 0');
     is(metric($m, 'agentcore_invocations_total'), 0,
        'the new binary counts from zero');
@@ -601,8 +680,9 @@ release('open');
     is(ping(), 'Healthy', 'ping: healthy');
 
     my $t = log_since(0);
-    unlike($t, qr/\[(?:alert|crit|emerg)\](?! .*exited on signal 9)/,
-           'no alert, crit or emerg but the kill\'s');
+    unlike($t, qr/\[(?:alert|crit|emerg)\](?! .*(?:exited\ on\ signal\ 9
+                                               |was\ locked\ by\ \d+$))/mx,
+           'no alert, crit or emerg but the kills\'');
 
     kill 'QUIT', $new;
     await('the new master to exit', sub { !alive($new) });
