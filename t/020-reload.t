@@ -28,6 +28,7 @@ BEGIN {
 
 use lib 't/lib';
 use AgentCore::Test 'tool_module';
+use AgentCore::Creds;
 use Test::More;
 use IO::Socket::INET;
 use IO::Select;
@@ -43,7 +44,16 @@ my $Wait = 20;
 my $Root = $AgentCore::Test::Root;
 my $Port = $ENV{TEST_NGINX_PORT} || 25001;
 my $Serv = File::Spec->rel2abs($ENV{TEST_NGINX_SERVROOT} || 't/servroot');
-my $Bedrock = $ENV{TEST_NGINX_BEDROCK_PORT};
+
+# fetched credentials (the container endpoint's stand-in), which the
+# emulator takes: the fetches tell what the zone kept
+my $CS = AgentCore::Creds->start;
+$CS->reset;
+my $CredsPath = '/creds/reload';
+$ENV{AWS_CONTAINER_CREDENTIALS_FULL_URI} =
+    'http://127.0.0.1:' . $CS->port . $CredsPath;
+my $Bedrock = AgentCore::Emulator::start_emulator(
+    keys => [join ':', @{ $AgentCore::Creds::DEFAULT_KEYS[0] }]);
 my $Log = "$Serv/logs/error.log";
 my $PidFile = "$Serv/logs/nginx.pid";
 my $Json = JSON::PP->new->canonical;
@@ -124,10 +134,6 @@ pid $PidFile;
 error_log $Log info;
 worker_rlimit_nofile 4096;
 
-env AWS_ACCESS_KEY_ID;
-env AWS_SECRET_ACCESS_KEY;
-env AWS_EC2_METADATA_SERVICE_ENDPOINT;
-
 events {
     accept_mutex off;
     worker_connections 2048;
@@ -142,6 +148,7 @@ http {
     scgi_temp_path $Serv/scgi_temp;
 
     agentcore_retries off;
+    agentcore_credentials container;
     agentcore_session_zone sessions:1m;
 
     upstream bedrock {
@@ -403,6 +410,7 @@ release('open');
     $ok++;
     is($text, 'Before the gate, after it.', 'an open gate answers at once');
 }
+is($CS->fetches($CredsPath), 1, 'credentials: fetched once');
 
 # a client that has read the whole answer and keeps its connection: the
 # invocation is over, though nginx lingers on the connection until the
@@ -509,6 +517,8 @@ release('open');
        "the totals count every invocation ($ok)");
     is(ping(), 'Healthy', 'ping: healthy again');
 
+    is($CS->fetches($CredsPath), 1, 'credentials: kept, not fetched again');
+
     @workers = children($master);
     diag(sprintf "reload: %d streams held in %.2fs", $N, $held);
 }
@@ -569,6 +579,7 @@ release('open');
     is(metric($m, 'agentcore_invocations_total'), $ok,
        "the totals count what ended ($ok)");
     is(ping(), 'Healthy', 'ping: healthy');
+    is($CS->fetches($CredsPath), 1, 'credentials: kept, not fetched again');
 
     @workers = children($master);
 }
@@ -665,10 +676,13 @@ for my $zone ('sessions', 'agentcore_module_state') {
     is(metric($m, 'agentcore_invocations_total'), 0,
        'the new binary counts from zero');
 
-    # credentials: the new binary signs (env credentials passed on)
+    # credentials: the new binary fetches and signs (the module passed
+    # AWS_CONTAINER_CREDENTIALS_FULL_URI on to it)
     my ($st, $text) = invoke('after the upgrade');
     is($text, 'Hello! You said: after the upgrade',
        'the new binary invokes the model');
+    is($CS->fetches($CredsPath), 2,
+       'credentials: the new binary fetched its own, once');
 
     TODO: {
         local $TODO = 'sessions live in the old master\'s shared memory '
