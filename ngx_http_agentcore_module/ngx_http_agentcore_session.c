@@ -440,6 +440,18 @@ ngx_http_agentcore_session_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     /* a full zone is handled: evictions, then a clear error */
     zone->shpool->log_nomem = 0;
 
+    if (ngx_inherited && ngx_is_init_cycle(ngx_cycle)) {
+        /*
+         * A new binary (USR2): its shared memory is its own, the old
+         * master's sessions are out of its reach (docs/operating.md)
+         */
+        ngx_log_error(NGX_LOG_NOTICE, shm_zone->shm.log, 0,
+                      "agentcore: a new binary: agentcore_session_zone "
+                      "\"%V\" starts empty, the sessions of the old "
+                      "binary's workers stay with them",
+                      &shm_zone->shm.name);
+    }
+
     return NGX_OK;
 }
 

@@ -643,6 +643,8 @@ for my $zone ('sessions', 'agentcore_module_state') {
     push @Masters, $new;
 
     is(master("$PidFile.oldbin"), $master, 'nginx.pid.oldbin: the old master');
+    like(log_since($at), qr/\[notice\] $new#\d+: agentcore: a new binary: agentcore_session_zone "sessions" starts empty/,
+         'the new binary says its sessions start empty');
 
     kill 'WINCH', $master;
     await('the old workers to shut down gracefully', sub {
