@@ -42,7 +42,12 @@ my $N = $ENV{AGENTCORE_RELOAD_STREAMS} || 200;
 my $Wait = 20;
 
 my $Root = $AgentCore::Test::Root;
-my $Port = $ENV{TEST_NGINX_PORT} || 25001;
+my $Port = $ENV{TEST_NGINX_PORT} || do {
+    # t/prove.sh gives one; else a free one
+    my $l = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
+                                  Listen => 1) or die "listen: $!\n";
+    $l->sockport;
+};
 my $Serv = File::Spec->rel2abs($ENV{TEST_NGINX_SERVROOT} || 't/servroot');
 
 # fetched credentials (the container endpoint's stand-in), which the
@@ -520,7 +525,7 @@ is($CS->fetches($CredsPath), 1, 'credentials: fetched once');
     is($CS->fetches($CredsPath), 1, 'credentials: kept, not fetched again');
 
     @workers = children($master);
-    diag(sprintf "reload: %d streams held in %.2fs", $N, $held);
+    note(sprintf "reload: %d streams held in %.2fs", $N, $held);
 }
 
 # ------------------------------------------------------------ SIGKILL
@@ -537,7 +542,7 @@ is($CS->fetches($CredsPath), 1, 'credentials: fetched once');
     my @cut = grep { worker_of($_) == $victim } @s;
     my @kept = grep { worker_of($_) != $victim } @s;
 
-    diag("kill: $count{$victim} streams on $victim, "
+    note("kill: $count{$victim} streams on $victim, "
          . scalar(@kept) . ' on the other');
 
     my $at = log_size();
