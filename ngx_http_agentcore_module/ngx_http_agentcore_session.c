@@ -27,12 +27,14 @@
 typedef struct {
     ngx_pid_t                           pid;          /* 0: free */
     ngx_atomic_t                        invocations;
+    ngx_uint_t                          epoch;        /* of its taking */
 } ngx_http_agentcore_worker_t;
 
 
 typedef struct {
     ngx_uint_t                          ping_status;  /* 0: none yet */
     time_t                              ping_stamp;
+    ngx_uint_t                          epoch;        /* slots taken */
     ngx_http_agentcore_worker_t         workers[NGX_HTTP_AGENTCORE_WORKERS];
 } ngx_http_agentcore_state_sh_t;
 
@@ -59,6 +61,8 @@ typedef struct {
     size_t                              size;
     uint64_t                            generation;   /* of the holder */
     ngx_pid_t                           owner;        /* 0: free */
+    ngx_uint_t                          owner_slot;   /* its worker slot */
+    ngx_uint_t                          owner_epoch;
     size_t                              len;
     u_char                              id[1];
 } ngx_http_agentcore_session_node_t;
@@ -541,7 +545,13 @@ ngx_http_agentcore_session_init_process(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
-    /* a slot of our own: a free one, or one of a process now gone */
+    /*
+     * The slots of processes now gone are freed, all of them: a worker
+     * starts in place of one that died, and its pid, soon given to
+     * another process (pid_max may be 32768), no longer counts as a
+     * worker's, for the invocations in flight and the sessions it held
+     * (ngx_http_agentcore_session_alive()).  Then a slot of our own.
+     */
 
     sh = ngx_http_agentcore_state->sh;
     slot = NULL;
@@ -554,12 +564,17 @@ ngx_http_agentcore_session_init_process(ngx_cycle_t *cycle)
         if (w->pid == ngx_pid) {
             /* an earlier process with our pid died without its exit */
             w->pid = 0;
+
+        } else if (w->pid
+                   && kill(w->pid, 0) == -1 && ngx_errno == NGX_ESRCH)
+        {
+            ngx_log_error(NGX_LOG_NOTICE, cycle->log, 0,
+                          "agentcore: the worker slot of process %P, "
+                          "which is gone, freed", w->pid);
+            w->pid = 0;
         }
 
-        if (slot == NULL
-            && (w->pid == 0
-                || (kill(w->pid, 0) == -1 && ngx_errno == NGX_ESRCH)))
-        {
+        if (slot == NULL && w->pid == 0) {
             slot = w;
         }
     }
@@ -567,6 +582,7 @@ ngx_http_agentcore_session_init_process(ngx_cycle_t *cycle)
     if (slot) {
         slot->pid = ngx_pid;
         slot->invocations = 0;
+        slot->epoch = ++sh->epoch;
     }
 
     ngx_shmtx_unlock(&ngx_http_agentcore_state->shpool->mutex);
@@ -1053,6 +1069,16 @@ ngx_http_agentcore_session_acquire(ngx_http_agentcore_session_t *s,
     node->generation = ++zone->sh->generation;
     node->last = ngx_current_msec;
 
+    if (ngx_http_agentcore_worker) {
+        node->owner_slot = ngx_http_agentcore_worker
+                           - ngx_http_agentcore_state->sh->workers;
+        node->owner_epoch = ngx_http_agentcore_worker->epoch;
+
+    } else {
+        node->owner_slot = NGX_HTTP_AGENTCORE_WORKERS;    /* none */
+        node->owner_epoch = 0;
+    }
+
     s->generation = node->generation;
     s->held = 1;
     ngx_queue_insert_tail(&ngx_http_agentcore_held, &s->queue);
@@ -1437,6 +1463,7 @@ ngx_http_agentcore_session_alive(ngx_http_agentcore_session_zone_t *zone,
     ngx_http_agentcore_session_node_t *node)
 {
     ngx_queue_t                   *q;
+    ngx_http_agentcore_worker_t   *w;
     ngx_http_agentcore_session_t  *s;
 
     if (node->owner == 0) {
@@ -1458,6 +1485,21 @@ ngx_http_agentcore_session_alive(ngx_http_agentcore_session_zone_t *zone,
         }
 
         return 0;
+    }
+
+    /*
+     * A worker that died has its slot freed by the one started in its
+     * place: its pid, maybe another program's by now, holds nothing
+     */
+
+    if (node->owner_slot < NGX_HTTP_AGENTCORE_WORKERS
+        && ngx_http_agentcore_state)
+    {
+        w = &ngx_http_agentcore_state->sh->workers[node->owner_slot];
+
+        if (w->pid != node->owner || w->epoch != node->owner_epoch) {
+            return 0;
+        }
     }
 
     if (kill(node->owner, 0) == -1 && ngx_errno == NGX_ESRCH) {

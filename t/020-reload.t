@@ -380,6 +380,31 @@ sub pump {
     }
 }
 
+# as root: a process (sleep) of pid $pid, if ns_last_pid lets us have it
+sub impostor {
+    my $pid = shift;
+
+    return undef if $> != 0;
+
+    for (1 .. 5) {
+        open my $f, '>', '/proc/sys/kernel/ns_last_pid' or return undef;
+        print $f $pid - 1;
+        close $f or return undef;
+
+        my $kid = fork // return undef;
+        if ($kid == 0) {
+            { no warnings 'exec'; exec { 'sleep' } 'sleep', '60'; }
+            POSIX::_exit(1);
+        }
+        return $kid if $kid == $pid;
+
+        kill 'KILL', $kid;
+        waitpid($kid, 0);
+    }
+
+    return undef;
+}
+
 sub first_delta { $_[0]->{raw} =~ /data: "Before "\n\n/ }
 
 sub worker_of { $_[0]->{raw} =~ /^X-Worker: (\d+)/mi ? $1 : 0 }
@@ -553,6 +578,20 @@ is($CS->fetches($CredsPath), 1, 'credentials: fetched once');
     });
     await('a new worker', sub { children($master) == 2 });
 
+    # the worker started in its place frees the dead one's slot (its pid
+    # no longer counts as a worker's, whoever gets it next)
+    eval {
+        await('the dead worker\'s slot freed', sub {
+            log_since($at) =~ /slot of process $victim, which is gone, freed/;
+        });
+    };
+    ok(!$@, 'the new worker frees the dead one\'s slot');
+
+    # as root, another program gets the dead worker's pid: with pid_max
+    # at 32768, a pid comes back soon on a busy host
+    my $impostor = impostor($victim);
+    note($impostor ? "pid $victim now runs sleep" : 'no pid reuse');
+
     my $m = metrics();
     is(metric($m, 'agentcore_invocations_in_flight'), scalar(@kept),
        'in flight: only the live worker\'s streams');
@@ -568,6 +607,11 @@ is($CS->fetches($CredsPath), 1, 'credentials: fetched once');
         $ok++;
         like($text, qr/already processing a request/i,
              'a session the live worker holds is still busy');
+    }
+
+    if ($impostor) {
+        kill 'KILL', $impostor;
+        waitpid($impostor, 0);
     }
 
     release('kill');
