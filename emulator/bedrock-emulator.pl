@@ -1271,6 +1271,18 @@ my %SCENARIO;
                               // 'An internal error occurred.'));
     },
 
+    gate => sub {
+        my ($ctx, $plan, $d) = @_;
+        my $id = $d->{args}{id} // 'default';
+
+        $plan->message_start();
+        $plan->text_delta(0, 'Before ');
+        $plan->push_step('S', sub { gate($_[0], $id) });
+        $plan->text_delta(0, 'the gate, after it.');
+        $plan->block_stop(0);
+        $plan->finish('end_turn');
+    },
+
     hang => sub {
         my ($ctx, $plan) = @_;
 
@@ -1514,6 +1526,27 @@ sub progress {
     close $fh;
 }
 
+# [[gate]]: waits, after its first delta, until GET /_emulator/release?id=ID
+# (a file in the state directory); false if the peer went away meanwhile
+sub gate {
+    my ($c, $id) = @_;
+    my ($rin, $n);
+
+    $id =~ s/[^A-Za-z0-9_.-]/_/g;
+
+    until (-e "$OPT{state_dir}/gate-$id") {
+        $rin = '';
+        vec($rin, fileno($c->{sock}), 1) = 1;
+        next if !select($rin, undef, undef, 0.01);
+        $n = sysread($c->{sock}, $c->{buf}, 65536, length $c->{buf});
+        if (!$n) {
+            $c->{close} = 1;
+            return 0;
+        }
+    }
+    return 1;
+}
+
 sub partial_scenario {
     my ($ctx, $plan, $d, $how) = @_;
     my $f;
@@ -1753,6 +1786,18 @@ sub handle_request {
         $line = open($fh, '<', "$OPT{state_dir}/progress-$id")
                 ? (<$fh> // '') : "none\n";
         send_response($c, $req, 200, ['Content-Type', 'text/plain'], $line);
+        return;
+    }
+
+    if ($req->{path} eq '/_emulator/release') {
+        my ($id, $fh);
+
+        ($id) = ($req->{target} =~ /[?&]id=([A-Za-z0-9_.-]+)/);
+        $id //= 'default';
+        mkdir($OPT{state_dir}, 0700);
+        open($fh, '>', "$OPT{state_dir}/gate-$id") and close $fh;
+        send_response($c, $req, 200, ['Content-Type', 'text/plain'],
+                      "released\n");
         return;
     }
 

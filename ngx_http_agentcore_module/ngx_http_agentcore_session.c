@@ -27,12 +27,14 @@
 typedef struct {
     ngx_pid_t                           pid;          /* 0: free */
     ngx_atomic_t                        invocations;
+    ngx_uint_t                          epoch;        /* of its taking */
 } ngx_http_agentcore_worker_t;
 
 
 typedef struct {
     ngx_uint_t                          ping_status;  /* 0: none yet */
     time_t                              ping_stamp;
+    ngx_uint_t                          epoch;        /* slots taken */
     ngx_http_agentcore_worker_t         workers[NGX_HTTP_AGENTCORE_WORKERS];
 } ngx_http_agentcore_state_sh_t;
 
@@ -59,6 +61,8 @@ typedef struct {
     size_t                              size;
     uint64_t                            generation;   /* of the holder */
     ngx_pid_t                           owner;        /* 0: free */
+    ngx_uint_t                          owner_slot;   /* its worker slot */
+    ngx_uint_t                          owner_epoch;
     size_t                              len;
     u_char                              id[1];
 } ngx_http_agentcore_session_node_t;
@@ -122,6 +126,8 @@ static void ngx_http_agentcore_session_delete(
     ngx_http_agentcore_session_zone_t *zone,
     ngx_http_agentcore_session_node_t *node);
 static void ngx_http_agentcore_session_cleanup(void *data);
+static void ngx_http_agentcore_session_uncount(
+    ngx_http_agentcore_session_t *s);
 
 
 static ngx_str_t  ngx_http_agentcore_session_header =
@@ -438,6 +444,18 @@ ngx_http_agentcore_session_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     /* a full zone is handled: evictions, then a clear error */
     zone->shpool->log_nomem = 0;
 
+    if (ngx_inherited && ngx_is_init_cycle(ngx_cycle)) {
+        /*
+         * A new binary (USR2): its shared memory is its own, the old
+         * master's sessions are out of its reach (docs/operating.md)
+         */
+        ngx_log_error(NGX_LOG_NOTICE, shm_zone->shm.log, 0,
+                      "agentcore: a new binary: agentcore_session_zone "
+                      "\"%V\" starts empty, the sessions of the old "
+                      "binary's workers stay with them",
+                      &shm_zone->shm.name);
+    }
+
     return NGX_OK;
 }
 
@@ -527,7 +545,13 @@ ngx_http_agentcore_session_init_process(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
-    /* a slot of our own: a free one, or one of a process now gone */
+    /*
+     * The slots of processes now gone are freed, all of them: a worker
+     * starts in place of one that died, and its pid, soon given to
+     * another process (pid_max may be 32768), no longer counts as a
+     * worker's, for the invocations in flight and the sessions it held
+     * (ngx_http_agentcore_session_alive()).  Then a slot of our own.
+     */
 
     sh = ngx_http_agentcore_state->sh;
     slot = NULL;
@@ -540,12 +564,17 @@ ngx_http_agentcore_session_init_process(ngx_cycle_t *cycle)
         if (w->pid == ngx_pid) {
             /* an earlier process with our pid died without its exit */
             w->pid = 0;
+
+        } else if (w->pid
+                   && kill(w->pid, 0) == -1 && ngx_errno == NGX_ESRCH)
+        {
+            ngx_log_error(NGX_LOG_NOTICE, cycle->log, 0,
+                          "agentcore: the worker slot of process %P, "
+                          "which is gone, freed", w->pid);
+            w->pid = 0;
         }
 
-        if (slot == NULL
-            && (w->pid == 0
-                || (kill(w->pid, 0) == -1 && ngx_errno == NGX_ESRCH)))
-        {
+        if (slot == NULL && w->pid == 0) {
             slot = w;
         }
     }
@@ -553,6 +582,7 @@ ngx_http_agentcore_session_init_process(ngx_cycle_t *cycle)
     if (slot) {
         slot->pid = ngx_pid;
         slot->invocations = 0;
+        slot->epoch = ++sh->epoch;
     }
 
     ngx_shmtx_unlock(&ngx_http_agentcore_state->shpool->mutex);
@@ -1039,6 +1069,16 @@ ngx_http_agentcore_session_acquire(ngx_http_agentcore_session_t *s,
     node->generation = ++zone->sh->generation;
     node->last = ngx_current_msec;
 
+    if (ngx_http_agentcore_worker) {
+        node->owner_slot = ngx_http_agentcore_worker
+                           - ngx_http_agentcore_state->sh->workers;
+        node->owner_epoch = ngx_http_agentcore_worker->epoch;
+
+    } else {
+        node->owner_slot = NGX_HTTP_AGENTCORE_WORKERS;    /* none */
+        node->owner_epoch = 0;
+    }
+
     s->generation = node->generation;
     s->held = 1;
     ngx_queue_insert_tail(&ngx_http_agentcore_held, &s->queue);
@@ -1078,7 +1118,18 @@ ngx_http_agentcore_session_end(ngx_http_agentcore_ctx_t *ctx,
 
     s = ctx->session;
 
-    if (s == NULL || !s->held) {
+    if (s == NULL) {
+        return NGX_OK;
+    }
+
+    /*
+     * The invocation is over for agentcore_ping_busy and the in-flight
+     * gauge now, not when the request is freed: that waits for the
+     * client to close a connection nginx lingers on (lingering_close).
+     */
+    ngx_http_agentcore_session_uncount(s);
+
+    if (!s->held) {
         return NGX_OK;
     }
 
@@ -1347,13 +1398,21 @@ ngx_http_agentcore_session_cleanup(void *data)
         ngx_http_agentcore_session_release(s);
     }
 
+    ngx_http_agentcore_session_uncount(s);
+
+    s->ctx->session = NULL;
+}
+
+
+static void
+ngx_http_agentcore_session_uncount(ngx_http_agentcore_session_t *s)
+{
     if (s->counted && ngx_http_agentcore_worker) {
         (void) ngx_atomic_fetch_add(&ngx_http_agentcore_worker->invocations,
                                     -1);
-        s->counted = 0;
     }
 
-    s->ctx->session = NULL;
+    s->counted = 0;
 }
 
 
@@ -1404,6 +1463,7 @@ ngx_http_agentcore_session_alive(ngx_http_agentcore_session_zone_t *zone,
     ngx_http_agentcore_session_node_t *node)
 {
     ngx_queue_t                   *q;
+    ngx_http_agentcore_worker_t   *w;
     ngx_http_agentcore_session_t  *s;
 
     if (node->owner == 0) {
@@ -1425,6 +1485,21 @@ ngx_http_agentcore_session_alive(ngx_http_agentcore_session_zone_t *zone,
         }
 
         return 0;
+    }
+
+    /*
+     * A worker that died has its slot freed by the one started in its
+     * place: its pid, maybe another program's by now, holds nothing
+     */
+
+    if (node->owner_slot < NGX_HTTP_AGENTCORE_WORKERS
+        && ngx_http_agentcore_state)
+    {
+        w = &ngx_http_agentcore_state->sh->workers[node->owner_slot];
+
+        if (w->pid != node->owner || w->epoch != node->owner_epoch) {
+            return 0;
+        }
     }
 
     if (kill(node->owner, 0) == -1 && ngx_errno == NGX_ESRCH) {

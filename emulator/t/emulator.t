@@ -799,6 +799,25 @@ sub scenario {
     is(text_of(frames($r)), 'The answer is Result: 3.', 'heuristic: final answer');
 }
 
+# --- a gate: held after its first delta until released
+{
+    my $s = connect_to($A);
+    my $b = conv_body('[[gate id=t-gate]]');
+    send_request($s, body => $b, headers => sigv4_sign(path => $PATH, body => $b,
+                                                       headers => [host => $HOST]));
+    my $r = read_response($s, timeout => 0.3);
+    ok($r->{timeout} && !$r->{complete}, 'gate: held');
+    my ($fr) = eval { es_decode_stream($r->{body}) };
+    $fr //= [];
+    is(events(@$fr), 'messageStart contentBlockDelta', 'gate: first delta only');
+    close $s;
+
+    $r = request($A, method => 'GET', path => '/_emulator/release?id=t-gate');
+    is($r->{body}, "released\n", 'gate: released');
+    $r = signed($A, conv_body('[[gate id=t-gate]]'));
+    is(text_of(frames($r)), 'Before the gate, after it.', 'gate: open, whole answer');
+}
+
 # --- hangs (absence of data needs a bound: 0.3 s)
 {
     my $s = connect_to($A);

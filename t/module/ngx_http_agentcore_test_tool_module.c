@@ -7,6 +7,9 @@
  *
  *   reverse   answers at once: the "text" input reversed
  *   later     answers from a timer, "ms" milliseconds later (async)
+ *   die_locked  takes the lock of the shared zone named "zone" and
+ *             kills its own process (a worker dying in a critical
+ *             section: t/020-reload.t)
  */
 
 
@@ -30,6 +33,8 @@ static ngx_int_t ngx_http_agentcore_test_later(
     ngx_http_agentcore_tool_call_t *call);
 static void ngx_http_agentcore_test_later_fire(ngx_event_t *ev);
 static void ngx_http_agentcore_test_later_cleanup(void *data);
+static ngx_int_t ngx_http_agentcore_test_die_locked(
+    ngx_http_agentcore_tool_call_t *call);
 
 
 static ngx_http_agentcore_tool_t  ngx_http_agentcore_test_tools[] = {
@@ -44,7 +49,13 @@ static ngx_http_agentcore_tool_t  ngx_http_agentcore_test_tools[] = {
       ngx_string("Answer after a while"),
       ngx_string("{\"type\":\"object\",\"properties\":{\"ms\":"
                  "{\"type\":\"integer\"}}}"),
-      ngx_http_agentcore_test_later, NULL }
+      ngx_http_agentcore_test_later, NULL },
+
+    { ngx_string("die_locked"),
+      ngx_string("Die holding a zone's lock"),
+      ngx_string("{\"type\":\"object\",\"properties\":{\"zone\":"
+                 "{\"type\":\"string\"}},\"required\":[\"zone\"]}"),
+      ngx_http_agentcore_test_die_locked, NULL }
 };
 
 
@@ -84,7 +95,11 @@ ngx_http_agentcore_test_preconf(ngx_conf_t *cf)
 {
     ngx_uint_t  i;
 
-    for (i = 0; i < 2; i++) {
+    for (i = 0;
+         i < sizeof(ngx_http_agentcore_test_tools)
+             / sizeof(ngx_http_agentcore_tool_t);
+         i++)
+    {
         if (ngx_http_agentcore_add_tool(cf, &ngx_http_agentcore_test_tools[i])
             != NGX_OK)
         {
@@ -193,4 +208,64 @@ ngx_http_agentcore_test_later_cleanup(void *data)
     if (later->timer.timer_set) {
         ngx_del_timer(&later->timer);
     }
+}
+
+
+static ngx_int_t
+ngx_http_agentcore_test_die_locked(ngx_http_agentcore_tool_call_t *call)
+{
+    json_t           *zone;
+    ngx_str_t         s;
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_shm_zone_t   *shm_zone;
+    ngx_slab_pool_t  *shpool;
+
+    zone = json_object_get(call->input, "zone");
+
+    if (!json_is_string(zone)) {
+        ngx_str_set(&s, "Error: \"zone\" must be a string");
+        ngx_http_agentcore_tool_done(call, NGX_ERROR, &s);
+        return NGX_OK;
+    }
+
+    part = (ngx_list_part_t *) &ngx_cycle->shared_memory.part;
+    shm_zone = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            shm_zone = part->elts;
+            i = 0;
+        }
+
+        if (shm_zone[i].shm.name.len == json_string_length(zone)
+            && ngx_strncmp(shm_zone[i].shm.name.data, json_string_value(zone),
+                           shm_zone[i].shm.name.len)
+               == 0)
+        {
+            shpool = (ngx_slab_pool_t *) shm_zone[i].shm.addr;
+
+            ngx_log_error(NGX_LOG_NOTICE, call->request->connection->log, 0,
+                          "test: dying with zone \"%V\" locked",
+                          &shm_zone[i].shm.name);
+
+            ngx_shmtx_lock(&shpool->mutex);
+            (void) kill(ngx_pid, SIGKILL);
+
+            for ( ;; ) {
+                (void) pause();
+            }
+        }
+    }
+
+    ngx_str_set(&s, "Error: no such zone");
+    ngx_http_agentcore_tool_done(call, NGX_ERROR, &s);
+
+    return NGX_OK;
 }
