@@ -407,6 +407,7 @@ ngx_http_agentcore_answer_status(ngx_http_agentcore_ctx_t *ctx,
         { "ServiceUnavailableException", NGX_HTTP_SERVICE_UNAVAILABLE },
         { "ModelNotReadyException", NGX_HTTP_SERVICE_UNAVAILABLE },
         { "upstream_timeout", NGX_HTTP_GATEWAY_TIME_OUT },
+        { "invocation_timeout", NGX_HTTP_GATEWAY_TIME_OUT },
         { "ModelTimeoutException", NGX_HTTP_GATEWAY_TIME_OUT },
 
         /* the module's own ends: 500, as the reference's exceptions */

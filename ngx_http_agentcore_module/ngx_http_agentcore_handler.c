@@ -324,7 +324,10 @@ parsed:
 
     ctx->streaming = 1;
 
-    ngx_http_agentcore_heartbeat_start(ctx);
+    if (!ctx->json) {
+        /* a JSON answer is one body at the end: nothing to keep alive */
+        ngx_http_agentcore_heartbeat_start(ctx);
+    }
 
     r->write_event_handler = ngx_http_agentcore_write_handler;
     r->read_event_handler = ngx_http_test_reading;

@@ -346,6 +346,22 @@ POST /invocations
 
 
 
+=== TEST 19b: a JSON answer: the cap is a 504, no heartbeat in the body
+--- config eval
+"agentcore_heartbeat 100ms;\nagentcore_invocation_timeout 400ms;\n"
+. $main::SlowTool . $AgentCore::Test::Config
+--- more_headers
+Accept: application/json
+--- request eval
+AgentCore::Test::invoke('[[tool name=slow input={}]]')
+--- error_code: 504
+--- response_headers
+Content-Type: application/json
+--- response_body chomp
+{"error":"The invocation timed out after 400ms (agentcore_invocation_timeout)"}
+
+
+
 === TEST 20: a client that leaves: no timer fires after the request
 The first client leaves while the model hangs; a second invocation, in
 the same location and started later, hits the same cap: by its end the
