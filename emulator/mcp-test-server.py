@@ -27,7 +27,12 @@ Tools (NAME is --name):
   rpc_error          JSON-RPC error -32000 "the tool broke"
   slow {ms}          answers "slept <ms>" after ms milliseconds
   big {bytes}        that many "x"s
+  headers            "auth=<Authorization> cookie=<Cookie> x=<X-Request-Id>"
   forget             ends every session (the next request gets 404)
+  bad.name           (listed, a name Bedrock does not take)
+
+A request whose Accept lacks application/json or text/event-stream
+gets 406.
 """
 
 import argparse
@@ -60,6 +65,7 @@ TOOLS = [
     ("slow", "Answers after ms milliseconds", schema(ms="integer")),
     ("big", "Answers bytes x characters", schema(bytes="integer")),
     ("forget", "Ends every session", OBJ),
+    ("headers", "The request headers it saw", OBJ),
     ("bad.name", "Not a name Bedrock takes", OBJ),
 ]
 
@@ -144,6 +150,12 @@ class Handler(BaseHTTPRequestHandler):
              "authorization": self.headers.get("Authorization"),
              "params": msg.get("params")})
 
+        accept = self.headers.get("Accept") or ""
+        if "application/json" not in accept \
+                or "text/event-stream" not in accept:
+            self.send(406, b'{"error":"Accept"}')
+            return
+
         if method == "initialize":
             asked = (msg.get("params") or {}).get("protocolVersion")
             sid = uuid.uuid4().hex
@@ -216,6 +228,11 @@ class Handler(BaseHTTPRequestHandler):
             self.reply(msg_id, text("slept %s" % args.get("ms")))
         elif name == "big":
             self.reply(msg_id, text("x" * int(args.get("bytes", 0))))
+        elif name == "headers":
+            self.reply(msg_id, text("auth=%s cookie=%s x=%s" % (
+                self.headers.get("Authorization"),
+                self.headers.get("Cookie"),
+                self.headers.get("X-Request-Id"))))
         elif name == "forget":
             with State.lock:
                 State.sessions.clear()
@@ -223,6 +240,14 @@ class Handler(BaseHTTPRequestHandler):
         else:
             self.reply(msg_id, error={"code": -32602,
                                       "message": "Unknown tool: %s" % name})
+
+
+class Server(ThreadingHTTPServer):
+    def handle_error(self, request, client_address):
+        # a client that went away (a timeout, a response too large for
+        # it) is no error of the server's
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 
 def watch_parent(pid):
@@ -248,7 +273,7 @@ def main():
     State.log = a.log
 
     host, port = a.listen.rsplit(":", 1)
-    srv = ThreadingHTTPServer((host, int(port)), Handler)
+    srv = Server((host, int(port)), Handler)
     srv.daemon_threads = True
 
     if a.parent:

@@ -1,0 +1,73 @@
+package AgentCore::Mcp;
+
+# Starts the MCP test server (emulator/mcp-test-server.py) for a suite.
+#
+#   use AgentCore::Mcp;
+#   my $port = AgentCore::Mcp::start(name => 'a', page_size => 3);
+#
+# The server stops with the suite (it also watches its parent).
+
+use strict;
+use warnings;
+
+use File::Basename qw(dirname);
+use File::Spec;
+use Cwd qw(abs_path);
+
+my $ROOT = abs_path(File::Spec->catdir(dirname(abs_path(__FILE__)),
+                                       File::Spec->updir, File::Spec->updir,
+                                       File::Spec->updir));
+my $SCRIPT = File::Spec->catfile($ROOT, 'emulator', 'mcp-test-server.py');
+
+my %RUNNING;
+
+sub start {
+    my (%o) = @_;
+    my ($fh, $pid, $line, $ok);
+    my @cmd = ('/usr/bin/python3', $SCRIPT, '--listen', '127.0.0.1:0',
+               '--parent', $$, '--name', $o{name} // 'mcp',
+               '--page-size', $o{page_size} // 3);
+
+    push @cmd, '--log', $o{log} if defined $o{log};
+
+    $pid = open($fh, '-|', @cmd) or die "AgentCore::Mcp: cannot run: $!\n";
+
+    $ok = eval {
+        local $SIG{ALRM} = sub { die "timeout\n" };
+        alarm(15);
+        $line = <$fh>;
+        alarm(0);
+        1;
+    };
+    alarm(0);
+
+    if (!$ok || !defined $line || $line !~ /^READY (\d+)$/) {
+        kill 'TERM', $pid;
+        waitpid($pid, 0);
+        die "AgentCore::Mcp: the server did not become ready\n";
+    }
+
+    $RUNNING{$pid} = [$$, $fh];
+    return wantarray ? ($1 + 0, $pid) : $1 + 0;
+}
+
+sub stop {
+    my ($pid) = @_;
+    my $r = delete $RUNNING{$pid} or return;
+
+    kill 'TERM', $pid;
+    waitpid($pid, 0);
+    close $r->[1];
+}
+
+END {
+    my $status = $?;
+
+    for my $pid (keys %RUNNING) {
+        next unless $RUNNING{$pid}[0] == $$;
+        stop($pid);
+    }
+    $? = $status;
+}
+
+1;
