@@ -3,14 +3,15 @@
 (specification 2025-06-18), Python standard library only.
 
   mcp-test-server.py --listen 127.0.0.1:0 [--name NAME] [--page-size N]
-                     [--parent PID] [--log FILE]
+                     [--parent PID] [--log FILE] [--list-delay-ms MS]
 
 prints "READY <port>" once listening.  Every POST is one JSON-RPC
 message:
 
   initialize                 result + an Mcp-Session-Id header
   notifications/* (no id)    202, no body
-  tools/list                 pages of --page-size tools, nextCursor
+  tools/list                 pages of --page-size tools, nextCursor,
+                             each after --list-delay-ms
   tools/call                 the tools below
   anything else              JSON-RPC error -32601
 
@@ -76,6 +77,7 @@ class State:
     name = "mcp"
     page = 3
     log = None
+    list_delay = 0
 
 
 def log(entry):
@@ -185,6 +187,7 @@ class Handler(BaseHTTPRequestHandler):
             return
 
         if method == "tools/list":
+            time.sleep(State.list_delay / 1000.0)
             cursor = (msg.get("params") or {}).get("cursor")
             start = int(cursor) if cursor else 0
             page = TOOLS[start:start + State.page]
@@ -266,11 +269,13 @@ def main():
     p.add_argument("--page-size", type=int, default=3)
     p.add_argument("--parent", type=int)
     p.add_argument("--log")
+    p.add_argument("--list-delay-ms", type=int, default=0)
     a = p.parse_args()
 
     State.name = a.name
     State.page = a.page_size
     State.log = a.log
+    State.list_delay = a.list_delay_ms
 
     host, port = a.listen.rsplit(":", 1)
     srv = Server((host, int(port)), Handler)

@@ -511,6 +511,10 @@ ngx_http_agentcore_mcp_prepare(ngx_http_agentcore_ctx_t *ctx,
 
         ngx_queue_insert_tail(&s->waiters, &inv->waiters[i].queue);
         inv->waiting++;
+
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ctx->request->connection->log, 0,
+                       "agentcore mcp \"%V\": waiting for the list",
+                       &s->name);
     }
 
     if (inv->waiting) {

@@ -10,6 +10,9 @@ use Test::Nginx::Socket 'no_plan';
 
 $ENV{TEST_NGINX_MCP_A} = AgentCore::Mcp::start(name => 'a', page_size => 3);
 $ENV{TEST_NGINX_MCP_B} = AgentCore::Mcp::start(name => 'b', page_size => 100);
+# its tools/list answers after 300 ms: invocations arrive while it lists
+$ENV{TEST_NGINX_MCP_S} = AgentCore::Mcp::start(name => 's', page_size => 100,
+                                               list_delay_ms => 300);
 
 our $Mcp = <<'_EOC_';
 location = /_mcp/a {
@@ -32,6 +35,10 @@ location = /_mcp/bearer {
     proxy_set_header Authorization "Bearer mcp-token";
     proxy_pass http://127.0.0.1:$TEST_NGINX_MCP_A/mcp;
 }
+location = /_mcp/s {
+    internal;
+    proxy_pass http://127.0.0.1:$TEST_NGINX_MCP_S/mcp;
+}
 location = /_mcp/down {
     internal;
     proxy_pass http://127.0.0.1:9/mcp;
@@ -50,6 +57,65 @@ location = /invocations {
 $directives
 }
 _EOC_
+}
+
+sub send_req {
+    my ($req) = @_;
+    my ($line, $body) = split /\n/, $req, 2;
+    my ($method, $uri) = split ' ', $line;
+
+    require IO::Socket::INET;
+    my $sock = IO::Socket::INET->new(
+        PeerAddr => '127.0.0.1',
+        PeerPort => Test::Nginx::Util::server_port(),
+        Proto => 'tcp') or die "connect: $!\n";
+
+    $body //= '';
+    print $sock "$method $uri HTTP/1.0\r\nHost: localhost\r\n"
+        . "Content-Type: application/json\r\n"
+        . "Content-Length: " . length($body) . "\r\n\r\n$body";
+
+    return $sock;
+}
+
+# the whole answer's SSE text (bounded by $Wait)
+sub answer {
+    my ($sock) = @_;
+    my $got = '';
+    my $deadline = time + $AgentCore::Test::Wait;
+
+    while (time < $deadline) {
+        my $rin = '';
+        vec($rin, fileno($sock), 1) = 1;
+        next if !select($rin, undef, undef, 0.1);
+        last if !sysread($sock, $got, 65536, length $got);
+    }
+
+    $got =~ s/\A.*?\r\n\r\n//s;
+    return AgentCore::Test::sse_text($got);
+}
+
+sub count_log {
+    my ($at, $re) = @_;
+    my $f = AgentCore::Test::error_log_file();
+    open my $in, '<', $f or return 0;
+    seek $in, $at, 0;
+    my $n = 0;
+    while (<$in>) { $n++ if $_ =~ $re; }
+    return $n;
+}
+
+# waits until $re has matched $n lines of the error log since $at
+sub wait_count {
+    my ($at, $re, $n) = @_;
+    my $deadline = time + $AgentCore::Test::Wait;
+
+    while (count_log($at, $re) < $n) {
+        return 0 if time > $deadline;
+        select(undef, undef, undef, 0.02);
+    }
+
+    return 1;
 }
 
 add_block_preprocessor(sub {
@@ -246,3 +312,68 @@ main::conf("agentcore_mcp a.b /_mcp/a;")
 --- must_die
 --- error_log
 invalid agentcore_mcp name "a.b"
+
+
+
+=== TEST 16: invocations that arrive while the list is fetched wait for it
+The first invocation lists the server (300 ms); a second one arrives
+meanwhile and waits for that list rather than fetching its own.
+--- config eval
+main::conf("agentcore_mcp s /_mcp/s;") . $AgentCore::Test::ReportLocation
+--- init
+my $at = AgentCore::Test::log_size();
+my $one = main::send_req(AgentCore::Test::invoke('[[tool name=echo input={"text":"1"}]]'));
+my $listing = AgentCore::Test::wait_log($at, qr/agentcore mcp "s": request 2 id/);
+my $two = main::send_req(AgentCore::Test::invoke('[[tool name=echo input={"text":"2"}]]'));
+my $waits = main::wait_count($at, qr/agentcore mcp "s": waiting for the list/, 2);
+my ($a1, $a2) = (main::answer($one), main::answer($two));
+AgentCore::Test::report(
+    'listing: ' . ($listing ? 'yes' : 'no'),
+    'the second one waits: ' . ($waits ? 'yes' : 'no'),
+    "first: $a1",
+    "second: $a2",
+    'listed: ' . main::count_log($at, qr/agentcore mcp "s": \d+ tools listed/));
+--- request
+GET /report
+--- response_body_filters eval
+sub { $_[0] }
+--- response_body
+listing: yes
+the second one waits: yes
+first: Tool said: s echo: 1 [version 2025-06-18]
+second: Tool said: s echo: 2 [version 2025-06-18]
+listed: 1
+--- no_error_log
+[error]
+
+
+
+=== TEST 17: the invocation that lists goes away: the one waiting lists
+--- config eval
+main::conf("agentcore_mcp s /_mcp/s;") . $AgentCore::Test::ReportLocation
+--- init
+my $at = AgentCore::Test::log_size();
+my $one = main::send_req(AgentCore::Test::invoke('[[tool name=echo input={"text":"1"}]]'));
+my $listing = AgentCore::Test::wait_log($at, qr/agentcore mcp "s": request 2 id/);
+my $two = main::send_req(AgentCore::Test::invoke('[[tool name=echo input={"text":"2"}]]'));
+my $waits = main::wait_count($at, qr/agentcore mcp "s": waiting for the list/, 2);
+close $one;
+my $a2 = main::answer($two);
+AgentCore::Test::report(
+    'listing: ' . ($listing ? 'yes' : 'no'),
+    'the second one waits: ' . ($waits ? 'yes' : 'no'),
+    "second: $a2",
+    'lists sent: ' . main::count_log($at, qr/agentcore mcp "s": request 2 id/),
+    'listed: ' . main::count_log($at, qr/agentcore mcp "s": \d+ tools listed/));
+--- request
+GET /report
+--- response_body_filters eval
+sub { $_[0] }
+--- response_body
+listing: yes
+the second one waits: yes
+second: Tool said: s echo: 2 [version 2025-06-18]
+lists sent: 2
+listed: 1
+--- no_error_log
+[alert]

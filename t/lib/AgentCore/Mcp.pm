@@ -29,6 +29,7 @@ sub start {
                '--page-size', $o{page_size} // 3);
 
     push @cmd, '--log', $o{log} if defined $o{log};
+    push @cmd, '--list-delay-ms', $o{list_delay_ms} if $o{list_delay_ms};
 
     $pid = open($fh, '-|', @cmd) or die "AgentCore::Mcp: cannot run: $!\n";
 
