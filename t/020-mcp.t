@@ -377,3 +377,31 @@ lists sent: 2
 listed: 1
 --- no_error_log
 [alert]
+
+
+
+=== TEST 18: a stale list is listed again, the old one serving meanwhile
+With refresh=1ms the second invocation finds the list stale: it lists
+the server again in the background and calls the tool from the old list.
+--- config eval
+main::conf("agentcore_mcp a /_mcp/a refresh=1ms;")
+--- request eval
+[AgentCore::Test::invoke('[[tool name=echo input={"text":"1"}]]'),
+ AgentCore::Test::invoke('[[tool name=echo input={"text":"2"}]]')]
+--- response_body eval
+["Tool said: a echo: 1 [version 2025-06-18]", "Tool said: a echo: 2 [version 2025-06-18]"]
+--- grep_error_log eval
+qr/agentcore mcp "a": \d+ tools listed/
+--- grep_error_log_out eval
+["agentcore mcp \"a\": 9 tools listed\n", "agentcore mcp \"a\": 9 tools listed\n"]
+--- no_error_log
+[error]
+
+
+
+=== TEST 19: a refresh that is no time
+--- config eval
+main::conf("agentcore_mcp a /_mcp/a refresh=soon;")
+--- must_die
+--- error_log
+agentcore_mcp "a": invalid refresh "soon"
