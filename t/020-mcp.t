@@ -10,6 +10,8 @@ use Test::Nginx::Socket 'no_plan';
 
 $ENV{TEST_NGINX_MCP_A} = AgentCore::Mcp::start(name => 'a', page_size => 3);
 $ENV{TEST_NGINX_MCP_B} = AgentCore::Mcp::start(name => 'b', page_size => 100);
+# a server TEST 20 stops
+($ENV{TEST_NGINX_MCP_GONE}, our $GonePid) = AgentCore::Mcp::start(name => 'gone');
 # its tools/list answers after 300 ms: invocations arrive while it lists
 $ENV{TEST_NGINX_MCP_S} = AgentCore::Mcp::start(name => 's', page_size => 100,
                                                list_delay_ms => 300);
@@ -405,3 +407,39 @@ main::conf("agentcore_mcp a /_mcp/a refresh=soon;")
 --- must_die
 --- error_log
 agentcore_mcp "a": invalid refresh "soon"
+
+
+
+=== TEST 20: a server that goes away after listing: the call is an error
+The first invocation lists the server and calls it; the server is then
+stopped; the next invocation's call gets nginx's 502 as its error result.
+--- config eval
+main::conf("agentcore_mcp gone /_mcp/gone;")
+. "location = /_mcp/gone { internal; proxy_pass http://127.0.0.1:\$TEST_NGINX_MCP_GONE/mcp; }\n"
+. $AgentCore::Test::ReportLocation
+--- init
+my $a1 = main::answer(main::send_req(AgentCore::Test::invoke('[[tool name=echo input={"text":"1"}]]')));
+AgentCore::Mcp::stop($main::GonePid);
+my $a2 = main::answer(main::send_req(AgentCore::Test::invoke('[[tool name=echo input={"text":"2"}]]')));
+AgentCore::Test::report("first: $a1", "second: $a2");
+--- request
+GET /report
+--- response_body_filters eval
+sub { $_[0] }
+--- response_body
+first: Tool said: gone echo: 1 [version 2025-06-18]
+second: Tool said: Error: MCP server "gone" answered HTTP 502
+--- error_log
+connect() failed (111: Connection refused) while connecting to upstream
+
+
+
+=== TEST 21: MCP calls run concurrently with location tools
+--- config eval
+main::conf(qq{agentcore_tool local /local "Local";\nagentcore_mcp a /_mcp/a;\nagentcore_mcp b /_mcp/b;})
+. "location = /local { internal; return 200 local; }\n"
+--- request eval
+AgentCore::Test::invoke('[[tools calls=[{"name":"slow","input":{"ms":200}},{"name":"local","input":{}},{"name":"b_slow","input":{"ms":100}},{"name":"fail","input":{}}]]]')
+--- response_body: Tool said: slept 200 | local | slept 100 | it failed
+--- no_error_log
+[error]
