@@ -33,6 +33,17 @@
 #define NGX_HTTP_AGENTCORE_MCP_RETRY      10000     /* ms after a failure */
 #define NGX_HTTP_AGENTCORE_MCP_MAX_PAGES  100
 #define NGX_HTTP_AGENTCORE_MCP_MAX_ID     256       /* session id bytes */
+#define NGX_HTTP_AGENTCORE_MCP_ZONE_SIZE  (1024 * 1024)
+
+
+/* a server's list for every worker: its JSON text, in a zone of its own */
+
+typedef struct {
+    ngx_uint_t                        generation;   /* 0: none yet */
+    time_t                            listed;
+    u_char                           *text;
+    size_t                            len;
+} ngx_http_agentcore_mcp_shm_t;
 
 
 typedef struct ngx_http_agentcore_mcp_inv_s  ngx_http_agentcore_mcp_inv_t;
@@ -57,6 +68,8 @@ typedef struct {
     ngx_queue_t                       waiters;
     long                              next_id;
     ngx_uint_t                        pages;
+    ngx_shm_zone_t                   *zone;       /* the list's */
+    ngx_uint_t                        generation; /* the zone's, loaded */
 
     ngx_str_t                         session;    /* Mcp-Session-Id */
     u_char                            session_buf[NGX_HTTP_AGENTCORE_MCP_MAX_ID];
@@ -151,6 +164,12 @@ static ngx_int_t ngx_http_agentcore_mcp_call_tool(
     ngx_http_agentcore_tool_call_t *call);
 static void ngx_http_agentcore_mcp_session(ngx_http_agentcore_mcp_server_t *s,
     ngx_http_request_t *sr);
+static ngx_int_t ngx_http_agentcore_mcp_init_zone(ngx_shm_zone_t *shm_zone,
+    void *data);
+static void ngx_http_agentcore_mcp_store(ngx_http_agentcore_mcp_server_t *s,
+    ngx_log_t *log);
+static void ngx_http_agentcore_mcp_load(ngx_http_agentcore_mcp_server_t *s,
+    ngx_log_t *log);
 static json_t *ngx_http_agentcore_mcp_call_params(
     ngx_http_agentcore_tool_call_t *call);
 
@@ -271,6 +290,27 @@ ngx_http_agentcore_mcp_directive(ngx_conf_t *cf, ngx_command_t *cmd,
             return NGX_CONF_ERROR;
         }
     }
+
+    /*
+     * the list is shared by the workers in a zone named after the
+     * server and its URI: the same server in other locations shares it
+     */
+
+    v.len = sizeof("agentcore_mcp:") - 1 + s->name.len + 1 + s->uri.len;
+    v.data = ngx_pnalloc(cf->pool, v.len);
+    if (v.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_sprintf(v.data, "agentcore_mcp:%V:%V", &s->name, &s->uri);
+
+    s->zone = ngx_shared_memory_add(cf, &v, NGX_HTTP_AGENTCORE_MCP_ZONE_SIZE,
+                                    &ngx_http_agentcore_module);
+    if (s->zone == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    s->zone->init = ngx_http_agentcore_mcp_init_zone;
 
     ps = ngx_array_push(alcf->mcp_servers);
     if (ps == NULL) {
@@ -464,6 +504,9 @@ ngx_http_agentcore_mcp_prepare(ngx_http_agentcore_ctx_t *ctx,
         if (inv->settled[i]) {
             continue;
         }
+
+        /* another worker's list, if newer */
+        ngx_http_agentcore_mcp_load(s, ctx->request->connection->log);
 
         if (s->tools) {
             inv->settled[i] = 1;
@@ -1216,6 +1259,8 @@ ngx_http_agentcore_mcp_listed(ngx_http_agentcore_mcp_req_t *req,
                       "agentcore mcp \"%V\": %uz tools listed",
                       &s->name, json_array_size(s->tools));
 
+        ngx_http_agentcore_mcp_store(s, log);
+
         ngx_http_agentcore_mcp_settle(s, 1);
         return;
     }
@@ -1280,6 +1325,21 @@ ngx_http_agentcore_mcp_call_tool(ngx_http_agentcore_tool_call_t *call)
     params = ngx_http_agentcore_mcp_call_params(call);
     if (params == NULL) {
         return NGX_ERROR;
+    }
+
+    if (mt->server->version.len == 0) {
+        /*
+         * the list came from another worker: this one initializes its
+         * own session first, then sends the call
+         */
+
+        json_decref(params);
+
+        rc = ngx_http_agentcore_mcp_send(ctx->mcp, mt->server,
+                                         NGX_HTTP_AGENTCORE_MCP_INIT, NULL,
+                                         call, 1);
+
+        return (rc == NGX_OK) ? NGX_AGAIN : NGX_ERROR;
     }
 
     rc = ngx_http_agentcore_mcp_send(ctx->mcp, mt->server,
@@ -1485,4 +1545,146 @@ ngx_http_agentcore_mcp_call_error(ngx_http_agentcore_mcp_req_t *req,
     text.len = p - buf;
 
     ngx_http_agentcore_tool_done(req->call, NGX_ERROR, &text);
+}
+
+
+static ngx_int_t
+ngx_http_agentcore_mcp_init_zone(ngx_shm_zone_t *shm_zone, void *data)
+{
+    ngx_slab_pool_t               *shpool;
+    ngx_http_agentcore_mcp_shm_t  *sh;
+
+    if (data) {
+        /* a reload: the list stays */
+        shm_zone->data = data;
+        return NGX_OK;
+    }
+
+    shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+
+    if (shm_zone->shm.exists) {
+        shm_zone->data = shpool->data;
+        return NGX_OK;
+    }
+
+    sh = ngx_slab_calloc(shpool, sizeof(ngx_http_agentcore_mcp_shm_t));
+    if (sh == NULL) {
+        return NGX_ERROR;
+    }
+
+    shpool->data = sh;
+    shm_zone->data = sh;
+
+    return NGX_OK;
+}
+
+
+/* a worker's new list, for the others */
+
+static void
+ngx_http_agentcore_mcp_store(ngx_http_agentcore_mcp_server_t *s,
+    ngx_log_t *log)
+{
+    char                          *text;
+    size_t                         len;
+    u_char                        *p;
+    ngx_slab_pool_t               *shpool;
+    ngx_http_agentcore_mcp_shm_t  *sh;
+
+    text = json_dumps(s->tools, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    if (text == NULL) {
+        return;
+    }
+
+    len = ngx_strlen(text);
+    shpool = (ngx_slab_pool_t *) s->zone->shm.addr;
+    sh = s->zone->data;
+
+    ngx_shmtx_lock(&shpool->mutex);
+
+    p = ngx_slab_alloc_locked(shpool, len);
+
+    if (p == NULL) {
+        ngx_shmtx_unlock(&shpool->mutex);
+        free(text);
+
+        ngx_log_error(NGX_LOG_WARN, log, 0,
+                      "agentcore mcp \"%V\": the list (%uz bytes) does not "
+                      "fit in shared memory, the other workers list it "
+                      "themselves", &s->name, len);
+        return;
+    }
+
+    if (sh->text) {
+        ngx_slab_free_locked(shpool, sh->text);
+    }
+
+    ngx_memcpy(p, text, len);
+    sh->text = p;
+    sh->len = len;
+    sh->listed = ngx_time();
+    s->generation = ++sh->generation;
+
+    ngx_shmtx_unlock(&shpool->mutex);
+
+    free(text);
+}
+
+
+/* the list another worker fetched, if this one has an older one */
+
+static void
+ngx_http_agentcore_mcp_load(ngx_http_agentcore_mcp_server_t *s,
+    ngx_log_t *log)
+{
+    u_char                        *copy;
+    size_t                         len;
+    time_t                         age;
+    json_t                        *tools;
+    ngx_uint_t                     generation;
+    ngx_slab_pool_t               *shpool;
+    ngx_http_agentcore_mcp_shm_t  *sh;
+
+    sh = s->zone->data;
+    shpool = (ngx_slab_pool_t *) s->zone->shm.addr;
+
+    ngx_shmtx_lock(&shpool->mutex);
+
+    generation = sh->generation;
+
+    if (generation == 0 || generation == s->generation || sh->len == 0) {
+        ngx_shmtx_unlock(&shpool->mutex);
+        return;
+    }
+
+    len = sh->len;
+    age = ngx_time() - sh->listed;
+
+    copy = ngx_alloc(len, log);
+    if (copy == NULL) {
+        ngx_shmtx_unlock(&shpool->mutex);
+        return;
+    }
+
+    ngx_memcpy(copy, sh->text, len);
+
+    ngx_shmtx_unlock(&shpool->mutex);
+
+    tools = json_loadb((char *) copy, len, 0, NULL);
+    ngx_free(copy);
+
+    if (!json_is_array(tools)) {
+        json_decref(tools);
+        return;
+    }
+
+    json_decref(s->tools);
+    s->tools = tools;
+    s->generation = generation;
+    s->failed_at = 0;
+    s->listed_at = ngx_current_msec - (ngx_msec_t) (age > 0 ? age : 0) * 1000;
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, log, 0,
+                   "agentcore mcp \"%V\": %uz tools from shared memory",
+                   &s->name, json_array_size(tools));
 }
