@@ -164,6 +164,7 @@ static ngx_int_t ngx_http_agentcore_mcp_call_tool(
     ngx_http_agentcore_tool_call_t *call);
 static void ngx_http_agentcore_mcp_session(ngx_http_agentcore_mcp_server_t *s,
     ngx_http_request_t *sr);
+static void ngx_http_agentcore_mcp_server_cleanup(void *data);
 static ngx_int_t ngx_http_agentcore_mcp_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
 static void ngx_http_agentcore_mcp_store(ngx_http_agentcore_mcp_server_t *s,
@@ -186,6 +187,7 @@ ngx_http_agentcore_mcp_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 
     ngx_str_t                         *value, v;
     ngx_uint_t                         i;
+    ngx_pool_cleanup_t                *cln;
     ngx_http_agentcore_mcp_server_t   *s, **ps;
 
     value = cf->args->elts;
@@ -209,6 +211,16 @@ ngx_http_agentcore_mcp_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     if (s == NULL) {
         return NGX_CONF_ERROR;
     }
+
+    /* the worker's list goes with the configuration */
+
+    cln = ngx_pool_cleanup_add(cf->pool, 0);
+    if (cln == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    cln->handler = ngx_http_agentcore_mcp_server_cleanup;
+    cln->data = s;
 
     s->name = value[1];
     s->uri = value[2];
@@ -320,6 +332,18 @@ ngx_http_agentcore_mcp_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     *ps = s;
 
     return NGX_CONF_OK;
+}
+
+
+static void
+ngx_http_agentcore_mcp_server_cleanup(void *data)
+{
+    ngx_http_agentcore_mcp_server_t *s = data;
+
+    json_decref(s->tools);
+    json_decref(s->pending);
+    s->tools = NULL;
+    s->pending = NULL;
 }
 
 
