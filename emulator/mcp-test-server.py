@@ -29,6 +29,7 @@ Tools (NAME is --name):
   slow {ms}          answers "slept <ms>" after ms milliseconds
   big {bytes}        that many "x"s
   headers            "auth=<Authorization> cookie=<Cookie> x=<X-Request-Id>"
+  change             "changed", as SSE after a tools/list_changed
   forget             ends every session (the next request gets 404)
   bad.name           (listed, a name Bedrock does not take)
 
@@ -67,6 +68,7 @@ TOOLS = [
     ("big", "Answers bytes x characters", schema(bytes="integer")),
     ("forget", "Ends every session", OBJ),
     ("headers", "The request headers it saw", OBJ),
+    ("change", "Says its tools changed", OBJ),
     ("bad.name", "Not a name Bedrock takes", OBJ),
 ]
 
@@ -104,7 +106,7 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def reply(self, msg_id, result=None, error=None, sse=False,
-              headers=None):
+              headers=None, note=None):
         msg = {"jsonrpc": "2.0", "id": msg_id}
         if error is not None:
             msg["error"] = error
@@ -113,8 +115,9 @@ class Handler(BaseHTTPRequestHandler):
         if not sse:
             self.send(200, json.dumps(msg).encode(), headers=headers)
             return
-        note = {"jsonrpc": "2.0", "method": "notifications/progress",
-                "params": {"progressToken": 1, "progress": 1}}
+        note = note or {"jsonrpc": "2.0",
+                        "method": "notifications/progress",
+                        "params": {"progressToken": 1, "progress": 1}}
         text = json.dumps(msg, indent=1)
         body = ": stream\r\n\r\nevent: message\r\ndata: " \
             + json.dumps(note) + "\r\n\r\n" \
@@ -236,6 +239,10 @@ class Handler(BaseHTTPRequestHandler):
                 self.headers.get("Authorization"),
                 self.headers.get("Cookie"),
                 self.headers.get("X-Request-Id"))))
+        elif name == "change":
+            self.reply(msg_id, text("changed"), sse=True,
+                       note={"jsonrpc": "2.0",
+                             "method": "notifications/tools/list_changed"})
         elif name == "forget":
             with State.lock:
                 State.sessions.clear()

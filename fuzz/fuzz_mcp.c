@@ -57,7 +57,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     for (i = 0; i < 2; i++) {
         rc = ac_mcp_response((const char *) data, size, (int) i, 1, &result,
-                             err, sizeof(err));
+                             NULL, err, sizeof(err));
 
         check(rc == AC_MCP_OK || rc == AC_MCP_RPC_ERROR || rc == AC_MCP_BAD);
         check(rc == AC_MCP_OK || (result == NULL && err[0]));

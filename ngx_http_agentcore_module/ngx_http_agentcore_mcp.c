@@ -70,6 +70,7 @@ typedef struct {
     ngx_uint_t                        pages;
     ngx_shm_zone_t                   *zone;       /* the list's */
     ngx_uint_t                        generation; /* the zone's, loaded */
+    unsigned                          changed:1;  /* list_changed seen */
 
     ngx_str_t                         session;    /* Mcp-Session-Id */
     u_char                            session_buf[NGX_HTTP_AGENTCORE_MCP_MAX_ID];
@@ -535,9 +536,13 @@ ngx_http_agentcore_mcp_prepare(ngx_http_agentcore_ctx_t *ctx,
         if (s->tools) {
             inv->settled[i] = 1;
 
-            if (s->refresh && s->listing == NULL
-                && ngx_current_msec - s->listed_at >= s->refresh)
+            if (s->listing == NULL
+                && (s->changed
+                    || (s->refresh
+                        && ngx_current_msec - s->listed_at >= s->refresh)))
             {
+                s->changed = 0;
+
                 /* stale: listed again, the old list serves meanwhile */
 
                 s->listing = inv;
@@ -1125,7 +1130,7 @@ static ngx_int_t
 ngx_http_agentcore_mcp_parse(ngx_http_agentcore_mcp_req_t *req,
     ngx_http_request_t *sr, json_t **result, char *err, size_t len)
 {
-    int         rc, sse;
+    int         rc, sse, changed;
     ngx_buf_t  *b;
     ngx_str_t  *ct;
 
@@ -1138,7 +1143,18 @@ ngx_http_agentcore_mcp_parse(ngx_http_agentcore_mcp_req_t *req,
 
     rc = ac_mcp_response(b ? (char *) b->pos : "",
                          b ? (size_t) (b->last - b->pos) : 0,
-                         sse, req->id, result, err, len);
+                         sse, req->id, result, &changed, err, len);
+
+    if (changed && req->server->tools) {
+        /* listed again by the next invocation that needs the tools */
+
+        ngx_log_error(NGX_LOG_INFO, sr->connection->log, 0,
+                      "agentcore mcp \"%V\": the server's tools changed "
+                      "(notifications/tools/list_changed)",
+                      &req->server->name);
+
+        req->server->changed = 1;
+    }
 
     return rc;
 }

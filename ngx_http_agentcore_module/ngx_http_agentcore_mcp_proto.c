@@ -19,6 +19,7 @@ static void ac_mcp_sse_line(ac_mcp_sse_t *d);
 static void ac_mcp_sse_dispatch(ac_mcp_sse_t *d);
 static int ac_mcp_is_response(json_t *msg, long id);
 static json_t *ac_mcp_find(json_t *msg, long id);
+static int ac_mcp_list_changed(json_t *msg);
 
 
 char *
@@ -271,9 +272,22 @@ ac_mcp_sse_dispatch(ac_mcp_sse_t *d)
 
     d->has_data = 0;
 
-    if (d->response == NULL && d->data_len) {
+    if (d->response && d->data_len) {
+        msg = json_loadb(d->data, d->data_len, 0, NULL);
+
+        if (ac_mcp_list_changed(msg)) {
+            d->list_changed = 1;
+        }
+
+        json_decref(msg);
+
+    } else if (d->data_len) {
         msg = json_loadb(d->data, d->data_len, 0, NULL);
         found = ac_mcp_find(msg, d->id);
+
+        if (ac_mcp_list_changed(msg)) {
+            d->list_changed = 1;
+        }
 
         if (found) {
             d->response = json_incref(found);
@@ -306,6 +320,33 @@ ac_mcp_is_response(json_t *msg, long id)
 }
 
 
+/* a notifications/tools/list_changed, alone or in a batch */
+
+static int
+ac_mcp_list_changed(json_t *msg)
+{
+    size_t   i;
+    json_t  *m, *method;
+
+    if (json_is_array(msg)) {
+        json_array_foreach(msg, i, m) {
+            if (ac_mcp_list_changed(m) && !json_is_array(m)) {
+                return 1;
+            }
+        }
+
+        return 0;
+    }
+
+    method = json_object_get(msg, "method");
+
+    return json_is_string(method)
+           && strcmp(json_string_value(method),
+                     "notifications/tools/list_changed") == 0
+           && json_object_get(msg, "id") == NULL;
+}
+
+
 /* the response to id: the message, or one of a batch (borrowed) */
 
 static json_t *
@@ -330,7 +371,7 @@ ac_mcp_find(json_t *msg, long id)
 
 int
 ac_mcp_response(const char *body, size_t len, int sse, long id,
-    json_t **result, char *err, size_t errlen)
+    json_t **result, int *list_changed, char *err, size_t errlen)
 {
     int            rc;
     json_t        *msg, *found, *e, *code, *message;
@@ -340,6 +381,10 @@ ac_mcp_response(const char *body, size_t len, int sse, long id,
     *result = NULL;
     found = NULL;
     msg = NULL;
+
+    if (list_changed) {
+        *list_changed = 0;
+    }
 
     if (sse) {
         ac_mcp_sse_init(&d, id, len + 1);
@@ -356,6 +401,11 @@ ac_mcp_response(const char *body, size_t len, int sse, long id,
 
         msg = d.response;
         d.response = NULL;
+
+        if (list_changed) {
+            *list_changed = d.list_changed;
+        }
+
         ac_mcp_sse_free(&d);
 
         found = msg;
@@ -376,6 +426,10 @@ ac_mcp_response(const char *body, size_t len, int sse, long id,
         }
 
         found = ac_mcp_find(msg, id);
+
+        if (list_changed) {
+            *list_changed = ac_mcp_list_changed(msg);
+        }
 
         if (found == NULL) {
             json_decref(msg);

@@ -62,6 +62,8 @@ typedef struct {
     unsigned                 has_data:1;  /* the event has a data line */
     unsigned                 too_big:1;
     unsigned                 bom_done:1;
+    unsigned                 list_changed:1;  /* the server said
+                                     notifications/tools/list_changed */
 } ac_mcp_sse_t;
 
 
@@ -78,10 +80,11 @@ void ac_mcp_sse_free(ac_mcp_sse_t *d);
  * The response to request id in a body: a JSON message (or a batch
  * array) when sse is 0, else an SSE stream.  AC_MCP_OK with *result
  * (a new reference), AC_MCP_RPC_ERROR with "MCP error CODE: message"
- * in err, or AC_MCP_BAD with the reason in err.
+ * in err, or AC_MCP_BAD with the reason in err.  *list_changed (if not
+ * NULL): whether the body also held notifications/tools/list_changed.
  */
 int ac_mcp_response(const char *body, size_t len, int sse, long id,
-    json_t **result, char *err, size_t errlen);
+    json_t **result, int *list_changed, char *err, size_t errlen);
 
 
 /*

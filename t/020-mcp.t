@@ -144,7 +144,7 @@ main::conf('agentcore_mcp a /_mcp/a;')
 AgentCore::Test::invoke('[[tool name=echo input={"text":"hi"}]]')
 --- response_body: Tool said: a echo: hi [version 2025-06-18]
 --- error_log
-agentcore mcp "a": 9 tools listed
+agentcore mcp "a": 10 tools listed
 agentcore mcp "a": 1 tools left out, the first: tool "bad.name" left out: its name is not 1 to 64
 --- no_error_log
 [error]
@@ -159,7 +159,7 @@ main::conf('agentcore_mcp a /_mcp/a;')
 --- request eval
 AgentCore::Test::invoke('[[tool name=echo input={"text":"x"} then=echo]]')
 --- response_body_like eval
-qr/"toolResult":\{"toolUseId":"[^"]+","content":\[\{"text":"a echo: x \[version 2025-06-18\]"\}\],"status":"success"\}.*"toolConfig":\{"tools":\[\{"toolSpec":\{"name":"echo","description":"Echo a text","inputSchema":\{"json":\{"type":"object","properties":\{"text":\{"type":"string"\}\},"required":\["text"\]\}\}\}\},\{"toolSpec":\{"name":"echo_sse".*"name":"forget".*"name":"headers"/s
+qr/"toolResult":\{"toolUseId":"[^"]+","content":\[\{"text":"a echo: x \[version 2025-06-18\]"\}\],"status":"success"\}.*"toolConfig":\{"tools":\[\{"toolSpec":\{"name":"echo","description":"Echo a text","inputSchema":\{"json":\{"type":"object","properties":\{"text":\{"type":"string"\}\},"required":\["text"\]\}\}\}\},\{"toolSpec":\{"name":"echo_sse".*"name":"headers".*"name":"change"/s
 --- no_error_log
 [error]
 
@@ -386,16 +386,22 @@ listed: 1
 With refresh=1ms the second invocation finds the list stale: it lists
 the server again in the background and calls the tool from the old list.
 --- config eval
-main::conf("agentcore_mcp a /_mcp/a refresh=1ms;")
---- request eval
-[AgentCore::Test::invoke('[[tool name=echo input={"text":"1"}]]'),
- AgentCore::Test::invoke('[[tool name=echo input={"text":"2"}]]')]
---- response_body eval
-["Tool said: a echo: 1 [version 2025-06-18]", "Tool said: a echo: 2 [version 2025-06-18]"]
---- grep_error_log eval
-qr/agentcore mcp "a": \d+ tools listed/
---- grep_error_log_out eval
-["agentcore mcp \"a\": 9 tools listed\n", "agentcore mcp \"a\": 9 tools listed\n"]
+main::conf("agentcore_mcp a /_mcp/a refresh=1ms;") . $AgentCore::Test::ReportLocation
+--- init
+my $at = AgentCore::Test::log_size();
+my $a1 = main::answer(main::send_req(AgentCore::Test::invoke('[[tool name=echo input={"text":"1"}]]')));
+my $a2 = main::answer(main::send_req(AgentCore::Test::invoke('[[tool name=echo input={"text":"2"}]]')));
+my $again = main::wait_count($at, qr/agentcore mcp "a": \d+ tools listed/, 2);
+AgentCore::Test::report("$a1", "$a2",
+    'listed: ' . main::count_log($at, qr/agentcore mcp "a": \d+ tools listed/));
+--- request
+GET /report
+--- response_body_filters eval
+sub { $_[0] }
+--- response_body
+Tool said: a echo: 1 [version 2025-06-18]
+Tool said: a echo: 2 [version 2025-06-18]
+listed: 2
 --- no_error_log
 [error]
 
@@ -441,5 +447,35 @@ main::conf(qq{agentcore_tool local /local "Local";\nagentcore_mcp a /_mcp/a;\nag
 --- request eval
 AgentCore::Test::invoke('[[tools calls=[{"name":"slow","input":{"ms":200}},{"name":"local","input":{}},{"name":"b_slow","input":{"ms":100}},{"name":"fail","input":{}}]]]')
 --- response_body: Tool said: slept 200 | local | slept 100 | it failed
+--- no_error_log
+[error]
+
+
+
+=== TEST 22: notifications/tools/list_changed: the list is fetched again
+The call's SSE answer holds the notification; the next invocation lists
+the tools again in the background (refresh=off: only the notification
+can cause it), and the one after does not.
+--- config eval
+main::conf("agentcore_mcp a /_mcp/a refresh=off;") . $AgentCore::Test::ReportLocation
+--- init
+my $at = AgentCore::Test::log_size();
+my $a1 = main::answer(main::send_req(AgentCore::Test::invoke('[[tool name=change input={}]]')));
+my $a2 = main::answer(main::send_req(AgentCore::Test::invoke('[[tool name=echo input={"text":"2"}]]')));
+my $again = main::wait_count($at, qr/agentcore mcp "a": \d+ tools listed/, 2);
+my $a3 = main::answer(main::send_req(AgentCore::Test::invoke('[[tool name=echo input={"text":"3"}]]')));
+AgentCore::Test::report("$a1", "$a2", "$a3",
+    'changed: ' . main::count_log($at, qr/agentcore mcp "a": the server's tools changed/),
+    'listed: ' . main::count_log($at, qr/agentcore mcp "a": \d+ tools listed/));
+--- request
+GET /report
+--- response_body_filters eval
+sub { $_[0] }
+--- response_body
+Tool said: changed
+Tool said: a echo: 2 [version 2025-06-18]
+Tool said: a echo: 3 [version 2025-06-18]
+changed: 1
+listed: 2
 --- no_error_log
 [error]

@@ -50,24 +50,24 @@ test_json_response(void **state)
     const char *batch = "[{\"jsonrpc\":\"2.0\",\"method\":\"x\"},"
                         "{\"jsonrpc\":\"2.0\",\"id\":3,\"result\":{}}]";
 
-    assert_int_equal(ac_mcp_response(ok, strlen(ok), 0, 3, &r, err,
+    assert_int_equal(ac_mcp_response(ok, strlen(ok), 0, 3, &r, NULL, err,
                                      sizeof(err)), AC_MCP_OK);
     assert_int_equal(json_integer_value(json_object_get(r, "a")), 1);
     json_decref(r);
 
-    assert_int_equal(ac_mcp_response(e, strlen(e), 0, 3, &r, err,
+    assert_int_equal(ac_mcp_response(e, strlen(e), 0, 3, &r, NULL, err,
                                      sizeof(err)), AC_MCP_RPC_ERROR);
     assert_null(r);
     assert_string_equal(err, "MCP error -32602: Unknown tool");
 
-    assert_int_equal(ac_mcp_response(ok, strlen(ok), 0, 4, &r, err,
+    assert_int_equal(ac_mcp_response(ok, strlen(ok), 0, 4, &r, NULL, err,
                                      sizeof(err)), AC_MCP_BAD);
-    assert_int_equal(ac_mcp_response("nope", 4, 0, 4, &r, err,
+    assert_int_equal(ac_mcp_response("nope", 4, 0, 4, &r, NULL, err,
                                      sizeof(err)), AC_MCP_BAD);
     assert_non_null(strstr(err, "not JSON"));
 
-    assert_int_equal(ac_mcp_response(batch, strlen(batch), 0, 3, &r, err,
-                                     sizeof(err)), AC_MCP_OK);
+    assert_int_equal(ac_mcp_response(batch, strlen(batch), 0, 3, &r, NULL,
+                                     err, sizeof(err)), AC_MCP_OK);
     json_decref(r);
 }
 
@@ -145,13 +145,51 @@ test_sse_limits(void **state)
     ac_mcp_sse_free(&d);
 
     /* the last event without its blank line still counts at the end */
-    assert_int_equal(ac_mcp_response(s, strlen(s), 1, 1, &r, err,
+    assert_int_equal(ac_mcp_response(s, strlen(s), 1, 1, &r, NULL, err,
                                      sizeof(err)), AC_MCP_OK);
     json_decref(r);
 
     assert_int_equal(ac_mcp_response(": only a comment\n\n", 18, 1, 1, &r,
-                                     err, sizeof(err)), AC_MCP_BAD);
+                                     NULL, err, sizeof(err)), AC_MCP_BAD);
     assert_non_null(strstr(err, "no response"));
+}
+
+
+static void
+test_list_changed(void **state)
+{
+    int          changed;
+    char         err[256];
+    json_t      *r;
+    const char  *note = "{\"jsonrpc\":\"2.0\","
+                        "\"method\":\"notifications/tools/list_changed\"}";
+    const char  *resp = "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{}}";
+    char         sse[512], batch[512];
+
+    /* before the response, after it, or none */
+
+    snprintf(sse, sizeof(sse), "data: %s\n\ndata: %s\n\n", note, resp);
+    assert_int_equal(ac_mcp_response(sse, strlen(sse), 1, 1, &r, &changed,
+                                     err, sizeof(err)), AC_MCP_OK);
+    assert_int_equal(changed, 1);
+    json_decref(r);
+
+    snprintf(sse, sizeof(sse), "data: %s\n\ndata: %s\n\n", resp, note);
+    assert_int_equal(ac_mcp_response(sse, strlen(sse), 1, 1, &r, &changed,
+                                     err, sizeof(err)), AC_MCP_OK);
+    assert_int_equal(changed, 1);
+    json_decref(r);
+
+    assert_int_equal(ac_mcp_response(resp, strlen(resp), 0, 1, &r, &changed,
+                                     err, sizeof(err)), AC_MCP_OK);
+    assert_int_equal(changed, 0);
+    json_decref(r);
+
+    snprintf(batch, sizeof(batch), "[%s,%s]", note, resp);
+    assert_int_equal(ac_mcp_response(batch, strlen(batch), 0, 1, &r,
+                                     &changed, err, sizeof(err)), AC_MCP_OK);
+    assert_int_equal(changed, 1);
+    json_decref(r);
 }
 
 
@@ -302,6 +340,7 @@ main(void)
         cmocka_unit_test(test_json_response),
         cmocka_unit_test(test_sse_splits),
         cmocka_unit_test(test_sse_limits),
+        cmocka_unit_test(test_list_changed),
         cmocka_unit_test(test_tools_page),
         cmocka_unit_test(test_names),
         cmocka_unit_test(test_call_text),
