@@ -11,6 +11,14 @@ PORT=${AGENTCORE_PORT:-8080}
 MODEL=${AGENTCORE_MODEL:-us.anthropic.claude-3-7-sonnet-20250219-v1:0}
 REGION=${AWS_REGION:-${AWS_DEFAULT_REGION:-us-west-2}}
 URL=${AGENTCORE_BEDROCK_URL:-}
+# an MCP server whose tools the agent gets (agentcore_mcp), as
+# http(s)://HOST[:PORT]/PATH
+MCP_URL=${AGENTCORE_MCP_URL:-}
+if [ -n "$MCP_URL" ] && [[ ! $MCP_URL =~ ^https?://[A-Za-z0-9.:_-]+(/[A-Za-z0-9._~/%-]*)?$ ]]; then
+    echo "make run: AGENTCORE_MCP_URL=$MCP_URL: want" \
+         "http://HOST:PORT/mcp or https://HOST/PATH" >&2
+    exit 1
+fi
 # a deployed runtime to relay /invocations to (agentcore_runtime_pass)
 ARN=${AGENTCORE_RUNTIME_ARN:-}
 if [ -n "$ARN" ]; then
@@ -128,6 +136,19 @@ if [ -n "$ARN" ]; then
     sed -i "/location = \/invocations {/,/}/s|^\( *\)agentcore;|\1agentcore_runtime_pass $ARN;|" \
         "$PREFIX/conf/nginx.conf"
     echo "/invocations relays to $ARN"
+fi
+
+if [ -n "$MCP_URL" ]; then
+    # the server's tools beside the built-in ones, through an internal
+    # location that proxies to it
+    mcp_ssl=
+    case "$MCP_URL" in https://*)
+        mcp_ssl="\n            proxy_ssl_server_name on;\n            proxy_ssl_verify on;\n            proxy_ssl_trusted_certificate /etc/ssl/certs/ca-certificates.crt;" ;;
+    esac
+    sed -i -e "s|^\( *\)agentcore_tools \(.*\)$|&\n\1agentcore_mcp             mcp /_agentcore/mcp;|" \
+        -e "s|^\( *\)location = /_agentcore/bedrock {|\1location = /_agentcore/mcp {\n\1    internal;\n\1    proxy_pass $MCP_URL;\n\1    proxy_http_version 1.1;\n\1    proxy_set_header Connection \"\";$mcp_ssl\n\1}\n\n&|" \
+        "$PREFIX/conf/nginx.conf"
+    echo "MCP server $MCP_URL: its tools are the agent's (agentcore_mcp mcp)"
 fi
 
 "$NGINX_BIN" -p "$PREFIX" -c conf/nginx.conf -t -q

@@ -76,6 +76,7 @@ ngx_http_agentcore_model_start(ngx_http_agentcore_ctx_t *ctx)
     char                              *json;
     size_t                             len;
     ngx_int_t                          rc;
+    ngx_str_t                          suffix;
     ngx_buf_t                         *b;
     ngx_http_request_t                *r, *sr;
     ngx_http_post_subrequest_t        *ps;
@@ -92,11 +93,20 @@ ngx_http_agentcore_model_start(ngx_http_agentcore_ctx_t *ctx)
         return rc;
     }
 
+    /* NGX_AGAIN: the tools of an MCP server are being listed */
+
+    suffix = conf->request_suffix;
+
+    rc = ngx_http_agentcore_mcp_prepare(ctx, &suffix);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
     /* the request body: the history, then what the configuration says */
 
     json = ac_converse_request_join(ctx->messages,
-                                    (const char *) conf->request_suffix.data,
-                                    conf->request_suffix.len, &len);
+                                    (const char *) suffix.data,
+                                    suffix.len, &len);
     if (json == NULL) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "agentcore: the model request cannot be built from "

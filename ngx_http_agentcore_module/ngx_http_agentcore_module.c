@@ -147,6 +147,13 @@ static ngx_command_t  ngx_http_agentcore_commands[] = {
       0,
       NULL },
 
+    { ngx_string("agentcore_mcp"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_2MORE,
+      ngx_http_agentcore_mcp_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("agentcore_tool_max_size"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_size_slot,
@@ -711,6 +718,8 @@ ngx_http_agentcore_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     if (ngx_http_agentcore_merge_tools(cf, prev, conf) != NGX_CONF_OK) {
         return NGX_CONF_ERROR;
     }
+
+    ngx_http_agentcore_mcp_merge(prev, conf);
 
     if (ngx_http_agentcore_metrics_merge(cf, conf) != NGX_CONF_OK) {
         return NGX_CONF_ERROR;

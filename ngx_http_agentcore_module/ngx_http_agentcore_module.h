@@ -92,6 +92,7 @@ typedef struct {
 
     ngx_array_t                *tool_names;    /* agentcore_tools */
     ngx_array_t                *location_tools;    /* agentcore_tool */
+    ngx_array_t                *mcp_servers;   /* agentcore_mcp */
     ngx_array_t                *tools;         /* enabled, resolved */
     json_t                     *tool_specs;    /* toolConfig.tools */
     ngx_str_t                   request_suffix;    /* the model request
@@ -194,6 +195,7 @@ typedef struct {
     ngx_http_agentcore_tool_call_t  *calls;
     ngx_uint_t                  ncalls;
     ngx_uint_t                  tools_pending;
+    void                       *mcp;            /* _mcp.c's part */
 
     /* SSE output: buffers passed down, oldest first, and reusable ones */
     ngx_chain_t                *free;
@@ -326,6 +328,18 @@ ngx_int_t ngx_http_agentcore_tool_body(ngx_http_agentcore_tool_call_t *call,
     ngx_chain_t *in);
 void ngx_http_agentcore_tools_abandon(ngx_http_agentcore_ctx_t *ctx,
     ngx_str_t *text);
+
+/* ngx_http_agentcore_mcp.c: tools of MCP servers (agentcore_mcp) */
+char *ngx_http_agentcore_mcp_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+void ngx_http_agentcore_mcp_merge(ngx_http_agentcore_loc_conf_t *prev,
+    ngx_http_agentcore_loc_conf_t *conf);
+ngx_int_t ngx_http_agentcore_mcp_prepare(ngx_http_agentcore_ctx_t *ctx,
+    ngx_str_t *suffix);
+ngx_http_agentcore_tool_t *ngx_http_agentcore_mcp_tool(
+    ngx_http_agentcore_ctx_t *ctx, ngx_str_t *name);
+ngx_http_agentcore_tool_call_t *ngx_http_agentcore_mcp_capture(
+    ngx_http_agentcore_ctx_t *ctx, ngx_http_request_t *sr);
 
 /* ngx_http_agentcore_builtins.c */
 ngx_int_t ngx_http_agentcore_add_builtin_tools(ngx_conf_t *cf);

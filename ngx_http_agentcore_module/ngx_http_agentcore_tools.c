@@ -644,6 +644,10 @@ ngx_http_agentcore_tools_run(ngx_http_agentcore_ctx_t *ctx, json_t *message)
         }
 
         if (call->tool == NULL) {
+            call->tool = ngx_http_agentcore_mcp_tool(ctx, &s);
+        }
+
+        if (call->tool == NULL) {
             ngx_http_agentcore_tool_result(call, NGX_ERROR, AC_REF_UNKNOWN_TOOL,
                                            &s);
             continue;
@@ -1308,7 +1312,9 @@ ngx_http_agentcore_tool_call(ngx_http_agentcore_ctx_t *ctx,
         }
     }
 
-    return NULL;
+    /* the requests of the MCP client (ngx_http_agentcore_mcp.c) */
+
+    return ngx_http_agentcore_mcp_capture(ctx, sr);
 }
 
 

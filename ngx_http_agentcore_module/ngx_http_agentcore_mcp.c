@@ -1,0 +1,1730 @@
+
+/*
+ * Copyright (C) ngx_http_agentcore_module authors
+ *
+ * Tools of MCP servers: "agentcore_mcp NAME URI", where URI is an
+ * internal location that proxies to the server's Streamable HTTP
+ * endpoint.  Every MCP request is a subrequest of an invocation, so
+ * TLS, keepalive, timeouts and upstreams are nginx's.
+ *
+ * A worker lists a server's tools (initialize, notifications/
+ * initialized, tools/list page by page) the first time an invocation
+ * needs them: that invocation's model call waits for the list (as it
+ * waits for credentials), and so do the other invocations of the
+ * worker that arrive meanwhile; nothing blocks.  The list is kept by
+ * the worker and listed again after "refresh=" (the invocation that
+ * finds it stale lists it again, using the old one meanwhile).  A
+ * server that cannot be listed is left out of the invocation, logged,
+ * and tried again 10 seconds later.
+ *
+ * tools/call runs as a tool call like a location tool's, concurrent
+ * with the other calls of the turn; its response (JSON or SSE) becomes
+ * the tool result, and isError, a JSON-RPC error, an HTTP error, a
+ * timeout (the location's proxy_read_timeout) or a response larger than
+ * agentcore_tool_max_size an error result.  A 404 for the session
+ * starts a new one and sends the call again, once.
+ */
+
+
+#include "ngx_http_agentcore_module.h"
+#include "ngx_http_agentcore_mcp_proto.h"
+
+
+#define NGX_HTTP_AGENTCORE_MCP_RETRY      10000     /* ms after a failure */
+#define NGX_HTTP_AGENTCORE_MCP_MAX_PAGES  100
+#define NGX_HTTP_AGENTCORE_MCP_MAX_ID     256       /* session id bytes */
+#define NGX_HTTP_AGENTCORE_MCP_ZONE_SIZE  (1024 * 1024)
+
+
+/* a server's list for every worker: its JSON text, in a zone of its own */
+
+typedef struct {
+    ngx_uint_t                        generation;   /* 0: none yet */
+    time_t                            listed;
+    u_char                           *text;
+    size_t                            len;
+} ngx_http_agentcore_mcp_shm_t;
+
+
+typedef struct ngx_http_agentcore_mcp_inv_s  ngx_http_agentcore_mcp_inv_t;
+
+
+/* one "agentcore_mcp", and its worker's state */
+
+typedef struct {
+    ngx_str_t                         name;
+    ngx_str_t                         uri;
+    ngx_str_t                         prefix;     /* NAME "_" by default */
+    ngx_msec_t                        refresh;    /* 0: never */
+    unsigned                          force_prefix:1;
+
+    ngx_http_agentcore_tool_t         pseudo;     /* for the capture's logs */
+
+    json_t                           *tools;      /* the list, or NULL */
+    json_t                           *pending;    /* the pages so far */
+    ngx_http_agentcore_mcp_inv_t     *listing;    /* its invocation */
+    ngx_msec_t                        listed_at;
+    ngx_msec_t                        failed_at;  /* 0: not failed */
+    ngx_queue_t                       waiters;
+    long                              next_id;
+    ngx_uint_t                        pages;
+    ngx_shm_zone_t                   *zone;       /* the list's */
+    ngx_uint_t                        generation; /* the zone's, loaded */
+    unsigned                          changed:1;  /* list_changed seen */
+
+    ngx_str_t                         session;    /* Mcp-Session-Id */
+    u_char                            session_buf[NGX_HTTP_AGENTCORE_MCP_MAX_ID];
+    ngx_str_t                         version;    /* negotiated */
+    u_char                            version_buf[32];
+} ngx_http_agentcore_mcp_server_t;
+
+
+/* a tool of a server, as an invocation declared it */
+
+typedef struct {
+    ngx_http_agentcore_mcp_server_t  *server;
+    char                             *name;       /* the server's name */
+} ngx_http_agentcore_mcp_tool_t;
+
+
+/* an invocation waiting for a server's list */
+
+typedef struct {
+    ngx_queue_t                       queue;
+    ngx_event_t                       ev;
+    ngx_http_agentcore_mcp_inv_t     *inv;
+    ngx_uint_t                        index;
+} ngx_http_agentcore_mcp_waiter_t;
+
+
+struct ngx_http_agentcore_mcp_inv_s {
+    ngx_http_agentcore_ctx_t         *ctx;
+    ngx_queue_t                       reqs;       /* in flight */
+    ngx_http_agentcore_mcp_waiter_t  *waiters;    /* one per server */
+    u_char                           *settled;    /* one per server */
+    ngx_uint_t                        waiting;
+    ngx_array_t                       tools;      /* tool_t */
+    ngx_str_t                         suffix;
+    unsigned                          ready:1;
+};
+
+
+#define NGX_HTTP_AGENTCORE_MCP_INIT         0
+#define NGX_HTTP_AGENTCORE_MCP_INITIALIZED  1
+#define NGX_HTTP_AGENTCORE_MCP_LIST         2
+#define NGX_HTTP_AGENTCORE_MCP_CALL         3
+
+
+/* one MCP request: the capture filter fills "capture" */
+
+typedef struct ngx_http_agentcore_mcp_req_s  ngx_http_agentcore_mcp_req_t;
+
+struct ngx_http_agentcore_mcp_req_s {
+    ngx_http_agentcore_tool_call_t    capture;    /* first */
+    ngx_queue_t                       queue;
+    ngx_http_agentcore_mcp_inv_t     *inv;
+    ngx_http_agentcore_mcp_server_t  *server;
+    ngx_uint_t                        kind;
+    long                              id;
+    ngx_http_agentcore_tool_call_t   *call;       /* CALL, or INIT for it */
+    unsigned                          retried:1;
+    unsigned                          finished:1;
+};
+
+
+static ngx_http_agentcore_mcp_inv_t *ngx_http_agentcore_mcp_inv(
+    ngx_http_agentcore_ctx_t *ctx);
+static void ngx_http_agentcore_mcp_inv_cleanup(void *data);
+static void ngx_http_agentcore_mcp_wake(ngx_event_t *ev);
+static ngx_int_t ngx_http_agentcore_mcp_build(
+    ngx_http_agentcore_mcp_inv_t *inv);
+static int ngx_http_agentcore_mcp_taken(void *data, const char *name);
+static ngx_int_t ngx_http_agentcore_mcp_send(ngx_http_agentcore_mcp_inv_t *inv,
+    ngx_http_agentcore_mcp_server_t *s, ngx_uint_t kind, json_t *params,
+    ngx_http_agentcore_tool_call_t *call, ngx_uint_t retried);
+static ngx_int_t ngx_http_agentcore_mcp_headers(ngx_http_request_t *r,
+    ngx_http_request_t *sr, ngx_http_agentcore_mcp_server_t *s,
+    ngx_uint_t kind);
+static ngx_int_t ngx_http_agentcore_mcp_push(ngx_http_request_t *r,
+    ngx_http_request_t *sr, char *key, char *lowcase, ngx_str_t *value);
+static ngx_int_t ngx_http_agentcore_mcp_done(ngx_http_request_t *sr,
+    void *data, ngx_int_t rc);
+static void ngx_http_agentcore_mcp_listed(ngx_http_agentcore_mcp_req_t *req,
+    ngx_http_request_t *sr, ngx_int_t rc);
+static void ngx_http_agentcore_mcp_settle(ngx_http_agentcore_mcp_server_t *s,
+    ngx_uint_t ok);
+static void ngx_http_agentcore_mcp_called(ngx_http_agentcore_mcp_req_t *req,
+    ngx_http_request_t *sr, ngx_int_t rc);
+static void ngx_http_agentcore_mcp_call_error(
+    ngx_http_agentcore_mcp_req_t *req, const char *fmt, ...);
+static ngx_int_t ngx_http_agentcore_mcp_status(ngx_http_agentcore_mcp_req_t *req,
+    ngx_http_request_t *sr, ngx_int_t rc, u_char *err, size_t len);
+static ngx_int_t ngx_http_agentcore_mcp_parse(ngx_http_agentcore_mcp_req_t *req,
+    ngx_http_request_t *sr, json_t **result, char *err, size_t len);
+static ngx_int_t ngx_http_agentcore_mcp_call_tool(
+    ngx_http_agentcore_tool_call_t *call);
+static void ngx_http_agentcore_mcp_session(ngx_http_agentcore_mcp_server_t *s,
+    ngx_http_request_t *sr);
+static void ngx_http_agentcore_mcp_server_cleanup(void *data);
+static ngx_int_t ngx_http_agentcore_mcp_init_zone(ngx_shm_zone_t *shm_zone,
+    void *data);
+static void ngx_http_agentcore_mcp_store(ngx_http_agentcore_mcp_server_t *s,
+    ngx_log_t *log);
+static void ngx_http_agentcore_mcp_load(ngx_http_agentcore_mcp_server_t *s,
+    ngx_log_t *log);
+static json_t *ngx_http_agentcore_mcp_call_params(
+    ngx_http_agentcore_tool_call_t *call);
+
+
+/*
+ * agentcore_mcp NAME URI [prefix=P] [refresh=TIME];
+ */
+
+char *
+ngx_http_agentcore_mcp_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_agentcore_loc_conf_t *alcf = conf;
+
+    ngx_str_t                         *value, v;
+    ngx_uint_t                         i;
+    ngx_pool_cleanup_t                *cln;
+    ngx_http_agentcore_mcp_server_t   *s, **ps;
+
+    value = cf->args->elts;
+
+    if (!ac_mcp_valid_name((char *) value[1].data, value[1].len)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid agentcore_mcp name \"%V\": use 1 to 64 "
+                           "of a-z, A-Z, 0-9, \"_\" and \"-\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (value[2].len == 0 || value[2].data[0] != '/') {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "agentcore_mcp \"%V\": \"%V\" is not a URI "
+                           "(an internal location that proxies to the "
+                           "server)", &value[1], &value[2]);
+        return NGX_CONF_ERROR;
+    }
+
+    s = ngx_pcalloc(cf->pool, sizeof(ngx_http_agentcore_mcp_server_t));
+    if (s == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    /* the worker's list goes with the configuration */
+
+    cln = ngx_pool_cleanup_add(cf->pool, 0);
+    if (cln == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    cln->handler = ngx_http_agentcore_mcp_server_cleanup;
+    cln->data = s;
+
+    s->name = value[1];
+    s->uri = value[2];
+    s->refresh = 300000;
+    s->pseudo.name = value[1];
+    s->next_id = 1;
+    ngx_queue_init(&s->waiters);
+
+    s->prefix.len = value[1].len + 1;
+    s->prefix.data = ngx_pnalloc(cf->pool, s->prefix.len + 1);
+    if (s->prefix.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_sprintf(s->prefix.data, "%V_%Z", &value[1]);
+
+    for (i = 3; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "prefix=", 7) == 0) {
+            v.data = value[i].data + 7;
+            v.len = value[i].len - 7;
+
+            if (v.len && !ac_mcp_valid_name((char *) v.data, v.len)) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "agentcore_mcp \"%V\": invalid prefix "
+                                   "\"%V\"", &value[1], &v);
+                return NGX_CONF_ERROR;
+            }
+
+            /* value[i] is NUL-terminated by the configuration parser */
+            s->prefix = v;
+            s->force_prefix = (v.len != 0);
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "refresh=", 8) == 0) {
+            v.data = value[i].data + 8;
+            v.len = value[i].len - 8;
+
+            if (v.len == 3 && ngx_strncmp(v.data, "off", 3) == 0) {
+                s->refresh = 0;
+                continue;
+            }
+
+            s->refresh = ngx_parse_time(&v, 0);
+
+            if (s->refresh == (ngx_msec_t) NGX_ERROR || s->refresh == 0) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "agentcore_mcp \"%V\": invalid refresh "
+                                   "\"%V\"", &value[1], &v);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "agentcore_mcp \"%V\": unknown option \"%V\"",
+                           &value[1], &value[i]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (alcf->mcp_servers == NULL) {
+        alcf->mcp_servers = ngx_array_create(cf->pool, 2,
+                                sizeof(ngx_http_agentcore_mcp_server_t *));
+        if (alcf->mcp_servers == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    ps = alcf->mcp_servers->elts;
+
+    for (i = 0; i < alcf->mcp_servers->nelts; i++) {
+        if (ps[i]->name.len == s->name.len
+            && ngx_strncmp(ps[i]->name.data, s->name.data, s->name.len) == 0)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "duplicate agentcore_mcp \"%V\"", &s->name);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    /*
+     * the list is shared by the workers in a zone named after the
+     * server and its URI: the same server in other locations shares it
+     */
+
+    v.len = sizeof("agentcore_mcp:") - 1 + s->name.len + 1 + s->uri.len;
+    v.data = ngx_pnalloc(cf->pool, v.len);
+    if (v.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_sprintf(v.data, "agentcore_mcp:%V:%V", &s->name, &s->uri);
+
+    s->zone = ngx_shared_memory_add(cf, &v, NGX_HTTP_AGENTCORE_MCP_ZONE_SIZE,
+                                    &ngx_http_agentcore_module);
+    if (s->zone == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    s->zone->init = ngx_http_agentcore_mcp_init_zone;
+
+    ps = ngx_array_push(alcf->mcp_servers);
+    if (ps == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    *ps = s;
+
+    return NGX_CONF_OK;
+}
+
+
+static void
+ngx_http_agentcore_mcp_server_cleanup(void *data)
+{
+    ngx_http_agentcore_mcp_server_t *s = data;
+
+    json_decref(s->tools);
+    json_decref(s->pending);
+    s->tools = NULL;
+    s->pending = NULL;
+}
+
+
+void
+ngx_http_agentcore_mcp_merge(ngx_http_agentcore_loc_conf_t *prev,
+    ngx_http_agentcore_loc_conf_t *conf)
+{
+    if (conf->mcp_servers == NULL) {
+        conf->mcp_servers = prev->mcp_servers;
+    }
+}
+
+
+static ngx_http_agentcore_mcp_inv_t *
+ngx_http_agentcore_mcp_inv(ngx_http_agentcore_ctx_t *ctx)
+{
+    ngx_uint_t                     i, n;
+    ngx_pool_t                    *pool;
+    ngx_pool_cleanup_t            *cln;
+    ngx_http_agentcore_mcp_inv_t  *inv;
+
+    if (ctx->mcp) {
+        return ctx->mcp;
+    }
+
+    pool = ctx->request->pool;
+    n = ctx->conf->mcp_servers->nelts;
+
+    inv = ngx_pcalloc(pool, sizeof(ngx_http_agentcore_mcp_inv_t));
+    if (inv == NULL) {
+        return NULL;
+    }
+
+    inv->waiters = ngx_pcalloc(pool,
+                               n * sizeof(ngx_http_agentcore_mcp_waiter_t));
+    inv->settled = ngx_pcalloc(pool, n);
+
+    if (inv->waiters == NULL || inv->settled == NULL) {
+        return NULL;
+    }
+
+    cln = ngx_pool_cleanup_add(pool, 0);
+    if (cln == NULL) {
+        return NULL;
+    }
+
+    inv->ctx = ctx;
+    ngx_queue_init(&inv->reqs);
+
+    for (i = 0; i < n; i++) {
+        inv->waiters[i].inv = inv;
+        inv->waiters[i].index = i;
+        inv->waiters[i].ev.handler = ngx_http_agentcore_mcp_wake;
+        inv->waiters[i].ev.data = &inv->waiters[i];
+        inv->waiters[i].ev.log = ctx->request->connection->log;
+    }
+
+    cln->handler = ngx_http_agentcore_mcp_inv_cleanup;
+    cln->data = inv;
+
+    ctx->mcp = inv;
+
+    return inv;
+}
+
+
+/*
+ * The invocation ends: it waits no more, and a listing it did is
+ * abandoned (its subrequests end with it): the invocations that waited
+ * for it try again.
+ */
+
+static void
+ngx_http_agentcore_mcp_inv_cleanup(void *data)
+{
+    ngx_http_agentcore_mcp_inv_t *inv = data;
+
+    ngx_queue_t                       *q;
+    ngx_uint_t                         i;
+    ngx_http_agentcore_mcp_server_t  **ps, *s;
+    ngx_http_agentcore_mcp_waiter_t   *w;
+
+    ps = inv->ctx->conf->mcp_servers->elts;
+
+    for (i = 0; i < inv->ctx->conf->mcp_servers->nelts; i++) {
+        w = &inv->waiters[i];
+
+        if (w->queue.next) {
+            ngx_queue_remove(&w->queue);
+            w->queue.next = NULL;
+        }
+
+        if (w->ev.posted) {
+            ngx_delete_posted_event(&w->ev);
+        }
+    }
+
+    for (i = 0; i < inv->ctx->conf->mcp_servers->nelts; i++) {
+        s = ps[i];
+
+        if (s->listing != inv) {
+            continue;
+        }
+
+        s->listing = NULL;
+        json_decref(s->pending);
+        s->pending = NULL;
+
+        while (!ngx_queue_empty(&s->waiters)) {
+            q = ngx_queue_head(&s->waiters);
+            ngx_queue_remove(q);
+            q->next = NULL;
+
+            w = ngx_queue_data(q, ngx_http_agentcore_mcp_waiter_t, queue);
+            ngx_post_event(&w->ev, &ngx_posted_events);
+        }
+    }
+}
+
+
+static void
+ngx_http_agentcore_mcp_wake(ngx_event_t *ev)
+{
+    ngx_http_agentcore_mcp_waiter_t *w = ev->data;
+
+    ngx_connection_t              *c;
+    ngx_http_request_t            *r;
+    ngx_http_agentcore_mcp_inv_t  *inv;
+
+    inv = w->inv;
+    r = inv->ctx->request;
+    c = r->connection;
+
+    if (inv->waiting && --inv->waiting) {
+        return;
+    }
+
+    ngx_http_set_log_request(c->log, r);
+
+    (void) ngx_http_post_request(r, NULL);
+    ngx_http_run_posted_requests(c);
+}
+
+
+/*
+ * Before a model call: NGX_OK with *suffix the request's end (its
+ * toolConfig with the servers' tools), NGX_AGAIN while a list is
+ * fetched (the invocation is woken), NGX_ERROR.
+ */
+
+ngx_int_t
+ngx_http_agentcore_mcp_prepare(ngx_http_agentcore_ctx_t *ctx,
+    ngx_str_t *suffix)
+{
+    ngx_uint_t                         i;
+    ngx_http_agentcore_mcp_inv_t      *inv;
+    ngx_http_agentcore_mcp_server_t  **ps, *s;
+
+    if (ctx->conf->mcp_servers == NULL) {
+        return NGX_OK;
+    }
+
+    inv = ngx_http_agentcore_mcp_inv(ctx);
+    if (inv == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (inv->ready) {
+        *suffix = inv->suffix;
+        return NGX_OK;
+    }
+
+    if (inv->waiting) {
+        return NGX_AGAIN;
+    }
+
+    ps = ctx->conf->mcp_servers->elts;
+
+    for (i = 0; i < ctx->conf->mcp_servers->nelts; i++) {
+        s = ps[i];
+
+        if (inv->settled[i]) {
+            continue;
+        }
+
+        /* another worker's list, if newer */
+        ngx_http_agentcore_mcp_load(s, ctx->request->connection->log);
+
+        if (s->tools) {
+            inv->settled[i] = 1;
+
+            if (s->listing == NULL
+                && (s->changed
+                    || (s->refresh
+                        && ngx_current_msec - s->listed_at >= s->refresh)))
+            {
+                s->changed = 0;
+
+                /* stale: listed again, the old list serves meanwhile */
+
+                s->listing = inv;
+                s->pages = 0;
+
+                if (ngx_http_agentcore_mcp_send(inv, s,
+                                                NGX_HTTP_AGENTCORE_MCP_INIT,
+                                                NULL, NULL, 0)
+                    != NGX_OK)
+                {
+                    s->listing = NULL;
+                }
+            }
+
+            continue;
+        }
+
+        if (s->failed_at
+            && ngx_current_msec - s->failed_at < NGX_HTTP_AGENTCORE_MCP_RETRY)
+        {
+            inv->settled[i] = 1;
+            continue;
+        }
+
+        if (s->listing == NULL) {
+            s->listing = inv;
+            s->pages = 0;
+
+            if (ngx_http_agentcore_mcp_send(inv, s,
+                                            NGX_HTTP_AGENTCORE_MCP_INIT,
+                                            NULL, NULL, 0)
+                != NGX_OK)
+            {
+                s->listing = NULL;
+                return NGX_ERROR;
+            }
+        }
+
+        ngx_queue_insert_tail(&s->waiters, &inv->waiters[i].queue);
+        inv->waiting++;
+
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ctx->request->connection->log, 0,
+                       "agentcore mcp \"%V\": waiting for the list",
+                       &s->name);
+    }
+
+    if (inv->waiting) {
+        return NGX_AGAIN;
+    }
+
+    if (ngx_http_agentcore_mcp_build(inv) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    inv->ready = 1;
+    *suffix = inv->suffix;
+
+    return NGX_OK;
+}
+
+
+/* the invocation's tools: the location's, then each server's */
+
+static ngx_int_t
+ngx_http_agentcore_mcp_build(ngx_http_agentcore_mcp_inv_t *inv)
+{
+    char                               *s, name[AC_MCP_MAX_NAME + 1];
+    size_t                              i, len;
+    json_t                             *specs, *t, *spec;
+    ngx_str_t                           text;
+    ngx_uint_t                          k;
+    ngx_pool_t                         *pool;
+    ac_converse_conf_t                  cc;
+    ngx_http_request_t                 *r;
+    ngx_http_agentcore_tool_t          *tool;
+    ngx_http_agentcore_mcp_tool_t      *mt;
+    ngx_http_agentcore_loc_conf_t      *conf;
+    ngx_http_agentcore_mcp_server_t   **ps, *srv;
+
+    r = inv->ctx->request;
+    pool = r->pool;
+    conf = inv->ctx->conf;
+
+    if (ngx_array_init(&inv->tools, pool, 8,
+                       sizeof(ngx_http_agentcore_tool_t))
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    specs = conf->tool_specs ? json_copy(conf->tool_specs) : json_array();
+    if (specs == NULL) {
+        return NGX_ERROR;
+    }
+
+    ps = conf->mcp_servers->elts;
+
+    for (k = 0; k < conf->mcp_servers->nelts; k++) {
+        srv = ps[k];
+
+        json_array_foreach(srv->tools, i, t) {
+
+            if (ac_mcp_tool_name((char *) srv->prefix.data,
+                                 srv->force_prefix,
+                                 json_string_value(json_object_get(t, "name")),
+                                 ngx_http_agentcore_mcp_taken, inv, name)
+                != 0)
+            {
+                ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                              "agentcore mcp \"%V\": tool \"%s\" left out: "
+                              "its name is taken, prefixed too",
+                              &srv->name,
+                              json_string_value(json_object_get(t, "name")));
+                continue;
+            }
+
+            spec = json_pack("{s:{s:s, s:O, s:{s:O}}}", "toolSpec",
+                             "name", name,
+                             "description", json_object_get(t, "description"),
+                             "inputSchema", "json",
+                             json_object_get(t, "inputSchema"));
+
+            if (spec == NULL || json_array_append_new(specs, spec) != 0) {
+                json_decref(specs);
+                return NGX_ERROR;
+            }
+
+            tool = ngx_array_push(&inv->tools);
+            mt = ngx_palloc(pool, sizeof(ngx_http_agentcore_mcp_tool_t));
+
+            if (tool == NULL || mt == NULL) {
+                json_decref(specs);
+                return NGX_ERROR;
+            }
+
+            ngx_memzero(tool, sizeof(ngx_http_agentcore_tool_t));
+
+            len = ngx_strlen(name);
+            tool->name.data = ngx_pnalloc(pool, len);
+            text.data = (u_char *) json_string_value(json_object_get(t,
+                                                                     "name"));
+            text.len = ngx_strlen(text.data);
+            mt->name = ngx_pnalloc(pool, text.len + 1);
+
+            if (tool->name.data == NULL || mt->name == NULL) {
+                json_decref(specs);
+                return NGX_ERROR;
+            }
+
+            ngx_memcpy(tool->name.data, name, len);
+            tool->name.len = len;
+            ngx_memcpy(mt->name, text.data, text.len + 1);
+
+            mt->server = srv;
+            tool->handler = ngx_http_agentcore_mcp_call_tool;
+            tool->data = mt;
+        }
+    }
+
+    if (inv->tools.nelts == 0) {
+        json_decref(specs);
+        inv->suffix = conf->request_suffix;
+        return NGX_OK;
+    }
+
+    cc.system_prompt = conf->system_prompt.len
+                       ? (const char *) conf->system_prompt.data : NULL;
+    cc.max_tokens = (conf->max_tokens == NGX_CONF_UNSET)
+                    ? -1 : (int64_t) conf->max_tokens;
+    cc.tools = specs;
+
+    s = ac_converse_request_suffix(&cc, &len);
+    json_decref(specs);
+
+    if (s == NULL) {
+        return NGX_ERROR;
+    }
+
+    inv->suffix.data = ngx_pnalloc(pool, len);
+    if (inv->suffix.data == NULL) {
+        free(s);
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(inv->suffix.data, s, len);
+    inv->suffix.len = len;
+    free(s);
+
+    return NGX_OK;
+}
+
+
+static int
+ngx_http_agentcore_mcp_taken(void *data, const char *name)
+{
+    ngx_http_agentcore_mcp_inv_t *inv = data;
+
+    size_t                            len;
+    ngx_uint_t                        i;
+    ngx_http_agentcore_tool_t        *t;
+    ngx_http_agentcore_tool_entry_t **e;
+    ngx_http_agentcore_loc_conf_t    *conf;
+
+    len = ngx_strlen(name);
+    conf = inv->ctx->conf;
+
+    e = conf->tools ? conf->tools->elts : NULL;
+
+    for (i = 0; e && i < conf->tools->nelts; i++) {
+        if (e[i]->tool->name.len == len
+            && ngx_strncmp(e[i]->tool->name.data, name, len) == 0)
+        {
+            return 1;
+        }
+    }
+
+    t = inv->tools.elts;
+
+    for (i = 0; i < inv->tools.nelts; i++) {
+        if (t[i].name.len == len && ngx_strncmp(t[i].name.data, name, len) == 0)
+        {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+/* tools_run: a name the location does not know */
+
+ngx_http_agentcore_tool_t *
+ngx_http_agentcore_mcp_tool(ngx_http_agentcore_ctx_t *ctx, ngx_str_t *name)
+{
+    ngx_uint_t                     i;
+    ngx_http_agentcore_tool_t     *t;
+    ngx_http_agentcore_mcp_inv_t  *inv;
+
+    inv = ctx->mcp;
+
+    if (inv == NULL || !inv->ready) {
+        return NULL;
+    }
+
+    t = inv->tools.elts;
+
+    for (i = 0; i < inv->tools.nelts; i++) {
+        if (t[i].name.len == name->len
+            && ngx_strncmp(t[i].name.data, name->data, name->len) == 0)
+        {
+            return &t[i];
+        }
+    }
+
+    return NULL;
+}
+
+
+/* the capture filter: is sr one of ours? */
+
+ngx_http_agentcore_tool_call_t *
+ngx_http_agentcore_mcp_capture(ngx_http_agentcore_ctx_t *ctx,
+    ngx_http_request_t *sr)
+{
+    ngx_queue_t                   *q;
+    ngx_http_agentcore_mcp_inv_t  *inv;
+    ngx_http_agentcore_mcp_req_t  *req;
+
+    inv = ctx->mcp;
+
+    if (inv == NULL) {
+        return NULL;
+    }
+
+    for (q = ngx_queue_head(&inv->reqs);
+         q != ngx_queue_sentinel(&inv->reqs);
+         q = ngx_queue_next(q))
+    {
+        req = ngx_queue_data(q, ngx_http_agentcore_mcp_req_t, queue);
+
+        if (req->capture.sr == sr) {
+            return &req->capture;
+        }
+    }
+
+    return NULL;
+}
+
+
+/* one MCP request as a subrequest of the invocation */
+
+static ngx_int_t
+ngx_http_agentcore_mcp_send(ngx_http_agentcore_mcp_inv_t *inv,
+    ngx_http_agentcore_mcp_server_t *s, ngx_uint_t kind, json_t *params,
+    ngx_http_agentcore_tool_call_t *call, ngx_uint_t retried)
+{
+    char                          *json;
+    size_t                         len;
+    json_t                        *p;
+    ngx_buf_t                     *b;
+    ngx_http_request_t            *r, *sr;
+    ngx_http_post_subrequest_t    *ps;
+    ngx_http_agentcore_mcp_req_t  *req;
+
+    r = inv->ctx->request;
+
+    req = ngx_pcalloc(r->pool, sizeof(ngx_http_agentcore_mcp_req_t));
+    if (req == NULL) {
+        return NGX_ERROR;
+    }
+
+    req->inv = inv;
+    req->server = s;
+    req->kind = kind;
+    req->call = call;
+    req->retried = retried;
+    req->id = (kind == NGX_HTTP_AGENTCORE_MCP_INITIALIZED) ? -1
+                                                           : s->next_id++;
+
+    req->capture.tool = &s->pseudo;
+    req->capture.request = r;
+    req->capture.pool = r->pool;
+    req->capture.invocation = inv->ctx;
+
+    switch (kind) {
+
+    case NGX_HTTP_AGENTCORE_MCP_INIT:
+        p = json_pack("{s:s, s:{}, s:{s:s, s:s}}",
+                      "protocolVersion", AC_MCP_PROTOCOL_VERSION,
+                      "capabilities",
+                      "clientInfo", "name", "ngx_http_agentcore_module",
+                      "version", "1");
+        json = p ? ac_mcp_request(req->id, "initialize", p, &len) : NULL;
+        json_decref(p);
+        break;
+
+    case NGX_HTTP_AGENTCORE_MCP_INITIALIZED:
+        json = ac_mcp_request(-1, "notifications/initialized", NULL, &len);
+        break;
+
+    case NGX_HTTP_AGENTCORE_MCP_LIST:
+        json = ac_mcp_request(req->id, "tools/list", params, &len);
+        break;
+
+    default: /* NGX_HTTP_AGENTCORE_MCP_CALL */
+        json = ac_mcp_request(req->id, "tools/call", params, &len);
+        break;
+    }
+
+    if (json == NULL) {
+        return NGX_ERROR;
+    }
+
+    b = ngx_create_temp_buf(r->pool, len);
+    if (b == NULL) {
+        free(json);
+        return NGX_ERROR;
+    }
+
+    b->last = ngx_cpymem(b->last, json, len);
+    b->last_buf = 1;
+    b->last_in_chain = 1;
+    free(json);
+
+    ps = ngx_palloc(r->pool, sizeof(ngx_http_post_subrequest_t));
+    if (ps == NULL) {
+        return NGX_ERROR;
+    }
+
+    ps->handler = ngx_http_agentcore_mcp_done;
+    ps->data = req;
+
+    sr = ngx_http_agentcore_post_subrequest(r, &s->uri, NULL, b, ps,
+                                            inv->ctx);
+    if (sr == NULL) {
+        return NGX_ERROR;
+    }
+
+    req->capture.sr = sr;
+    ngx_queue_insert_tail(&inv->reqs, &req->queue);
+
+    if (ngx_http_agentcore_mcp_headers(r, sr, s, kind) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "agentcore mcp \"%V\": request %ui id %l",
+                   &s->name, kind, req->id);
+
+    return NGX_OK;
+}
+
+
+/*
+ * The subrequest's headers: none of the client's (the MCP server is
+ * the module's, not the client's; its location adds its own
+ * credentials), the transport's own, and a fresh variable cache.
+ */
+
+static ngx_int_t
+ngx_http_agentcore_mcp_headers(ngx_http_request_t *r, ngx_http_request_t *sr,
+    ngx_http_agentcore_mcp_server_t *s, ngx_uint_t kind)
+{
+    ngx_str_t                   v;
+    ngx_http_core_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_get_module_main_conf(r, ngx_http_core_module);
+
+    sr->variables = ngx_pcalloc(r->pool, cmcf->variables.nelts
+                                         * sizeof(ngx_http_variable_value_t));
+    if (sr->variables == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_list_init(&sr->headers_in.headers, r->pool, 6,
+                      sizeof(ngx_table_elt_t))
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    sr->headers_in.content_length = NULL;
+    sr->headers_in.transfer_encoding = NULL;
+    sr->headers_in.expect = NULL;
+    sr->headers_in.range = NULL;
+    sr->headers_in.if_range = NULL;
+    sr->headers_in.if_match = NULL;
+    sr->headers_in.if_none_match = NULL;
+    sr->headers_in.if_modified_since = NULL;
+    sr->headers_in.if_unmodified_since = NULL;
+    sr->headers_in.user_agent = NULL;
+    sr->headers_in.referer = NULL;
+#if (NGX_HTTP_GZIP || NGX_HTTP_HEADERS)
+    sr->headers_in.accept_encoding = NULL;
+#endif
+#if (NGX_HTTP_HEADERS)
+    sr->headers_in.accept = NULL;
+#endif
+    sr->headers_in.authorization = NULL;
+    ngx_str_null(&sr->headers_in.user);
+    ngx_str_null(&sr->headers_in.passwd);
+#ifdef ngx_http_proxy_auth
+    sr->headers_in.proxy_authorization = NULL;
+#endif
+#if (nginx_version >= 1023000)
+    sr->headers_in.cookie = NULL;
+#else
+    if (ngx_array_init(&sr->headers_in.cookies, r->pool, 1,
+                       sizeof(ngx_table_elt_t *))
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+#endif
+
+    ngx_str_set(&v, "application/json");
+
+    if (ngx_http_agentcore_mcp_push(r, sr, "Content-Type", "content-type",
+                                    &v)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    ngx_str_set(&v, "application/json, text/event-stream");
+
+    if (ngx_http_agentcore_mcp_push(r, sr, "Accept", "accept", &v)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (kind != NGX_HTTP_AGENTCORE_MCP_INIT) {
+        if (s->session.len
+            && ngx_http_agentcore_mcp_push(r, sr, "Mcp-Session-Id",
+                                           "mcp-session-id", &s->session)
+               != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        if (s->version.len
+            && ngx_http_agentcore_mcp_push(r, sr, "MCP-Protocol-Version",
+                                           "mcp-protocol-version",
+                                           &s->version)
+               != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_agentcore_mcp_push(ngx_http_request_t *r, ngx_http_request_t *sr,
+    char *key, char *lowcase, ngx_str_t *value)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&sr->headers_in.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+    h->key.data = (u_char *) key;
+    h->key.len = ngx_strlen(key);
+    h->lowcase_key = (u_char *) lowcase;
+    h->value = *value;
+#if (nginx_version >= 1023000)
+    h->next = NULL;
+#endif
+
+    if (lowcase[0] == 'c') {
+        sr->headers_in.content_type = h;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_agentcore_mcp_done(ngx_http_request_t *sr, void *data, ngx_int_t rc)
+{
+    ngx_http_agentcore_mcp_req_t *req = data;
+
+    if (rc == NGX_AGAIN || req->finished) {
+        return rc;
+    }
+
+    req->finished = 1;
+    ngx_queue_remove(&req->queue);
+
+    if (req->kind == NGX_HTTP_AGENTCORE_MCP_CALL
+        || req->call != NULL)
+    {
+        ngx_http_agentcore_mcp_called(req, sr, rc);
+
+    } else {
+        ngx_http_agentcore_mcp_listed(req, sr, rc);
+    }
+
+    if (sr->connection->error) {
+        return rc;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The HTTP outcome: NGX_OK for a 2xx response, else NGX_ERROR with
+ * what happened in err
+ */
+
+static ngx_int_t
+ngx_http_agentcore_mcp_status(ngx_http_agentcore_mcp_req_t *req,
+    ngx_http_request_t *sr, ngx_int_t rc, u_char *err, size_t len)
+{
+    ngx_uint_t  status;
+
+    status = req->capture.status ? req->capture.status : (ngx_uint_t) rc;
+
+    if (req->capture.too_big) {
+        ngx_snprintf(err, len, "the response of MCP server \"%V\" is larger "
+                     "than agentcore_tool_max_size%Z", &req->server->name);
+        return NGX_ERROR;
+    }
+
+    if (req->capture.status == 0 || status < 200 || status >= 300
+        || rc == NGX_ERROR)
+    {
+        ngx_snprintf(err, len, "MCP server \"%V\" answered HTTP %ui%Z",
+                     &req->server->name, status >= 100 ? status : 500);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_agentcore_mcp_parse(ngx_http_agentcore_mcp_req_t *req,
+    ngx_http_request_t *sr, json_t **result, char *err, size_t len)
+{
+    int         rc, sse, changed;
+    ngx_buf_t  *b;
+    ngx_str_t  *ct;
+
+    ct = &sr->headers_out.content_type;
+    sse = (ct->len >= sizeof("text/event-stream") - 1
+           && ngx_strncasecmp(ct->data, (u_char *) "text/event-stream",
+                              sizeof("text/event-stream") - 1) == 0);
+
+    b = req->capture.body;
+
+    rc = ac_mcp_response(b ? (char *) b->pos : "",
+                         b ? (size_t) (b->last - b->pos) : 0,
+                         sse, req->id, result, &changed, err, len);
+
+    if (changed && req->server->tools) {
+        /* listed again by the next invocation that needs the tools */
+
+        ngx_log_error(NGX_LOG_INFO, sr->connection->log, 0,
+                      "agentcore mcp \"%V\": the server's tools changed "
+                      "(notifications/tools/list_changed)",
+                      &req->server->name);
+
+        req->server->changed = 1;
+    }
+
+    return rc;
+}
+
+
+/* a step of listing: initialize, notifications/initialized, tools/list */
+
+static void
+ngx_http_agentcore_mcp_listed(ngx_http_agentcore_mcp_req_t *req,
+    ngx_http_request_t *sr, ngx_int_t rc)
+{
+    int                               skipped;
+    char                              err[512], *cursor;
+    json_t                           *result, *params, *v;
+    ngx_log_t                        *log;
+    ngx_http_agentcore_mcp_server_t  *s;
+
+    s = req->server;
+    log = sr->connection->log;
+    result = NULL;
+
+    if (s->listing != req->inv) {
+        return;
+    }
+
+    if (ngx_http_agentcore_mcp_status(req, sr, rc, (u_char *) err,
+                                      sizeof(err))
+        != NGX_OK)
+    {
+        goto failed;
+    }
+
+    switch (req->kind) {
+
+    case NGX_HTTP_AGENTCORE_MCP_INIT:
+
+        if (ngx_http_agentcore_mcp_parse(req, sr, &result, err, sizeof(err))
+            != AC_MCP_OK)
+        {
+            goto failed;
+        }
+
+        v = json_object_get(result, "protocolVersion");
+
+        if (!json_is_string(v) || json_string_length(v) == 0
+            || json_string_length(v) >= sizeof(s->version_buf))
+        {
+            ngx_snprintf((u_char *) err, sizeof(err), "MCP server \"%V\": "
+                         "an initialize result without a protocolVersion%Z",
+                         &s->name);
+            goto failed;
+        }
+
+        s->version.len = json_string_length(v);
+        s->version.data = s->version_buf;
+        ngx_memcpy(s->version_buf, json_string_value(v), s->version.len);
+
+        json_decref(result);
+        result = NULL;
+
+        ngx_http_agentcore_mcp_session(s, sr);
+
+        if (ngx_http_agentcore_mcp_send(req->inv, s,
+                                        NGX_HTTP_AGENTCORE_MCP_INITIALIZED,
+                                        NULL, NULL, 0)
+            != NGX_OK)
+        {
+            ngx_snprintf((u_char *) err, sizeof(err), "no memory%Z");
+            goto failed;
+        }
+
+        return;
+
+    case NGX_HTTP_AGENTCORE_MCP_INITIALIZED:
+
+        json_decref(s->pending);
+        s->pending = json_array();
+
+        if (s->pending == NULL
+            || ngx_http_agentcore_mcp_send(req->inv, s,
+                                           NGX_HTTP_AGENTCORE_MCP_LIST,
+                                           NULL, NULL, 0)
+               != NGX_OK)
+        {
+            ngx_snprintf((u_char *) err, sizeof(err), "no memory%Z");
+            goto failed;
+        }
+
+        return;
+
+    default: /* NGX_HTTP_AGENTCORE_MCP_LIST */
+
+        if (ngx_http_agentcore_mcp_parse(req, sr, &result, err, sizeof(err))
+            != AC_MCP_OK)
+        {
+            goto failed;
+        }
+
+        skipped = ac_mcp_tools_page(result, s->pending, &cursor, err,
+                                    sizeof(err));
+        json_decref(result);
+        result = NULL;
+
+        if (skipped < 0) {
+            goto failed;
+        }
+
+        if (skipped) {
+            ngx_log_error(NGX_LOG_WARN, log, 0,
+                          "agentcore mcp \"%V\": %d tools left out, the "
+                          "first: %s", &s->name, skipped, err);
+        }
+
+        if (cursor && ++s->pages < NGX_HTTP_AGENTCORE_MCP_MAX_PAGES) {
+            params = json_pack("{s:s}", "cursor", cursor);
+            free(cursor);
+
+            if (params == NULL
+                || ngx_http_agentcore_mcp_send(req->inv, s,
+                                               NGX_HTTP_AGENTCORE_MCP_LIST,
+                                               params, NULL, 0)
+                   != NGX_OK)
+            {
+                json_decref(params);
+                ngx_snprintf((u_char *) err, sizeof(err), "no memory%Z");
+                goto failed;
+            }
+
+            json_decref(params);
+            return;
+        }
+
+        free(cursor);
+
+        json_decref(s->tools);
+        s->tools = s->pending;
+        s->pending = NULL;
+        s->listed_at = ngx_current_msec;
+        s->failed_at = 0;
+
+        ngx_log_error(NGX_LOG_INFO, log, 0,
+                      "agentcore mcp \"%V\": %uz tools listed",
+                      &s->name, json_array_size(s->tools));
+
+        ngx_http_agentcore_mcp_store(s, log);
+
+        ngx_http_agentcore_mcp_settle(s, 1);
+        return;
+    }
+
+failed:
+
+    json_decref(result);
+
+    ngx_log_error(NGX_LOG_ERR, log, 0,
+                  "agentcore mcp \"%V\": the tools cannot be listed, the "
+                  "invocation goes on without them: %s", &s->name, err);
+
+    json_decref(s->pending);
+    s->pending = NULL;
+    s->failed_at = ngx_current_msec ? ngx_current_msec : 1;
+
+    ngx_http_agentcore_mcp_settle(s, 0);
+}
+
+
+/* the list is there, or not: every invocation waiting for it goes on */
+
+static void
+ngx_http_agentcore_mcp_settle(ngx_http_agentcore_mcp_server_t *s,
+    ngx_uint_t ok)
+{
+    ngx_queue_t                      *q;
+    ngx_http_agentcore_mcp_waiter_t  *w;
+
+    s->listing = NULL;
+
+    while (!ngx_queue_empty(&s->waiters)) {
+        q = ngx_queue_head(&s->waiters);
+        ngx_queue_remove(q);
+        q->next = NULL;
+
+        w = ngx_queue_data(q, ngx_http_agentcore_mcp_waiter_t, queue);
+        w->inv->settled[w->index] = 1;
+
+        ngx_post_event(&w->ev, &ngx_posted_events);
+    }
+}
+
+
+/* a tool of a server, called by the model */
+
+static ngx_int_t
+ngx_http_agentcore_mcp_call_tool(ngx_http_agentcore_tool_call_t *call)
+{
+    json_t                         *params;
+    ngx_int_t                       rc;
+    ngx_http_agentcore_ctx_t       *ctx;
+    ngx_http_agentcore_mcp_tool_t  *mt;
+
+    ctx = call->invocation;
+    mt = call->tool->data;
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, call->request->connection->log, 0,
+                   "agentcore mcp \"%V\": tools/call \"%s\"",
+                   &mt->server->name, mt->name);
+
+    params = ngx_http_agentcore_mcp_call_params(call);
+    if (params == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (mt->server->version.len == 0) {
+        /*
+         * the list came from another worker: this one initializes its
+         * own session first, then sends the call
+         */
+
+        json_decref(params);
+
+        rc = ngx_http_agentcore_mcp_send(ctx->mcp, mt->server,
+                                         NGX_HTTP_AGENTCORE_MCP_INIT, NULL,
+                                         call, 1);
+
+        return (rc == NGX_OK) ? NGX_AGAIN : NGX_ERROR;
+    }
+
+    rc = ngx_http_agentcore_mcp_send(ctx->mcp, mt->server,
+                                     NGX_HTTP_AGENTCORE_MCP_CALL, params,
+                                     call, 0);
+    json_decref(params);
+
+    return (rc == NGX_OK) ? NGX_AGAIN : NGX_ERROR;
+}
+
+
+static void
+ngx_http_agentcore_mcp_called(ngx_http_agentcore_mcp_req_t *req,
+    ngx_http_request_t *sr, ngx_int_t rc)
+{
+    int                               is_error, prc;
+    char                              err[512], *text;
+    size_t                            len;
+    json_t                           *result, *params, *v;
+    ngx_str_t                         t;
+    ngx_http_agentcore_mcp_server_t  *s;
+    ngx_http_agentcore_tool_call_t   *call;
+
+    s = req->server;
+    call = req->call;
+
+    if (call->done) {
+        return;
+    }
+
+    /* the session ended: a new one, and the call again, once */
+
+    if (req->kind == NGX_HTTP_AGENTCORE_MCP_CALL
+        && req->capture.status == NGX_HTTP_NOT_FOUND && s->session.len
+        && !req->retried)
+    {
+        ngx_log_error(NGX_LOG_INFO, sr->connection->log, 0,
+                      "agentcore mcp \"%V\": the session ended (404), "
+                      "initializing again", &s->name);
+
+        ngx_str_null(&s->session);
+
+        if (ngx_http_agentcore_mcp_send(req->inv, s,
+                                        NGX_HTTP_AGENTCORE_MCP_INIT, NULL,
+                                        call, 1)
+            != NGX_OK)
+        {
+            ngx_http_agentcore_mcp_call_error(req, "no memory");
+        }
+
+        return;
+    }
+
+    if (ngx_http_agentcore_mcp_status(req, sr, rc, (u_char *) err,
+                                      sizeof(err))
+        != NGX_OK)
+    {
+        ngx_http_agentcore_mcp_call_error(req, "%s", err);
+        return;
+    }
+
+    if (req->kind == NGX_HTTP_AGENTCORE_MCP_INITIALIZED) {
+        /* the new session is ready: the call again */
+
+        params = ngx_http_agentcore_mcp_call_params(call);
+
+        if (params == NULL
+            || ngx_http_agentcore_mcp_send(req->inv, s,
+                                           NGX_HTTP_AGENTCORE_MCP_CALL,
+                                           params, call, 1)
+               != NGX_OK)
+        {
+            ngx_http_agentcore_mcp_call_error(req, "no memory");
+        }
+
+        json_decref(params);
+        return;
+    }
+
+    prc = ngx_http_agentcore_mcp_parse(req, sr, &result, err, sizeof(err));
+
+    if (prc != AC_MCP_OK) {
+        ngx_http_agentcore_mcp_call_error(req, "%s", err);
+        return;
+    }
+
+    if (req->kind == NGX_HTTP_AGENTCORE_MCP_INIT) {
+        /* a new session for a call whose session had ended */
+
+        v = json_object_get(result, "protocolVersion");
+
+        if (json_is_string(v) && json_string_length(v)
+            && json_string_length(v) < sizeof(s->version_buf))
+        {
+            s->version.len = json_string_length(v);
+            s->version.data = s->version_buf;
+            ngx_memcpy(s->version_buf, json_string_value(v), s->version.len);
+        }
+
+        json_decref(result);
+
+        ngx_http_agentcore_mcp_session(s, sr);
+
+        if (ngx_http_agentcore_mcp_send(req->inv, s,
+                                        NGX_HTTP_AGENTCORE_MCP_INITIALIZED,
+                                        NULL, call, 1)
+            != NGX_OK)
+        {
+            ngx_http_agentcore_mcp_call_error(req, "no memory");
+        }
+
+        return;
+    }
+
+    text = ac_mcp_call_text(result, &is_error, &len);
+    json_decref(result);
+
+    if (text == NULL) {
+        ngx_http_agentcore_mcp_call_error(req, "MCP server \"%V\": not a "
+                                          "tools/call result", &s->name);
+        return;
+    }
+
+    t.data = (u_char *) text;
+    t.len = len;
+
+    ngx_http_agentcore_tool_done(call, is_error ? NGX_ERROR : NGX_OK, &t);
+
+    free(text);
+}
+
+
+/* the Mcp-Session-Id of an initialize response, if any */
+
+static void
+ngx_http_agentcore_mcp_session(ngx_http_agentcore_mcp_server_t *s,
+    ngx_http_request_t *sr)
+{
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    ngx_str_null(&s->session);
+
+    part = &sr->headers_out.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].hash && h[i].key.len == sizeof("mcp-session-id") - 1
+            && ngx_strncasecmp(h[i].key.data, (u_char *) "mcp-session-id",
+                               h[i].key.len) == 0
+            && h[i].value.len <= NGX_HTTP_AGENTCORE_MCP_MAX_ID)
+        {
+            s->session.data = s->session_buf;
+            s->session.len = h[i].value.len;
+            ngx_memcpy(s->session_buf, h[i].value.data, h[i].value.len);
+            return;
+        }
+    }
+}
+
+
+static json_t *
+ngx_http_agentcore_mcp_call_params(ngx_http_agentcore_tool_call_t *call)
+{
+    json_t                         *args;
+    ngx_http_agentcore_mcp_tool_t  *mt;
+
+    mt = call->tool->data;
+    args = json_is_object(call->input) ? json_incref(call->input)
+                                       : json_object();
+
+    return json_pack("{s:s, s:o}", "name", mt->name, "arguments", args);
+}
+
+
+static void
+ngx_http_agentcore_mcp_call_error(ngx_http_agentcore_mcp_req_t *req,
+    const char *fmt, ...)
+{
+    u_char     buf[600], *p;
+    va_list    args;
+    ngx_str_t  text;
+
+    p = ngx_cpymem(buf, "Error: ", sizeof("Error: ") - 1);
+
+    va_start(args, fmt);
+    p = ngx_vslprintf(p, buf + sizeof(buf), fmt, args);
+    va_end(args);
+
+    text.data = buf;
+    text.len = p - buf;
+
+    ngx_http_agentcore_tool_done(req->call, NGX_ERROR, &text);
+}
+
+
+static ngx_int_t
+ngx_http_agentcore_mcp_init_zone(ngx_shm_zone_t *shm_zone, void *data)
+{
+    ngx_slab_pool_t               *shpool;
+    ngx_http_agentcore_mcp_shm_t  *sh;
+
+    if (data) {
+        /* a reload: the list stays */
+        shm_zone->data = data;
+        return NGX_OK;
+    }
+
+    shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+
+    if (shm_zone->shm.exists) {
+        shm_zone->data = shpool->data;
+        return NGX_OK;
+    }
+
+    sh = ngx_slab_calloc(shpool, sizeof(ngx_http_agentcore_mcp_shm_t));
+    if (sh == NULL) {
+        return NGX_ERROR;
+    }
+
+    shpool->data = sh;
+    shm_zone->data = sh;
+
+    return NGX_OK;
+}
+
+
+/* a worker's new list, for the others */
+
+static void
+ngx_http_agentcore_mcp_store(ngx_http_agentcore_mcp_server_t *s,
+    ngx_log_t *log)
+{
+    char                          *text;
+    size_t                         len;
+    u_char                        *p;
+    ngx_slab_pool_t               *shpool;
+    ngx_http_agentcore_mcp_shm_t  *sh;
+
+    text = json_dumps(s->tools, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    if (text == NULL) {
+        return;
+    }
+
+    len = ngx_strlen(text);
+    shpool = (ngx_slab_pool_t *) s->zone->shm.addr;
+    sh = s->zone->data;
+
+    ngx_shmtx_lock(&shpool->mutex);
+
+    p = ngx_slab_alloc_locked(shpool, len);
+
+    if (p == NULL) {
+        ngx_shmtx_unlock(&shpool->mutex);
+        free(text);
+
+        ngx_log_error(NGX_LOG_WARN, log, 0,
+                      "agentcore mcp \"%V\": the list (%uz bytes) does not "
+                      "fit in shared memory, the other workers list it "
+                      "themselves", &s->name, len);
+        return;
+    }
+
+    if (sh->text) {
+        ngx_slab_free_locked(shpool, sh->text);
+    }
+
+    ngx_memcpy(p, text, len);
+    sh->text = p;
+    sh->len = len;
+    sh->listed = ngx_time();
+    s->generation = ++sh->generation;
+
+    ngx_shmtx_unlock(&shpool->mutex);
+
+    free(text);
+}
+
+
+/* the list another worker fetched, if this one has an older one */
+
+static void
+ngx_http_agentcore_mcp_load(ngx_http_agentcore_mcp_server_t *s,
+    ngx_log_t *log)
+{
+    u_char                        *copy;
+    size_t                         len;
+    time_t                         age;
+    json_t                        *tools;
+    ngx_uint_t                     generation;
+    ngx_slab_pool_t               *shpool;
+    ngx_http_agentcore_mcp_shm_t  *sh;
+
+    sh = s->zone->data;
+    shpool = (ngx_slab_pool_t *) s->zone->shm.addr;
+
+    ngx_shmtx_lock(&shpool->mutex);
+
+    generation = sh->generation;
+
+    if (generation == 0 || generation == s->generation || sh->len == 0) {
+        ngx_shmtx_unlock(&shpool->mutex);
+        return;
+    }
+
+    len = sh->len;
+    age = ngx_time() - sh->listed;
+
+    copy = ngx_alloc(len, log);
+    if (copy == NULL) {
+        ngx_shmtx_unlock(&shpool->mutex);
+        return;
+    }
+
+    ngx_memcpy(copy, sh->text, len);
+
+    ngx_shmtx_unlock(&shpool->mutex);
+
+    tools = json_loadb((char *) copy, len, 0, NULL);
+    ngx_free(copy);
+
+    if (!json_is_array(tools)) {
+        json_decref(tools);
+        return;
+    }
+
+    json_decref(s->tools);
+    s->tools = tools;
+    s->generation = generation;
+    s->failed_at = 0;
+    s->listed_at = ngx_current_msec - (ngx_msec_t) (age > 0 ? age : 0) * 1000;
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, log, 0,
+                   "agentcore mcp \"%V\": %uz tools from shared memory",
+                   &s->name, json_array_size(tools));
+}
