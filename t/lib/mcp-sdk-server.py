@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """An MCP server built with the official Python SDK (the PyPI package
-"mcp", 2.x), for t/021-mcp-sdk.t: the module's client against the
+"mcp", 2.x), for t/024-mcp-sdk.t: the module's client against the
 SDK's Streamable HTTP transport (SSE answers, sessions, its own
 protocol version negotiation).
 

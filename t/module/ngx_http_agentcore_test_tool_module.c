@@ -9,7 +9,7 @@
  *   later     answers from a timer, "ms" milliseconds later (async)
  *   die_locked  takes the lock of the shared zone named "zone" and
  *             kills its own process (a worker dying in a critical
- *             section: t/020-reload.t)
+ *             section: t/023-reload.t)
  */
 
 
