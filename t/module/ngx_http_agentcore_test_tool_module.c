@@ -7,6 +7,12 @@
  *
  *   reverse   answers at once: the "text" input reversed
  *   later     answers from a timer, "ms" milliseconds later (async)
+ *
+ * And the sanitizer canary of make test-asan (t/matrix/san.sh): with
+ * AGENTCORE_TEST_SANITIZER_CANARY=asan in the environment it reads past
+ * a heap block at configuration time, with =ubsan it overflows an int,
+ * so that the runner shows it fails on a report.  This module is the
+ * test suite's only, never installed.
  */
 
 
@@ -15,6 +21,8 @@
 #include <ngx_http.h>
 
 #include "ngx_http_agentcore.h"
+
+#include <stdlib.h>
 
 
 typedef struct {
@@ -30,6 +38,7 @@ static ngx_int_t ngx_http_agentcore_test_later(
     ngx_http_agentcore_tool_call_t *call);
 static void ngx_http_agentcore_test_later_fire(ngx_event_t *ev);
 static void ngx_http_agentcore_test_later_cleanup(void *data);
+static void ngx_http_agentcore_test_canary(ngx_conf_t *cf);
 
 
 static ngx_http_agentcore_tool_t  ngx_http_agentcore_test_tools[] = {
@@ -83,6 +92,8 @@ static ngx_int_t
 ngx_http_agentcore_test_preconf(ngx_conf_t *cf)
 {
     ngx_uint_t  i;
+
+    ngx_http_agentcore_test_canary(cf);
 
     for (i = 0; i < 2; i++) {
         if (ngx_http_agentcore_add_tool(cf, &ngx_http_agentcore_test_tools[i])
@@ -193,4 +204,40 @@ ngx_http_agentcore_test_later_cleanup(void *data)
     if (later->timer.timer_set) {
         ngx_del_timer(&later->timer);
     }
+}
+
+
+static void
+ngx_http_agentcore_test_canary(ngx_conf_t *cf)
+{
+    int            n;
+    char          *kind;
+    size_t         len;
+    volatile char  c;
+    u_char        *p;
+
+    kind = getenv("AGENTCORE_TEST_SANITIZER_CANARY");
+    if (kind == NULL) {
+        return;
+    }
+
+    len = ngx_strlen(kind);
+
+    if (ngx_strcmp(kind, "asan") == 0) {
+        p = calloc(len, 1);
+        if (p == NULL) {
+            return;
+        }
+
+        c = p[len];             /* one byte past the block */
+        free(p);
+
+    } else {
+        n = NGX_MAX_INT32_VALUE - 2;
+        n += (int) len;         /* INT_MAX + 3 */
+        c = (char) n;
+    }
+
+    ngx_log_error(NGX_LOG_NOTICE, cf->log, 0,
+                  "sanitizer canary \"%s\" done: %d", kind, (int) c);
 }

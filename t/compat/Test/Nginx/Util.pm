@@ -276,8 +276,28 @@ sub expand_env_in_text ($$$) {
 
 # ------------------------------------------------------------- server root
 
+# make test-asan (t/matrix/san.sh): UBSan writes its reports to stderr,
+# which is nginx's error log once that is open, and the next block
+# removes the logs: TEST_NGINX_SANITIZER_LOG collects the sanitizer
+# lines of each block's error log and stderr before they go
+sub _keep_sanitizer_lines () {
+    my $keep = $ENV{TEST_NGINX_SANITIZER_LOG} or return;
+    my @found;
+    for my $f ($ErrLogFile, $StderrFile) {
+        open my $in, '<', $f or next;
+        while (my $l = <$in>) {
+            push @found, "$f: $l"
+                if $l =~ /runtime error:|(?:Address|Leak|UndefinedBehavior)Sanitizer/;
+        }
+    }
+    return if !@found;
+    open my $out, '>>', $keep or bail_out("cannot append to $keep: $!");
+    print $out "$0:\n", @found;
+}
+
 sub setup_server_root () {
     if (-d $ServRoot) {
+        _keep_sanitizer_lines();
         remove_tree($ConfDir, $HtmlDir, $LogDir, $StderrFile, $ValgrindLog,
                     glob("$ServRoot/*_temp"), glob("$ServRoot/*_cache"));
     }
