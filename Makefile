@@ -305,7 +305,7 @@ test-matrix: $(BUILD)/.deps
 ASAN_VERSIONS  ?= 1.22.1 1.31.4
 ASAN_PORT      ?= 21640
 
-test-asan: $(BUILD)/.deps
+test-asan: $(CLI) $(BUILD)/.deps
 	NGINX_TARBALLS=$(NGINX_TARBALLS) MATRIX_PORT=$(ASAN_PORT) \
 	    MATRIX_VERSIONS="$(ASAN_VERSIONS)" MATRIX_VARIANT=asan \
 	    t/matrix/run.sh
@@ -340,7 +340,10 @@ $(COV)/unit/test_%: unit/test_%.c $(COV_OBJS) $(wildcard unit/*.h)
 	$(CC) $(COV_CFLAGS) -o $@ $< $(COV_OBJS) $(LIBS) -lcmocka \
 	    $(UNIT_LDFLAGS_test_$*)
 
-coverage: $(COV_UNIT) $(BUILD)/.deps
+# the objects stay: their .gcno and .gcda are what gcov reads
+.SECONDARY: $(COV_OBJS)
+
+coverage: $(COV_UNIT) $(CLI) $(BUILD)/.deps
 	@rm -f $(COV)/unit/*.gcda
 	@set -e; for t in $(COV_UNIT); do echo "== $$t"; $$t > $$t.log 2>&1 \
 	    || { tail -20 $$t.log; exit 1; }; done
