@@ -333,13 +333,16 @@ sub h2_stall_and_resume {
 # (c->buffered) for the next one: the main request's write handler
 # re-arms send_timeout each time.  The client reads as fast as the
 # windows let it: the stream is complete, in order, and the model call
-# ends normally
+# ends normally.  Deltas of 64 KB: one event is more than a write
+# event can send, whatever the socket's buffers
+our $BigSize = 64000;
+
 sub slow_reader {
     my ($id, $bytes) = @_;
     local $Flood = $bytes;
     my ($s, $res, $state);
 
-    $s = stalled_client("[[flood bytes=$bytes size=$Size id=$id times=1]]",
+    $s = stalled_client("[[flood bytes=$bytes size=$BigSize id=$id times=1]]",
                         0, $ENV{TEST_NGINX_SLOW_PORT});
     $res = read_all($s);
     close $s;
@@ -355,7 +358,7 @@ sub slow_then_stop {
     my $id = 'slow-stop';
     my ($s, $got, $buf, $closed);
 
-    $s = stalled_client("[[flood bytes=$Flood size=$Size id=$id times=1]]",
+    $s = stalled_client("[[flood bytes=$Flood size=$BigSize id=$id times=1]]",
                         1, $ENV{TEST_NGINX_SLOW_PORT});
     $got = 0;
     while ($got < 256 * 1024) {
