@@ -56,13 +56,10 @@ VARIANT=${MATRIX_VARIANT:-debug}
 case $VARIANT in
 debug) ;;
 asan)
-    san_common() {
-        COMMON=(--with-compat --with-http_ssl_module --with-http_v2_module
-                --with-http_auth_request_module --with-threads
-                --with-cc-opt="-Werror -fPIC -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize=alignment -DNGX_DEBUG_PALLOC=1"
-                --with-ld-opt="-fPIC -fsanitize=address,undefined")
-    }
-    san_common
+    COMMON=(--with-compat --with-http_ssl_module --with-http_v2_module
+            --with-http_auth_request_module --with-threads
+            --with-cc-opt="-Werror -fPIC -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize=alignment -DNGX_DEBUG_PALLOC=1"
+            --with-ld-opt="-fPIC -fsanitize=address,undefined")
     MODULES=(--add-module="$ROOT" --add-dynamic-module="$ROOT/t/module")
     . "$ROOT/t/matrix/san.sh" ;;
 coverage)
@@ -99,6 +96,16 @@ configure() {
     printf '%s' "$args" > "$bdir/.args"
 }
 
+# the module alone without --with-debug, configured with "$@", for $v
+build_nodebug() {
+    log "nginx $v: build the module without --with-debug"
+    configure "$dir/nodebug" "$src" "$@"
+    make -s -j"$JOBS" -f "$dir/nodebug/Makefile" -C "$src" modules \
+        > "$dir/nodebug.make.log" 2>&1 \
+        || { tail -40 "$dir/nodebug.make.log"; failed+=("$v:build-nodebug")
+             return 1; }
+}
+
 failed=()
 results=()
 for v in $VERSIONS; do
@@ -131,11 +138,7 @@ for v in $VERSIONS; do
             > "$dir/debug.make.log" 2>&1 \
             || { tail -40 "$dir/debug.make.log"; failed+=("$v:build-debug"); continue; }
         # and the module alone without --with-debug (every variable used)
-        log "nginx $v: build the module without --with-debug"
-        configure "$dir/nodebug" "$src" "${COMMON[@]}" "${MODULES[@]}"
-        make -s -j"$JOBS" -f "$dir/nodebug/Makefile" -C "$src" modules \
-            > "$dir/nodebug.make.log" 2>&1 \
-            || { tail -40 "$dir/nodebug.make.log"; failed+=("$v:build-nodebug"); continue; }
+        build_nodebug "${COMMON[@]}" "${MODULES[@]}" || continue
         bin=$dir/debug/nginx
         mods=$dir/debug/ngx_http_agentcore_module.so
         ours=$mods
@@ -151,16 +154,10 @@ for v in $VERSIONS; do
         # make test-asan stands in for the matrix's leg of its versions
         # in CI (.ci/run): the module without --with-debug as well
         if [ "$VARIANT" = asan ]; then
-            log "nginx $v: build the module without --with-debug"
-            COMMON[-2]="--with-cc-opt=-Werror -fPIC"
-            COMMON[-1]="--with-ld-opt=-fPIC"
-            configure "$dir/nodebug" "$src" "${COMMON[@]}" \
-                --add-dynamic-module="$ROOT" --add-dynamic-module="$ROOT/t/module"
-            make -s -j"$JOBS" -f "$dir/nodebug/Makefile" -C "$src" modules \
-                > "$dir/nodebug.make.log" 2>&1 \
-                || { tail -40 "$dir/nodebug.make.log"; san_common
-                     failed+=("$v:build-nodebug"); continue; }
-            san_common
+            build_nodebug "${COMMON[@]:0:${#COMMON[@]}-2}" \
+                --with-cc-opt="-Werror -fPIC" --with-ld-opt=-fPIC \
+                --add-dynamic-module="$ROOT" \
+                --add-dynamic-module="$ROOT/t/module" || continue
         fi
     fi
     t1=$(date +%s)
