@@ -60,7 +60,8 @@ AGENTCORE_LISTEN ?= 127.0.0.1
 
 .PHONY: all deps module cli unit fuzz fuzz-quick t selftest test run bench \
         bench-quick clean install uninstall test-install test-matrix deb \
-        test-deb test-container test-browser
+        test-deb test-container test-browser test-asan coverage \
+        test-valgrind
 
 all: module cli
 
@@ -232,6 +233,17 @@ TEST_NGINX_ENV := TEST_NGINX_BINARY=$(NGINX) \
 t: $(MODULE_SO) $(CLI)
 	$(TEST_NGINX_ENV) AGENTCORE_T_NAME="make t" t/prove.sh t/
 
+# the suites under valgrind (memcheck), against Debian's nginx and the
+# module .so (not the ASan build: valgrind and ASan exclude each other):
+# nginx in one process in the foreground, t/valgrind.suppress for
+# third-party noise; t/compat fails a block on an error or a definite
+# leak.  VALGRIND_SUITES: the suites (all of t/ takes long)
+VALGRIND_SUITES ?= t/001-ping.t t/002-stream.t
+
+test-valgrind: $(MODULE_SO) $(CLI)
+	$(TEST_NGINX_ENV) TEST_NGINX_USE_VALGRIND=1 \
+	    AGENTCORE_T_NAME="make test-valgrind" t/prove.sh $(VALGRIND_SUITES)
+
 # the emulator's and our Test::Nginx runner's own tests, and those of the
 # repository itself (t/selftest: the README's examples, make's targets)
 selftest: $(MODULE_SO)
@@ -282,6 +294,64 @@ MATRIX_PORT    ?= 21600
 test-matrix: $(BUILD)/.deps
 	NGINX_TARBALLS=$(NGINX_TARBALLS) MATRIX_PORT=$(MATRIX_PORT) \
 	    t/matrix/run.sh
+
+# make test-asan: nginx --with-debug from $(ASAN_VERSIONS)'s tarballs
+# (the matrix's, build/matrix/<version>/asan/) compiled with
+# -fsanitize=address,undefined and the module built in (--add-module),
+# every suite in t/ and h2.sh against it; any sanitizer report (ASan,
+# LSan, UBSan's "runtime error:") fails it.  A canary in the test
+# suite's tool module shows first that a report does fail it.  The
+# options and suppressions: t/matrix/san.sh
+ASAN_VERSIONS  ?= 1.22.1 1.31.4
+ASAN_PORT      ?= 21640
+
+test-asan: $(CLI) $(BUILD)/.deps
+	NGINX_TARBALLS=$(NGINX_TARBALLS) MATRIX_PORT=$(ASAN_PORT) \
+	    MATRIX_VERSIONS="$(ASAN_VERSIONS)" MATRIX_VARIANT=asan \
+	    t/matrix/run.sh
+
+# make coverage: line coverage per source file of the module, for the
+# unit tests (built again with --coverage, no sanitizers, into
+# build/coverage/unit/) and for t/ (nginx --with-debug from
+# $(COVERAGE_VERSION)'s tarball built with --coverage and the module
+# built in: build/matrix/<version>/coverage/, the matrix's machinery);
+# gcov only.  The figures and how to read them: unit/README.md
+COV         := $(BUILD)/coverage
+COVERAGE_VERSION ?= 1.22.1
+COVERAGE_PORT    ?= 21660
+COV_CFLAGS  := -std=gnu99 -g -O0 --coverage -Wall -Wextra \
+               -Wno-unused-parameter -I$(MODDIR) -DAC_VECTORS='"$(VECTORS)"' \
+               -DAC_ROOT='"$(ROOT)"'
+COV_OBJS    := $(PROTO:%=$(COV)/unit/ngx_http_agentcore_%.o) \
+               $(COV)/unit/ngx_http_agentcore_cas.o
+# test_cli_sse tests the command-line client's decoder, not the module
+COV_UNIT    := $(filter-out $(COV)/unit/test_cli_sse, \
+               $(patsubst unit/%.c,$(COV)/unit/%,$(wildcard unit/test_*.c)))
+
+$(COV)/unit/%.o: $(MODDIR)/%.c $(PROTO_HDRS) | $(BUILD)/.deps
+	@mkdir -p $(dir $@)
+	$(CC) $(COV_CFLAGS) -c -o $@ $<
+
+$(COV)/unit/ngx_http_agentcore_cas.o: $(CAS_SRC) $(CAS_HDR) $(PROTO_HDRS) | $(BUILD)/.deps
+	@mkdir -p $(dir $@)
+	$(CXX) -std=c++17 -g -O0 --coverage -I$(MODDIR) -c -o $@ $<
+
+$(COV)/unit/test_%: unit/test_%.c $(COV_OBJS) $(wildcard unit/*.h)
+	$(CC) $(COV_CFLAGS) -o $@ $< $(COV_OBJS) $(LIBS) -lcmocka \
+	    $(UNIT_LDFLAGS_test_$*)
+
+# the objects stay: their .gcno and .gcda are what gcov reads
+.SECONDARY: $(COV_OBJS)
+
+coverage: $(COV_UNIT) $(CLI) $(BUILD)/.deps
+	@rm -f $(COV)/unit/*.gcda
+	@set -e; for t in $(COV_UNIT); do echo "== $$t"; $$t > $$t.log 2>&1 \
+	    || { tail -20 $$t.log; exit 1; }; done
+	@rc=0; NGINX_TARBALLS=$(NGINX_TARBALLS) MATRIX_PORT=$(COVERAGE_PORT) \
+	    MATRIX_VERSIONS=$(COVERAGE_VERSION) MATRIX_VARIANT=coverage \
+	    MATRIX_NO_H2=1 t/matrix/run.sh || rc=$$?; \
+	t/matrix/coverage.sh $(COV)/unit \
+	    $(BUILD)/matrix/$(COVERAGE_VERSION)/coverage; exit $$rc
 
 # make install: the module, its params file, the load_module snippet
 # enabled as Debian's nginx packages do (modules-available +

@@ -1739,7 +1739,12 @@ ngx_http_agentcore_creds_done(ngx_event_t *ev)
 
         ngx_memcpy(slot->akid, t->out.access_key_id, slot->akid_len);
         ngx_memcpy(slot->secret, t->out.secret_access_key, slot->secret_len);
-        ngx_memcpy(slot->token, t->out.session_token, slot->token_len);
+
+        if (slot->token_len) {
+            /* no session token: t->out.session_token is NULL */
+            ngx_memcpy(slot->token, t->out.session_token, slot->token_len);
+        }
+
         ngx_cpystrn(slot->source, (u_char *) t->out.source,
                     sizeof(slot->source));
 

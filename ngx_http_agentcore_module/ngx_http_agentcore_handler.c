@@ -463,7 +463,10 @@ ngx_http_agentcore_read_body(ngx_http_request_t *r, size_t *len)
             continue;
         }
 
-        p = ngx_cpymem(p, b->pos, b->last - b->pos);
+        if (b->last != b->pos) {
+            /* not an empty buffer (b->pos NULL, the body's last) */
+            p = ngx_cpymem(p, b->pos, b->last - b->pos);
+        }
     }
 
     return body;

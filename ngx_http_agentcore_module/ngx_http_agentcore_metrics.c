@@ -684,7 +684,11 @@ ngx_http_agentcore_metrics_tool(ngx_http_agentcore_tool_call_t *call)
             return;
         }
 
-        ngx_memcpy(p, st->tools.data, st->tools.len);
+        if (st->tools.len) {
+            /* the first tool of the request: tools.data is NULL */
+            ngx_memcpy(p, st->tools.data, st->tools.len);
+        }
+
         st->tools.data = p;
         st->tools_size = size;
     }

@@ -954,7 +954,12 @@ ngx_http_agentcore_tool_args(ngx_http_agentcore_tool_call_t *call,
                 return NGX_ERROR;
             }
 
-            p = ngx_cpymem(args->data, lt->args.data, lt->args.len);
+            /* the configured arguments, if any (else data is NULL) */
+            p = args->data;
+
+            if (lt->args.len) {
+                p = ngx_cpymem(p, lt->args.data, lt->args.len);
+            }
         }
 
         len = lt->args.len;

@@ -30,6 +30,9 @@ our $Config = "agentcore_session s;\n"
 
 our $Flood = 32 * 1024 * 1024;      # text bytes the model streams
 our $Size = 1000;                   # per delta
+# the bound on the worker's growth while stalled, in KB (make test-asan
+# gives more: t/matrix/san.sh)
+our $RssBound = $ENV{AGENTCORE_T_RSS_BOUND_KB} || 8 * 1024;
 
 sub read_file {
     my $f = shift;
@@ -86,12 +89,12 @@ sub await {
 # a client with a 4 KB receive buffer that sends an invocation and reads
 # the response head, then nothing
 sub stalled_client {
-    my ($prompt, $session) = @_;
+    my ($prompt, $session, $port) = @_;
     my ($s, $body, $head, $buf);
 
     socket($s, PF_INET, SOCK_STREAM, 0) or die "socket: $!";
     setsockopt($s, SOL_SOCKET, SO_RCVBUF, 4096) or die "SO_RCVBUF: $!";
-    connect($s, pack_sockaddr_in($ENV{TEST_NGINX_SERVER_PORT}
+    connect($s, pack_sockaddr_in($port // $ENV{TEST_NGINX_SERVER_PORT}
                                  // $ENV{TEST_NGINX_PORT} // 1984,
                                  inet_aton('127.0.0.1')))
         or die "connect: $!";
@@ -190,7 +193,7 @@ sub stall_and_resume {
     return sprintf "stalled=%d held=%d flat=%d %s",
                    $stalled ? 1 : 0,
                    ($st2 eq 'blocked' && $b2 - $b1 <= 65536) ? 1 : 0,
-                   ($rss1 - $rss0 < 8 * 1024) ? 1 : 0, $res;
+                   ($rss1 - $rss0 < $RssBound) ? 1 : 0, $res;
 }
 
 # the client never reads: send_timeout ends the invocation
@@ -318,10 +321,72 @@ sub h2_stall_and_resume {
     return sprintf "stalled=%d held=%d flat=%d complete=%d ordered=%d",
                    $stalled ? 1 : 0,
                    ($st2 eq 'blocked' && $b2 - $b1 <= 65536) ? 1 : 0,
-                   ($rss1 - $rss0 < 8 * 1024) ? 1 : 0,
+                   ($rss1 - $rss0 < $RssBound) ? 1 : 0,
                    ($end && @seq == int(($Flood + $Size - 1) / $Size))
                    ? 1 : 0, $ok;
 }
+
+# A slow client (the issue 17 write path): the server of
+# $TEST_NGINX_SLOW_PORT sends through a 4 KB socket buffer (listen
+# sndbuf=4k) to a client with a 4 KB receive buffer, so a write event
+# sends a few KB and the rest of the output stays in the write filter
+# (c->buffered) for the next one: the main request's write handler
+# re-arms send_timeout each time.  The client reads as fast as the
+# windows let it: the stream is complete, in order, and the model call
+# ends normally.  Deltas of 64 KB: one event is more than a write
+# event can send, whatever the socket's buffers
+our $BigSize = 64000;
+
+sub slow_reader {
+    my ($id, $bytes) = @_;
+    local $Flood = $bytes;
+    my ($s, $res, $state);
+
+    $s = stalled_client("[[flood bytes=$bytes size=$BigSize id=$id times=1]]",
+                        0, $ENV{TEST_NGINX_SLOW_PORT});
+    $res = read_all($s);
+    close $s;
+    (undef, $state) = progress($id);
+
+    return "$res model=$state";
+}
+
+# the same client reads 256 KB that way, then nothing: send_timeout,
+# re-armed by the partial writes, ends the invocation ("client timed
+# out") and closes the model connection; the session is free again
+sub slow_then_stop {
+    my $id = 'slow-stop';
+    my ($s, $got, $buf, $closed);
+
+    $s = stalled_client("[[flood bytes=$Flood size=$BigSize id=$id times=1]]",
+                        1, $ENV{TEST_NGINX_SLOW_PORT});
+    $got = 0;
+    while ($got < 256 * 1024) {
+        my $rin = '';
+        vec($rin, fileno($s), 1) = 1;
+        last unless select($rin, undef, undef, 30);
+        last unless sysread($s, $buf, 4096);
+        $got += length $buf;
+    }
+
+    $closed = await(sub { (progress($id))[1] eq 'closed' }, 30);
+    close $s;
+
+    return "read=" . ($got >= 256 * 1024 ? 1 : 0)
+           . " closed=" . ($closed ? 1 : 0);
+}
+
+our $SlowServer = q[
+server {
+    listen 127.0.0.1:$TEST_NGINX_SLOW_PORT sndbuf=4k;
+
+    agentcore_model_location /_agentcore/bedrock;
+    agentcore_region us-east-1;
+    agentcore_session s;
+    send_timeout 1s;
+
+    location = /invocations { agentcore; }
+] . $AgentCore::Test::ModelLocation . "}\n";
 
 add_block_preprocessor(sub {
     my $block = shift;
@@ -339,6 +404,13 @@ add_block_preprocessor(sub {
 
 # the HTTP/2 server's port
 $ENV{TEST_NGINX_H2_PORT} = do {
+    my $l = IO::Socket::INET->new(Listen => 1, LocalAddr => '127.0.0.1:0')
+        or die "no free port: $!";
+    $l->sockport;
+};
+
+# the slow client's server's port
+$ENV{TEST_NGINX_SLOW_PORT} = do {
     my $l = IO::Socket::INET->new(Listen => 1, LocalAddr => '127.0.0.1:0')
         or die "no free port: $!";
     $l->sockport;
@@ -421,5 +493,42 @@ sub { main::h2_stall_and_resume() }
 --- timeout: 60
 --- no_error_log
 [error]
+[alert]
+[crit]
+
+
+
+=== TEST 5: a slow client: every write takes a few KB, the write handler waits for the next write event; the stream completes in order
+--- http_config eval: $main::HttpConfig . $main::SlowServer
+--- request
+GET /t
+--- response_body_filters eval
+sub { main::slow_reader('slow', 4 * 1024 * 1024) }
+--- response_body: complete=1 ordered=1 model=done
+--- timeout: 60
+--- no_error_log
+[error]
+[alert]
+[crit]
+
+
+
+=== TEST 6: a slow client that stops reading: send_timeout, re-armed by the partial writes, ends the invocation, cancels the model call and frees the session
+--- http_config eval: $main::HttpConfig . $main::SlowServer
+--- more_headers eval: $main::SidHeader
+--- request eval
+["GET /t", AgentCore::Test::invoke("again")]
+--- response_body_filters eval
+sub {
+    return main::slow_then_stop() if $_[0] eq 'go';
+    my $text = AgentCore::Test::sse_text($_[0]);
+    return $text =~ /\AHello! You said: .*again\z/s ? "answered" : $text;
+}
+--- response_body eval
+["read=1 closed=1", "answered"]
+--- timeout: 60
+--- error_log
+client timed out
+--- no_error_log
 [alert]
 [crit]

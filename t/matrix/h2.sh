@@ -7,6 +7,8 @@
 # model subrequest work under an HTTP/2 main request.
 #
 #   h2.sh NGINX_BIN MODULE_SO PORT WORKDIR
+#
+# MODULE_SO empty: the module is built into NGINX_BIN (make test-asan)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 NGINX_BIN=$1 MODULE_SO=$2 PORT=$3 WORK=$4
@@ -26,7 +28,7 @@ read -r ready emu_port <&3
 [ "$ready" = READY ] || fail "emulator did not start"
 
 cat > "$WORK/nginx.conf" <<CONF
-load_module $MODULE_SO;
+${MODULE_SO:+load_module $MODULE_SO;}
 env AWS_ACCESS_KEY_ID;
 env AWS_SECRET_ACCESS_KEY;
 daemon off;

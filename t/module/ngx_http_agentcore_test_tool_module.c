@@ -2,7 +2,7 @@
 /*
  * Copyright (C) ngx_http_agentcore_module authors
  *
- * A module for the test suite: it gives the agent two tools through
+ * A module for the test suite: it gives the agent three tools through
  * the public header only, as any third-party module would.
  *
  *   reverse   answers at once: the "text" input reversed
@@ -10,6 +10,12 @@
  *   die_locked  takes the lock of the shared zone named "zone" and
  *             kills its own process (a worker dying in a critical
  *             section: t/023-reload.t)
+ *
+ * And the sanitizer canary of make test-asan (t/matrix/san.sh): with
+ * AGENTCORE_TEST_SANITIZER_CANARY=asan in the environment it reads past
+ * a heap block at configuration time, with =ubsan it overflows an int,
+ * so that the runner shows it fails on a report.  This module is the
+ * test suite's only, never installed.
  */
 
 
@@ -18,6 +24,8 @@
 #include <ngx_http.h>
 
 #include "ngx_http_agentcore.h"
+
+#include <stdlib.h>
 
 
 typedef struct {
@@ -35,6 +43,7 @@ static void ngx_http_agentcore_test_later_fire(ngx_event_t *ev);
 static void ngx_http_agentcore_test_later_cleanup(void *data);
 static ngx_int_t ngx_http_agentcore_test_die_locked(
     ngx_http_agentcore_tool_call_t *call);
+static void ngx_http_agentcore_test_canary(ngx_conf_t *cf);
 
 
 static ngx_http_agentcore_tool_t  ngx_http_agentcore_test_tools[] = {
@@ -94,6 +103,8 @@ static ngx_int_t
 ngx_http_agentcore_test_preconf(ngx_conf_t *cf)
 {
     ngx_uint_t  i;
+
+    ngx_http_agentcore_test_canary(cf);
 
     for (i = 0;
          i < sizeof(ngx_http_agentcore_test_tools)
@@ -268,4 +279,40 @@ ngx_http_agentcore_test_die_locked(ngx_http_agentcore_tool_call_t *call)
     ngx_http_agentcore_tool_done(call, NGX_ERROR, &s);
 
     return NGX_OK;
+}
+
+
+static void
+ngx_http_agentcore_test_canary(ngx_conf_t *cf)
+{
+    int            n;
+    char          *kind;
+    size_t         len;
+    volatile char  c;
+    u_char        *p;
+
+    kind = getenv("AGENTCORE_TEST_SANITIZER_CANARY");
+    if (kind == NULL) {
+        return;
+    }
+
+    len = ngx_strlen(kind);
+
+    if (ngx_strcmp(kind, "asan") == 0) {
+        p = calloc(len, 1);
+        if (p == NULL) {
+            return;
+        }
+
+        c = p[len];             /* one byte past the block */
+        free(p);
+
+    } else {
+        n = NGX_MAX_INT32_VALUE - 2;
+        n += (int) len;         /* INT_MAX + 3 */
+        c = (char) n;
+    }
+
+    ngx_log_error(NGX_LOG_NOTICE, cf->log, 0,
+                  "sanitizer canary \"%s\" done: %d", kind, (int) c);
 }

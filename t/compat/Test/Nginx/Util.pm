@@ -276,8 +276,78 @@ sub expand_env_in_text ($$$) {
 
 # ------------------------------------------------------------- server root
 
+# make test-asan (t/matrix/san.sh): UBSan writes its reports to stderr,
+# which is nginx's error log once that is open, and the next block
+# removes the logs: TEST_NGINX_SANITIZER_LOG collects the sanitizer
+# lines of each block's error log and stderr before they go
+sub _keep_sanitizer_lines () {
+    my $keep = $ENV{TEST_NGINX_SANITIZER_LOG} or return;
+    my @found;
+    for my $f ($ErrLogFile, $StderrFile) {
+        open my $in, '<', $f or next;
+        my $n = 0;      # the report's lines after its first (its stack)
+        while (my $l = <$in>) {
+            if ($l =~ /runtime error:|(?:Address|Leak|UndefinedBehavior)Sanitizer/) {
+                $n = 40;
+            } elsif ($n == 0 || $l !~ /^\s*(?:#\d|Direct|Indirect|$)/) {
+                $n = 0;
+                next;
+            }
+            $n--;
+            push @found, "$f: $l";
+        }
+    }
+    @found = _drop_suppressed(_drop_init_pool_leak(@found));
+    return if !@found;
+    open my $out, '>>', $keep or bail_out("cannot append to $keep: $!");
+    print $out "$0:\n", @found;
+}
+
+# nginx's own: when its configuration fails (--- must_die, "nginx -t"
+# blocks) main() exits without destroying the pool it made for the
+# initial cycle (ngx_create_pool called from main, 1 KB).  A LeakSanitizer
+# report of that leak and no other is dropped; any other leak keeps it
+sub _drop_init_pool_leak {
+    my (@lines, @out, @report);
+    @lines = @_;
+    while (@lines) {
+        my $l = shift @lines;
+        if ($l !~ /ERROR: LeakSanitizer/) {
+            push @out, $l;
+            next;
+        }
+        @report = ($l);
+        while (@lines && $report[-1] !~ /SUMMARY:/) {
+            push @report, shift @lines;
+        }
+        my $text = join '', @report;
+        my @leaks = split /(?:Direct|Indirect) leak/, $text;
+        shift @leaks;
+        my $ours = grep { !/#2 \S+ in ngx_create_pool .*\n.*#3 \S+ in main src\/core\/nginx\.c/ }
+                   @leaks;
+        push @out, @report if $ours || !@leaks;
+    }
+    return @out;
+}
+
+# UBSan's suppressions (t/matrix/ubsan.supp, "nonnull-attribute:FILE")
+# applied again to the lines kept: a process that lost UBSAN_OPTIONS
+# (seen in t/010-credentials-refresh.t on 1.31.4: its reports come
+# without the stack print_stacktrace=1 gives) reports them all the same
+sub _drop_suppressed {
+    my @lines = @_;
+    my ($supp) = ($ENV{UBSAN_OPTIONS} // '') =~ /suppressions=([^:]+)/;
+    return @lines if !$supp || !open(my $in, '<', $supp);
+    my %files = map { /^nonnull-attribute:(\S+)/ ? ($1 => 1) : () } <$in>;
+    return grep {
+        !(/(?:^|\/)([^\/\s]+):\d+:\d+: runtime error: null pointer passed as argument/
+          && $files{$1})
+    } @lines;
+}
+
 sub setup_server_root () {
     if (-d $ServRoot) {
+        _keep_sanitizer_lines();
         remove_tree($ConfDir, $HtmlDir, $LogDir, $StderrFile, $ValgrindLog,
                     glob("$ServRoot/*_temp"), glob("$ServRoot/*_cache"));
     }
