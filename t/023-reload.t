@@ -131,9 +131,15 @@ sub log_since {
     return scalar(<$in>) // '';
 }
 
+# a new binary (USR2) gets only the environment nginx's env directives
+# name: under make test-asan the sanitizers' options must reach it too
+# (without detect_odr_violation=0 it dies loading the test tool module)
+our $SanEnv = join '', map { "env $_;\n" }
+    grep { defined $ENV{$_} } qw(ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS);
+
 sub start_nginx {
     my $conf = <<"_EOC_";
-${Modules}daemon on;
+${Modules}${SanEnv}daemon on;
 master_process on;
 worker_processes 2;
 pid $PidFile;
