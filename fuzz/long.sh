@@ -113,6 +113,12 @@ campaign() {
         s=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
         [ -n "$n" ] && record "$name" "$n" "${s:-0}"
         echo "== $name: +${n:-0} executions at ${s:-?}/s (exit $rc)"
+        if [ $rc -eq 72 ]; then
+            # libFuzzer's exit on SIGINT (^C): counted, the corpus kept
+            # for the next campaign, no merge
+            echo "== $name: interrupted" >&2
+            return 1
+        fi
         if [ $rc -ne 0 ]; then
             echo "== $name: FAILED, see $log and $work/artifacts/" >&2
             tail -30 "$log" >&2
