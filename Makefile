@@ -3,6 +3,7 @@
 #   make run     install what is needed, build, start the emulator + nginx
 #   make test    install, build, run unit tests, a short fuzz, and t/
 #   make fuzz    longer libFuzzer runs (FUZZ_SECONDS per target)
+#   make fuzz-long FUZZ_HOURS=h  resumable campaigns (fuzz/README.md)
 #   make bench   benchmarks (see bench/)
 #   make cli     build/agentcore-invoke, the command-line client (cli/)
 #   make test-browser  the chat page (html/) in headless Chromium
@@ -58,10 +59,9 @@ AGENTCORE_PORT ?= 8080
 # make run's address: ADDR or ADDR:PORT (0.0.0.0 for every address)
 AGENTCORE_LISTEN ?= 127.0.0.1
 
-.PHONY: all deps module cli unit fuzz fuzz-quick t selftest test run bench \
-        bench-quick clean install uninstall test-install test-matrix deb \
-        test-deb test-container test-browser test-asan coverage \
-        test-valgrind
+.PHONY: all deps module cli unit fuzz fuzz-quick fuzz-long t selftest test run \
+        bench bench-quick clean install uninstall test-install test-matrix deb \
+        test-deb test-container test-browser test-asan coverage test-valgrind
 
 all: module cli
 
@@ -223,6 +223,16 @@ fuzz: $(FUZZ_BINS)
 	    $(FUZZ_ENV) $(f) -max_total_time=$(FUZZ_SECONDS) \
 	        $(FUZZ_OPTS_$(notdir $(f))) $(BUILD)/corpus/$$n \
 	        fuzz/corpus/$$n;)
+
+# resumable campaigns: FUZZ_HOURS split over FUZZ_TARGETS (all by
+# default), the corpus merged and minimized into fuzz/corpus/, the
+# cumulative executions in fuzz/state.tsv and fuzz/README.md
+FUZZ_HOURS  ?= 1
+FUZZ_TARGETS ?= $(notdir $(FUZZ_BINS))
+
+fuzz-long: $(addprefix build/fuzz/,$(FUZZ_TARGETS))
+	$(foreach t,$(FUZZ_TARGETS),FUZZ_OPTS_$(t)="$(FUZZ_OPTS_$(t))") \
+	FUZZ_ENV="$(FUZZ_ENV)" nice -n 19 fuzz/long.sh $(FUZZ_HOURS) $^
 
 # Test::Nginx suites: the real Test::Nginx when installed, else ours.
 # t/prove.sh gives each run its own port (TEST_NGINX_PORT, else a free one)

@@ -10,7 +10,11 @@
  *  - 3: ac_creds_parse_sts();
  *  - 4: ac_ini_parse() and ac_creds_profile() for a few names;
  *  - 5: ac_creds_imds_role(); 6: ac_creds_error_json();
- *  - 7: ac_creds_container_url() with the rest as the full URI.
+ *  - 7: ac_creds_container_url() with the rest as the full URI; with
+ *    the first byte's high bit, the rest is the environment instead
+ *    (values split at LF, in ac_creds_env_name()'s order), read by
+ *    ac_creds_env_load() and ac_creds_from_env() (expired or not as
+ *    the time says), then ac_creds_container_url().
  * Whatever the input: no crash or leak (ASan), results of the right
  * shape (visible ASCII credentials within their limits), and error
  * texts that are printable and bounded.
@@ -131,6 +135,80 @@ fuzz_ini(const char *s, size_t n)
 }
 
 
+/* the environment: the values of the input's lines, by variable index */
+
+typedef struct {
+    char    *vals[64];
+    size_t   n;
+} fuzz_env_t;
+
+
+static const char *
+fuzz_getenv(void *data, const char *name)
+{
+    size_t       i;
+    fuzz_env_t  *e = data;
+
+    for (i = 0; i < e->n; i++) {
+        if (strcmp(ac_creds_env_name(i), name) == 0) {
+            return e->vals[i];
+        }
+    }
+
+    return NULL;
+}
+
+
+static void
+fuzz_env(char *s, size_t n)
+{
+    int              rc;
+    char            *p, *lf, err[AC_CREDS_ERROR_MAX], url[2048];
+    ac_creds_t       c;
+    fuzz_env_t       e;
+    ac_creds_env_t   env;
+
+    e.n = 0;
+    p = s;
+
+    while (e.n < 64 && ac_creds_env_name(e.n) != NULL) {
+        e.vals[e.n++] = p;
+        lf = memchr(p, '\n', s + n - p);
+
+        if (lf == NULL) {
+            break;
+        }
+
+        *lf = '\0';
+        p = lf + 1;
+    }
+
+    ac_creds_env_load(&env, fuzz_getenv, &e);
+
+    /* 2024-01-01, before and after most expirations the input holds */
+    err[0] = '\0';
+    rc = ac_creds_from_env(&env, (time_t) 1704067200, &c, err, sizeof(err));
+
+    if (rc == 1) {
+        check(env.access_key_id == NULL && env.secret_access_key == NULL);
+
+    } else {
+        check_creds(&c, rc, err);
+    }
+
+    err[0] = '\0';
+    rc = ac_creds_container_url(&env, url, sizeof(url), err, sizeof(err));
+
+    if (rc == 0) {
+        check(strncasecmp(url, "http", 4) == 0);
+        check_text(url, sizeof(url));
+
+    } else if (rc < 0) {
+        check_text(err, sizeof(err));
+    }
+}
+
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -191,6 +269,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         break;
 
     default:
+        if (data[0] & 0x80) {
+            fuzz_env(s, n);
+            break;
+        }
+
         memset(&env, 0, sizeof(env));
         env.container_full_uri = s;
         rc = ac_creds_container_url(&env, url, sizeof(url), err,

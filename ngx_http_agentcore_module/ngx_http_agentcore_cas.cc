@@ -1796,6 +1796,49 @@ struct run {
 };
 
 
+/*
+ * Trigonometric and hyperbolic functions in g (counting stops soon
+ * after it passes max): Giac's simplify() of an expression with several
+ * takes time that grows exponentially with their number
+ * (sec(1)+csc(w)+cot(1)+tan(2): 1.9 s under ASan, six of them: over
+ * 9 s; found by the fuzzer)
+ */
+
+static size_t
+trig_count(const giac::gen &g, size_t max)
+{
+    static const char  *trig[] = {
+        "sin", "cos", "tan", "cot", "sec", "csc",
+        "sinh", "cosh", "tanh", "coth", "sech", "csch"
+    };
+
+    size_t  n = 0;
+
+    if (g.type == giac::_VECT) {
+        for (const giac::gen &x : *g._VECTptr) {
+            n += trig_count(x, max);
+            if (n > max) break;
+        }
+        return n;
+    }
+
+    if (g.type != giac::_SYMB) {
+        return 0;
+    }
+
+    const char *op = g._SYMBptr->sommet.ptr()->s;
+
+    for (const char *t : trig) {
+        if (strcmp(op, t) == 0) {
+            n = 1;
+            break;
+        }
+    }
+
+    return n + trig_count(g._SYMBptr->feuille, max);
+}
+
+
 std::string
 run::evaluate(const pnode &e)
 {
@@ -1845,13 +1888,18 @@ run::evaluate(const pnode &e)
     if (args->force_numeric) {
         g = giac::evalf(g, 1, ac_ctx);
     } else if (giac::taille(g, AC_CAS_MAX_SIMPLIFY + 1)
-               <= AC_CAS_MAX_SIMPLIFY)
+               <= AC_CAS_MAX_SIMPLIFY
+               && (st.trig = trig_count(g, AC_CAS_MAX_SIMPLIFY_TRIG))
+                  <= AC_CAS_MAX_SIMPLIFY_TRIG)
     {
         /*
          * SymPy's simplify() picks the shortest of several rewritings;
-         * Giac's simplify() is tried on small results only (its
-         * rewritings of a large one are long and slow)
+         * Giac's simplify() is tried on small results only, with at
+         * most AC_CAS_MAX_SIMPLIFY_TRIG trigonometric functions (its
+         * rewritings of a large one, or of several of those, are long
+         * and slow: trig_count())
          */
+        st.simplified = 1;
         giac::gen s = eval("simplify(" + g.print(ac_ctx) + ")");
         if (giac::taille(s, AC_CAS_MAX_RESULT) < giac::taille(g,
                                                         AC_CAS_MAX_RESULT))

@@ -44,6 +44,7 @@ extern "C" {
                                            fewer */
 #define AC_CAS_MAX_TEXT       4300     /* characters of the result */
 #define AC_CAS_MAX_SIMPLIFY   32       /* nodes evaluate simplifies */
+#define AC_CAS_MAX_SIMPLIFY_TRIG 2     /* ... its trigonometric functions */
 #define AC_CAS_MAX_EXPS       8        /* exp(u), a**u with a symbolic u */
 #define AC_CAS_MAX_EXP_DEPTH  3        /* exponentials in exponentials */
 
@@ -68,6 +69,9 @@ typedef struct {
     size_t        sym_pows;         /* a**u with a symbolic u */
     size_t        exp_depth;        /* their nesting */
     size_t        result_nodes;     /* largest intermediate result */
+    size_t        trig;             /* trigonometric functions in the
+                                       result evaluate may simplify */
+    int           simplified;       /* Giac's simplify() ran */
 } ac_cas_stats_t;
 
 
