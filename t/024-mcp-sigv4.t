@@ -224,3 +224,23 @@ main::conf("agentcore_mcp g /_mcp/g auth=basic;")
 --- must_die
 --- error_log
 agentcore_mcp "g": invalid auth "basic"
+
+
+
+=== TEST 10: a list refreshed while the model answers: both pause the log, the last one to finish resumes it
+The second invocation finds the list stale (refresh=1ms): it lists the
+server again while its model call runs on the old list.  Which of the
+model call and the MCP requests resumes the log last varies.
+--- config eval
+main::conf("agentcore_mcp g /_mcp/g auth=sigv4 host=$main::GatewayHost refresh=1ms;")
+--- request eval
+[AgentCore::Test::invoke('[[tool name=echo input={"text":"1"}]]'),
+ AgentCore::Test::invoke('[[tool name=echo input={"text":"2"}]]')]
+--- response_body eval
+["Tool said: g echo: 1 [version 2025-06-18]", "Tool said: g echo: 2 [version 2025-06-18]"]
+--- no_error_log eval
+[qr/mcp-session-token-SECRET/, qr/wJalrXUtnFEMI/, qr/Signature=/, qr/\[error\]/]
+--- error_log eval
+[qr/agentcore mcp "g": 10 tools listed/,
+ qr/agentcore(?: mcp "g")?: debug logging resumed/]
+--- log_level: debug
