@@ -2003,8 +2003,8 @@ static ngx_int_t
 ngx_http_agentcore_mcp_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data)
 {
-    ngx_str_t                 *s;
-    ngx_http_agentcore_ctx_t  *ctx;
+    ngx_str_t                       *s;
+    ngx_http_agentcore_ctx_t        *ctx;
     ngx_http_agentcore_tool_call_t  *capture;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_agentcore_module);
