@@ -5,7 +5,7 @@
   mcp-test-server.py --listen 127.0.0.1:0 [--name NAME] [--page-size N]
                      [--parent PID] [--log FILE] [--list-delay-ms MS]
                      [--sigv4 AKID:SECRET [--sigv4-region R]
-                      [--sigv4-token TOKEN]]
+                      [--sigv4-token TOKEN]] [--bearer TOKEN]
 
 prints "READY <port>" once listening.  Every POST is one JSON-RPC
 message:
@@ -46,6 +46,9 @@ to --sigv4-token, when that is given), whose signature the server
 computes again from the request as received; else 403 with the reason.
 The "headers" tool then also says "date=<X-Amz-Date>
 token=<X-Amz-Security-Token>".
+
+With --bearer, every POST must carry "Authorization: Bearer TOKEN", else
+401.
 """
 
 import argparse
@@ -96,6 +99,7 @@ class State:
     log = None
     list_delay = 0
     sigv4 = None            # (akid, secret)
+    bearer = None
     region = "us-east-1"
     service = "bedrock-agentcore"
     token = None
@@ -225,6 +229,11 @@ class Handler(BaseHTTPRequestHandler):
         refused = None
         if State.sigv4:
             refused = sigv4_check("POST", self.path, self.headers, raw)
+        if State.bearer is not None and refused is None \
+                and self.headers.get("Authorization") \
+                != "Bearer " + State.bearer:
+            self.send(401, b'{"message":"wrong bearer token"}')
+            return
         log({"method": method, "session": sid is not None,
              "version": version, "accept": self.headers.get("Accept"),
              "ctype": self.headers.get("Content-Type"),
@@ -390,10 +399,13 @@ def main():
     p.add_argument("--sigv4-region", default="us-east-1")
     p.add_argument("--sigv4-token")
     p.add_argument("--sigv4-self-test", metavar="CASE_DIR")
+    p.add_argument("--bearer")
     a = p.parse_args()
 
     if a.sigv4_self_test:
         sys.exit(self_test(a.sigv4_self_test))
+
+    State.bearer = a.bearer
 
     if a.sigv4:
         State.sigv4 = tuple(a.sigv4.split(":", 1))

@@ -81,11 +81,14 @@ typedef struct {
     ngx_str_t                         host;       /* signed Host */
     ngx_str_t                         path;       /* signed path */
     ngx_str_t                         region;     /* "": agentcore_region */
+    ngx_http_complex_value_t         *bearer;     /* auth=bearer:$VAR */
+    ngx_str_t                         token;      /* "Bearer " FILE's */
 } ngx_http_agentcore_mcp_server_t;
 
 
-#define NGX_HTTP_AGENTCORE_MCP_AUTH_NONE   0
-#define NGX_HTTP_AGENTCORE_MCP_AUTH_SIGV4  1
+#define NGX_HTTP_AGENTCORE_MCP_AUTH_NONE    0
+#define NGX_HTTP_AGENTCORE_MCP_AUTH_SIGV4   1
+#define NGX_HTTP_AGENTCORE_MCP_AUTH_BEARER  2
 
 
 /* a tool of a server, as an invocation declared it */
@@ -193,6 +196,10 @@ static json_t *ngx_http_agentcore_mcp_call_params(
     ngx_http_agentcore_tool_call_t *call);
 static void ngx_http_agentcore_mcp_host_region(ngx_str_t *host,
     ngx_str_t *region);
+static char *ngx_http_agentcore_mcp_bearer_conf(ngx_conf_t *cf,
+    ngx_http_agentcore_mcp_server_t *s, ngx_str_t *value);
+static ngx_int_t ngx_http_agentcore_mcp_bearer(
+    ngx_http_agentcore_mcp_req_t *req);
 static ngx_int_t ngx_http_agentcore_mcp_sign(ngx_http_agentcore_mcp_req_t *req,
     u_char *body, size_t len);
 static void ngx_http_agentcore_mcp_req_loud(ngx_http_agentcore_mcp_req_t *req);
@@ -234,7 +241,8 @@ static ngx_http_variable_t  ngx_http_agentcore_mcp_vars[] = {
 
 /*
  * agentcore_mcp NAME URI [prefix=P] [refresh=TIME]
- *     [auth=none|sigv4 host=HOST [path=PATH] [region=REGION]];
+ *     [auth=none|bearer:FILE|bearer:$VAR
+ *          |sigv4 host=HOST [path=PATH] [region=REGION]];
  */
 
 char *
@@ -349,9 +357,24 @@ ngx_http_agentcore_mcp_directive(ngx_conf_t *cf, ngx_command_t *cmd,
                 continue;
             }
 
+            if (v.len > 7 && ngx_strncmp(v.data, "bearer:", 7) == 0) {
+                s->auth = NGX_HTTP_AGENTCORE_MCP_AUTH_BEARER;
+                v.data += 7;
+                v.len -= 7;
+
+                if (ngx_http_agentcore_mcp_bearer_conf(cf, s, &v)
+                    != NGX_CONF_OK)
+                {
+                    return NGX_CONF_ERROR;
+                }
+
+                continue;
+            }
+
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "agentcore_mcp \"%V\": invalid auth \"%V\": "
-                               "use \"none\" or \"sigv4\"", &value[1], &v);
+                               "use \"none\", \"bearer:FILE\", "
+                               "\"bearer:$VAR\" or \"sigv4\"", &value[1], &v);
             return NGX_CONF_ERROR;
         }
 
@@ -1060,6 +1083,12 @@ ngx_http_agentcore_mcp_send(ngx_http_agentcore_mcp_inv_t *inv,
 
     if (s->auth == NGX_HTTP_AGENTCORE_MCP_AUTH_SIGV4
         && ngx_http_agentcore_mcp_sign(req, b->pos, len) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (s->auth == NGX_HTTP_AGENTCORE_MCP_AUTH_BEARER
+        && ngx_http_agentcore_mcp_bearer(req) != NGX_OK)
     {
         return NGX_ERROR;
     }
@@ -2103,4 +2132,148 @@ ngx_http_agentcore_mcp_req_loud(ngx_http_agentcore_mcp_req_t *req)
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, req->inv->ctx->request->connection->log,
                    0, "agentcore mcp \"%V\": debug logging resumed",
                    &req->server->name);
+}
+
+
+/*
+ * auth=bearer:$VAR (a complex value, evaluated for each MCP request in
+ * the invocation's request) or auth=bearer:FILE (the token in a file,
+ * read with the configuration: a reload reads it again; surrounding
+ * white space is dropped)
+ */
+
+static char *
+ngx_http_agentcore_mcp_bearer_conf(ngx_conf_t *cf,
+    ngx_http_agentcore_mcp_server_t *s, ngx_str_t *value)
+{
+    u_char                            *p, *last;
+    ssize_t                            n;
+    ngx_fd_t                           fd;
+    ngx_str_t                          name;
+    ngx_file_info_t                    fi;
+    ngx_http_compile_complex_value_t   ccv;
+    u_char                             buf[4096];
+
+    if (ngx_http_script_variables_count(value)) {
+        s->bearer = ngx_palloc(cf->pool, sizeof(ngx_http_complex_value_t));
+        if (s->bearer == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+
+        ccv.cf = cf;
+        ccv.value = value;
+        ccv.complex_value = s->bearer;
+
+        if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+            return NGX_CONF_ERROR;
+        }
+
+        return NGX_CONF_OK;
+    }
+
+    name = *value;
+
+    if (ngx_conf_full_name(cf->cycle, &name, 1) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    fd = ngx_open_file(name.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+    if (fd == NGX_INVALID_FILE) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           ngx_open_file_n " \"%V\" failed", &name);
+        return NGX_CONF_ERROR;
+    }
+
+    n = -1;
+
+    if (ngx_fd_info(fd, &fi) != NGX_FILE_ERROR
+        && ngx_file_size(&fi) < (off_t) sizeof(buf))
+    {
+        n = ngx_read_fd(fd, buf, sizeof(buf));
+    }
+
+    ngx_close_file(fd);
+
+    p = buf;
+    last = buf + (n > 0 ? n : 0);
+
+    while (p < last && (*p == ' ' || *p == '\t' || *p == CR || *p == LF)) {
+        p++;
+    }
+
+    while (last > p
+           && (last[-1] == ' ' || last[-1] == '\t' || last[-1] == CR
+               || last[-1] == LF))
+    {
+        last--;
+    }
+
+    if (n < 0 || p == last) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "agentcore_mcp \"%V\": the token file \"%V\" is "
+                           "empty, unreadable or not under 4 KB", &s->name,
+                           &name);
+        ngx_explicit_memzero(buf, sizeof(buf));
+        return NGX_CONF_ERROR;
+    }
+
+    s->token.len = sizeof("Bearer ") - 1 + (last - p);
+    s->token.data = ngx_pnalloc(cf->pool, s->token.len);
+    if (s->token.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memcpy(ngx_cpymem(s->token.data, "Bearer ", sizeof("Bearer ") - 1),
+               p, last - p);
+    ngx_explicit_memzero(buf, sizeof(buf));
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_agentcore_mcp_bearer(ngx_http_agentcore_mcp_req_t *req)
+{
+    u_char                           *p;
+    ngx_int_t                         rc;
+    ngx_str_t                         v;
+    ngx_http_agentcore_ctx_t         *ctx;
+    ngx_http_agentcore_mcp_server_t  *s;
+
+    s = req->server;
+    ctx = req->inv->ctx;
+
+    if (s->bearer == NULL) {
+        req->authorization = s->token;
+        return NGX_OK;
+    }
+
+    /* the script engine logs the values it reads at debug level */
+
+    ngx_http_agentcore_log_pause(ctx);
+    rc = ngx_http_complex_value(ctx->request, s->bearer, &v);
+    ngx_http_agentcore_log_resume(ctx);
+
+    if (rc != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (v.len == 0) {
+        /* no token: no header */
+        return NGX_OK;
+    }
+
+    req->authorization.len = sizeof("Bearer ") - 1 + v.len;
+    req->authorization.data = ngx_pnalloc(ctx->request->pool,
+                                          req->authorization.len);
+    if (req->authorization.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_cpymem(req->authorization.data, "Bearer ", sizeof("Bearer ") - 1);
+    ngx_memcpy(p, v.data, v.len);
+
+    return NGX_OK;
 }

@@ -1,4 +1,4 @@
-# agentcore_mcp auth=sigv4 (issue 19): MCP requests signed for
+# agentcore_mcp auth=sigv4 (issue 19), and auth=bearer: MCP requests signed for
 # AgentCore Gateway (service bedrock-agentcore) with the module's
 # credentials, each with its own signature, and no secret in the log at
 # debug level.  The server is emulator/mcp-test-server.py --sigv4, which
@@ -33,6 +33,9 @@ $ENV{TEST_NGINX_MCP_X} = AgentCore::Mcp::start(
     name => 'x', page_size => 100,
     sigv4 => "$ENV{AWS_ACCESS_KEY_ID}:not-the-secret",
     sigv4_region => 'us-west-2', sigv4_token => $Token);
+# auth=bearer: wants "Authorization: Bearer mcp-bearer-SECRET"
+$ENV{TEST_NGINX_MCP_T} = AgentCore::Mcp::start(
+    name => 't', page_size => 100, bearer => 'mcp-bearer-SECRET');
 # region from agentcore_region (us-east-1), no session token expected
 $ENV{TEST_NGINX_MCP_E} = AgentCore::Mcp::start(
     name => 'e', page_size => 100, sigv4 => $Keys);
@@ -57,6 +60,11 @@ location = /_mcp/x {
     proxy_set_header X-Amz-Security-Token $agentcore_mcp_security_token;
     proxy_set_header Authorization $agentcore_mcp_authorization;
     proxy_pass http://127.0.0.1:$TEST_NGINX_MCP_X/mcp;
+}
+location = /_mcp/t {
+    internal;
+    proxy_set_header Authorization $agentcore_mcp_authorization;
+    proxy_pass http://127.0.0.1:$TEST_NGINX_MCP_T/mcp;
 }
 location = /_mcp/e {
     internal;
@@ -244,3 +252,59 @@ main::conf("agentcore_mcp g /_mcp/g auth=sigv4 host=$main::GatewayHost refresh=1
 [qr/agentcore mcp "g": 10 tools listed/,
  qr/agentcore(?: mcp "g")?: debug logging resumed/]
 --- log_level: debug
+
+
+
+
+=== TEST 11: auth=bearer:$VAR: the token of a variable, evaluated in the invocation; not in the debug log
+The module evaluates the value with debug logging paused, the proxy
+sends it paused (the "set" of this test logs its own value: not the
+module's doing, so not looked for).
+--- config eval
+main::conf(qq{set \$mcp_token mcp-bearer-SECRET;\nagentcore_mcp t /_mcp/t auth=bearer:\$mcp_token;})
+--- request eval
+AgentCore::Test::invoke('[[tools calls=[{"name":"echo","input":{"text":"1"}},{"name":"headers","input":{}}]]]')
+--- response_body_like eval
+qr/^Tool said: t echo: 1 \[version 2025-06-18\] \| auth=Bearer mcp-bearer-SECRET cookie=None x=None$/
+--- no_error_log eval
+[qr/Bearer mcp-bearer-SECRET/, qr/http script var: "mcp-bearer-SECRET/,
+ qr/\[error\]/]
+--- error_log
+agentcore mcp "t": debug logging paused while the request is sent
+--- log_level: debug
+
+
+
+=== TEST 12: auth=bearer:FILE: the token of a file (white space around it dropped)
+--- config eval
+main::conf(qq{agentcore_mcp t /_mcp/t auth=bearer:../html/mcp.token;})
+--- user_files
+>>> mcp.token
+
+  mcp-bearer-SECRET
+--- request eval
+AgentCore::Test::invoke('[[tool name=echo input={"text":"f"}]]')
+--- response_body: Tool said: t echo: f [version 2025-06-18]
+--- no_error_log
+[error]
+
+
+
+=== TEST 13: auth=bearer: a wrong token is refused (401), the tools are left out
+--- config eval
+main::conf(qq{set \$mcp_token wrong-token;\nagentcore_tool local /local "Local";\nagentcore_mcp t /_mcp/t auth=bearer:\$mcp_token;})
+. "location = /local { internal; return 200 local; }\n"
+--- request eval
+AgentCore::Test::invoke('[[tool name=echo input={"text":"x"}]]')
+--- response_body: Tool said: Unknown tool: echo
+--- error_log
+agentcore mcp "t": the tools cannot be listed, the invocation goes on without them: MCP server "t" answered HTTP 401
+
+
+
+=== TEST 14: auth=bearer:FILE: no such file
+--- config eval
+main::conf(qq{agentcore_mcp t /_mcp/t auth=bearer:../html/no-such.token;})
+--- must_die
+--- error_log
+no-such.token" failed

@@ -52,6 +52,7 @@ sub start {
             if defined $o{sigv4_region};
         push @cmd, '--sigv4-token', $o{sigv4_token}
             if defined $o{sigv4_token};
+        push @cmd, '--bearer', $o{bearer} if defined $o{bearer};
     }
 
     $pid = open($fh, '-|', @cmd) or die "AgentCore::Mcp: cannot run: $!\n";
