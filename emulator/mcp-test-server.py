@@ -4,6 +4,8 @@
 
   mcp-test-server.py --listen 127.0.0.1:0 [--name NAME] [--page-size N]
                      [--parent PID] [--log FILE] [--list-delay-ms MS]
+                     [--sigv4 AKID:SECRET [--sigv4-region R]
+                      [--sigv4-token TOKEN]] [--bearer TOKEN]
 
 prints "READY <port>" once listening.  Every POST is one JSON-RPC
 message:
@@ -35,14 +37,30 @@ Tools (NAME is --name):
 
 A request whose Accept lacks application/json or text/event-stream
 gets 406.
+
+With --sigv4, as AgentCore Gateway with IAM inbound authorization:
+every POST must carry an Authorization of SigV4 (AWS4-HMAC-SHA256) for
+that key, service "bedrock-agentcore" and the region (default
+us-east-1), signing host and x-amz-date (and x-amz-security-token, equal
+to --sigv4-token, when that is given), whose signature the server
+computes again from the request as received; else 403 with the reason.
+The "headers" tool then also says "date=<X-Amz-Date>
+token=<X-Amz-Security-Token>".
+
+With --bearer, every POST must carry "Authorization: Bearer TOKEN", else
+401.
 """
 
 import argparse
+import hashlib
+import hmac
 import json
 import os
 import sys
 import threading
+import re
 import time
+import urllib.parse
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -80,6 +98,65 @@ class State:
     page = 3
     log = None
     list_delay = 0
+    sigv4 = None            # (akid, secret)
+    bearer = None
+    region = "us-east-1"
+    service = "bedrock-agentcore"
+    token = None
+
+
+SIGV4_AUTH = re.compile(
+    r"AWS4-HMAC-SHA256 Credential=([^/]+)/(\d{8})/([^/]+)/([^/]+)/"
+    r"aws4_request, SignedHeaders=([a-z0-9;-]+), Signature=([0-9a-f]{64})$")
+
+
+def hmac256(key, text):
+    return hmac.new(key, text.encode(), hashlib.sha256).digest()
+
+
+def sigv4_check(method, path, headers, body):
+    """None when the request is signed as --sigv4 says, else why not"""
+    m = SIGV4_AUTH.match(headers.get("Authorization") or "")
+    if not m:
+        return "no SigV4 Authorization"
+    akid, day, region, service, signed, sig = m.groups()
+    if akid != State.sigv4[0]:
+        return "unknown access key"
+    if service != State.service:
+        return "service %s, not %s" % (service, State.service)
+    if region != State.region:
+        return "region %s, not %s" % (region, State.region)
+    date = headers.get("X-Amz-Date") or ""
+    if not date.startswith(day):
+        return "X-Amz-Date does not match the credential's day"
+    names = signed.split(";")
+    need = ["host", "x-amz-date"]
+    if State.token is not None:
+        if headers.get("X-Amz-Security-Token") != State.token:
+            return "wrong X-Amz-Security-Token"
+        need.append("x-amz-security-token")
+    for n in need:
+        if n not in names:
+            return "%s not signed" % n
+    canonical = "\n".join([
+        method,
+        urllib.parse.quote(urllib.parse.urlsplit(path).path,
+                           safe="/-_.~"),
+        "",
+        "".join("%s:%s\n" % (n, " ".join((headers.get(n) or "").split()))
+                for n in names),
+        signed,
+        hashlib.sha256(body).hexdigest()])
+    scope = "%s/%s/%s/aws4_request" % (day, region, service)
+    to_sign = "\n".join(["AWS4-HMAC-SHA256", date, scope,
+                         hashlib.sha256(canonical.encode()).hexdigest()])
+    key = ("AWS4" + State.sigv4[1]).encode()
+    for part in (day, region, service, "aws4_request"):
+        key = hmac256(key, part)
+    want = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(want, sig):
+        return "the signature does not match"
+    return None
 
 
 def log(entry):
@@ -149,11 +226,23 @@ class Handler(BaseHTTPRequestHandler):
         msg_id = msg.get("id")
         sid = self.headers.get("Mcp-Session-Id")
         version = self.headers.get("MCP-Protocol-Version")
+        refused = None
+        if State.sigv4:
+            refused = sigv4_check("POST", self.path, self.headers, raw)
+        if State.bearer is not None and refused is None \
+                and self.headers.get("Authorization") \
+                != "Bearer " + State.bearer:
+            self.send(401, b'{"message":"wrong bearer token"}')
+            return
         log({"method": method, "session": sid is not None,
              "version": version, "accept": self.headers.get("Accept"),
              "ctype": self.headers.get("Content-Type"),
              "authorization": self.headers.get("Authorization"),
-             "params": msg.get("params")})
+             "params": msg.get("params"), "sigv4_refused": refused})
+
+        if refused:
+            self.send(403, json.dumps({"message": refused}).encode())
+            return
 
         accept = self.headers.get("Accept") or ""
         if "application/json" not in accept \
@@ -235,10 +324,15 @@ class Handler(BaseHTTPRequestHandler):
         elif name == "big":
             self.reply(msg_id, text("x" * int(args.get("bytes", 0))))
         elif name == "headers":
-            self.reply(msg_id, text("auth=%s cookie=%s x=%s" % (
+            said = "auth=%s cookie=%s x=%s" % (
                 self.headers.get("Authorization"),
                 self.headers.get("Cookie"),
-                self.headers.get("X-Request-Id"))))
+                self.headers.get("X-Request-Id"))
+            if State.sigv4:
+                said += " date=%s token=%s" % (
+                    self.headers.get("X-Amz-Date"),
+                    self.headers.get("X-Amz-Security-Token"))
+            self.reply(msg_id, text(said))
         elif name == "change":
             self.reply(msg_id, text("changed"), sse=True,
                        note={"jsonrpc": "2.0",
@@ -260,6 +354,30 @@ class Server(ThreadingHTTPServer):
             super().handle_error(request, client_address)
 
 
+def self_test(case):
+    """checks the verifier on a case of AWS's SigV4 test suite (its
+    header-signed-request.txt, a POST), then on the same request with a
+    byte of its body changed: 0 when it accepts the one and refuses the
+    other"""
+    import email.message
+    with open(os.path.join(case, "header-signed-request.txt"), "rb") as f:
+        raw = f.read()
+    head, body = raw.split(b"\n\n", 1)
+    lines = head.decode().split("\n")
+    method, path, _ = lines[0].split(" ")
+    headers = email.message.Message()
+    for line in lines[1:]:
+        k, v = line.split(":", 1)
+        headers[k] = v
+    m = SIGV4_AUTH.match(headers["Authorization"])
+    State.sigv4 = ("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY")
+    State.region, State.service = m.group(3), m.group(4)
+    good = sigv4_check(method, path, headers, body)
+    bad = sigv4_check(method, path, headers, body[:-1] + b"!")
+    print("signed: %s; altered: %s" % (good or "accepted", bad))
+    return 0 if good is None and bad is not None else 1
+
+
 def watch_parent(pid):
     while True:
         time.sleep(1)
@@ -277,7 +395,22 @@ def main():
     p.add_argument("--parent", type=int)
     p.add_argument("--log")
     p.add_argument("--list-delay-ms", type=int, default=0)
+    p.add_argument("--sigv4")
+    p.add_argument("--sigv4-region", default="us-east-1")
+    p.add_argument("--sigv4-token")
+    p.add_argument("--sigv4-self-test", metavar="CASE_DIR")
+    p.add_argument("--bearer")
     a = p.parse_args()
+
+    if a.sigv4_self_test:
+        sys.exit(self_test(a.sigv4_self_test))
+
+    State.bearer = a.bearer
+
+    if a.sigv4:
+        State.sigv4 = tuple(a.sigv4.split(":", 1))
+        State.region = a.sigv4_region
+        State.token = a.sigv4_token
 
     State.name = a.name
     State.page = a.page_size

@@ -76,7 +76,19 @@ typedef struct {
     u_char                            session_buf[NGX_HTTP_AGENTCORE_MCP_MAX_ID];
     ngx_str_t                         version;    /* negotiated */
     u_char                            version_buf[32];
+
+    ngx_uint_t                        auth;       /* auth= */
+    ngx_str_t                         host;       /* signed Host */
+    ngx_str_t                         path;       /* signed path */
+    ngx_str_t                         region;     /* "": agentcore_region */
+    ngx_http_complex_value_t         *bearer;     /* auth=bearer:$VAR */
+    ngx_str_t                         token;      /* "Bearer " FILE's */
 } ngx_http_agentcore_mcp_server_t;
+
+
+#define NGX_HTTP_AGENTCORE_MCP_AUTH_NONE    0
+#define NGX_HTTP_AGENTCORE_MCP_AUTH_SIGV4   1
+#define NGX_HTTP_AGENTCORE_MCP_AUTH_BEARER  2
 
 
 /* a tool of a server, as an invocation declared it */
@@ -127,8 +139,16 @@ struct ngx_http_agentcore_mcp_req_s {
     ngx_uint_t                        kind;
     long                              id;
     ngx_http_agentcore_tool_call_t   *call;       /* CALL, or INIT for it */
+
+    /* what its location's $agentcore_mcp_* variables return */
+    ngx_str_t                         host;
+    ngx_str_t                         amz_date;
+    ngx_str_t                         authorization;
+    ngx_str_t                         security_token;
+
     unsigned                          retried:1;
     unsigned                          finished:1;
+    unsigned                          quiet:1;    /* holds a log pause */
 };
 
 
@@ -174,10 +194,55 @@ static void ngx_http_agentcore_mcp_load(ngx_http_agentcore_mcp_server_t *s,
     ngx_log_t *log);
 static json_t *ngx_http_agentcore_mcp_call_params(
     ngx_http_agentcore_tool_call_t *call);
+static void ngx_http_agentcore_mcp_host_region(ngx_str_t *host,
+    ngx_str_t *region);
+static char *ngx_http_agentcore_mcp_bearer_conf(ngx_conf_t *cf,
+    ngx_http_agentcore_mcp_server_t *s, ngx_str_t *value);
+static ngx_int_t ngx_http_agentcore_mcp_bearer(
+    ngx_http_agentcore_mcp_req_t *req);
+static ngx_int_t ngx_http_agentcore_mcp_sign(ngx_http_agentcore_mcp_req_t *req,
+    u_char *body, size_t len);
+static void ngx_http_agentcore_mcp_req_loud(ngx_http_agentcore_mcp_req_t *req);
+static ngx_int_t ngx_http_agentcore_mcp_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+
+
+#define ngx_http_agentcore_mcp_field(field)                                   \
+    offsetof(ngx_http_agentcore_mcp_req_t, field)
+
+
+/* read by an MCP server's location while it proxies a signed request */
+
+static ngx_http_variable_t  ngx_http_agentcore_mcp_vars[] = {
+
+    { ngx_string("agentcore_mcp_host"), NULL,
+      ngx_http_agentcore_mcp_variable,
+      ngx_http_agentcore_mcp_field(host),
+      NGX_HTTP_VAR_NOCACHEABLE|NGX_HTTP_VAR_NOHASH, 0 },
+
+    { ngx_string("agentcore_mcp_date"), NULL,
+      ngx_http_agentcore_mcp_variable,
+      ngx_http_agentcore_mcp_field(amz_date),
+      NGX_HTTP_VAR_NOCACHEABLE|NGX_HTTP_VAR_NOHASH, 0 },
+
+    { ngx_string("agentcore_mcp_authorization"), NULL,
+      ngx_http_agentcore_mcp_variable,
+      ngx_http_agentcore_mcp_field(authorization),
+      NGX_HTTP_VAR_NOCACHEABLE|NGX_HTTP_VAR_NOHASH, 0 },
+
+    { ngx_string("agentcore_mcp_security_token"), NULL,
+      ngx_http_agentcore_mcp_variable,
+      ngx_http_agentcore_mcp_field(security_token),
+      NGX_HTTP_VAR_NOCACHEABLE|NGX_HTTP_VAR_NOHASH, 0 },
+
+      ngx_http_null_variable
+};
 
 
 /*
- * agentcore_mcp NAME URI [prefix=P] [refresh=TIME];
+ * agentcore_mcp NAME URI [prefix=P] [refresh=TIME]
+ *     [auth=none|bearer:FILE|bearer:$VAR
+ *          |sigv4 host=HOST [path=PATH] [region=REGION]];
  */
 
 char *
@@ -278,9 +343,108 @@ ngx_http_agentcore_mcp_directive(ngx_conf_t *cf, ngx_command_t *cmd,
             continue;
         }
 
+        if (ngx_strncmp(value[i].data, "auth=", 5) == 0) {
+            v.data = value[i].data + 5;
+            v.len = value[i].len - 5;
+
+            if (v.len == 4 && ngx_strncmp(v.data, "none", 4) == 0) {
+                s->auth = NGX_HTTP_AGENTCORE_MCP_AUTH_NONE;
+                continue;
+            }
+
+            if (v.len == 5 && ngx_strncmp(v.data, "sigv4", 5) == 0) {
+                s->auth = NGX_HTTP_AGENTCORE_MCP_AUTH_SIGV4;
+                continue;
+            }
+
+            if (v.len > 7 && ngx_strncmp(v.data, "bearer:", 7) == 0) {
+                s->auth = NGX_HTTP_AGENTCORE_MCP_AUTH_BEARER;
+                v.data += 7;
+                v.len -= 7;
+
+                if (ngx_http_agentcore_mcp_bearer_conf(cf, s, &v)
+                    != NGX_CONF_OK)
+                {
+                    return NGX_CONF_ERROR;
+                }
+
+                continue;
+            }
+
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "agentcore_mcp \"%V\": invalid auth \"%V\": "
+                               "use \"none\", \"bearer:FILE\", "
+                               "\"bearer:$VAR\" or \"sigv4\"", &value[1], &v);
+            return NGX_CONF_ERROR;
+        }
+
+        if (ngx_strncmp(value[i].data, "host=", 5) == 0
+            && value[i].len > 5)
+        {
+            s->host.data = value[i].data + 5;
+            s->host.len = value[i].len - 5;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "path=", 5) == 0
+            && value[i].len > 5 && value[i].data[5] == '/')
+        {
+            s->path.data = value[i].data + 5;
+            s->path.len = value[i].len - 5;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "region=", 7) == 0
+            && value[i].len > 7)
+        {
+            s->region.data = value[i].data + 7;
+            s->region.len = value[i].len - 7;
+            continue;
+        }
+
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "agentcore_mcp \"%V\": unknown option \"%V\"",
                            &value[1], &value[i]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (s->auth == NGX_HTTP_AGENTCORE_MCP_AUTH_SIGV4) {
+
+        if (s->host.len == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "agentcore_mcp \"%V\": auth=sigv4 needs "
+                               "host= (the Host its location sends, "
+                               "$agentcore_mcp_host)", &value[1]);
+            return NGX_CONF_ERROR;
+        }
+
+        if (s->path.len == 0) {
+            ngx_str_set(&s->path, "/mcp");
+        }
+
+        /* ID.gateway.bedrock-agentcore.REGION.amazonaws.com */
+
+        if (s->region.len == 0) {
+            ngx_http_agentcore_mcp_host_region(&s->host, &v);
+
+            /* the signer takes a C string */
+
+            if (v.len) {
+                s->region.data = ngx_pnalloc(cf->pool, v.len + 1);
+                if (s->region.data == NULL) {
+                    return NGX_CONF_ERROR;
+                }
+
+                ngx_memcpy(s->region.data, v.data, v.len);
+                s->region.data[v.len] = '\0';
+                s->region.len = v.len;
+            }
+        }
+
+    } else if (s->host.len || s->path.len || s->region.len) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "agentcore_mcp \"%V\": host=, path= and region= "
+                           "go with auth=sigv4", &value[1]);
         return NGX_CONF_ERROR;
     }
 
@@ -428,6 +592,16 @@ ngx_http_agentcore_mcp_inv_cleanup(void *data)
     ngx_http_agentcore_mcp_waiter_t   *w;
 
     ps = inv->ctx->conf->mcp_servers->elts;
+
+    /* requests still in flight give their log pauses back */
+
+    for (q = ngx_queue_head(&inv->reqs);
+         q != ngx_queue_sentinel(&inv->reqs);
+         q = ngx_queue_next(q))
+    {
+        ngx_http_agentcore_mcp_req_loud(
+            ngx_queue_data(q, ngx_http_agentcore_mcp_req_t, queue));
+    }
 
     for (i = 0; i < inv->ctx->conf->mcp_servers->nelts; i++) {
         w = &inv->waiters[i];
@@ -907,6 +1081,18 @@ ngx_http_agentcore_mcp_send(ngx_http_agentcore_mcp_inv_t *inv,
     b->last_in_chain = 1;
     free(json);
 
+    if (s->auth == NGX_HTTP_AGENTCORE_MCP_AUTH_SIGV4
+        && ngx_http_agentcore_mcp_sign(req, b->pos, len) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (s->auth == NGX_HTTP_AGENTCORE_MCP_AUTH_BEARER
+        && ngx_http_agentcore_mcp_bearer(req) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
     ps = ngx_palloc(r->pool, sizeof(ngx_http_post_subrequest_t));
     if (ps == NULL) {
         return NGX_ERROR;
@@ -1076,6 +1262,7 @@ ngx_http_agentcore_mcp_done(ngx_http_request_t *sr, void *data, ngx_int_t rc)
     }
 
     req->finished = 1;
+    ngx_http_agentcore_mcp_req_loud(req);
     ngx_queue_remove(&req->queue);
 
     if (req->kind == NGX_HTTP_AGENTCORE_MCP_CALL
@@ -1727,4 +1914,366 @@ ngx_http_agentcore_mcp_load(ngx_http_agentcore_mcp_server_t *s,
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, log, 0,
                    "agentcore mcp \"%V\": %uz tools from shared memory",
                    &s->name, json_array_size(tools));
+}
+
+
+/* ID.gateway.bedrock-agentcore.REGION.amazonaws.com: REGION, or none */
+
+static void
+ngx_http_agentcore_mcp_host_region(ngx_str_t *host, ngx_str_t *region)
+{
+    u_char  *p, *end, *r;
+
+    ngx_str_null(region);
+
+    end = host->data + host->len;
+
+    p = ngx_strlcasestrn(host->data, end, (u_char *) ".bedrock-agentcore.",
+                         sizeof(".bedrock-agentcore.") - 1 - 1);
+    if (p == NULL) {
+        return;
+    }
+
+    r = p + sizeof(".bedrock-agentcore.") - 1;
+
+    for (p = r; p < end && *p != '.'; p++) { /* void */ }
+
+    if (p == r || end - p < (ssize_t) sizeof(".amazonaws.com") - 1
+        || ngx_strncasecmp(p, (u_char *) ".amazonaws.com",
+                           sizeof(".amazonaws.com") - 1) != 0)
+    {
+        return;
+    }
+
+    region->data = r;
+    region->len = p - r;
+}
+
+
+/*
+ * auth=sigv4: the request signed with the module's credentials, for
+ * service "bedrock-agentcore" (AgentCore Gateway's), the values kept in
+ * the request's own struct: the MCP requests of an invocation may be
+ * in flight together, and the model call's values stay in the ctx
+ */
+
+static ngx_int_t
+ngx_http_agentcore_mcp_sign(ngx_http_agentcore_mcp_req_t *req, u_char *body,
+    size_t len)
+{
+    ngx_int_t                          rc;
+    ngx_str_t                          date, auth, token, *region;
+    ac_sigv4_header_t                  headers[4];
+    ac_sigv4_request_t                 sreq;
+    ngx_http_agentcore_ctx_t          *ctx;
+    ngx_http_agentcore_mcp_server_t   *s;
+    ngx_http_agentcore_credentials_t  *cr;
+
+    ctx = req->inv->ctx;
+    s = req->server;
+
+    region = s->region.len ? &s->region : &ctx->conf->region;
+
+    rc = ngx_http_agentcore_credentials(ctx, &cr);
+
+    if (rc != NGX_OK || cr->access_key_id.len == 0 || region->len == 0) {
+        ngx_log_error(NGX_LOG_ERR, ctx->request->connection->log, 0,
+                      "agentcore mcp \"%V\": the request cannot be signed: "
+                      "%s", &s->name,
+                      (rc != NGX_OK) ? "no AWS credentials at hand"
+                      : region->len ? "the credentials have no access key"
+                      : "no region (region= or agentcore_region)");
+        return NGX_ERROR;
+    }
+
+    headers[0].name = "content-type";
+    headers[0].name_len = sizeof("content-type") - 1;
+    headers[0].value = "application/json";
+    headers[0].value_len = sizeof("application/json") - 1;
+
+    headers[1].name = "host";
+    headers[1].name_len = sizeof("host") - 1;
+    headers[1].value = (const char *) s->host.data;
+    headers[1].value_len = s->host.len;
+
+    ngx_memzero(&sreq, sizeof(ac_sigv4_request_t));
+
+    sreq.method = "POST";
+    sreq.path = (const char *) s->path.data;
+    sreq.path_len = s->path.len;
+    sreq.body = body;
+    sreq.body_len = len;
+    sreq.region = (const char *) region->data;
+    sreq.service = "bedrock-agentcore";
+    sreq.normalize = 1;
+
+    /* the signer keeps its results in the ctx: the model call's there */
+
+    date = ctx->amz_date;
+    auth = ctx->authorization;
+    token = ctx->security_token;
+
+    rc = ngx_http_agentcore_sign(ctx, cr, &sreq, headers, 2);
+
+    req->host = s->host;
+    req->amz_date = ctx->amz_date;
+    req->authorization = ctx->authorization;
+    req->security_token = ctx->security_token;
+
+    ctx->amz_date = date;
+    ctx->authorization = auth;
+    ctx->security_token = token;
+
+    return rc;
+}
+
+
+static ngx_int_t
+ngx_http_agentcore_mcp_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_str_t                       *s;
+    ngx_http_agentcore_ctx_t        *ctx;
+    ngx_http_agentcore_tool_call_t  *capture;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_agentcore_module);
+
+    capture = (ctx && r != r->main) ? ngx_http_agentcore_mcp_capture(ctx, r)
+                                    : NULL;
+
+    if (capture == NULL) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    /* the capture is the request's first member */
+
+    s = (ngx_str_t *) ((char *) capture + data);
+
+    if (s->len == 0) {
+        /* no header from proxy_set_header */
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    v->data = s->data;
+    v->len = s->len;
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_agentcore_mcp_add_variables(ngx_conf_t *cf)
+{
+    return ngx_http_agentcore_add_variables(cf, ngx_http_agentcore_mcp_vars);
+}
+
+
+/*
+ * At debug level nginx's proxy module prints the request it sends, its
+ * headers included: an MCP request's signature and session token, or a
+ * token its location adds.  So the connection's debug logging pauses
+ * from each MCP subrequest's content phase until its response header
+ * (or its end), as for the model call; the pauses are counted, as the
+ * requests of an invocation may be in flight together.
+ */
+
+void
+ngx_http_agentcore_mcp_quiet(ngx_http_agentcore_ctx_t *ctx,
+    ngx_http_request_t *sr)
+{
+    ngx_http_agentcore_mcp_req_t  *req;
+
+    req = (ngx_http_agentcore_mcp_req_t *)
+              ngx_http_agentcore_mcp_capture(ctx, sr);
+
+    if (req == NULL || req->quiet || req->finished) {
+        return;
+    }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, sr->connection->log, 0,
+                   "agentcore mcp \"%V\": debug logging paused while the "
+                   "request is sent", &req->server->name);
+
+    req->quiet = 1;
+    ngx_http_agentcore_log_pause(ctx);
+}
+
+
+void
+ngx_http_agentcore_mcp_loud(ngx_http_agentcore_ctx_t *ctx,
+    ngx_http_request_t *sr)
+{
+    ngx_http_agentcore_mcp_req_t  *req;
+
+    req = (ngx_http_agentcore_mcp_req_t *)
+              ngx_http_agentcore_mcp_capture(ctx, sr);
+
+    if (req) {
+        ngx_http_agentcore_mcp_req_loud(req);
+    }
+}
+
+
+static void
+ngx_http_agentcore_mcp_req_loud(ngx_http_agentcore_mcp_req_t *req)
+{
+    if (!req->quiet) {
+        return;
+    }
+
+    req->quiet = 0;
+    ngx_http_agentcore_log_resume(req->inv->ctx);
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, req->inv->ctx->request->connection->log,
+                   0, "agentcore mcp \"%V\": debug logging resumed",
+                   &req->server->name);
+}
+
+
+/*
+ * auth=bearer:$VAR (a complex value, evaluated for each MCP request in
+ * the invocation's request) or auth=bearer:FILE (the token in a file,
+ * read with the configuration: a reload reads it again; surrounding
+ * white space is dropped)
+ */
+
+static char *
+ngx_http_agentcore_mcp_bearer_conf(ngx_conf_t *cf,
+    ngx_http_agentcore_mcp_server_t *s, ngx_str_t *value)
+{
+    u_char                            *p, *last;
+    ssize_t                            n;
+    ngx_fd_t                           fd;
+    ngx_str_t                          name;
+    ngx_file_info_t                    fi;
+    ngx_http_compile_complex_value_t   ccv;
+    u_char                             buf[4096];
+
+    if (ngx_http_script_variables_count(value)) {
+        s->bearer = ngx_palloc(cf->pool, sizeof(ngx_http_complex_value_t));
+        if (s->bearer == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+
+        ccv.cf = cf;
+        ccv.value = value;
+        ccv.complex_value = s->bearer;
+
+        if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+            return NGX_CONF_ERROR;
+        }
+
+        return NGX_CONF_OK;
+    }
+
+    name = *value;
+
+    if (ngx_conf_full_name(cf->cycle, &name, 1) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    fd = ngx_open_file(name.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+    if (fd == NGX_INVALID_FILE) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           ngx_open_file_n " \"%V\" failed", &name);
+        return NGX_CONF_ERROR;
+    }
+
+    n = -1;
+
+    if (ngx_fd_info(fd, &fi) != NGX_FILE_ERROR
+        && ngx_file_size(&fi) < (off_t) sizeof(buf))
+    {
+        n = ngx_read_fd(fd, buf, sizeof(buf));
+    }
+
+    ngx_close_file(fd);
+
+    p = buf;
+    last = buf + (n > 0 ? n : 0);
+
+    while (p < last && (*p == ' ' || *p == '\t' || *p == CR || *p == LF)) {
+        p++;
+    }
+
+    while (last > p
+           && (last[-1] == ' ' || last[-1] == '\t' || last[-1] == CR
+               || last[-1] == LF))
+    {
+        last--;
+    }
+
+    if (n < 0 || p == last) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "agentcore_mcp \"%V\": the token file \"%V\" is "
+                           "empty, unreadable or not under 4 KB", &s->name,
+                           &name);
+        ngx_explicit_memzero(buf, sizeof(buf));
+        return NGX_CONF_ERROR;
+    }
+
+    s->token.len = sizeof("Bearer ") - 1 + (last - p);
+    s->token.data = ngx_pnalloc(cf->pool, s->token.len);
+    if (s->token.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memcpy(ngx_cpymem(s->token.data, "Bearer ", sizeof("Bearer ") - 1),
+               p, last - p);
+    ngx_explicit_memzero(buf, sizeof(buf));
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_agentcore_mcp_bearer(ngx_http_agentcore_mcp_req_t *req)
+{
+    u_char                           *p;
+    ngx_int_t                         rc;
+    ngx_str_t                         v;
+    ngx_http_agentcore_ctx_t         *ctx;
+    ngx_http_agentcore_mcp_server_t  *s;
+
+    s = req->server;
+    ctx = req->inv->ctx;
+
+    if (s->bearer == NULL) {
+        req->authorization = s->token;
+        return NGX_OK;
+    }
+
+    /* the script engine logs the values it reads at debug level */
+
+    ngx_http_agentcore_log_pause(ctx);
+    rc = ngx_http_complex_value(ctx->request, s->bearer, &v);
+    ngx_http_agentcore_log_resume(ctx);
+
+    if (rc != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (v.len == 0) {
+        /* no token: no header */
+        return NGX_OK;
+    }
+
+    req->authorization.len = sizeof("Bearer ") - 1 + v.len;
+    req->authorization.data = ngx_pnalloc(ctx->request->pool,
+                                          req->authorization.len);
+    if (req->authorization.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_cpymem(req->authorization.data, "Bearer ", sizeof("Bearer ") - 1);
+    ngx_memcpy(p, v.data, v.len);
+
+    return NGX_OK;
 }

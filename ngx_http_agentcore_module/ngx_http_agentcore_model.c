@@ -381,26 +381,30 @@ static ngx_int_t
 ngx_http_agentcore_quiet_handler(ngx_http_request_t *r)
 {
 #if (NGX_DEBUG)
-    ngx_log_t                 *log;
     ngx_http_agentcore_ctx_t  *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_agentcore_module);
 
-    if (ctx == NULL || r != ctx->model_sr || ctx->log_paused) {
+    if (ctx == NULL) {
         return NGX_DECLINED;
     }
 
-    log = r->connection->log;
-
-    if (log->log_level & NGX_LOG_DEBUG_ALL) {
-        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, log, 0,
-                       "agentcore: debug logging paused while the model "
-                       "request is sent");
-
-        ctx->log_level = log->log_level;
-        ctx->log_paused = 1;
-        log->log_level = NGX_LOG_INFO;
+    if (r != ctx->model_sr) {
+        /* an MCP request (ngx_http_agentcore_mcp.c), or none */
+        ngx_http_agentcore_mcp_quiet(ctx, r);
+        return NGX_DECLINED;
     }
+
+    if (ctx->log_paused) {
+        return NGX_DECLINED;
+    }
+
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "agentcore: debug logging paused while the model "
+                   "request is sent");
+
+    ctx->log_paused = 1;
+    ngx_http_agentcore_log_pause(ctx);
 #endif
 
     return NGX_DECLINED;
@@ -412,11 +416,50 @@ ngx_http_agentcore_model_log_resume(ngx_http_agentcore_ctx_t *ctx)
 {
     if (ctx->log_paused) {
         ctx->log_paused = 0;
-        ctx->request->connection->log->log_level = ctx->log_level;
+        ngx_http_agentcore_log_resume(ctx);
 
         ngx_log_debug0(NGX_LOG_DEBUG_HTTP, ctx->request->connection->log, 0,
                        "agentcore: debug logging resumed");
     }
+}
+
+
+/*
+ * The pauses of an invocation's connection log: the model call's and
+ * those of its MCP requests, which may overlap (a list refreshed while
+ * the model answers, concurrent tools/call).  The first saves and
+ * lowers the level, the last restores it (a subrequest entering its
+ * location leaves the connection's log alone: only the main request's
+ * location sets it, ngx_http_update_location_config()).
+ */
+
+void
+ngx_http_agentcore_log_pause(ngx_http_agentcore_ctx_t *ctx)
+{
+#if (NGX_DEBUG)
+    ngx_log_t  *log;
+
+    log = ctx->request->connection->log;
+
+    if (ctx->log_pauses++ == 0) {
+        ctx->log_level = log->log_level;
+
+        if (log->log_level & NGX_LOG_DEBUG_ALL) {
+            log->log_level = NGX_LOG_INFO;
+        }
+    }
+#endif
+}
+
+
+void
+ngx_http_agentcore_log_resume(ngx_http_agentcore_ctx_t *ctx)
+{
+#if (NGX_DEBUG)
+    if (ctx->log_pauses && --ctx->log_pauses == 0) {
+        ctx->request->connection->log->log_level = ctx->log_level;
+    }
+#endif
 }
 
 
@@ -523,6 +566,10 @@ ngx_http_agentcore_header_filter(ngx_http_request_t *r)
         if (call == NULL) {
             return ngx_http_next_header_filter(r);
         }
+
+        /* an MCP request's secrets are sent: its response is logged */
+
+        ngx_http_agentcore_mcp_loud(ctx, r);
 
         /* a tool location's response becomes the tool result */
 

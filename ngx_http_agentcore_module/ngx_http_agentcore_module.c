@@ -427,6 +427,10 @@ ngx_http_agentcore_preconfiguration(ngx_conf_t *cf)
         return NGX_ERROR;
     }
 
+    if (ngx_http_agentcore_mcp_add_variables(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     /* other modules add theirs from their preconfiguration too */
     return ngx_http_agentcore_add_builtin_tools(cf);
 }

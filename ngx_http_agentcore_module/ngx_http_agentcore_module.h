@@ -211,6 +211,8 @@ typedef struct {
                                                    in one write */
 
     ngx_uint_t                  log_level;      /* paused debug level */
+    ngx_uint_t                  log_pauses;     /* the model call's and
+                                                   the MCP requests' */
 
     ngx_event_t                 retry_event;    /* the wait before a
                                                    model call is retried */
@@ -340,6 +342,13 @@ ngx_http_agentcore_tool_t *ngx_http_agentcore_mcp_tool(
     ngx_http_agentcore_ctx_t *ctx, ngx_str_t *name);
 ngx_http_agentcore_tool_call_t *ngx_http_agentcore_mcp_capture(
     ngx_http_agentcore_ctx_t *ctx, ngx_http_request_t *sr);
+ngx_int_t ngx_http_agentcore_mcp_add_variables(ngx_conf_t *cf);
+void ngx_http_agentcore_mcp_quiet(ngx_http_agentcore_ctx_t *ctx,
+    ngx_http_request_t *sr);
+void ngx_http_agentcore_mcp_loud(ngx_http_agentcore_ctx_t *ctx,
+    ngx_http_request_t *sr);
+void ngx_http_agentcore_log_pause(ngx_http_agentcore_ctx_t *ctx);
+void ngx_http_agentcore_log_resume(ngx_http_agentcore_ctx_t *ctx);
 
 /* ngx_http_agentcore_builtins.c */
 ngx_int_t ngx_http_agentcore_add_builtin_tools(ngx_conf_t *cf);

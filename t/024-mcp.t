@@ -479,3 +479,20 @@ changed: 1
 listed: 2
 --- no_error_log
 [error]
+
+
+
+=== TEST 23: a token the location adds stays out of the debug log
+Nginx's proxy module prints the headers it sends at debug level: each
+MCP subrequest pauses debug logging until its response header.
+--- config eval
+main::conf("agentcore_mcp t /_mcp/bearer prefix=t_;")
+--- request eval
+AgentCore::Test::invoke('[[tools calls=[{"name":"t_echo","input":{"text":"1"}},{"name":"t_echo_sse","input":{"text":"2"}}]]]')
+--- response_body: Tool said: a echo: 1 [version 2025-06-18] | a echo: 2 [version 2025-06-18]
+--- no_error_log eval
+[qr/mcp-token/, qr/\[error\]/]
+--- error_log
+agentcore mcp "t": debug logging paused while the request is sent
+agentcore mcp "t": debug logging resumed
+--- log_level: debug

@@ -46,6 +46,13 @@ sub start {
         push @cmd, '--log', $o{log} if defined $o{log};
         push @cmd, '--list-delay-ms', $o{list_delay_ms}
             if $o{list_delay_ms};
+        # as AgentCore Gateway: SigV4 checked (emulator/mcp-test-server.py)
+        push @cmd, '--sigv4', $o{sigv4} if defined $o{sigv4};
+        push @cmd, '--sigv4-region', $o{sigv4_region}
+            if defined $o{sigv4_region};
+        push @cmd, '--sigv4-token', $o{sigv4_token}
+            if defined $o{sigv4_token};
+        push @cmd, '--bearer', $o{bearer} if defined $o{bearer};
     }
 
     $pid = open($fh, '-|', @cmd) or die "AgentCore::Mcp: cannot run: $!\n";
