@@ -23,6 +23,7 @@
 #include <gmp.h>
 
 #include <algorithm>
+#include <cfloat>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -1236,6 +1237,10 @@ pr_float(double f, int level)
     /* SymPy Float of 15 digits; nested ones strip the zeros */
     char buf[64];
     if (f == 0) return level ? "0.0" : "0.0";
+    /* %e has no exponent for these: SymPy's Float('inf') is oo */
+    if (f != f) return "nan";
+    if (f > DBL_MAX) return "oo";
+    if (f < -DBL_MAX) return "-oo";
     snprintf(buf, sizeof(buf), "%.14e", f);
     std::string s = buf;
     size_t e = s.find('e');
