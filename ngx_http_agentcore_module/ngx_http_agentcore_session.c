@@ -23,6 +23,24 @@
 #define NGX_HTTP_AGENTCORE_STATE_SIZE     (64 * 1024)
 #define NGX_HTTP_AGENTCORE_EXPIRE_STEPS   8
 
+/*
+ * A session zone backed by a memfd (Linux): its fd, address and size go
+ * to a new binary (USR2) in an environment variable, and the new binary
+ * maps the same memory at the same address (docs/design.md, "Binary
+ * upgrades").  The layout number changes with any change of what the
+ * zone holds.
+ */
+#if (NGX_LINUX) && defined(MFD_CLOEXEC) && defined(F_GET_SEALS)
+#define NGX_HTTP_AGENTCORE_MEMFD          1
+#ifndef MAP_FIXED_NOREPLACE
+#define MAP_FIXED_NOREPLACE               0x100000
+#endif
+#endif
+
+#define NGX_HTTP_AGENTCORE_ZONE_LAYOUT    1
+#define NGX_HTTP_AGENTCORE_ZONE_ENV       "AGENTCORE_ZONE_"
+#define NGX_HTTP_AGENTCORE_ZONE_ENV_LEN   (sizeof("AGENTCORE_ZONE_") - 1 + 8)
+
 
 typedef struct {
     ngx_pid_t                           pid;          /* 0: free */
@@ -36,6 +54,7 @@ typedef struct {
     time_t                              ping_stamp;
     ngx_uint_t                          epoch;        /* slots taken */
     ngx_http_agentcore_worker_t         workers[NGX_HTTP_AGENTCORE_WORKERS];
+    uint64_t                            instance;     /* this master's */
 } ngx_http_agentcore_state_sh_t;
 
 
@@ -50,6 +69,7 @@ typedef struct {
     ngx_rbtree_node_t                   sentinel;
     ngx_queue_t                         lru;          /* recent first */
     uint64_t                            generation;
+    uint64_t                            layout;       /* of the binary */
 } ngx_http_agentcore_session_sh_t;
 
 
@@ -63,6 +83,7 @@ typedef struct {
     ngx_pid_t                           owner;        /* 0: free */
     ngx_uint_t                          owner_slot;   /* its worker slot */
     ngx_uint_t                          owner_epoch;
+    uint64_t                            owner_instance;
     size_t                              len;
     u_char                              id[1];
 } ngx_http_agentcore_session_node_t;
@@ -74,6 +95,10 @@ typedef struct {
     ngx_shm_zone_t                     *shm_zone;
     ngx_msec_t                          ttl;
     ngx_uint_t                          max_messages;
+    ngx_cycle_t                        *cycle;
+    ngx_fd_t                            fd;           /* the memfd, or -1 */
+    u_char                              env[NGX_HTTP_AGENTCORE_ZONE_ENV_LEN
+                                            + 1];
 } ngx_http_agentcore_session_zone_t;
 
 
@@ -94,6 +119,16 @@ static ngx_int_t ngx_http_agentcore_state_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
 static ngx_int_t ngx_http_agentcore_session_init_zone(
     ngx_shm_zone_t *shm_zone, void *data);
+static uint64_t ngx_http_agentcore_session_layout(void);
+#if (NGX_HTTP_AGENTCORE_MEMFD)
+static ngx_int_t ngx_http_agentcore_session_memfd(ngx_shm_zone_t *shm_zone,
+    ngx_http_agentcore_session_zone_t *zone);
+static ngx_int_t ngx_http_agentcore_session_adopt(ngx_shm_zone_t *shm_zone,
+    ngx_http_agentcore_session_zone_t *zone, const char **reason);
+static ngx_int_t ngx_http_agentcore_session_publish(
+    ngx_shm_zone_t *shm_zone, ngx_http_agentcore_session_zone_t *zone);
+static void ngx_http_agentcore_session_close_fd(void *data);
+#endif
 static void ngx_http_agentcore_session_rbtree_insert(ngx_rbtree_node_t *temp,
     ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
 static ngx_int_t ngx_http_agentcore_session_key(ngx_http_request_t *r,
@@ -270,6 +305,39 @@ ngx_http_agentcore_session_zone_directive(ngx_conf_t *cf,
     zone->shm_zone = shm_zone;
     zone->ttl = ttl;
     zone->max_messages = max;
+    zone->cycle = cf->cycle;
+    zone->fd = -1;
+
+    ngx_sprintf(zone->env, NGX_HTTP_AGENTCORE_ZONE_ENV "%08xD%Z",
+                ngx_crc32_short(name.data, name.len));
+
+#if (NGX_HTTP_AGENTCORE_MEMFD)
+    {
+    ngx_str_t        *var;
+    ngx_core_conf_t  *ccf;
+
+    /*
+     * "env AGENTCORE_ZONE_<crc32 of the name>=", its value set once the
+     * zone is mapped: a new binary gets it (ngx_exec_new_binary())
+     */
+
+    ccf = (ngx_core_conf_t *) ngx_get_conf(cf->cycle->conf_ctx,
+                                           ngx_core_module);
+
+    var = ngx_array_push(&ccf->env);
+    if (var == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    var->len = NGX_HTTP_AGENTCORE_ZONE_ENV_LEN;
+    var->data = ngx_pnalloc(cf->pool, var->len + 2);
+    if (var->data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_sprintf(var->data, "%s=%Z", zone->env);
+    }
+#endif
 
     shm_zone->init = ngx_http_agentcore_session_init_zone;
     shm_zone->data = zone;
@@ -390,6 +458,11 @@ ngx_http_agentcore_state_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
     state->shpool->data = state->sh;
 
+    /* tells this master's workers from another binary's (USR2) */
+    state->sh->instance = ((uint64_t) ngx_random() << 32)
+                          ^ (uint64_t) ngx_random()
+                          ^ ((uint64_t) ngx_pid << 16) ^ ngx_time();
+
     return NGX_OK;
 }
 
@@ -400,6 +473,7 @@ ngx_http_agentcore_session_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     ngx_http_agentcore_session_zone_t  *ozone = data;
 
     size_t                              len;
+    const char                         *reason;
     ngx_http_agentcore_session_zone_t  *zone;
 
     zone = shm_zone->data;
@@ -408,8 +482,55 @@ ngx_http_agentcore_session_init_zone(ngx_shm_zone_t *shm_zone, void *data)
         /* a reload with the same name and size: the sessions carry on */
         zone->sh = ozone->sh;
         zone->shpool = ozone->shpool;
+
+#if (NGX_HTTP_AGENTCORE_MEMFD)
+        /* each cycle its own fd, closed with its pool */
+        if (ozone->fd != -1 && !ngx_test_config) {
+            zone->fd = dup(ozone->fd);
+
+            if (zone->fd == -1) {
+                ngx_log_error(NGX_LOG_WARN, shm_zone->shm.log, ngx_errno,
+                              "agentcore: dup() of the memfd of "
+                              "agentcore_session_zone \"%V\" failed: a new "
+                              "binary will start it empty",
+                              &shm_zone->shm.name);
+            }
+        }
+
+        return ngx_http_agentcore_session_publish(shm_zone, zone);
+#else
         return NGX_OK;
+#endif
     }
+
+#if (NGX_HTTP_AGENTCORE_MEMFD)
+
+    reason = "the old binary passed none";
+
+    if (!ngx_test_config && !shm_zone->shm.exists) {
+
+        if (ngx_inherited && ngx_is_init_cycle(ngx_cycle)
+            && ngx_http_agentcore_session_adopt(shm_zone, zone, &reason)
+               == NGX_OK)
+        {
+            ngx_log_error(NGX_LOG_NOTICE, shm_zone->shm.log, 0,
+                          "agentcore: a new binary: agentcore_session_zone "
+                          "\"%V\" shared with the old binary, its sessions "
+                          "kept", &shm_zone->shm.name);
+
+            return ngx_http_agentcore_session_publish(shm_zone, zone);
+        }
+
+        if (ngx_http_agentcore_session_memfd(shm_zone, zone) != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
+#else
+
+    reason = "no memfd on this system";
+
+#endif
 
     zone->shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
 
@@ -430,6 +551,7 @@ ngx_http_agentcore_session_init_zone(ngx_shm_zone_t *shm_zone, void *data)
                     ngx_http_agentcore_session_rbtree_insert);
     ngx_queue_init(&zone->sh->lru);
     zone->sh->generation = 0;
+    zone->sh->layout = ngx_http_agentcore_session_layout();
 
     len = sizeof(" in agentcore_session_zone \"\"") + shm_zone->shm.name.len;
 
@@ -446,18 +568,330 @@ ngx_http_agentcore_session_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
     if (ngx_inherited && ngx_is_init_cycle(ngx_cycle)) {
         /*
-         * A new binary (USR2): its shared memory is its own, the old
-         * master's sessions are out of its reach (docs/operating.md)
+         * A new binary (USR2) that could not map the old binary's
+         * zone (docs/operating.md): the old master's sessions are out
+         * of its reach
          */
         ngx_log_error(NGX_LOG_NOTICE, shm_zone->shm.log, 0,
                       "agentcore: a new binary: agentcore_session_zone "
-                      "\"%V\" starts empty, the sessions of the old "
+                      "\"%V\" starts empty (%s), the sessions of the old "
                       "binary's workers stay with them",
-                      &shm_zone->shm.name);
+                      &shm_zone->shm.name, reason);
     }
+
+#if (NGX_HTTP_AGENTCORE_MEMFD)
+    return ngx_http_agentcore_session_publish(shm_zone, zone);
+#else
+    return NGX_OK;
+#endif
+}
+
+
+/* what a zone shared by two binaries must agree on */
+
+static uint64_t
+ngx_http_agentcore_session_layout(void)
+{
+    size_t  sizes[8];
+
+    sizes[0] = sizeof(ngx_slab_pool_t);
+    sizes[1] = sizeof(ngx_slab_page_t);
+    sizes[2] = sizeof(ngx_http_agentcore_session_sh_t);
+    sizes[3] = sizeof(ngx_http_agentcore_session_node_t);
+    sizes[4] = sizeof(ngx_rbtree_node_t);
+    sizes[5] = sizeof(ngx_shmtx_sh_t);
+    sizes[6] = nginx_version;
+    sizes[7] = ngx_pagesize;
+
+    return ((uint64_t) NGX_HTTP_AGENTCORE_ZONE_LAYOUT << 32)
+           | ngx_crc32_short((u_char *) sizes, sizeof(sizes));
+}
+
+
+#if (NGX_HTTP_AGENTCORE_MEMFD)
+
+/*
+ * The master, a zone nginx has just mapped (anonymous, shared) and
+ * made a slab pool of: the same pool, moved into a memfd mapped at the
+ * same address.  A failure leaves the anonymous zone: a new binary
+ * will start it empty.
+ */
+
+static ngx_int_t
+ngx_http_agentcore_session_memfd(ngx_shm_zone_t *shm_zone,
+    ngx_http_agentcore_session_zone_t *zone)
+{
+    u_char           *p, *addr;
+    size_t            size, used;
+    ngx_fd_t          fd;
+    ngx_slab_pool_t  *sp;
+
+    addr = shm_zone->shm.addr;
+    size = shm_zone->shm.size;
+    sp = (ngx_slab_pool_t *) addr;
+    used = sp->start - addr;
+
+    fd = memfd_create("agentcore_session_zone", 0);
+
+    if (fd == -1) {
+        ngx_log_error(NGX_LOG_NOTICE, shm_zone->shm.log, ngx_errno,
+                      "agentcore: memfd_create() failed: "
+                      "agentcore_session_zone \"%V\" will not outlive "
+                      "this binary", &shm_zone->shm.name);
+        return NGX_OK;
+    }
+
+    if (ftruncate(fd, size) == -1) {
+        ngx_log_error(NGX_LOG_NOTICE, shm_zone->shm.log, ngx_errno,
+                      "agentcore: ftruncate() of a memfd failed: "
+                      "agentcore_session_zone \"%V\" will not outlive "
+                      "this binary", &shm_zone->shm.name);
+        (void) close(fd);
+        return NGX_OK;
+    }
+
+    p = mmap(NULL, size, PROT_READ|PROT_WRITE, MAP_SHARED, fd, 0);
+
+    if (p == MAP_FAILED) {
+        ngx_log_error(NGX_LOG_NOTICE, shm_zone->shm.log, ngx_errno,
+                      "agentcore: mmap() of a memfd failed: "
+                      "agentcore_session_zone \"%V\" will not outlive "
+                      "this binary", &shm_zone->shm.name);
+        (void) close(fd);
+        return NGX_OK;
+    }
+
+    /* the pool's header and pages; the rest is zeros in both */
+    ngx_memcpy(p, addr, used);
+
+    (void) munmap(p, size);
+
+    /* replaces the anonymous mapping, at once */
+    p = mmap(addr, size, PROT_READ|PROT_WRITE, MAP_SHARED|MAP_FIXED, fd, 0);
+
+    if (p != addr) {
+        ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, ngx_errno,
+                      "agentcore: mmap(MAP_FIXED) of a memfd for "
+                      "agentcore_session_zone \"%V\" failed",
+                      &shm_zone->shm.name);
+        (void) close(fd);
+        return NGX_ERROR;
+    }
+
+    zone->fd = fd;
 
     return NGX_OK;
 }
+
+
+/*
+ * A new binary, at its start: the old binary's zone of this name, from
+ * the variable it passed, mapped at its address in place of the empty
+ * one nginx has made.  NGX_DECLINED with *reason.
+ */
+
+static ngx_int_t
+ngx_http_agentcore_session_adopt(ngx_shm_zone_t *shm_zone,
+    ngx_http_agentcore_session_zone_t *zone, const char **reason)
+{
+    int                               seals;
+    char                             *env, *p;
+    u_char                           *addr, *mine;
+    size_t                            size;
+    uint64_t                          layout;
+    ngx_fd_t                          fd;
+    ngx_file_info_t                   fi;
+    ngx_slab_pool_t                  *sp;
+    ngx_http_agentcore_session_sh_t  *sh;
+
+    env = getenv((char *) zone->env);
+
+    if (env == NULL || *env == '\0') {
+        *reason = "the old binary passed none";
+        return NGX_DECLINED;
+    }
+
+    /* fd:address:size:layout, as ngx_http_agentcore_session_publish() */
+
+    errno = 0;
+    fd = (ngx_fd_t) strtol(env, &p, 10);
+    if (*p++ != ':') {
+        goto invalid;
+    }
+
+    addr = (u_char *) (uintptr_t) strtoull(p, &p, 16);
+    if (*p++ != ':') {
+        goto invalid;
+    }
+
+    size = (size_t) strtoull(p, &p, 10);
+    if (*p++ != ':') {
+        goto invalid;
+    }
+
+    layout = strtoull(p, &p, 16);
+    if (*p != '\0' || errno || fd < 0 || addr == NULL) {
+        goto invalid;
+    }
+
+    /* a memfd (it has seals), not any other file this process inherited */
+
+    seals = fcntl(fd, F_GET_SEALS);
+    if (seals == -1 || ngx_fd_info(fd, &fi) == -1) {
+        *reason = "its fd is no memfd";
+        return NGX_DECLINED;
+    }
+
+    if (layout != ngx_http_agentcore_session_layout()) {
+        *reason = "the old binary's zone layout differs";
+        goto close;
+    }
+
+    if (size != shm_zone->shm.size || (size_t) ngx_file_size(&fi) != size) {
+        *reason = "the zone's size differs";
+        goto close;
+    }
+
+    mine = shm_zone->shm.addr;
+
+    if (addr == mine) {
+        /* nginx's anonymous zone is where the old one was: replaced */
+        p = mmap(addr, size, PROT_READ|PROT_WRITE, MAP_SHARED|MAP_FIXED,
+                 fd, 0);
+
+    } else if (addr < mine + size && mine < addr + size) {
+        *reason = "its address overlaps the new zone";
+        goto close;
+
+    } else {
+        p = mmap(addr, size, PROT_READ|PROT_WRITE,
+                 MAP_SHARED|MAP_FIXED_NOREPLACE, fd, 0);
+    }
+
+    if (p == MAP_FAILED) {
+        *reason = "its address is taken in this binary";
+        goto close;
+    }
+
+    if ((u_char *) p != addr) {
+        /* a kernel without MAP_FIXED_NOREPLACE took it as a hint */
+        (void) munmap(p, size);
+        *reason = "its address is taken in this binary";
+        goto close;
+    }
+
+    sp = (ngx_slab_pool_t *) addr;
+    sh = sp->data;
+
+    if (sp->addr != addr || sp->end != addr + size
+        || (u_char *) sh < sp->start || (u_char *) sh >= sp->end
+        || sh->layout != layout)
+    {
+        if (addr != mine) {
+            (void) munmap(addr, size);
+        }
+
+        *reason = "the old binary's zone header differs";
+        goto close;
+    }
+
+    if (addr != mine) {
+        /* ngx_shm_free() and the master's unlocks use the address */
+        (void) munmap(mine, size);
+        shm_zone->shm.addr = addr;
+    }
+
+    zone->shpool = sp;
+    zone->sh = sh;
+    zone->fd = fd;
+
+    return NGX_OK;
+
+invalid:
+
+    *reason = "the variable the old binary passed is invalid";
+    return NGX_DECLINED;
+
+close:
+
+    (void) close(fd);
+    return NGX_DECLINED;
+}
+
+
+/* "AGENTCORE_ZONE_<crc32>=fd:address:size:layout" for a new binary */
+
+static ngx_int_t
+ngx_http_agentcore_session_publish(ngx_shm_zone_t *shm_zone,
+    ngx_http_agentcore_session_zone_t *zone)
+{
+    u_char              *p;
+    ngx_str_t           *var;
+    ngx_uint_t           i;
+    ngx_core_conf_t     *ccf;
+    ngx_pool_cleanup_t  *cln;
+
+    if (zone->fd == -1) {
+        return NGX_OK;
+    }
+
+    cln = ngx_pool_cleanup_add(zone->cycle->pool, 0);
+    if (cln == NULL) {
+        (void) close(zone->fd);
+        zone->fd = -1;
+        return NGX_ERROR;
+    }
+
+    cln->handler = ngx_http_agentcore_session_close_fd;
+    cln->data = zone;
+
+    ccf = (ngx_core_conf_t *) ngx_get_conf(zone->cycle->conf_ctx,
+                                           ngx_core_module);
+
+    var = ccf->env.elts;
+
+    for (i = 0; i < ccf->env.nelts; i++) {
+        if (var[i].len == NGX_HTTP_AGENTCORE_ZONE_ENV_LEN
+            && ngx_strncmp(var[i].data, zone->env, var[i].len) == 0
+            && var[i].data[var[i].len] == '=')
+        {
+            break;
+        }
+    }
+
+    if (i == ccf->env.nelts) {
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(zone->cycle->pool, NGX_HTTP_AGENTCORE_ZONE_ENV_LEN
+                                       + 1 + 4 * NGX_INT64_LEN + 4);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_sprintf(p, "%s=%d:%xL:%uz:%xL%Z",
+                zone->env, zone->fd,
+                (uint64_t) (uintptr_t) shm_zone->shm.addr,
+                shm_zone->shm.size, ngx_http_agentcore_session_layout());
+
+    var[i].data = p;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_agentcore_session_close_fd(void *data)
+{
+    ngx_http_agentcore_session_zone_t  *zone = data;
+
+    if (zone->fd != -1) {
+        (void) close(zone->fd);
+        zone->fd = -1;
+    }
+}
+
+#endif
 
 
 static void
@@ -1057,6 +1491,8 @@ ngx_http_agentcore_session_acquire(ngx_http_agentcore_session_t *s,
         node->data = NULL;
         node->size = 0;
 
+        /* this binary's function: another may share the zone (USR2) */
+        zone->sh->rbtree.insert = ngx_http_agentcore_session_rbtree_insert;
         ngx_rbtree_insert(&zone->sh->rbtree, &node->node);
         ngx_queue_insert_head(&zone->sh->lru, &node->queue);
 
@@ -1073,10 +1509,12 @@ ngx_http_agentcore_session_acquire(ngx_http_agentcore_session_t *s,
         node->owner_slot = ngx_http_agentcore_worker
                            - ngx_http_agentcore_state->sh->workers;
         node->owner_epoch = ngx_http_agentcore_worker->epoch;
+        node->owner_instance = ngx_http_agentcore_state->sh->instance;
 
     } else {
         node->owner_slot = NGX_HTTP_AGENTCORE_WORKERS;    /* none */
         node->owner_epoch = 0;
+        node->owner_instance = 0;
     }
 
     s->generation = node->generation;
@@ -1489,11 +1927,14 @@ ngx_http_agentcore_session_alive(ngx_http_agentcore_session_zone_t *zone,
 
     /*
      * A worker that died has its slot freed by the one started in its
-     * place: its pid, maybe another program's by now, holds nothing
+     * place: its pid, maybe another program's by now, holds nothing.
+     * The slots are this master's: a holder of the other binary (a
+     * zone shared across USR2) is alive as long as its pid is.
      */
 
     if (node->owner_slot < NGX_HTTP_AGENTCORE_WORKERS
-        && ngx_http_agentcore_state)
+        && ngx_http_agentcore_state
+        && node->owner_instance == ngx_http_agentcore_state->sh->instance)
     {
         w = &ngx_http_agentcore_state->sh->workers[node->owner_slot];
 

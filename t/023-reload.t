@@ -7,7 +7,10 @@
 #   - reloads (HUP): every stream ends on its old worker with the whole
 #     answer; sessions, /ping and the metrics carry on;
 #   - upgrades the binary (USR2, WINCH, QUIT): the same for the streams;
-#     the new binary's zones start empty (what survives is documented);
+#     the session zone is shared by the two binaries (a memfd): a
+#     session an old worker holds is busy on the new binary until its
+#     stream ends, and goes on with its history after the old master
+#     is gone; the other zones start empty (docs/operating.md);
 #   - kills a worker (SIGKILL): its streams are cut, its sessions are
 #     free again, the in-flight gauge and /ping forget it, the totals
 #     count what ended.
@@ -706,6 +709,16 @@ for my $zone ('sessions', 'agentcore_module_state') {
     my @s = open_streams('u', '[[gate id=upgrade]] upgrade turn two');
     pump('the first delta of every stream', \&first_delta, @s);
 
+    # one more stream, in a session of its own, whose old worker dies
+    # (SIGKILL) during the overlap
+    my $x = { i => 0, sock => connect_to(), raw => '', eof => 0 };
+    print { $x->{sock} } request('POST', '/invocations',
+        $Json->encode({ prompt => '[[gate id=xkill]] held' }), sid('x', 1));
+    $x->{sock}->blocking(0);
+    pump('the first delta of the stream to be cut', \&first_delta, $x);
+    my $holder = worker_of($x);
+    my $newok = 0;      # the new binary's invocations
+
     my $at = log_size();
     kill 'USR2', $master;
 
@@ -718,8 +731,33 @@ for my $zone ('sessions', 'agentcore_module_state') {
     push @Masters, $new;
 
     is(master("$PidFile.oldbin"), $master, 'nginx.pid.oldbin: the old master');
-    like(log_since($at), qr/\[notice\] $new#\d+: agentcore: a new binary: agentcore_session_zone "sessions" starts empty/,
-         'the new binary says its sessions start empty');
+    my $tu = log_since($at);
+    like($tu, qr/\[notice\] $new#\d+: agentcore: a new binary: agentcore_session_zone "sessions" shared with the old binary/,
+         'the new binary shares the old binary\'s session zone');
+    unlike($tu, qr/starts empty/,
+           'no "starts empty" notice (that is the fallback\'s)');
+
+    # new sessions while both binaries accept: each binary inserts
+    # into the rbtree the other made (its insert function is per binary)
+    my %by = (new => 0, old => 0);
+    for my $k (1 .. 100) {
+        my $s = connect_to();
+        print $s request('POST', '/invocations',
+                         $Json->encode({ prompt => "[[echo]] both $k" }),
+                         sid('n', $k));
+        my ($status, $h, $body) = parse(read_all($s));
+        my $on = $h->{'x-worker'} // 0;
+        my $old = grep { $_ == $on } @workers;
+        $old ? $ok++ : $newok++;
+        # an old worker's insert after a new one's is what matters
+        $by{$old ? 'old' : 'new'}++ if $status == 200;
+        last if $by{new} && $by{old} && $old;
+    }
+    SKIP: {
+        skip 'the kernel gave no new session to an old worker after a new '
+             . 'one\'s', 1 if !($by{new} && $by{old});
+        pass("new sessions on both binaries ($by{new} new, $by{old} old)");
+    }
 
     kill 'WINCH', $master;
     await('the old workers to shut down gracefully', sub {
@@ -729,6 +767,29 @@ for my $zone ('sessions', 'agentcore_module_state') {
 
     # new connections reach the new binary only now
     is(ping(), 'Healthy', 'the new binary: ping');
+
+    # a new session on the new binary, and its next turn
+    for my $turn (1, 2) {
+        my ($st, $text) = invoke("[[echo]] new $turn", sid('n', 0));
+        $newok++;
+        like($text, $turn == 1 ? qr/new 1/ : qr/new 1.*new 2/s,
+             "a new session on the new binary, turn $turn");
+    }
+
+    # a session an old worker's stream holds is busy on the new binary
+    {
+        my $s = connect_to();
+        print $s request('POST', '/invocations',
+                         $Json->encode({ prompt => '[[echo]] meanwhile' }),
+                         sid('u', 2));
+        my ($status, $h, $body) = parse(read_all($s));
+        $newok++;
+        my $on = $h->{'x-worker'} // 0;
+        ok(!grep({ $_ == $on } @workers) && alive($on),
+           'the new binary\'s worker answers');
+        like(AgentCore::Test::sse_text($body), qr/already processing a request/i,
+             'a session an old worker holds is busy on the new binary');
+    }
 
     release('upgrade');
     pump('the end of every stream', sub { 0 }, @s);
@@ -742,31 +803,59 @@ for my $zone ('sessions', 'agentcore_module_state') {
     ok(!grep({ my $p = $_; !grep { $_ == $p } @workers } keys %on),
        'every stream was served by an old worker');
 
+    # the old worker that still holds a session: busy on the new binary
+    # while it lives (its slot is the old master's: its pid tells), free
+    # once it is gone
+    await('the other old worker to exit', sub {
+        !grep { $_ != $holder && alive($_) } @workers;
+    });
+    ok(alive($holder), 'the old worker holding the last stream lives on');
+
+    my ($st, $text) = invoke('[[echo]] while its holder lives', sid('x', 1));
+    $newok++;
+    like($text, qr/already processing a request/i,
+         'its session is busy on the new binary');
+
+    kill 'KILL', $holder;
+    await('the old master to see its worker gone', sub {
+        log_since($at) =~ /worker process $holder exited on signal 9/;
+    });
+
+    ($st, $text) = invoke('[[echo]] after its holder died', sid('x', 1));
+    $newok++;
+    is($st, 200, 'a session a dead old-binary worker held is free');
+    like($text, qr/after its holder died/, 'and answers');
+    like(log_since($at),
+         qr/\[warn\] \d+#\d+: \*\d+ agentcore: session [0-9a-f]+ was held by process $holder, which is gone: taken over/,
+         'the new binary took it over, logged');
+    release('xkill');
+
     await('the old workers to exit', sub { !grep { alive($_) } @workers });
 
     kill 'QUIT', $master;
     await('the old master to exit', sub { !alive($master) });
 
-    # the new binary's zones are its own: they start empty
-    my $m = settled(0);
+    # the new binary's metrics zone is its own: it starts empty (it
+    # counts only the invocations above)
+    my $m = settled($newok);
     is(metric($m, 'agentcore_invocations_in_flight'), 0, 'in flight: 0');
-    is(metric($m, 'agentcore_invocations_total'), 0,
+    is(metric($m, 'agentcore_invocations_total'), $newok,
        'the new binary counts from zero');
 
     # credentials: the new binary fetches and signs (the module passed
     # AWS_CONTAINER_CREDENTIALS_FULL_URI on to it)
-    my ($st, $text) = invoke('after the upgrade');
+    ($st, $text) = invoke('after the upgrade');
     is($text, 'Hello! You said: after the upgrade',
        'the new binary invokes the model');
     is($CS->fetches($CredsPath), 2,
        'credentials: the new binary fetched its own, once');
 
-    TODO: {
-        local $TODO = 'sessions live in the old master\'s shared memory '
-                      . '(docs/operating.md)';
-        like(history_of(sid('u', 1)), qr/upgrade turn one/,
-             'a session of before the upgrade goes on after it');
-    }
+    # the session zone outlived the old master: the sessions go on
+    like(history_of(sid('u', 1)),
+         qr/upgrade turn one.*one.*upgrade turn two/s,
+         'a session of before the upgrade goes on after it');
+    like(history_of(sid('u', 2)), qr/upgrade turn two/,
+         'a session held across the upgrade is usable after the QUIT');
 
     is(ping(), 'Healthy', 'ping: healthy');
 
@@ -775,8 +864,29 @@ for my $zone ('sessions', 'agentcore_module_state') {
                                                |was\ locked\ by\ \d+$))/mx,
            'no alert, crit or emerg but the kills\'');
 
-    kill 'QUIT', $new;
-    await('the new master to exit', sub { !alive($new) });
+    # the fallback: a new binary whose zone has another size starts it
+    # empty, and says why
+    my $conf = slurp("$Serv/conf/nginx.conf");
+    $conf =~ s/sessions:1m/sessions:2m/ or die "no zone in the conf\n";
+    open my $out, '>', "$Serv/conf/nginx.conf" or die "$!";
+    print $out $conf;
+    close $out;
+
+    $at = log_size();
+    kill 'USR2', $new;
+
+    my $newer;
+    await('a newer master', sub {
+        $newer = master();
+        $newer && $newer != $new && children($newer) == 2;
+    });
+    push @Masters, $newer;
+
+    like(log_since($at), qr/\[notice\] $newer#\d+: agentcore: a new binary: agentcore_session_zone "sessions" starts empty \(the zone's size differs\)/,
+         'a resized zone: the new binary starts it empty, and says why');
+
+    kill 'QUIT', $new, $newer;
+    await('the masters to exit', sub { !alive($new) && !alive($newer) });
 }
 
 done_testing();
