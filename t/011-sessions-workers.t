@@ -13,6 +13,7 @@ BEGIN {
 
 use lib 't/lib';
 use AgentCore::Test;
+use AgentCore::Workers;
 use Test::Nginx::Socket 'no_plan';
 use JSON::PP ();
 use IO::Socket::INET;
@@ -57,59 +58,13 @@ our @Pids;
 
 sub invoke { AgentCore::Test::invoke(@_) }
 
-sub read_file {
-    my $f = shift;
-    open my $in, '<', $f or return '';
-    local $/;
-    return scalar <$in>;
-}
-
-sub pid_file {
-    return $Test::Nginx::Util::PidFile
-           // "$ENV{TEST_NGINX_SERVROOT}/logs/nginx.pid";
-}
-
 sub err_log {
     return $Test::Nginx::Util::ErrLogFile
            // "$ENV{TEST_NGINX_SERVROOT}/logs/error.log";
 }
 
-sub children {
-    my $ppid = shift;
-    my @kids;
-
-    for my $stat (glob "/proc/[0-9]*/stat") {
-        my $s = read_file($stat);
-        push @kids, $1 if $s =~ /^(\d+) \(.*\) \S+ (\d+) / && $2 == $ppid;
-    }
-
-    return @kids;
-}
-
 # waits (bounded) until $cond returns true
-sub await {
-    my ($cond, $what) = @_;
-    my $deadline = time + 10;
-
-    until ($cond->()) {
-        die "timed out waiting for $what\n" if time > $deadline;
-        sleep 0.02;
-    }
-}
-
 # "nginx -s reload", then wait until the old workers are gone
-sub reload {
-    my $master = read_file(pid_file()) =~ /(\d+)/ ? $1 : die "no pid";
-    my @old = children($master);
-
-    kill HUP => $master or die "HUP: $!";
-
-    await(sub { !grep { kill 0, $_ } @old }, "the old workers to exit");
-    await(sub { children($master) >= 2 }, "the new workers");
-
-    return "reloaded";
-}
-
 # starts an invocation that hangs, finds the worker running it in the
 # debug log, kills it, and waits until the master saw it die
 our $Hang;
@@ -146,13 +101,6 @@ sub kill_holder {
 our $Killed;
 
 # the reuseport server's port, from the configuration written for the block
-sub backend_port {
-    my $conf = read_file($Test::Nginx::Util::ConfFile
-                         // Test::Nginx::Util::server_root()
-                            . '/conf/nginx.conf');
-    return $conf =~ /listen 127\.0\.0\.1:(\d+) reuseport/ ? $1 : die "no port";
-}
-
 # one request to the reuseport server from a given local port: with
 # reuseport the kernel picks the worker by a hash of the addresses and
 # ports, so one local port always reaches the same worker (nginx closes

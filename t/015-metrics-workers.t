@@ -13,6 +13,7 @@ BEGIN {
 
 use lib 't/lib';
 use AgentCore::Test;
+use AgentCore::Workers;
 use Test::Nginx::Socket 'no_plan';
 use IPC::Open2 qw(open2);
 use IO::Socket::INET;
@@ -47,53 +48,7 @@ _EOC_
 
 our (@Pids, $Before);
 
-sub read_file {
-    my $f = shift;
-    open my $in, '<', $f or return '';
-    local $/;
-    return scalar <$in>;
-}
-
-sub pid_file {
-    return $Test::Nginx::Util::PidFile
-           // "$ENV{TEST_NGINX_SERVROOT}/logs/nginx.pid";
-}
-
-sub children {
-    my $ppid = shift;
-    my @kids;
-
-    for my $stat (glob "/proc/[0-9]*/stat") {
-        my $s = read_file($stat);
-        push @kids, $1 if $s =~ /^(\d+) \(.*\) \S+ (\d+) / && $2 == $ppid;
-    }
-
-    return @kids;
-}
-
-sub await {
-    my ($cond, $what) = @_;
-    my $deadline = time + 10;
-
-    until ($cond->()) {
-        die "timed out waiting for $what\n" if time > $deadline;
-        sleep 0.02;
-    }
-}
-
 # "nginx -s reload", then wait until the old workers are gone
-sub reload {
-    my $master = read_file(pid_file()) =~ /(\d+)/ ? $1 : die "no pid";
-    my @old = children($master);
-
-    kill HUP => $master or die "HUP: $!";
-
-    await(sub { !grep { kill 0, $_ } @old }, "the old workers to exit");
-    await(sub { children($master) >= 2 }, "the new workers");
-
-    return "reloaded";
-}
-
 sub get {
     my $path = shift;
     my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
