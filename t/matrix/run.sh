@@ -200,6 +200,16 @@ for v in $VERSIONS; do
 done
 
 log "matrix"
+# a failed leg's failing tests again, here at the end: CI keeps the
+# last lines of a run only, and the prove output scrolled past long ago
+for f in "${failed[@]}"; do
+    case $f in *:suites) ;; *) continue ;; esac
+    plog=$OUT/${f%%:*}/prove-$VARIANT.log
+    [ -f "$plog" ] || continue
+    echo "== ${f%%:*}: what failed ($plog)"
+    grep -E -A3 '^not ok|^#   Failed test|Dubious|^t/.* \(Wstat|^Failed [0-9]|^ *Failed tests?:|^== sanitizer|^not ok - h2' \
+        "$plog" | head -60
+done
 printf '   %s\n' "${results[@]}"
 if [ ${#failed[@]} -gt 0 ]; then
     echo "failed: ${failed[*]}"
