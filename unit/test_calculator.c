@@ -964,6 +964,16 @@ test_hostile_symbolic(void **state)
         { "{\"expression\":\"2*x**x\",\"mode\":\"derive\",\"order\":5}",
           ERR, "Error: Differentiation error: order above 3 for a "
           "power with a symbolic exponent" },
+        /* 1.4 s and 1.5 s before the bound (fuzz/findings/) */
+        { "{\"expression\":\"exp(exp(exp(x)))\",\"mode\":\"series\","
+          "\"order\":32,\"point\":\"1\"}", ERR, "Error: Series expansion "
+          "error: order above 5 for exponentials nested 3 deep" },
+        { "{\"expression\":\"yb**apy**i**a\",\"mode\":\"series\","
+          "\"order\":6,\"point\":\"1\"}", ERR, "Error: Series expansion "
+          "error: order above 5 for exponentials nested 3 deep" },
+        { "{\"expression\":\"exp(exp(exp(x)))\",\"mode\":\"series\","
+          "\"order\":2,\"point\":\"0\"}", OK,
+          "Result: exp(E) + E*x*exp(E) + O(x**2)" },
         { "exp(exp(exp(exp(x))))", ERR, "Error: Evaluation error: too many "
           "nested exponentials (at most 8, nested 3 deep)" },
         { "{\"expression\":\"Matrix([[a,b],[c,d]])**9\",\"mode\":"
