@@ -203,8 +203,9 @@ FUZZ_OPTS_fuzz_calculator := -timeout=1
 # not give freed chunks back: the calculator fuzzer's RSS grew to 823 MB
 # that way (with quarantine_size_mb=0 it stays near 60 MB after 800,000
 # runs: no leak).  A smaller quarantine keeps long runs small; LSan skips
-# Giac's process-lifetime tables (unit/lsan.supp)
-FUZZ_ENV    := $(SAN_ENV) \
+# Giac's process-lifetime tables and the GMP numbers it keeps
+# (fuzz/lsan.supp)
+FUZZ_ENV    := LSAN_OPTIONS=suppressions=$(ROOT)/fuzz/lsan.supp:print_suppressions=0 \
                ASAN_OPTIONS=quarantine_size_mb=32:malloc_context_size=2
 
 fuzz-quick: $(FUZZ_BINS)
