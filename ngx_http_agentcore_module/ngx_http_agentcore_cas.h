@@ -37,6 +37,8 @@ extern "C" {
 #define AC_CAS_MAX_POW_ORDER  3        /* ... of a**u, u symbolic */
 #define AC_CAS_MAX_DEEP_SERIES_ORDER 5 /* series order of exponentials
                                            nested AC_CAS_MAX_EXP_DEPTH deep */
+#define AC_CAS_SERIES_EXP_WORK 24     /* series order times the number of
+                                           exponentials, when 2 or more */
 #define AC_CAS_MAX_MATRIX     8        /* rows and columns */
 #define AC_CAS_MAX_SYM_MATRIX 4        /* ... of a Matrix with symbols */
 #define AC_CAS_MAX_SYM_MATRIX_POW 8    /* its powers */

@@ -974,6 +974,14 @@ test_hostile_symbolic(void **state)
         { "{\"expression\":\"exp(exp(exp(x)))\",\"mode\":\"series\","
           "\"order\":2,\"point\":\"0\"}", OK,
           "Result: exp(E) + E*x*exp(E) + O(x**2)" },
+        /* 328 ms before the bound; order x number <= 24 */
+        { "{\"expression\":\"y*r*apy*s**aapy*s**a**_00*y**y*y**_00*y**y\","
+          "\"mode\":\"series\",\"order\":32,\"point\":\"1\"}", ERR,
+          "Error: Series expansion error: order above 4 for 6 "
+          "exponentials" },
+        { "{\"expression\":\"exp(exp(x))\",\"mode\":\"series\","
+          "\"order\":13,\"point\":\"1\"}", ERR, "Error: Series "
+          "expansion error: order above 12 for 2 exponentials" },
         { "exp(exp(exp(exp(x))))", ERR, "Error: Evaluation error: too many "
           "nested exponentials (at most 8, nested 3 deep)" },
         { "{\"expression\":\"Matrix([[a,b],[c,d]])**9\",\"mode\":"
