@@ -49,6 +49,16 @@ upstream nodes {
 }
 _EOC_
 
+# nodes answering 20 invocations without a session id: "a b", "a" or "b"
+sub spread {
+    my %seen;
+    for (1 .. 20) {
+        my (undef, $n) = turn(undef, "hi");
+        $seen{$n}++;
+    }
+    return join ' ', sort keys %seen;
+}
+
 our $Config = <<'_EOC_' . $AgentCore::Test::ReportLocation;
 location = /invocations {
     proxy_pass http://nodes;
@@ -96,7 +106,8 @@ sub start {
 
     print $sock "POST /invocations HTTP/1.1\r\nHost: localhost\r\n"
         . "Connection: close\r\nContent-Type: application/json\r\n"
-        . "X-Amzn-Bedrock-AgentCore-Runtime-Session-Id: $sid\r\n"
+        . (defined $sid
+           ? "X-Amzn-Bedrock-AgentCore-Runtime-Session-Id: $sid\r\n" : '')
         . "Content-Length: " . length($body) . "\r\n\r\n$body";
     return $sock;
 }
@@ -326,3 +337,18 @@ first: 200 Before the gate, after it.
 --- error_log
 agentcore: stream_error: "Agent is already processing a request. Concurrent invocations are not supported."
 failed (111: Connection refused)
+
+
+
+=== TEST 4: invocations without a session id are spread over the nodes
+nginx's hash falls back to round robin for an empty key.
+--- init
+AgentCore::Test::report("nodes: " . main::spread());
+--- request
+GET /report
+--- response_body
+nodes: a b
+--- no_error_log
+[error]
+[warn]
+
