@@ -15,8 +15,11 @@
 #include "ngx_http_agentcore_memory_proto.h"
 
 
-#define AC_MEMORY_DUMP  (JSON_COMPACT | JSON_PRESERVE_ORDER \
-                         | JSON_REAL_PRECISION(13))
+/* a message's text: reals as jansson writes them (17 digits, exact) */
+#define AC_MEMORY_TEXT  (JSON_COMPACT | JSON_PRESERVE_ORDER)
+
+/* a request body: eventTimestamp with milliseconds, no more digits */
+#define AC_MEMORY_DUMP  (AC_MEMORY_TEXT | JSON_REAL_PRECISION(13))
 
 
 static void ac_memory_err(char *err, size_t errlen, const char *msg);
@@ -323,7 +326,7 @@ ac_memory_message_text(json_t *message, long message_id, double timestamp,
         return NULL;
     }
 
-    s = json_dumps(stored, AC_MEMORY_DUMP);
+    s = json_dumps(stored, AC_MEMORY_TEXT);
     json_decref(stored);
 
     if (s == NULL) {
@@ -373,7 +376,7 @@ ac_memory_create_event(const char *actor_id, const char *session_id,
         /* Strands' blob: the JSON text of [text, role] */
 
         pair = json_pack("[s%, s]", text, n, role);
-        s = pair ? json_dumps(pair, AC_MEMORY_DUMP) : NULL;
+        s = pair ? json_dumps(pair, AC_MEMORY_TEXT) : NULL;
         json_decref(pair);
 
         item = s ? json_pack("{s:s}", "blob", s) : NULL;

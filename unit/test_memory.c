@@ -213,7 +213,8 @@ test_round_trip(void **state)
         "]}",
         "{\"role\":\"assistant\",\"content\":[{\"text\":\"Let me\"},"
         "{\"toolUse\":{\"toolUseId\":\"t1\",\"name\":\"calc\",\"input\":"
-        "{\"bytes\":\"not a blob\",\"n\":[1,2.5,null,true]}}}]}",
+        "{\"bytes\":\"not a blob\",\"n\":[1,2.5,null,true,"
+        "0.12345678901234566]}}}]}",
         "{\"role\":\"user\",\"content\":[{\"toolResult\":{\"toolUseId\":"
         "\"t1\",\"status\":\"success\",\"content\":[{\"text\":\"4\"},"
         "{\"json\":{\"a\":\"\\u00e9\\ud83d\\ude00\"}},{\"document\":"
