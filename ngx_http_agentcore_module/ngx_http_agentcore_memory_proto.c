@@ -214,7 +214,7 @@ ac_memory_decode(json_t *v)
         d = json_object_get(v, "data");
 
         if (json_is_true(json_object_get(v, "__bytes_encoded__"))
-            && d != NULL)
+            && json_is_string(d))
         {
             return json_incref(d);
         }
