@@ -4,13 +4,16 @@
  * libFuzzer target: AgentCore Memory's codec (memory_proto).  The first
  * byte picks what the rest is:
  *
- *  - even: a ListEvents response body, read as a page.  It is accepted
+ *  - 0 modulo 4: a ListEvents response body, read as a page.  It is accepted
  *    or refused with a message (and no nextToken); an accepted page
  *    gives messages of Converse's shape (role user or assistant, a
  *    non-empty content array of objects, no blank text block, no
  *    Strands bytes marker left), and those messages written again
  *    (CreateEvent, one event each, the text within 100,000 characters
  *    or a blob) and read back, newest first, are the same messages;
+ *  - 2 modulo 4: a stored text (Strands' SessionMessage, or anything),
+ *    which the target puts in a page as conversational text and as a
+ *    blob: read as the even case;
  *  - odd: a Converse message for CreateEvent.  Refused with a message,
  *    or written and read back as the same {role, content}, when it has
  *    no blank text block and no Strands bytes marker of its own.
@@ -190,7 +193,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int                  rc;
     char                 err[256], *next, *s;
     size_t               i;
-    json_t              *messages, *m, *back, *want;
+    json_t              *messages, *m, *back, *want, *page;
+    const char          *role;
     json_error_t         e;
     ac_memory_history_t  h;
 
@@ -235,8 +239,35 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     err[0] = '\0';
     next = (char *) 1;
 
-    rc = ac_memory_history_add_page(&h, (const char *) data + 1, size - 1,
-                                    &next, err, sizeof(err));
+    if (data[0] & 2) {
+        /* the text as Strands' two payload items, USER or ASSISTANT */
+        m = json_stringn((const char *) data + 1, size - 1);
+        if (m == NULL) {
+            return 0;               /* not UTF-8 */
+        }
+
+        role = data[0] & 4 ? "ASSISTANT" : "USER";
+        back = json_pack("[O, s]", m, role);
+        s = json_dumps(back, JSON_COMPACT);
+        json_decref(back);
+
+        page = json_pack("{s:[{s:f, s:[{s:{s:{s:o}, s:s}}, {s:s}]}]}",
+                         "events", "eventTimestamp", 1.5, "payload",
+                         "conversational", "content", "text", m, "role",
+                         role, "blob", s);
+        free(s);
+        s = json_dumps(page, JSON_COMPACT);
+        json_decref(page);
+        check(s != NULL);
+
+        rc = ac_memory_history_add_page(&h, s, strlen(s), &next, err,
+                                        sizeof(err));
+        free(s);
+
+    } else {
+        rc = ac_memory_history_add_page(&h, (const char *) data + 1,
+                                        size - 1, &next, err, sizeof(err));
+    }
 
     check(rc == 0 || rc == -1);
 
