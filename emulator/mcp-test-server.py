@@ -26,6 +26,9 @@ Tools (NAME is --name):
   echo_sse {text}    the same as an SSE stream, after a progress
                      notification, the response's data split in lines
   add {a, b}         text and structuredContent {"sum": a + b}
+  rich               text, structuredContent and its serialization
+                     (as the specification asks), an image (a 1x1 PNG),
+                     audio, an embedded JSON resource
   fail               isError: true, text "it failed"
   rpc_error          JSON-RPC error -32000 "the tool broke"
   slow {ms}          answers "slept <ms>" after ms milliseconds
@@ -68,6 +71,10 @@ VERSIONS = ("2025-06-18", "2025-03-26", "2024-11-05")
 
 OBJ = {"type": "object", "properties": {}}
 
+# a 1x1 PNG
+PNG = ("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDw"
+       "ADhgGAWjR9awAAAABJRU5ErkJggg==")
+
 
 def schema(**props):
     return {"type": "object",
@@ -80,6 +87,7 @@ TOOLS = [
     ("echo_sse", "Echo a text, answered as an event stream",
      schema(text="string")),
     ("add", "Add two numbers", schema(a="number", b="number")),
+    ("rich", "Answers every kind of content", OBJ),
     ("fail", "Always fails", OBJ),
     ("rpc_error", "Answers a JSON-RPC error", OBJ),
     ("slow", "Answers after ms milliseconds", schema(ms="integer")),
@@ -313,6 +321,19 @@ class Handler(BaseHTTPRequestHandler):
         elif name == "add":
             s = args.get("a", 0) + args.get("b", 0)
             self.reply(msg_id, text(str(s), structuredContent={"sum": s}))
+        elif name == "rich":
+            sc = {"city": "Paris", "temperature": {"max": 14, "min": 9}}
+            self.reply(msg_id, {"content": [
+                {"type": "text", "text": "Forecast for Paris"},
+                {"type": "text", "text": json.dumps(sc)},
+                {"type": "image", "mimeType": "image/png", "data": PNG},
+                {"type": "audio", "mimeType": "audio/wav",
+                 "data": "UklGRg=="},
+                {"type": "resource", "resource": {
+                    "uri": "forecast://paris/hourly",
+                    "mimeType": "application/json",
+                    "text": json.dumps({"hourly": [12, 13]})}}],
+                "structuredContent": sc})
         elif name == "fail":
             self.reply(msg_id, text("it failed", isError=True))
         elif name == "rpc_error":

@@ -7,6 +7,8 @@
  * first byte says:
  *  - the split stream finds the same response as the whole one;
  *  - a found result maps to tool-result text or to NULL, never crashes;
+ *  - its toolResult blocks are each one of text (a string), json (an
+ *    object) or image;
  *  - a tools/list page never yields an invalid name.
  */
 
@@ -27,7 +29,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int            rc, is_error;
     char           err[256], *s, *cursor;
     size_t         split, len, i;
-    json_t        *result, *tools, *t, *name;
+    json_t        *result, *tools, *t, *name, *blocks, *v;
     ac_mcp_sse_t   a, b;
 
     if (size == 0) {
@@ -70,6 +72,26 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (s) {
             check(strlen(s) <= len);
             free(s);
+        }
+
+        if (ac_mcp_call_content(result, &blocks) == 0 && blocks) {
+            check(json_array_size(blocks) > 0);
+
+            json_array_foreach(blocks, len, t) {
+                check(json_object_size(t) == 1);
+
+                if ((v = json_object_get(t, "text"))) {
+                    check(json_is_string(v));
+
+                } else if ((v = json_object_get(t, "json"))) {
+                    check(json_is_object(v));
+
+                } else {
+                    check(json_is_object(json_object_get(t, "image")));
+                }
+            }
+
+            json_decref(blocks);
         }
 
         tools = json_array();

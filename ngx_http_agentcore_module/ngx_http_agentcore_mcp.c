@@ -175,6 +175,7 @@ static void ngx_http_agentcore_mcp_settle(ngx_http_agentcore_mcp_server_t *s,
     ngx_uint_t ok);
 static void ngx_http_agentcore_mcp_called(ngx_http_agentcore_mcp_req_t *req,
     ngx_http_request_t *sr, ngx_int_t rc);
+static void ngx_http_agentcore_mcp_blocks_cleanup(void *data);
 static void ngx_http_agentcore_mcp_call_error(
     ngx_http_agentcore_mcp_req_t *req, const char *fmt, ...);
 static ngx_int_t ngx_http_agentcore_mcp_status(ngx_http_agentcore_mcp_req_t *req,
@@ -1585,8 +1586,9 @@ ngx_http_agentcore_mcp_called(ngx_http_agentcore_mcp_req_t *req,
     int                               is_error, prc;
     char                              err[512], *text;
     size_t                            len;
-    json_t                           *result, *params, *v;
+    json_t                           *result, *params, *v, *blocks;
     ngx_str_t                         t;
+    ngx_pool_cleanup_t               *cln;
     ngx_http_agentcore_mcp_server_t  *s;
     ngx_http_agentcore_tool_call_t   *call;
 
@@ -1682,6 +1684,14 @@ ngx_http_agentcore_mcp_called(ngx_http_agentcore_mcp_req_t *req,
     }
 
     text = ac_mcp_call_text(result, &is_error, &len);
+
+    blocks = NULL;
+
+    if (text && ac_mcp_call_content(result, &blocks) != 0) {
+        free(text);
+        text = NULL;
+    }
+
     json_decref(result);
 
     if (text == NULL) {
@@ -1690,12 +1700,62 @@ ngx_http_agentcore_mcp_called(ngx_http_agentcore_mcp_req_t *req,
         return;
     }
 
+    if (blocks && !call->abandoned) {
+        /* the toolResult's content (ngx_http_agentcore_mcp_result) */
+
+        cln = ngx_pool_cleanup_add(call->pool, 0);
+        if (cln == NULL) {
+            json_decref(blocks);
+            free(text);
+            ngx_http_agentcore_mcp_call_error(req, "no memory");
+            return;
+        }
+
+        cln->handler = ngx_http_agentcore_mcp_blocks_cleanup;
+        cln->data = blocks;
+        call->data = blocks;
+
+    } else {
+        json_decref(blocks);
+    }
+
     t.data = (u_char *) text;
     t.len = len;
 
     ngx_http_agentcore_tool_done(call, is_error ? NGX_ERROR : NGX_OK, &t);
 
     free(text);
+}
+
+
+static void
+ngx_http_agentcore_mcp_blocks_cleanup(void *data)
+{
+    json_decref(data);
+}
+
+
+/*
+ * The toolResult of a call of an MCP tool whose result is more than
+ * text (ac_mcp_call_content: structured content, images, JSON
+ * resources), or NULL: the result's text says it all.
+ */
+
+json_t *
+ngx_http_agentcore_mcp_result(ngx_http_agentcore_tool_call_t *call)
+{
+    if (call->tool == NULL
+        || call->tool->handler != ngx_http_agentcore_mcp_call_tool
+        || call->data == NULL || !call->done)
+    {
+        return NULL;
+    }
+
+    return json_pack("{s:{s:s%, s:O, s:s}}", "toolResult",
+                     "toolUseId", call->tool_use_id.data,
+                     call->tool_use_id.len,
+                     "content", (json_t *) call->data,
+                     "status", call->error ? "error" : "success");
 }
 
 
