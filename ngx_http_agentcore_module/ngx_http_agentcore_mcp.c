@@ -244,6 +244,10 @@ static ngx_http_variable_t  ngx_http_agentcore_mcp_vars[] = {
  * agentcore_mcp NAME URI [prefix=P] [refresh=TIME]
  *     [auth=none|bearer:FILE|bearer:$VAR
  *          |sigv4 host=HOST [path=PATH] [region=REGION]];
+ * agentcore_mcp off;
+ *
+ * "off" is an empty array of servers, which the merge makes NULL (no
+ * servers) once it has stopped the inheritance
  */
 
 char *
@@ -258,6 +262,40 @@ ngx_http_agentcore_mcp_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     ngx_http_agentcore_mcp_server_t   *s, **ps;
 
     value = cf->args->elts;
+
+    if (value[1].len == 3 && ngx_strncmp(value[1].data, "off", 3) == 0) {
+
+        if (cf->args->nelts != 2) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "agentcore_mcp \"off\": \"off\" is not a "
+                               "server name (\"agentcore_mcp off;\" takes "
+                               "nothing more)");
+            return NGX_CONF_ERROR;
+        }
+
+        if (alcf->mcp_servers) {
+            goto mixed;
+        }
+
+        alcf->mcp_servers = ngx_array_create(cf->pool, 1,
+                                sizeof(ngx_http_agentcore_mcp_server_t *));
+        if (alcf->mcp_servers == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        return NGX_CONF_OK;
+    }
+
+    if (cf->args->nelts < 3) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid number of arguments in \"agentcore_mcp\" "
+                           "directive");
+        return NGX_CONF_ERROR;
+    }
+
+    if (alcf->mcp_servers && alcf->mcp_servers->nelts == 0) {
+        goto mixed;
+    }
 
     if (!ac_mcp_valid_name((char *) value[1].data, value[1].len)) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -498,6 +536,12 @@ ngx_http_agentcore_mcp_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     *ps = s;
 
     return NGX_CONF_OK;
+
+mixed:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "\"agentcore_mcp off\" and servers at one level");
+    return NGX_CONF_ERROR;
 }
 
 
@@ -519,6 +563,11 @@ ngx_http_agentcore_mcp_merge(ngx_http_agentcore_loc_conf_t *prev,
 {
     if (conf->mcp_servers == NULL) {
         conf->mcp_servers = prev->mcp_servers;
+    }
+
+    if (conf->mcp_servers && conf->mcp_servers->nelts == 0) {
+        /* agentcore_mcp off, here or above: no servers */
+        conf->mcp_servers = NULL;
     }
 }
 
@@ -678,7 +727,8 @@ ngx_http_agentcore_mcp_prepare(ngx_http_agentcore_ctx_t *ctx,
     ngx_http_agentcore_mcp_inv_t      *inv;
     ngx_http_agentcore_mcp_server_t  **ps, *s;
 
-    if (ctx->conf->mcp_servers == NULL) {
+    if (ctx->conf->mcp_servers == NULL || ctx->conf->mcp_servers->nelts == 0)
+    {
         return NGX_OK;
     }
 

@@ -530,3 +530,38 @@ X-Amzn-Bedrock-AgentCore-Runtime-Session-Id: sess-0123456789abcdef0123456789abcd
  qr/"toolResult":\{"toolUseId":"[^"]+","content":\[\{"text":"Forecast for Paris"\},\{"image":\{"format":"png","source":\{"bytes":"iVBORw0KGgo[^"]+"\}\}\},\{"text":"\[audio[^"]+"\},\{"json":\{"hourly":\[12,13\]\}\},\{"json":\{"city":"Paris","temperature":\{"max":14,"min":9\}\}\}\],"status":"success"\}\}\]\},\{"role":"assistant"/]
 --- no_error_log
 [error]
+
+
+
+=== TEST 26: agentcore_mcp off: a location declares no server of the level above, a sibling does
+--- config eval
+$main::Mcp . $AgentCore::Test::ModelLocation . <<'_EOC_';
+agentcore_model_location /_agentcore/bedrock;
+agentcore_region us-east-1;
+agentcore_mcp a /_mcp/a;
+location = /invocations {
+    agentcore;
+}
+location = /plain {
+    agentcore;
+    agentcore_mcp off;
+}
+location = /local {
+    agentcore;
+    agentcore_tool local /local-tool "Local";
+    agentcore_mcp off;
+}
+location = /local-tool { internal; return 200 local; }
+_EOC_
+--- request eval
+[AgentCore::Test::invoke('[[echo]]', '/plain'),
+ AgentCore::Test::invoke('[[echo]]'),
+ AgentCore::Test::invoke('[[echo]]', '/local'),
+ AgentCore::Test::invoke('[[tools calls=[{"name":"echo","input":{"text":"x"}},{"name":"local","input":{}}]]]', '/local')]
+--- response_body_like eval
+[qr/^\{"messages":\[\{"role":"user","content":\[\{"text":"\[\[echo\]\]"\}\]\}\],"inferenceConfig":\{\}\}$/,
+ qr/^\{"messages":.*"toolConfig":\{"tools":\[\{"toolSpec":\{"name":"echo","description":"Echo a text"/,
+ qr/^\{"messages":.*"toolConfig":\{"tools":\[\{"toolSpec":\{"name":"local","description":"Local","inputSchema":\{"json":\{[^\]]*\}\}\}\}\],"toolChoice"/,
+ qr/^Tool said: Unknown tool: echo \| local$/]
+--- no_error_log
+[error]
