@@ -6,6 +6,7 @@
                      [--parent PID] [--log FILE] [--list-delay-ms MS]
                      [--sigv4 AKID:SECRET [--sigv4-region R]
                       [--sigv4-token TOKEN]] [--bearer TOKEN]
+                     [--oauth CLIENT_ID:SECRET]
 
 prints "READY <port>" once listening.  Every POST is one JSON-RPC
 message:
@@ -52,9 +53,24 @@ token=<X-Amz-Security-Token>".
 
 With --bearer, every POST must carry "Authorization: Bearer TOKEN", else
 401.
+
+With --oauth, an OAuth 2.0 authorization server too (RFC 6749 4.4, as
+Amazon Cognito's /oauth2/token): POST /token with the form
+grant_type=client_credentials[&scope=S], the client authenticated by
+HTTP Basic (client_secret_basic: form-encoded id and secret, base64) or
+by client_id and client_secret in the form (client_secret_post); a wrong
+client gets 401 {"error": "invalid_client"}, else {"access_token",
+"token_type": "Bearer", "expires_in": 3600, or N for a scope holding
+"expires-in-N"}.  The MCP endpoint then wants "Authorization: Bearer
+T" with a token it issued that has not expired, else 401.  Two more
+tools then:
+  tokens {scope}     "tokens for SCOPE: N (METHODS)": how many were issued
+                     for the scope, and how the client authenticated
+  revoke             every token issued so far is refused from now on
 """
 
 import argparse
+import base64
 import hashlib
 import hmac
 import json
@@ -99,6 +115,13 @@ TOOLS = [
 ]
 
 
+OAUTH_TOOLS = [
+    ("tokens", "How many tokens were issued for a scope",
+     schema(scope="string")),
+    ("revoke", "Refuses every token issued so far", OBJ),
+]
+
+
 class State:
     sessions = set()
     lock = threading.Lock()
@@ -111,6 +134,9 @@ class State:
     region = "us-east-1"
     service = "bedrock-agentcore"
     token = None
+    oauth = None            # (client_id, secret)
+    issued = {}             # token: expiry (time.time())
+    grants = {}             # scope: [methods]
 
 
 SIGV4_AUTH = re.compile(
@@ -221,9 +247,55 @@ class Handler(BaseHTTPRequestHandler):
             State.sessions.discard(sid)
         self.send(200, b"")
 
+    def token(self, raw):
+        """the token endpoint of --oauth"""
+        form = urllib.parse.parse_qs(raw.decode(), keep_blank_values=True)
+        one = {k: v[0] for k, v in form.items()}
+        auth = self.headers.get("Authorization") or ""
+        if auth.startswith("Basic "):
+            try:
+                cid, secret = base64.b64decode(auth[6:]).decode() \
+                    .split(":", 1)
+                cid = urllib.parse.unquote_plus(cid)
+                secret = urllib.parse.unquote_plus(secret)
+            except ValueError:
+                cid, secret = None, None
+            method = "basic"
+        else:
+            cid, secret = one.get("client_id"), one.get("client_secret")
+            method = "post"
+        if self.headers.get("Content-Type") \
+                != "application/x-www-form-urlencoded":
+            self.send(400, b'{"error":"invalid_request"}')
+            return
+        if one.get("grant_type") != "client_credentials":
+            self.send(400, b'{"error":"unsupported_grant_type"}')
+            return
+        if (cid, secret) != State.oauth:
+            self.send(401, b'{"error":"invalid_client"}',
+                      headers={"WWW-Authenticate": "Basic"})
+            return
+        scope = one.get("scope", "")
+        ttl = 3600
+        m = re.search(r"expires-in-(\d+)", scope)
+        if m:
+            ttl = int(m.group(1))
+        tok = "tok-" + uuid.uuid4().hex
+        with State.lock:
+            State.issued[tok] = time.time() + ttl
+            State.grants.setdefault(scope, []).append(method)
+        self.send(200, json.dumps({"access_token": tok,
+                                   "token_type": "Bearer",
+                                   "expires_in": ttl}).encode())
+
     def do_POST(self):
         n = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(n)
+
+        if State.oauth and self.path == "/token":
+            self.token(raw)
+            return
+
         try:
             msg = json.loads(raw)
         except ValueError:
@@ -242,6 +314,16 @@ class Handler(BaseHTTPRequestHandler):
                 != "Bearer " + State.bearer:
             self.send(401, b'{"message":"wrong bearer token"}')
             return
+        if State.oauth:
+            auth = self.headers.get("Authorization") or ""
+            with State.lock:
+                until = State.issued.get(auth[7:]) \
+                    if auth.startswith("Bearer ") else None
+            if until is None or until < time.time():
+                self.send(401, b'{"message":"invalid token"}',
+                          headers={"WWW-Authenticate":
+                                   'Bearer error="invalid_token"'})
+                return
         log({"method": method, "session": sid is not None,
              "version": version, "accept": self.headers.get("Accept"),
              "ctype": self.headers.get("Content-Type"),
@@ -290,10 +372,11 @@ class Handler(BaseHTTPRequestHandler):
             time.sleep(State.list_delay / 1000.0)
             cursor = (msg.get("params") or {}).get("cursor")
             start = int(cursor) if cursor else 0
-            page = TOOLS[start:start + State.page]
+            tools = TOOLS + (OAUTH_TOOLS if State.oauth else [])
+            page = tools[start:start + State.page]
             result = {"tools": [{"name": t[0], "description": t[1],
                                  "inputSchema": t[2]} for t in page]}
-            if start + State.page < len(TOOLS):
+            if start + State.page < len(tools):
                 result["nextCursor"] = str(start + State.page)
             self.reply(msg_id, result)
             return
@@ -358,6 +441,17 @@ class Handler(BaseHTTPRequestHandler):
             self.reply(msg_id, text("changed"), sse=True,
                        note={"jsonrpc": "2.0",
                              "method": "notifications/tools/list_changed"})
+        elif name == "tokens" and State.oauth:
+            scope = args.get("scope", "")
+            with State.lock:
+                got = list(State.grants.get(scope, []))
+            self.reply(msg_id, text("tokens for %s: %d (%s)"
+                                    % (scope, len(got),
+                                       " ".join(sorted(set(got))))))
+        elif name == "revoke" and State.oauth:
+            with State.lock:
+                State.issued.clear()
+            self.reply(msg_id, text("revoked"))
         elif name == "forget":
             with State.lock:
                 State.sessions.clear()
@@ -421,12 +515,16 @@ def main():
     p.add_argument("--sigv4-token")
     p.add_argument("--sigv4-self-test", metavar="CASE_DIR")
     p.add_argument("--bearer")
+    p.add_argument("--oauth")
     a = p.parse_args()
 
     if a.sigv4_self_test:
         sys.exit(self_test(a.sigv4_self_test))
 
     State.bearer = a.bearer
+
+    if a.oauth:
+        State.oauth = tuple(a.oauth.split(":", 1))
 
     if a.sigv4:
         State.sigv4 = tuple(a.sigv4.split(":", 1))

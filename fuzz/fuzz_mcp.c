@@ -9,7 +9,9 @@
  *  - a found result maps to tool-result text or to NULL, never crashes;
  *  - its toolResult blocks are each one of text (a string), json (an
  *    object) or image;
- *  - a tools/list page never yields an invalid name.
+ *  - a tools/list page never yields an invalid name;
+ *  - an OAuth token response gives a token a header can carry, or an
+ *    error without the token.
  */
 
 
@@ -27,6 +29,7 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     int            rc, is_error;
+    long           exp;
     char           err[256], *s, *cursor;
     size_t         split, len, i;
     json_t        *result, *tools, *t, *name, *blocks, *v;
@@ -56,6 +59,22 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     ac_mcp_sse_free(&a);
     ac_mcp_sse_free(&b);
+
+    if (ac_mcp_token_response(split < 128 ? 200 : 400, (const char *) data,
+                              size, &s, &exp, err, sizeof(err))
+        == 0)
+    {
+        check(s[0] != '\0');
+
+        for (len = 0; s[len]; len++) {
+            check(s[len] > ' ' && s[len] <= '~');
+        }
+
+        free(s);
+
+    } else {
+        check(s == NULL && err[0]);
+    }
 
     for (i = 0; i < 2; i++) {
         rc = ac_mcp_response((const char *) data, size, (int) i, 1, &result,

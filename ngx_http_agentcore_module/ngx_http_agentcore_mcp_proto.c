@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "ngx_http_agentcore_mcp_proto.h"
 #include "ngx_http_agentcore_content.h"
@@ -1121,4 +1122,139 @@ ac_mcp_text_mime(const char *mime)
            || ac_mcp_mime_is(mime, "application/yaml")
            || ac_mcp_mime_is(mime, "application/x-yaml")
            || strstr(mime, "+xml") != NULL;
+}
+
+
+size_t
+ac_mcp_form_encode(const char *s, size_t n, char *out)
+{
+    size_t          i, len;
+    unsigned char   c;
+    static const char  hex[] = "0123456789ABCDEF";
+
+    len = 0;
+
+    for (i = 0; i < n; i++) {
+        c = (unsigned char) s[i];
+
+        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z')
+            || (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_'
+            || c == '~')
+        {
+            if (out) {
+                out[len] = (char) c;
+            }
+
+            len++;
+            continue;
+        }
+
+        if (out) {
+            out[len] = '%';
+            out[len + 1] = hex[c >> 4];
+            out[len + 2] = hex[c & 0x0f];
+        }
+
+        len += 3;
+    }
+
+    return len;
+}
+
+
+int
+ac_mcp_token_response(unsigned status, const char *body, size_t len,
+    char **token, long *expires_in, char *err, size_t errlen)
+{
+    size_t       i, n;
+    json_t      *msg, *v, *type, *exp;
+    const char  *t, *e;
+
+    *token = NULL;
+    *expires_in = -1;
+
+    msg = json_loadb(body, len, 0, NULL);
+
+    if (status < 200 || status >= 300) {
+        e = json_string_value(json_object_get(msg, "error"));
+
+        /* the error code is the IdP's, of RFC 6749 5.2: a short word */
+
+        for (i = 0; e && e[i]; i++) {
+            if (i == 64 || e[i] <= ' ' || e[i] > '~' || e[i] == '"') {
+                e = NULL;
+            }
+        }
+
+        if (e) {
+            snprintf(err, errlen, "the token endpoint answered HTTP %u (%s)",
+                     status, e);
+
+        } else {
+            snprintf(err, errlen, "the token endpoint answered HTTP %u",
+                     status);
+        }
+
+        json_decref(msg);
+        return -1;
+    }
+
+    if (!json_is_object(msg)) {
+        snprintf(err, errlen, "the token endpoint's answer is not a JSON "
+                 "object");
+        json_decref(msg);
+        return -1;
+    }
+
+    v = json_object_get(msg, "access_token");
+    type = json_object_get(msg, "token_type");
+    exp = json_object_get(msg, "expires_in");
+
+    t = json_string_value(v);
+    n = json_string_length(v);
+
+    for (i = 0; t && i < n; i++) {
+        if (t[i] <= ' ' || t[i] > '~') {
+            t = NULL;
+        }
+    }
+
+    if (t == NULL || n == 0 || n > 8192) {
+        snprintf(err, errlen, "the token endpoint's answer has no "
+                 "access_token a header can carry");
+        json_decref(msg);
+        return -1;
+    }
+
+    if (type && (!json_is_string(type)
+                 || strcasecmp(json_string_value(type), "Bearer") != 0))
+    {
+        snprintf(err, errlen, "the token endpoint's token_type is not "
+                 "Bearer");
+        json_decref(msg);
+        return -1;
+    }
+
+    if (json_is_integer(exp) && json_integer_value(exp) > 0) {
+        *expires_in = json_integer_value(exp) > 100000000
+                      ? 100000000 : (long) json_integer_value(exp);
+
+    } else if (json_is_real(exp) && json_real_value(exp) >= 1
+               && json_real_value(exp) <= 100000000)
+    {
+        *expires_in = (long) json_real_value(exp);
+    }
+
+    *token = strdup(t);
+
+    /* the answer held the token: gone with it */
+    memset((char *) t, 0, n);
+    json_decref(msg);
+
+    if (*token == NULL) {
+        snprintf(err, errlen, "no memory");
+        return -1;
+    }
+
+    return 0;
 }

@@ -154,4 +154,22 @@ char *ac_mcp_call_text(json_t *result, int *is_error, size_t *len);
 int ac_mcp_call_content(json_t *result, json_t **blocks);
 
 
+/*
+ * application/x-www-form-urlencoded: every byte but A-Z a-z 0-9 - . _ ~
+ * as %XX.  Returns the length; out (if not NULL) holds 3 * n bytes.
+ */
+size_t ac_mcp_form_encode(const char *s, size_t n, char *out);
+
+
+/*
+ * An OAuth 2.0 token response (RFC 6749 5.1) of HTTP status: 0 with
+ * *token the access_token (malloc'd, NUL-terminated; printable ASCII
+ * without spaces, as a header takes it) and *expires_in its lifetime in
+ * seconds (-1: not given); else -1 with the reason in err ("invalid_client"
+ * of an error response, ...).  The token is never written to err.
+ */
+int ac_mcp_token_response(unsigned status, const char *body, size_t len,
+    char **token, long *expires_in, char *err, size_t errlen);
+
+
 #endif /* _NGX_HTTP_AGENTCORE_MCP_PROTO_H_INCLUDED_ */

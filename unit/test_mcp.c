@@ -495,6 +495,72 @@ test_call_content(void **state)
 }
 
 
+static void
+test_oauth(void **state)
+{
+    int    rc;
+    char   out[64], err[256], *token;
+    long   exp;
+
+    /* form encoding */
+    assert_int_equal(ac_mcp_form_encode("gw/invoke a+b", 13, out), 19);
+    out[19] = '\0';
+    assert_string_equal(out, "gw%2Finvoke%20a%2Bb");
+    assert_int_equal(ac_mcp_form_encode("Az09-._~", 8, NULL), 8);
+
+#define TOKEN(status, body)                                                   \
+    ac_mcp_token_response(status, body, strlen(body), &token, &exp, err,     \
+                          sizeof(err))
+
+    rc = TOKEN(200, "{\"access_token\":\"eyJ.a-b_c~d+e/f=\","
+                    "\"expires_in\":3600,\"token_type\":\"Bearer\"}");
+    assert_int_equal(rc, 0);
+    assert_string_equal(token, "eyJ.a-b_c~d+e/f=");
+    assert_int_equal(exp, 3600);
+    free(token);
+
+    /* no expires_in; token_type in another case */
+    rc = TOKEN(200, "{\"access_token\":\"t\",\"token_type\":\"bearer\"}");
+    assert_int_equal(rc, 0);
+    assert_int_equal(exp, -1);
+    free(token);
+
+    /* errors: the IdP's code, never the token */
+    rc = TOKEN(401, "{\"error\":\"invalid_client\"}");
+    assert_int_equal(rc, -1);
+    assert_null(token);
+    assert_string_equal(err, "the token endpoint answered HTTP 401 "
+                             "(invalid_client)");
+
+    rc = TOKEN(400, "{\"error\":\"bad\\r\\nline\"}");
+    assert_string_equal(err, "the token endpoint answered HTTP 400");
+
+    rc = TOKEN(502, "<html>");
+    assert_string_equal(err, "the token endpoint answered HTTP 502");
+
+    rc = TOKEN(200, "[1]");
+    assert_int_equal(rc, -1);
+
+    /* a token a header cannot carry (CR LF, a space), or none */
+    rc = TOKEN(200, "{\"access_token\":\"a\\r\\nX-Evil: 1\"}");
+    assert_int_equal(rc, -1);
+    assert_null(strstr(err, "Evil"));
+    rc = TOKEN(200, "{\"access_token\":\"a b\"}");
+    assert_int_equal(rc, -1);
+    rc = TOKEN(200, "{\"access_token\":\"\"}");
+    assert_int_equal(rc, -1);
+    rc = TOKEN(200, "{\"expires_in\":5}");
+    assert_int_equal(rc, -1);
+
+    rc = TOKEN(200, "{\"access_token\":\"t\",\"token_type\":\"mac\"}");
+    assert_int_equal(rc, -1);
+    assert_string_equal(err, "the token endpoint's token_type is not "
+                             "Bearer");
+
+#undef TOKEN
+}
+
+
 int
 main(void)
 {
@@ -508,6 +574,7 @@ main(void)
         cmocka_unit_test(test_names),
         cmocka_unit_test(test_call_text),
         cmocka_unit_test(test_call_content),
+        cmocka_unit_test(test_oauth),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
