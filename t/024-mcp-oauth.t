@@ -191,7 +191,23 @@ logged: yes
 
 
 
-=== TEST 5: a wrong secret: no token, the server is left out, the invocation answers
+=== TEST 5: two calls refused together (401) wait for one new token
+--- config eval
+main::conf(main::oauth('client_secret=../html/client.secret scope=s10'))
+--- request eval
+[AgentCore::Test::invoke('[[tool name=revoke input={}]]'),
+ AgentCore::Test::invoke('[[tools calls=[{"name":"echo","input":{"text":"1"}},{"name":"echo_sse","input":{"text":"2"}},{"name":"slow","input":{"ms":10}}]]]'),
+ AgentCore::Test::invoke('[[tool name=tokens input={"scope":"s10"}]]')]
+--- response_body eval
+["Tool said: revoked",
+ "Tool said: o echo: 1 [version 2025-06-18] | o echo: 2 [version 2025-06-18] | slept 10",
+ "Tool said: tokens for s10: 2 (basic)"]
+--- no_error_log
+[error]
+
+
+
+=== TEST 6: a wrong secret: no token, the server is left out, the invocation answers
 --- config eval
 main::conf(qq{agentcore_tool local /local "Local";\n}
            . main::oauth('client_secret=../html/wrong.secret scope=s5'))
@@ -206,7 +222,7 @@ agentcore mcp "o": the tools cannot be listed, the invocation goes on without th
 
 
 
-=== TEST 6: no secret and no token in the debug log (client_secret_basic)
+=== TEST 7: no secret and no token in the debug log (client_secret_basic)
 --- config eval
 main::conf(main::oauth('client_secret=../html/client.secret scope=s6'))
 --- request eval
@@ -222,7 +238,7 @@ agentcore mcp "o": debug logging resumed
 
 
 
-=== TEST 7: no secret and no token in the debug log (client_auth=post)
+=== TEST 8: no secret and no token in the debug log (client_auth=post)
 --- config eval
 main::conf(main::oauth('client_secret=../html/client.secret client_auth=post scope=s7'))
 --- request eval
@@ -236,7 +252,7 @@ agentcore mcp "o": fetching an OAuth token
 
 
 
-=== TEST 8: configuration errors: auth=oauth needs the client
+=== TEST 9: configuration errors: auth=oauth needs the client
 --- config eval
 main::conf("agentcore_mcp o /_mcp/o auth=oauth token_uri=/_mcp_token/o client_id=x;")
 --- must_die
@@ -245,9 +261,25 @@ agentcore_mcp "o": auth=oauth needs token_uri=
 
 
 
-=== TEST 9: configuration errors: the client's options go with auth=oauth
+=== TEST 10: configuration errors: the client's options go with auth=oauth
 --- config eval
 main::conf("agentcore_mcp o /_mcp/o client_id=x;")
 --- must_die
 --- error_log
 agentcore_mcp "o": token_uri=, client_id=, client_secret=, scope= and client_auth= go with auth=oauth
+
+
+
+=== TEST 11: a call whose token cannot be fetched is an error result; client_secret=$VAR is read at each fetch
+The token lives 1 s; the third invocation's secret (its query's) is
+wrong when the token is fetched again.
+--- config eval
+main::conf(main::oauth('client_secret=$arg_secret scope=expires-in-1'))
+--- request eval
+[AgentCore::Test::invoke('[[tool name=echo input={"text":"1"}]]', "/invocations?secret=$main::Secret"),
+ AgentCore::Test::invoke('[[tool name=slow input={"ms":1100}]]', "/invocations?secret=$main::Secret"),
+ AgentCore::Test::invoke('[[tool name=echo input={"text":"3"}]]', '/invocations?secret=wrong')]
+--- response_body eval
+["Tool said: o echo: 1 [version 2025-06-18]",
+ "Tool said: slept 1100",
+ 'Tool said: Error: MCP server "o": no OAuth token: the token endpoint answered HTTP 401 (invalid_client)']
