@@ -6,6 +6,7 @@
                      [--parent PID] [--log FILE] [--list-delay-ms MS]
                      [--sigv4 AKID:SECRET [--sigv4-region R]
                       [--sigv4-token TOKEN]] [--bearer TOKEN]
+                     [--oauth CLIENT_ID:SECRET]
 
 prints "READY <port>" once listening.  Every POST is one JSON-RPC
 message:
@@ -26,6 +27,9 @@ Tools (NAME is --name):
   echo_sse {text}    the same as an SSE stream, after a progress
                      notification, the response's data split in lines
   add {a, b}         text and structuredContent {"sum": a + b}
+  rich               text, structuredContent and its serialization
+                     (as the specification asks), an image (a 1x1 PNG),
+                     audio, an embedded JSON resource
   fail               isError: true, text "it failed"
   rpc_error          JSON-RPC error -32000 "the tool broke"
   slow {ms}          answers "slept <ms>" after ms milliseconds
@@ -49,9 +53,24 @@ token=<X-Amz-Security-Token>".
 
 With --bearer, every POST must carry "Authorization: Bearer TOKEN", else
 401.
+
+With --oauth, an OAuth 2.0 authorization server too (RFC 6749 4.4, as
+Amazon Cognito's /oauth2/token): POST /token with the form
+grant_type=client_credentials[&scope=S], the client authenticated by
+HTTP Basic (client_secret_basic: form-encoded id and secret, base64) or
+by client_id and client_secret in the form (client_secret_post); a wrong
+client gets 401 {"error": "invalid_client"}, else {"access_token",
+"token_type": "Bearer", "expires_in": 3600, or N for a scope holding
+"expires-in-N"}.  The MCP endpoint then wants "Authorization: Bearer
+T" with a token it issued that has not expired, else 401.  Two more
+tools then:
+  tokens {scope}     "tokens for SCOPE: N (METHODS)": how many were issued
+                     for the scope, and how the client authenticated
+  revoke             every token issued so far is refused from now on
 """
 
 import argparse
+import base64
 import hashlib
 import hmac
 import json
@@ -68,6 +87,10 @@ VERSIONS = ("2025-06-18", "2025-03-26", "2024-11-05")
 
 OBJ = {"type": "object", "properties": {}}
 
+# a 1x1 PNG
+PNG = ("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDw"
+       "ADhgGAWjR9awAAAABJRU5ErkJggg==")
+
 
 def schema(**props):
     return {"type": "object",
@@ -80,6 +103,7 @@ TOOLS = [
     ("echo_sse", "Echo a text, answered as an event stream",
      schema(text="string")),
     ("add", "Add two numbers", schema(a="number", b="number")),
+    ("rich", "Answers every kind of content", OBJ),
     ("fail", "Always fails", OBJ),
     ("rpc_error", "Answers a JSON-RPC error", OBJ),
     ("slow", "Answers after ms milliseconds", schema(ms="integer")),
@@ -88,6 +112,13 @@ TOOLS = [
     ("headers", "The request headers it saw", OBJ),
     ("change", "Says its tools changed", OBJ),
     ("bad.name", "Not a name Bedrock takes", OBJ),
+]
+
+
+OAUTH_TOOLS = [
+    ("tokens", "How many tokens were issued for a scope",
+     schema(scope="string")),
+    ("revoke", "Refuses every token issued so far", OBJ),
 ]
 
 
@@ -103,6 +134,9 @@ class State:
     region = "us-east-1"
     service = "bedrock-agentcore"
     token = None
+    oauth = None            # (client_id, secret)
+    issued = {}             # token: expiry (time.time())
+    grants = {}             # scope: [methods]
 
 
 SIGV4_AUTH = re.compile(
@@ -213,9 +247,55 @@ class Handler(BaseHTTPRequestHandler):
             State.sessions.discard(sid)
         self.send(200, b"")
 
+    def token(self, raw):
+        """the token endpoint of --oauth"""
+        form = urllib.parse.parse_qs(raw.decode(), keep_blank_values=True)
+        one = {k: v[0] for k, v in form.items()}
+        auth = self.headers.get("Authorization") or ""
+        if auth.startswith("Basic "):
+            try:
+                cid, secret = base64.b64decode(auth[6:]).decode() \
+                    .split(":", 1)
+                cid = urllib.parse.unquote_plus(cid)
+                secret = urllib.parse.unquote_plus(secret)
+            except ValueError:
+                cid, secret = None, None
+            method = "basic"
+        else:
+            cid, secret = one.get("client_id"), one.get("client_secret")
+            method = "post"
+        if self.headers.get("Content-Type") \
+                != "application/x-www-form-urlencoded":
+            self.send(400, b'{"error":"invalid_request"}')
+            return
+        if one.get("grant_type") != "client_credentials":
+            self.send(400, b'{"error":"unsupported_grant_type"}')
+            return
+        if (cid, secret) != State.oauth:
+            self.send(401, b'{"error":"invalid_client"}',
+                      headers={"WWW-Authenticate": "Basic"})
+            return
+        scope = one.get("scope", "")
+        ttl = 3600
+        m = re.search(r"expires-in-(\d+)", scope)
+        if m:
+            ttl = int(m.group(1))
+        tok = "tok-" + uuid.uuid4().hex
+        with State.lock:
+            State.issued[tok] = time.time() + ttl
+            State.grants.setdefault(scope, []).append(method)
+        self.send(200, json.dumps({"access_token": tok,
+                                   "token_type": "Bearer",
+                                   "expires_in": ttl}).encode())
+
     def do_POST(self):
         n = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(n)
+
+        if State.oauth and self.path == "/token":
+            self.token(raw)
+            return
+
         try:
             msg = json.loads(raw)
         except ValueError:
@@ -234,6 +314,16 @@ class Handler(BaseHTTPRequestHandler):
                 != "Bearer " + State.bearer:
             self.send(401, b'{"message":"wrong bearer token"}')
             return
+        if State.oauth:
+            auth = self.headers.get("Authorization") or ""
+            with State.lock:
+                until = State.issued.get(auth[7:]) \
+                    if auth.startswith("Bearer ") else None
+            if until is None or until < time.time():
+                self.send(401, b'{"message":"invalid token"}',
+                          headers={"WWW-Authenticate":
+                                   'Bearer error="invalid_token"'})
+                return
         log({"method": method, "session": sid is not None,
              "version": version, "accept": self.headers.get("Accept"),
              "ctype": self.headers.get("Content-Type"),
@@ -282,10 +372,11 @@ class Handler(BaseHTTPRequestHandler):
             time.sleep(State.list_delay / 1000.0)
             cursor = (msg.get("params") or {}).get("cursor")
             start = int(cursor) if cursor else 0
-            page = TOOLS[start:start + State.page]
+            tools = TOOLS + (OAUTH_TOOLS if State.oauth else [])
+            page = tools[start:start + State.page]
             result = {"tools": [{"name": t[0], "description": t[1],
                                  "inputSchema": t[2]} for t in page]}
-            if start + State.page < len(TOOLS):
+            if start + State.page < len(tools):
                 result["nextCursor"] = str(start + State.page)
             self.reply(msg_id, result)
             return
@@ -313,6 +404,19 @@ class Handler(BaseHTTPRequestHandler):
         elif name == "add":
             s = args.get("a", 0) + args.get("b", 0)
             self.reply(msg_id, text(str(s), structuredContent={"sum": s}))
+        elif name == "rich":
+            sc = {"city": "Paris", "temperature": {"max": 14, "min": 9}}
+            self.reply(msg_id, {"content": [
+                {"type": "text", "text": "Forecast for Paris"},
+                {"type": "text", "text": json.dumps(sc)},
+                {"type": "image", "mimeType": "image/png", "data": PNG},
+                {"type": "audio", "mimeType": "audio/wav",
+                 "data": "UklGRg=="},
+                {"type": "resource", "resource": {
+                    "uri": "forecast://paris/hourly",
+                    "mimeType": "application/json",
+                    "text": json.dumps({"hourly": [12, 13]})}}],
+                "structuredContent": sc})
         elif name == "fail":
             self.reply(msg_id, text("it failed", isError=True))
         elif name == "rpc_error":
@@ -337,6 +441,17 @@ class Handler(BaseHTTPRequestHandler):
             self.reply(msg_id, text("changed"), sse=True,
                        note={"jsonrpc": "2.0",
                              "method": "notifications/tools/list_changed"})
+        elif name == "tokens" and State.oauth:
+            scope = args.get("scope", "")
+            with State.lock:
+                got = list(State.grants.get(scope, []))
+            self.reply(msg_id, text("tokens for %s: %d (%s)"
+                                    % (scope, len(got),
+                                       " ".join(sorted(set(got))))))
+        elif name == "revoke" and State.oauth:
+            with State.lock:
+                State.issued.clear()
+            self.reply(msg_id, text("revoked"))
         elif name == "forget":
             with State.lock:
                 State.sessions.clear()
@@ -400,12 +515,16 @@ def main():
     p.add_argument("--sigv4-token")
     p.add_argument("--sigv4-self-test", metavar="CASE_DIR")
     p.add_argument("--bearer")
+    p.add_argument("--oauth")
     a = p.parse_args()
 
     if a.sigv4_self_test:
         sys.exit(self_test(a.sigv4_self_test))
 
     State.bearer = a.bearer
+
+    if a.oauth:
+        State.oauth = tuple(a.oauth.split(":", 1))
 
     if a.sigv4:
         State.sigv4 = tuple(a.sigv4.split(":", 1))

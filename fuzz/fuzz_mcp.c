@@ -7,7 +7,11 @@
  * first byte says:
  *  - the split stream finds the same response as the whole one;
  *  - a found result maps to tool-result text or to NULL, never crashes;
- *  - a tools/list page never yields an invalid name.
+ *  - its toolResult blocks are each one of text (a string), json (an
+ *    object) or image;
+ *  - a tools/list page never yields an invalid name;
+ *  - an OAuth token response gives a token a header can carry, or an
+ *    error without the token.
  */
 
 
@@ -25,9 +29,10 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     int            rc, is_error;
+    long           exp;
     char           err[256], *s, *cursor;
     size_t         split, len, i;
-    json_t        *result, *tools, *t, *name;
+    json_t        *result, *tools, *t, *name, *blocks, *v;
     ac_mcp_sse_t   a, b;
 
     if (size == 0) {
@@ -55,6 +60,22 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ac_mcp_sse_free(&a);
     ac_mcp_sse_free(&b);
 
+    if (ac_mcp_token_response(split < 128 ? 200 : 400, (const char *) data,
+                              size, &s, &exp, err, sizeof(err))
+        == 0)
+    {
+        check(s[0] != '\0');
+
+        for (len = 0; s[len]; len++) {
+            check(s[len] > ' ' && s[len] <= '~');
+        }
+
+        free(s);
+
+    } else {
+        check(s == NULL && err[0]);
+    }
+
     for (i = 0; i < 2; i++) {
         rc = ac_mcp_response((const char *) data, size, (int) i, 1, &result,
                              NULL, err, sizeof(err));
@@ -70,6 +91,26 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (s) {
             check(strlen(s) <= len);
             free(s);
+        }
+
+        if (ac_mcp_call_content(result, &blocks) == 0 && blocks) {
+            check(json_array_size(blocks) > 0);
+
+            json_array_foreach(blocks, len, t) {
+                check(json_object_size(t) == 1);
+
+                if ((v = json_object_get(t, "text"))) {
+                    check(json_is_string(v));
+
+                } else if ((v = json_object_get(t, "json"))) {
+                    check(json_is_object(v));
+
+                } else {
+                    check(json_is_object(json_object_get(t, "image")));
+                }
+            }
+
+            json_decref(blocks);
         }
 
         tools = json_array();

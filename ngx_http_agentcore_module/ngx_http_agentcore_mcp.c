@@ -83,12 +83,28 @@ typedef struct {
     ngx_str_t                         region;     /* "": agentcore_region */
     ngx_http_complex_value_t         *bearer;     /* auth=bearer:$VAR */
     ngx_str_t                         token;      /* "Bearer " FILE's */
+
+    /* auth=oauth: the client, and the worker's token */
+    ngx_str_t                         token_uri;
+    ngx_str_t                         client_id;  /* form-encoded */
+    ngx_http_complex_value_t         *secret_cv;  /* client_secret=$VAR */
+    ngx_str_t                         secret;     /* client_secret=FILE */
+    ngx_str_t                         scope;      /* form-encoded */
+    u_char                           *oauth;      /* "Bearer TOKEN" */
+    size_t                            oauth_len;
+    ngx_msec_t                        oauth_until;
+    ngx_uint_t                        oauth_generation;
+    ngx_http_agentcore_mcp_inv_t     *fetching;   /* its invocation */
+    ngx_queue_t                       deferred;   /* requests waiting */
+    unsigned                          client_post:1;
+    unsigned                          oauth_expires:1;
 } ngx_http_agentcore_mcp_server_t;
 
 
 #define NGX_HTTP_AGENTCORE_MCP_AUTH_NONE    0
 #define NGX_HTTP_AGENTCORE_MCP_AUTH_SIGV4   1
 #define NGX_HTTP_AGENTCORE_MCP_AUTH_BEARER  2
+#define NGX_HTTP_AGENTCORE_MCP_AUTH_OAUTH   3
 
 
 /* a tool of a server, as an invocation declared it */
@@ -112,6 +128,7 @@ typedef struct {
 struct ngx_http_agentcore_mcp_inv_s {
     ngx_http_agentcore_ctx_t         *ctx;
     ngx_queue_t                       reqs;       /* in flight */
+    ngx_queue_t                       deferred;   /* waiting for tokens */
     ngx_http_agentcore_mcp_waiter_t  *waiters;    /* one per server */
     u_char                           *settled;    /* one per server */
     ngx_uint_t                        waiting;
@@ -125,6 +142,11 @@ struct ngx_http_agentcore_mcp_inv_s {
 #define NGX_HTTP_AGENTCORE_MCP_INITIALIZED  1
 #define NGX_HTTP_AGENTCORE_MCP_LIST         2
 #define NGX_HTTP_AGENTCORE_MCP_CALL         3
+#define NGX_HTTP_AGENTCORE_MCP_TOKEN        4       /* auth=oauth's */
+
+/* the flags of a request */
+#define NGX_HTTP_AGENTCORE_MCP_RETRIED      1       /* sent again (404) */
+#define NGX_HTTP_AGENTCORE_MCP_REAUTHED     2       /* sent again (401) */
 
 
 /* one MCP request: the capture filter fills "capture" */
@@ -146,10 +168,32 @@ struct ngx_http_agentcore_mcp_req_s {
     ngx_str_t                         authorization;
     ngx_str_t                         security_token;
 
+    ngx_str_t                         body;       /* sent again on 401 */
+    ngx_uint_t                        generation; /* of its OAuth token */
+
     unsigned                          retried:1;
+    unsigned                          reauthed:1;
     unsigned                          finished:1;
     unsigned                          quiet:1;    /* holds a log pause */
 };
+
+
+/* an MCP request waiting for auth=oauth's token */
+
+typedef struct {
+    ngx_queue_t                       queue;      /* the server's */
+    ngx_queue_t                       link;       /* the invocation's */
+    ngx_event_t                       ev;
+    ngx_http_agentcore_mcp_inv_t     *inv;
+    ngx_http_agentcore_mcp_server_t  *server;
+    ngx_uint_t                        kind;
+    long                              id;
+    ngx_str_t                         body;
+    ngx_http_agentcore_tool_call_t   *call;
+    ngx_uint_t                        flags;
+    unsigned                          failed:1;
+    u_char                            err[256];
+} ngx_http_agentcore_mcp_deferred_t;
 
 
 static ngx_http_agentcore_mcp_inv_t *ngx_http_agentcore_mcp_inv(
@@ -162,6 +206,27 @@ static int ngx_http_agentcore_mcp_taken(void *data, const char *name);
 static ngx_int_t ngx_http_agentcore_mcp_send(ngx_http_agentcore_mcp_inv_t *inv,
     ngx_http_agentcore_mcp_server_t *s, ngx_uint_t kind, json_t *params,
     ngx_http_agentcore_tool_call_t *call, ngx_uint_t retried);
+static ngx_int_t ngx_http_agentcore_mcp_post(ngx_http_agentcore_mcp_inv_t *inv,
+    ngx_http_agentcore_mcp_server_t *s, ngx_uint_t kind, long id,
+    ngx_str_t *body, ngx_http_agentcore_tool_call_t *call, ngx_uint_t flags);
+static ngx_int_t ngx_http_agentcore_mcp_defer(
+    ngx_http_agentcore_mcp_inv_t *inv, ngx_http_agentcore_mcp_server_t *s,
+    ngx_uint_t kind, long id, ngx_str_t *body,
+    ngx_http_agentcore_tool_call_t *call, ngx_uint_t flags);
+static ngx_int_t ngx_http_agentcore_mcp_token_fetch(
+    ngx_http_agentcore_mcp_inv_t *inv, ngx_http_agentcore_mcp_server_t *s);
+static void ngx_http_agentcore_mcp_tokened(ngx_http_agentcore_mcp_req_t *req,
+    ngx_http_request_t *sr, ngx_int_t rc);
+static void ngx_http_agentcore_mcp_token_settle(
+    ngx_http_agentcore_mcp_server_t *s, const char *err);
+static void ngx_http_agentcore_mcp_token_drop(
+    ngx_http_agentcore_mcp_server_t *s);
+static void ngx_http_agentcore_mcp_deferred_wake(ngx_event_t *ev);
+static void ngx_http_agentcore_mcp_list_failed(
+    ngx_http_agentcore_mcp_server_t *s, ngx_log_t *log, const char *err);
+static char *ngx_http_agentcore_mcp_secret_conf(ngx_conf_t *cf,
+    ngx_http_agentcore_mcp_server_t *s, ngx_str_t *value,
+    ngx_http_complex_value_t **cv, ngx_str_t *str, const char *prefix);
 static ngx_int_t ngx_http_agentcore_mcp_headers(ngx_http_request_t *r,
     ngx_http_request_t *sr, ngx_http_agentcore_mcp_server_t *s,
     ngx_uint_t kind);
@@ -175,6 +240,7 @@ static void ngx_http_agentcore_mcp_settle(ngx_http_agentcore_mcp_server_t *s,
     ngx_uint_t ok);
 static void ngx_http_agentcore_mcp_called(ngx_http_agentcore_mcp_req_t *req,
     ngx_http_request_t *sr, ngx_int_t rc);
+static void ngx_http_agentcore_mcp_blocks_cleanup(void *data);
 static void ngx_http_agentcore_mcp_call_error(
     ngx_http_agentcore_mcp_req_t *req, const char *fmt, ...);
 static ngx_int_t ngx_http_agentcore_mcp_status(ngx_http_agentcore_mcp_req_t *req,
@@ -242,7 +308,13 @@ static ngx_http_variable_t  ngx_http_agentcore_mcp_vars[] = {
 /*
  * agentcore_mcp NAME URI [prefix=P] [refresh=TIME]
  *     [auth=none|bearer:FILE|bearer:$VAR
- *          |sigv4 host=HOST [path=PATH] [region=REGION]];
+ *          |sigv4 host=HOST [path=PATH] [region=REGION]
+ *          |oauth token_uri=URI client_id=ID client_secret=$VAR|FILE
+ *                 [scope=SCOPE] [client_auth=basic|post]];
+ * agentcore_mcp off;
+ *
+ * "off" is an empty array of servers, which the merge makes NULL (no
+ * servers) once it has stopped the inheritance
  */
 
 char *
@@ -251,12 +323,46 @@ ngx_http_agentcore_mcp_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 {
     ngx_http_agentcore_loc_conf_t *alcf = conf;
 
-    ngx_str_t                         *value, v;
+    ngx_str_t                         *value, v, secret;
     ngx_uint_t                         i;
     ngx_pool_cleanup_t                *cln;
     ngx_http_agentcore_mcp_server_t   *s, **ps;
 
     value = cf->args->elts;
+
+    if (value[1].len == 3 && ngx_strncmp(value[1].data, "off", 3) == 0) {
+
+        if (cf->args->nelts != 2) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "agentcore_mcp \"off\": \"off\" is not a "
+                               "server name (\"agentcore_mcp off;\" takes "
+                               "nothing more)");
+            return NGX_CONF_ERROR;
+        }
+
+        if (alcf->mcp_servers) {
+            goto mixed;
+        }
+
+        alcf->mcp_servers = ngx_array_create(cf->pool, 1,
+                                sizeof(ngx_http_agentcore_mcp_server_t *));
+        if (alcf->mcp_servers == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        return NGX_CONF_OK;
+    }
+
+    if (cf->args->nelts < 3) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid number of arguments in \"agentcore_mcp\" "
+                           "directive");
+        return NGX_CONF_ERROR;
+    }
+
+    if (alcf->mcp_servers && alcf->mcp_servers->nelts == 0) {
+        goto mixed;
+    }
 
     if (!ac_mcp_valid_name((char *) value[1].data, value[1].len)) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -294,6 +400,8 @@ ngx_http_agentcore_mcp_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     s->pseudo.name = value[1];
     s->next_id = 1;
     ngx_queue_init(&s->waiters);
+    ngx_queue_init(&s->deferred);
+    ngx_str_null(&secret);
 
     s->prefix.len = value[1].len + 1;
     s->prefix.data = ngx_pnalloc(cf->pool, s->prefix.len + 1);
@@ -357,6 +465,11 @@ ngx_http_agentcore_mcp_directive(ngx_conf_t *cf, ngx_command_t *cmd,
                 continue;
             }
 
+            if (v.len == 5 && ngx_strncmp(v.data, "oauth", 5) == 0) {
+                s->auth = NGX_HTTP_AGENTCORE_MCP_AUTH_OAUTH;
+                continue;
+            }
+
             if (v.len > 7 && ngx_strncmp(v.data, "bearer:", 7) == 0) {
                 s->auth = NGX_HTTP_AGENTCORE_MCP_AUTH_BEARER;
                 v.data += 7;
@@ -374,7 +487,8 @@ ngx_http_agentcore_mcp_directive(ngx_conf_t *cf, ngx_command_t *cmd,
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "agentcore_mcp \"%V\": invalid auth \"%V\": "
                                "use \"none\", \"bearer:FILE\", "
-                               "\"bearer:$VAR\" or \"sigv4\"", &value[1], &v);
+                               "\"bearer:$VAR\", \"sigv4\" or \"oauth\"",
+                               &value[1], &v);
             return NGX_CONF_ERROR;
         }
 
@@ -399,6 +513,66 @@ ngx_http_agentcore_mcp_directive(ngx_conf_t *cf, ngx_command_t *cmd,
         {
             s->region.data = value[i].data + 7;
             s->region.len = value[i].len - 7;
+            continue;
+        }
+
+        /* auth=oauth */
+
+        if (ngx_strncmp(value[i].data, "token_uri=", 10) == 0
+            && value[i].len > 10 && value[i].data[10] == '/')
+        {
+            s->token_uri.data = value[i].data + 10;
+            s->token_uri.len = value[i].len - 10;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "client_id=", 10) == 0
+            && value[i].len > 10)
+        {
+            v.len = ac_mcp_form_encode((char *) value[i].data + 10,
+                                       value[i].len - 10, NULL);
+            v.data = ngx_pnalloc(cf->pool, v.len);
+            if (v.data == NULL) {
+                return NGX_CONF_ERROR;
+            }
+
+            (void) ac_mcp_form_encode((char *) value[i].data + 10,
+                                      value[i].len - 10, (char *) v.data);
+            s->client_id = v;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "client_secret=", 14) == 0
+            && value[i].len > 14)
+        {
+            secret.data = value[i].data + 14;
+            secret.len = value[i].len - 14;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "scope=", 6) == 0
+            && value[i].len > 6)
+        {
+            v.len = ac_mcp_form_encode((char *) value[i].data + 6,
+                                       value[i].len - 6, NULL);
+            v.data = ngx_pnalloc(cf->pool, v.len);
+            if (v.data == NULL) {
+                return NGX_CONF_ERROR;
+            }
+
+            (void) ac_mcp_form_encode((char *) value[i].data + 6,
+                                      value[i].len - 6, (char *) v.data);
+            s->scope = v;
+            continue;
+        }
+
+        if (ngx_strcmp(value[i].data, "client_auth=basic") == 0) {
+            s->client_post = 0;
+            continue;
+        }
+
+        if (ngx_strcmp(value[i].data, "client_auth=post") == 0) {
+            s->client_post = 1;
             continue;
         }
 
@@ -445,6 +619,36 @@ ngx_http_agentcore_mcp_directive(ngx_conf_t *cf, ngx_command_t *cmd,
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "agentcore_mcp \"%V\": host=, path= and region= "
                            "go with auth=sigv4", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (s->auth == NGX_HTTP_AGENTCORE_MCP_AUTH_OAUTH) {
+
+        if (s->token_uri.len == 0 || s->client_id.len == 0
+            || secret.len == 0)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "agentcore_mcp \"%V\": auth=oauth needs "
+                               "token_uri= (an internal location that "
+                               "proxies to the token endpoint), client_id= "
+                               "and client_secret=", &value[1]);
+            return NGX_CONF_ERROR;
+        }
+
+        if (ngx_http_agentcore_mcp_secret_conf(cf, s, &secret, &s->secret_cv,
+                                               &s->secret, NULL)
+            != NGX_CONF_OK)
+        {
+            return NGX_CONF_ERROR;
+        }
+
+    } else if (s->token_uri.len || s->client_id.len || secret.len
+               || s->scope.len || s->client_post)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "agentcore_mcp \"%V\": token_uri=, client_id=, "
+                           "client_secret=, scope= and client_auth= go with "
+                           "auth=oauth", &value[1]);
         return NGX_CONF_ERROR;
     }
 
@@ -497,6 +701,12 @@ ngx_http_agentcore_mcp_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     *ps = s;
 
     return NGX_CONF_OK;
+
+mixed:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "\"agentcore_mcp off\" and servers at one level");
+    return NGX_CONF_ERROR;
 }
 
 
@@ -509,6 +719,8 @@ ngx_http_agentcore_mcp_server_cleanup(void *data)
     json_decref(s->pending);
     s->tools = NULL;
     s->pending = NULL;
+
+    ngx_http_agentcore_mcp_token_drop(s);
 }
 
 
@@ -518,6 +730,11 @@ ngx_http_agentcore_mcp_merge(ngx_http_agentcore_loc_conf_t *prev,
 {
     if (conf->mcp_servers == NULL) {
         conf->mcp_servers = prev->mcp_servers;
+    }
+
+    if (conf->mcp_servers && conf->mcp_servers->nelts == 0) {
+        /* agentcore_mcp off, here or above: no servers */
+        conf->mcp_servers = NULL;
     }
 }
 
@@ -557,6 +774,7 @@ ngx_http_agentcore_mcp_inv(ngx_http_agentcore_ctx_t *ctx)
 
     inv->ctx = ctx;
     ngx_queue_init(&inv->reqs);
+    ngx_queue_init(&inv->deferred);
 
     for (i = 0; i < n; i++) {
         inv->waiters[i].inv = inv;
@@ -586,10 +804,11 @@ ngx_http_agentcore_mcp_inv_cleanup(void *data)
 {
     ngx_http_agentcore_mcp_inv_t *inv = data;
 
-    ngx_queue_t                       *q;
-    ngx_uint_t                         i;
-    ngx_http_agentcore_mcp_server_t  **ps, *s;
-    ngx_http_agentcore_mcp_waiter_t   *w;
+    ngx_queue_t                        *q;
+    ngx_uint_t                          i;
+    ngx_http_agentcore_mcp_server_t   **ps, *s;
+    ngx_http_agentcore_mcp_waiter_t    *w;
+    ngx_http_agentcore_mcp_deferred_t  *d;
 
     ps = inv->ctx->conf->mcp_servers->elts;
 
@@ -601,6 +820,45 @@ ngx_http_agentcore_mcp_inv_cleanup(void *data)
     {
         ngx_http_agentcore_mcp_req_loud(
             ngx_queue_data(q, ngx_http_agentcore_mcp_req_t, queue));
+    }
+
+    /* its requests waiting for a token wait no more */
+
+    for (q = ngx_queue_head(&inv->deferred);
+         q != ngx_queue_sentinel(&inv->deferred);
+         q = ngx_queue_next(q))
+    {
+        d = ngx_queue_data(q, ngx_http_agentcore_mcp_deferred_t, link);
+
+        if (d->queue.next) {
+            ngx_queue_remove(&d->queue);
+            d->queue.next = NULL;
+        }
+
+        if (d->ev.posted) {
+            ngx_delete_posted_event(&d->ev);
+        }
+    }
+
+    for (i = 0; i < inv->ctx->conf->mcp_servers->nelts; i++) {
+        s = ps[i];
+
+        if (s->fetching != inv) {
+            continue;
+        }
+
+        /* its token fetch ends with it: a waiting request fetches again */
+
+        s->fetching = NULL;
+
+        if (!ngx_queue_empty(&s->deferred)) {
+            q = ngx_queue_head(&s->deferred);
+            ngx_queue_remove(q);
+            q->next = NULL;
+
+            d = ngx_queue_data(q, ngx_http_agentcore_mcp_deferred_t, queue);
+            ngx_post_event(&d->ev, &ngx_posted_events);
+        }
     }
 
     for (i = 0; i < inv->ctx->conf->mcp_servers->nelts; i++) {
@@ -677,7 +935,8 @@ ngx_http_agentcore_mcp_prepare(ngx_http_agentcore_ctx_t *ctx,
     ngx_http_agentcore_mcp_inv_t      *inv;
     ngx_http_agentcore_mcp_server_t  **ps, *s;
 
-    if (ctx->conf->mcp_servers == NULL) {
+    if (ctx->conf->mcp_servers == NULL || ctx->conf->mcp_servers->nelts == 0)
+    {
         return NGX_OK;
     }
 
@@ -1013,15 +1272,98 @@ ngx_http_agentcore_mcp_send(ngx_http_agentcore_mcp_inv_t *inv,
     ngx_http_agentcore_mcp_server_t *s, ngx_uint_t kind, json_t *params,
     ngx_http_agentcore_tool_call_t *call, ngx_uint_t retried)
 {
-    char                          *json;
-    size_t                         len;
-    json_t                        *p;
+    char                *json;
+    long                 id;
+    size_t               len;
+    json_t              *p;
+    ngx_str_t            body;
+    ngx_http_request_t  *r;
+
+    r = inv->ctx->request;
+
+    id = (kind == NGX_HTTP_AGENTCORE_MCP_INITIALIZED) ? -1 : s->next_id++;
+
+    switch (kind) {
+
+    case NGX_HTTP_AGENTCORE_MCP_INIT:
+        p = json_pack("{s:s, s:{}, s:{s:s, s:s}}",
+                      "protocolVersion", AC_MCP_PROTOCOL_VERSION,
+                      "capabilities",
+                      "clientInfo", "name", "ngx_http_agentcore_module",
+                      "version", "1");
+        json = p ? ac_mcp_request(id, "initialize", p, &len) : NULL;
+        json_decref(p);
+        break;
+
+    case NGX_HTTP_AGENTCORE_MCP_INITIALIZED:
+        json = ac_mcp_request(-1, "notifications/initialized", NULL, &len);
+        break;
+
+    case NGX_HTTP_AGENTCORE_MCP_LIST:
+        json = ac_mcp_request(id, "tools/list", params, &len);
+        break;
+
+    default: /* NGX_HTTP_AGENTCORE_MCP_CALL */
+        json = ac_mcp_request(id, "tools/call", params, &len);
+        break;
+    }
+
+    if (json == NULL) {
+        return NGX_ERROR;
+    }
+
+    body.len = len;
+    body.data = ngx_pnalloc(r->pool, len);
+    if (body.data == NULL) {
+        free(json);
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(body.data, json, len);
+    free(json);
+
+    return ngx_http_agentcore_mcp_post(inv, s, kind, id, &body, call,
+                                       retried ? NGX_HTTP_AGENTCORE_MCP_RETRIED
+                                               : 0);
+}
+
+
+/*
+ * The request body as a subrequest, signed or with its token; with
+ * auth=oauth and no token yet, deferred until there is one
+ */
+
+static ngx_int_t
+ngx_http_agentcore_mcp_post(ngx_http_agentcore_mcp_inv_t *inv,
+    ngx_http_agentcore_mcp_server_t *s, ngx_uint_t kind, long id,
+    ngx_str_t *body, ngx_http_agentcore_tool_call_t *call, ngx_uint_t flags)
+{
     ngx_buf_t                     *b;
+    ngx_str_t                     *uri;
     ngx_http_request_t            *r, *sr;
     ngx_http_post_subrequest_t    *ps;
     ngx_http_agentcore_mcp_req_t  *req;
 
     r = inv->ctx->request;
+
+    if (s->auth == NGX_HTTP_AGENTCORE_MCP_AUTH_OAUTH
+        && kind != NGX_HTTP_AGENTCORE_MCP_TOKEN)
+    {
+        if (s->oauth && s->oauth_expires
+            && (ngx_msec_int_t) (s->oauth_until - ngx_current_msec) <= 0)
+        {
+            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                          "agentcore mcp \"%V\": the OAuth token expires, "
+                          "fetching another", &s->name);
+
+            ngx_http_agentcore_mcp_token_drop(s);
+        }
+
+        if (s->oauth == NULL) {
+            return ngx_http_agentcore_mcp_defer(inv, s, kind, id, body, call,
+                                                flags);
+        }
+    }
 
     req = ngx_pcalloc(r->pool, sizeof(ngx_http_agentcore_mcp_req_t));
     if (req == NULL) {
@@ -1032,65 +1374,61 @@ ngx_http_agentcore_mcp_send(ngx_http_agentcore_mcp_inv_t *inv,
     req->server = s;
     req->kind = kind;
     req->call = call;
-    req->retried = retried;
-    req->id = (kind == NGX_HTTP_AGENTCORE_MCP_INITIALIZED) ? -1
-                                                           : s->next_id++;
+    req->id = id;
+    req->body = *body;
+    req->retried = (flags & NGX_HTTP_AGENTCORE_MCP_RETRIED) ? 1 : 0;
+    req->reauthed = (flags & NGX_HTTP_AGENTCORE_MCP_REAUTHED) ? 1 : 0;
 
     req->capture.tool = &s->pseudo;
     req->capture.request = r;
     req->capture.pool = r->pool;
     req->capture.invocation = inv->ctx;
 
-    switch (kind) {
-
-    case NGX_HTTP_AGENTCORE_MCP_INIT:
-        p = json_pack("{s:s, s:{}, s:{s:s, s:s}}",
-                      "protocolVersion", AC_MCP_PROTOCOL_VERSION,
-                      "capabilities",
-                      "clientInfo", "name", "ngx_http_agentcore_module",
-                      "version", "1");
-        json = p ? ac_mcp_request(req->id, "initialize", p, &len) : NULL;
-        json_decref(p);
-        break;
-
-    case NGX_HTTP_AGENTCORE_MCP_INITIALIZED:
-        json = ac_mcp_request(-1, "notifications/initialized", NULL, &len);
-        break;
-
-    case NGX_HTTP_AGENTCORE_MCP_LIST:
-        json = ac_mcp_request(req->id, "tools/list", params, &len);
-        break;
-
-    default: /* NGX_HTTP_AGENTCORE_MCP_CALL */
-        json = ac_mcp_request(req->id, "tools/call", params, &len);
-        break;
-    }
-
-    if (json == NULL) {
-        return NGX_ERROR;
-    }
-
-    b = ngx_create_temp_buf(r->pool, len);
+    b = ngx_calloc_buf(r->pool);
     if (b == NULL) {
-        free(json);
         return NGX_ERROR;
     }
 
-    b->last = ngx_cpymem(b->last, json, len);
+    b->pos = body->data;
+    b->last = body->data + body->len;
+    b->start = b->pos;
+    b->end = b->last;
+    b->memory = 1;
     b->last_buf = 1;
     b->last_in_chain = 1;
-    free(json);
 
-    if (s->auth == NGX_HTTP_AGENTCORE_MCP_AUTH_SIGV4
-        && ngx_http_agentcore_mcp_sign(req, b->pos, len) != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
+    uri = &s->uri;
 
-    if (s->auth == NGX_HTTP_AGENTCORE_MCP_AUTH_BEARER
-        && ngx_http_agentcore_mcp_bearer(req) != NGX_OK)
-    {
-        return NGX_ERROR;
+    switch (s->auth) {
+
+    case NGX_HTTP_AGENTCORE_MCP_AUTH_SIGV4:
+        if (ngx_http_agentcore_mcp_sign(req, b->pos, body->len) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        break;
+
+    case NGX_HTTP_AGENTCORE_MCP_AUTH_BEARER:
+        if (ngx_http_agentcore_mcp_bearer(req) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        break;
+
+    case NGX_HTTP_AGENTCORE_MCP_AUTH_OAUTH:
+        if (kind == NGX_HTTP_AGENTCORE_MCP_TOKEN) {
+            /* the client's Basic credentials, if any: set by the caller */
+            uri = &s->token_uri;
+            break;
+        }
+
+        req->authorization.data = s->oauth;
+        req->authorization.len = s->oauth_len;
+        req->generation = s->oauth_generation;
+        break;
+
+    default: /* NGX_HTTP_AGENTCORE_MCP_AUTH_NONE */
+        break;
     }
 
     ps = ngx_palloc(r->pool, sizeof(ngx_http_post_subrequest_t));
@@ -1101,8 +1439,7 @@ ngx_http_agentcore_mcp_send(ngx_http_agentcore_mcp_inv_t *inv,
     ps->handler = ngx_http_agentcore_mcp_done;
     ps->data = req;
 
-    sr = ngx_http_agentcore_post_subrequest(r, &s->uri, NULL, b, ps,
-                                            inv->ctx);
+    sr = ngx_http_agentcore_post_subrequest(r, uri, NULL, b, ps, inv->ctx);
     if (sr == NULL) {
         return NGX_ERROR;
     }
@@ -1184,13 +1521,24 @@ ngx_http_agentcore_mcp_headers(ngx_http_request_t *r, ngx_http_request_t *sr,
     }
 #endif
 
-    ngx_str_set(&v, "application/json");
+    if (kind == NGX_HTTP_AGENTCORE_MCP_TOKEN) {
+        /* RFC 6749 4.4.2 */
+        ngx_str_set(&v, "application/x-www-form-urlencoded");
+
+    } else {
+        ngx_str_set(&v, "application/json");
+    }
 
     if (ngx_http_agentcore_mcp_push(r, sr, "Content-Type", "content-type",
                                     &v)
         != NGX_OK)
     {
         return NGX_ERROR;
+    }
+
+    if (kind == NGX_HTTP_AGENTCORE_MCP_TOKEN) {
+        ngx_str_set(&v, "application/json");
+        return ngx_http_agentcore_mcp_push(r, sr, "Accept", "accept", &v);
     }
 
     ngx_str_set(&v, "application/json, text/event-stream");
@@ -1257,6 +1605,8 @@ ngx_http_agentcore_mcp_done(ngx_http_request_t *sr, void *data, ngx_int_t rc)
 {
     ngx_http_agentcore_mcp_req_t *req = data;
 
+    ngx_http_agentcore_mcp_server_t  *s;
+
     if (rc == NGX_AGAIN || req->finished) {
         return rc;
     }
@@ -1264,6 +1614,42 @@ ngx_http_agentcore_mcp_done(ngx_http_request_t *sr, void *data, ngx_int_t rc)
     req->finished = 1;
     ngx_http_agentcore_mcp_req_loud(req);
     ngx_queue_remove(&req->queue);
+
+    s = req->server;
+
+    if (req->kind == NGX_HTTP_AGENTCORE_MCP_TOKEN) {
+        ngx_http_agentcore_mcp_tokened(req, sr, rc);
+        goto done;
+    }
+
+    if (s->auth == NGX_HTTP_AGENTCORE_MCP_AUTH_OAUTH
+        && req->capture.status == NGX_HTTP_UNAUTHORIZED
+        && !req->reauthed
+        && (req->call == NULL || !req->call->done))
+    {
+        /* the token was refused (revoked, expired early): another, once */
+
+        ngx_log_error(NGX_LOG_INFO, sr->connection->log, 0,
+                      "agentcore mcp \"%V\": the server refused the OAuth "
+                      "token (401), fetching another", &s->name);
+
+        if (req->generation == s->oauth_generation) {
+            ngx_http_agentcore_mcp_token_drop(s);
+        }
+
+        if (ngx_http_agentcore_mcp_post(req->inv, s, req->kind, req->id,
+                                        &req->body, req->call,
+                                        NGX_HTTP_AGENTCORE_MCP_REAUTHED
+                                        | (req->retried
+                                           ? NGX_HTTP_AGENTCORE_MCP_RETRIED
+                                           : 0))
+            == NGX_OK)
+        {
+            goto done;
+        }
+
+        /* no memory: the 401 is the outcome */
+    }
 
     if (req->kind == NGX_HTTP_AGENTCORE_MCP_CALL
         || req->call != NULL)
@@ -1273,6 +1659,8 @@ ngx_http_agentcore_mcp_done(ngx_http_request_t *sr, void *data, ngx_int_t rc)
     } else {
         ngx_http_agentcore_mcp_listed(req, sr, rc);
     }
+
+done:
 
     if (sr->connection->error) {
         return rc;
@@ -1496,6 +1884,14 @@ failed:
 
     json_decref(result);
 
+    ngx_http_agentcore_mcp_list_failed(s, log, err);
+}
+
+
+static void
+ngx_http_agentcore_mcp_list_failed(ngx_http_agentcore_mcp_server_t *s,
+    ngx_log_t *log, const char *err)
+{
     ngx_log_error(NGX_LOG_ERR, log, 0,
                   "agentcore mcp \"%V\": the tools cannot be listed, the "
                   "invocation goes on without them: %s", &s->name, err);
@@ -1585,8 +1981,9 @@ ngx_http_agentcore_mcp_called(ngx_http_agentcore_mcp_req_t *req,
     int                               is_error, prc;
     char                              err[512], *text;
     size_t                            len;
-    json_t                           *result, *params, *v;
+    json_t                           *result, *params, *v, *blocks;
     ngx_str_t                         t;
+    ngx_pool_cleanup_t               *cln;
     ngx_http_agentcore_mcp_server_t  *s;
     ngx_http_agentcore_tool_call_t   *call;
 
@@ -1682,6 +2079,14 @@ ngx_http_agentcore_mcp_called(ngx_http_agentcore_mcp_req_t *req,
     }
 
     text = ac_mcp_call_text(result, &is_error, &len);
+
+    blocks = NULL;
+
+    if (text && ac_mcp_call_content(result, &blocks) != 0) {
+        free(text);
+        text = NULL;
+    }
+
     json_decref(result);
 
     if (text == NULL) {
@@ -1690,12 +2095,62 @@ ngx_http_agentcore_mcp_called(ngx_http_agentcore_mcp_req_t *req,
         return;
     }
 
+    if (blocks && !call->abandoned) {
+        /* the toolResult's content (ngx_http_agentcore_mcp_result) */
+
+        cln = ngx_pool_cleanup_add(call->pool, 0);
+        if (cln == NULL) {
+            json_decref(blocks);
+            free(text);
+            ngx_http_agentcore_mcp_call_error(req, "no memory");
+            return;
+        }
+
+        cln->handler = ngx_http_agentcore_mcp_blocks_cleanup;
+        cln->data = blocks;
+        call->data = blocks;
+
+    } else {
+        json_decref(blocks);
+    }
+
     t.data = (u_char *) text;
     t.len = len;
 
     ngx_http_agentcore_tool_done(call, is_error ? NGX_ERROR : NGX_OK, &t);
 
     free(text);
+}
+
+
+static void
+ngx_http_agentcore_mcp_blocks_cleanup(void *data)
+{
+    json_decref(data);
+}
+
+
+/*
+ * The toolResult of a call of an MCP tool whose result is more than
+ * text (ac_mcp_call_content: structured content, images, JSON
+ * resources), or NULL: the result's text says it all.
+ */
+
+json_t *
+ngx_http_agentcore_mcp_result(ngx_http_agentcore_tool_call_t *call)
+{
+    if (call->tool == NULL
+        || call->tool->handler != ngx_http_agentcore_mcp_call_tool
+        || call->data == NULL || !call->done)
+    {
+        return NULL;
+    }
+
+    return json_pack("{s:{s:s%, s:O, s:s}}", "toolResult",
+                     "toolUseId", call->tool_use_id.data,
+                     call->tool_use_id.len,
+                     "content", (json_t *) call->data,
+                     "status", call->error ? "error" : "success");
 }
 
 
@@ -2146,6 +2601,22 @@ static char *
 ngx_http_agentcore_mcp_bearer_conf(ngx_conf_t *cf,
     ngx_http_agentcore_mcp_server_t *s, ngx_str_t *value)
 {
+    return ngx_http_agentcore_mcp_secret_conf(cf, s, value, &s->bearer,
+                                              &s->token, "Bearer ");
+}
+
+
+/*
+ * A secret given as a value with variables (*cv), or as a FILE whose
+ * contents (white space around them dropped) go to *str after prefix
+ */
+
+static char *
+ngx_http_agentcore_mcp_secret_conf(ngx_conf_t *cf,
+    ngx_http_agentcore_mcp_server_t *s, ngx_str_t *value,
+    ngx_http_complex_value_t **cv, ngx_str_t *str, const char *prefix)
+{
+    size_t                             plen;
     u_char                            *p, *last;
     ssize_t                            n;
     ngx_fd_t                           fd;
@@ -2155,8 +2626,8 @@ ngx_http_agentcore_mcp_bearer_conf(ngx_conf_t *cf,
     u_char                             buf[4096];
 
     if (ngx_http_script_variables_count(value)) {
-        s->bearer = ngx_palloc(cf->pool, sizeof(ngx_http_complex_value_t));
-        if (s->bearer == NULL) {
+        *cv = ngx_palloc(cf->pool, sizeof(ngx_http_complex_value_t));
+        if (*cv == NULL) {
             return NGX_CONF_ERROR;
         }
 
@@ -2164,7 +2635,7 @@ ngx_http_agentcore_mcp_bearer_conf(ngx_conf_t *cf,
 
         ccv.cf = cf;
         ccv.value = value;
-        ccv.complex_value = s->bearer;
+        ccv.complex_value = *cv;
 
         if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
             return NGX_CONF_ERROR;
@@ -2212,20 +2683,23 @@ ngx_http_agentcore_mcp_bearer_conf(ngx_conf_t *cf,
 
     if (n < 0 || p == last) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "agentcore_mcp \"%V\": the token file \"%V\" is "
+                           "agentcore_mcp \"%V\": the %s file \"%V\" is "
                            "empty, unreadable or not under 4 KB", &s->name,
-                           &name);
+                           prefix ? "token" : "secret", &name);
         ngx_explicit_memzero(buf, sizeof(buf));
         return NGX_CONF_ERROR;
     }
 
-    s->token.len = sizeof("Bearer ") - 1 + (last - p);
-    s->token.data = ngx_pnalloc(cf->pool, s->token.len);
-    if (s->token.data == NULL) {
+    plen = prefix ? ngx_strlen(prefix) : 0;
+
+    str->len = plen + (last - p);
+    str->data = ngx_pnalloc(cf->pool, str->len);
+    if (str->data == NULL) {
+        ngx_explicit_memzero(buf, sizeof(buf));
         return NGX_CONF_ERROR;
     }
 
-    ngx_memcpy(ngx_cpymem(s->token.data, "Bearer ", sizeof("Bearer ") - 1),
+    ngx_memcpy(prefix ? ngx_cpymem(str->data, prefix, plen) : str->data,
                p, last - p);
     ngx_explicit_memzero(buf, sizeof(buf));
 
@@ -2276,4 +2750,370 @@ ngx_http_agentcore_mcp_bearer(ngx_http_agentcore_mcp_req_t *req)
     ngx_memcpy(p, v.data, v.len);
 
     return NGX_OK;
+}
+
+
+/*
+ * auth=oauth: a request that needs the token waits for it; the first
+ * one of the worker fetches it (the other invocations' requests wait for
+ * the same token)
+ */
+
+static ngx_int_t
+ngx_http_agentcore_mcp_defer(ngx_http_agentcore_mcp_inv_t *inv,
+    ngx_http_agentcore_mcp_server_t *s, ngx_uint_t kind, long id,
+    ngx_str_t *body, ngx_http_agentcore_tool_call_t *call, ngx_uint_t flags)
+{
+    ngx_http_request_t                 *r;
+    ngx_http_agentcore_mcp_deferred_t  *d;
+
+    r = inv->ctx->request;
+
+    d = ngx_pcalloc(r->pool, sizeof(ngx_http_agentcore_mcp_deferred_t));
+    if (d == NULL) {
+        return NGX_ERROR;
+    }
+
+    d->inv = inv;
+    d->server = s;
+    d->kind = kind;
+    d->id = id;
+    d->body = *body;
+    d->call = call;
+    d->flags = flags;
+    d->ev.handler = ngx_http_agentcore_mcp_deferred_wake;
+    d->ev.data = d;
+    d->ev.log = r->connection->log;
+
+    if (s->fetching == NULL
+        && ngx_http_agentcore_mcp_token_fetch(inv, s) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    ngx_queue_insert_tail(&s->deferred, &d->queue);
+    ngx_queue_insert_tail(&inv->deferred, &d->link);
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "agentcore mcp \"%V\": request %ui waits for the OAuth "
+                   "token", &s->name, kind);
+
+    return NGX_OK;
+}
+
+
+/* the token is there, or not: a waiting request goes on in its invocation */
+
+static void
+ngx_http_agentcore_mcp_deferred_wake(ngx_event_t *ev)
+{
+    ngx_http_agentcore_mcp_deferred_t *d = ev->data;
+
+    u_char                           *p;
+    ngx_str_t                         text;
+    ngx_connection_t                 *c;
+    ngx_http_request_t               *r;
+    ngx_http_agentcore_mcp_server_t  *s;
+    u_char                            buf[400];
+
+    s = d->server;
+    r = d->inv->ctx->request;
+    c = r->connection;
+
+    ngx_http_set_log_request(c->log, r);
+
+    if (!d->failed) {
+        if (ngx_http_agentcore_mcp_post(d->inv, s, d->kind, d->id, &d->body,
+                                        d->call, d->flags)
+            == NGX_OK)
+        {
+            goto done;
+        }
+
+        ngx_cpystrn(d->err, (u_char *) "no memory", sizeof(d->err));
+    }
+
+    if (d->call) {
+        if (!d->call->done) {
+            p = ngx_slprintf(buf, buf + sizeof(buf), "Error: MCP server "
+                             "\"%V\": no OAuth token: %s", &s->name, d->err);
+            text.data = buf;
+            text.len = p - buf;
+
+            ngx_http_agentcore_tool_done(d->call, NGX_ERROR, &text);
+        }
+
+    } else if (s->listing == d->inv) {
+        p = ngx_slprintf(buf, buf + sizeof(buf) - 1, "no OAuth token: %s",
+                         d->err);
+        *p = '\0';
+
+        ngx_http_agentcore_mcp_list_failed(s, c->log, (char *) buf);
+    }
+
+done:
+
+    ngx_http_run_posted_requests(c);
+}
+
+
+/*
+ * POST grant_type=client_credentials to token_uri (RFC 6749 4.4), the
+ * client authenticated by HTTP Basic (client_secret_basic, the default)
+ * or in the body (client_auth=post)
+ */
+
+static ngx_int_t
+ngx_http_agentcore_mcp_token_fetch(ngx_http_agentcore_mcp_inv_t *inv,
+    ngx_http_agentcore_mcp_server_t *s)
+{
+    u_char                        *p;
+    size_t                         len, elen;
+    ngx_int_t                      rc;
+    ngx_str_t                      body, secret, basic, plain, enc;
+    ngx_http_request_t            *r;
+    ngx_http_agentcore_mcp_req_t  *req;
+
+    r = inv->ctx->request;
+
+    if (s->secret_cv) {
+        /* the script engine logs the values it reads at debug level */
+
+        ngx_http_agentcore_log_pause(inv->ctx);
+        rc = ngx_http_complex_value(r, s->secret_cv, &secret);
+        ngx_http_agentcore_log_resume(inv->ctx);
+
+        if (rc != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+    } else {
+        secret = s->secret;
+    }
+
+    elen = ac_mcp_form_encode((char *) secret.data, secret.len, NULL);
+
+    len = sizeof("grant_type=client_credentials") - 1
+          + (s->scope.len ? sizeof("&scope=") - 1 + s->scope.len : 0)
+          + (s->client_post ? sizeof("&client_id=&client_secret=") - 1
+                              + s->client_id.len + elen
+                            : 0);
+
+    body.data = ngx_pnalloc(r->pool, len);
+    if (body.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_cpymem(body.data, "grant_type=client_credentials",
+                   sizeof("grant_type=client_credentials") - 1);
+
+    if (s->scope.len) {
+        p = ngx_cpymem(p, "&scope=", sizeof("&scope=") - 1);
+        p = ngx_cpymem(p, s->scope.data, s->scope.len);
+    }
+
+    ngx_str_null(&basic);
+
+    if (s->client_post) {
+        p = ngx_cpymem(p, "&client_id=", sizeof("&client_id=") - 1);
+        p = ngx_cpymem(p, s->client_id.data, s->client_id.len);
+        p = ngx_cpymem(p, "&client_secret=", sizeof("&client_secret=") - 1);
+        p += ac_mcp_form_encode((char *) secret.data, secret.len, (char *) p);
+
+    } else {
+        /* RFC 6749 2.3.1: the id and secret form-encoded, then base64 */
+
+        plain.len = s->client_id.len + 1 + elen;
+        plain.data = ngx_pnalloc(r->pool, plain.len);
+        basic.len = sizeof("Basic ") - 1 + ngx_base64_encoded_length(plain.len);
+        basic.data = ngx_pnalloc(r->pool, basic.len);
+
+        if (plain.data == NULL || basic.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        p = ngx_cpymem(plain.data, s->client_id.data, s->client_id.len);
+        *p++ = ':';
+        (void) ac_mcp_form_encode((char *) secret.data, secret.len,
+                                  (char *) p);
+
+        enc.data = ngx_cpymem(basic.data, "Basic ", sizeof("Basic ") - 1);
+        ngx_encode_base64(&enc, &plain);
+        basic.len = sizeof("Basic ") - 1 + enc.len;
+
+        ngx_explicit_memzero(plain.data, plain.len);
+    }
+
+    body.len = len;
+
+    if (ngx_http_agentcore_mcp_post(inv, s, NGX_HTTP_AGENTCORE_MCP_TOKEN, 0,
+                                    &body, NULL, 0)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    req = ngx_queue_data(ngx_queue_last(&inv->reqs),
+                         ngx_http_agentcore_mcp_req_t, queue);
+
+    if (basic.len) {
+        req->authorization = basic;
+
+        if (ngx_http_agentcore_mcp_push(r, req->capture.sr, "Authorization",
+                                        "authorization", &basic)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    s->fetching = inv;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "agentcore mcp \"%V\": fetching an OAuth token",
+                   &s->name);
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_agentcore_mcp_tokened(ngx_http_agentcore_mcp_req_t *req,
+    ngx_http_request_t *sr, ngx_int_t rc)
+{
+    char                             *token, err[256];
+    long                              expires_in;
+    size_t                            len;
+    ngx_buf_t                        *b;
+    ngx_uint_t                        status;
+    ngx_http_agentcore_mcp_server_t  *s;
+
+    s = req->server;
+    b = req->capture.body;
+
+    /* what held the client's secret is of no more use */
+
+    ngx_explicit_memzero(req->body.data, req->body.len);
+
+    if (req->authorization.len) {
+        ngx_explicit_memzero(req->authorization.data,
+                             req->authorization.len);
+    }
+
+    if (s->fetching != req->inv) {
+        /* given up with its invocation: another fetch is on its way */
+        goto done;
+    }
+
+    s->fetching = NULL;
+
+    status = req->capture.status;
+
+    if (req->capture.too_big) {
+        ngx_cpystrn((u_char *) err, (u_char *) "the token endpoint's answer "
+                    "is larger than agentcore_tool_max_size", sizeof(err));
+        goto failed;
+    }
+
+    if (status == 0 || rc == NGX_ERROR) {
+        status = (rc >= 100) ? (ngx_uint_t) rc : 502;
+    }
+
+    if (ac_mcp_token_response(status, b ? (char *) b->pos : "",
+                              b ? (size_t) (b->last - b->pos) : 0,
+                              &token, &expires_in, err, sizeof(err))
+        != 0)
+    {
+        goto failed;
+    }
+
+    len = ngx_strlen(token);
+
+    ngx_http_agentcore_mcp_token_drop(s);
+
+    s->oauth = ngx_alloc(sizeof("Bearer ") - 1 + len, sr->connection->log);
+
+    if (s->oauth == NULL) {
+        ngx_explicit_memzero(token, len);
+        free(token);
+        ngx_cpystrn((u_char *) err, (u_char *) "no memory", sizeof(err));
+        goto failed;
+    }
+
+    ngx_memcpy(ngx_cpymem(s->oauth, "Bearer ", sizeof("Bearer ") - 1),
+               token, len);
+    s->oauth_len = sizeof("Bearer ") - 1 + len;
+    s->oauth_generation++;
+
+    ngx_explicit_memzero(token, len);
+    free(token);
+
+    /* used until a tenth of its life is left, at most a minute */
+
+    s->oauth_expires = (expires_in > 0);
+
+    if (s->oauth_expires) {
+        s->oauth_until = ngx_current_msec + (ngx_msec_t) expires_in * 1000
+                         - ngx_min((ngx_msec_t) expires_in * 100, 60000);
+    }
+
+    ngx_log_error(NGX_LOG_INFO, sr->connection->log, 0,
+                  "agentcore mcp \"%V\": an OAuth token (expires in %l s)",
+                  &s->name, expires_in);
+
+    ngx_http_agentcore_mcp_token_settle(s, NULL);
+
+    goto done;
+
+failed:
+
+    ngx_log_error(NGX_LOG_ERR, sr->connection->log, 0,
+                  "agentcore mcp \"%V\": no OAuth token: %s", &s->name, err);
+
+    ngx_http_agentcore_mcp_token_settle(s, err);
+
+done:
+
+    if (b) {
+        /* the token */
+        ngx_explicit_memzero(b->pos, b->last - b->pos);
+    }
+}
+
+
+/* every request waiting for the token goes on, or fails with err */
+
+static void
+ngx_http_agentcore_mcp_token_settle(ngx_http_agentcore_mcp_server_t *s,
+    const char *err)
+{
+    ngx_queue_t                        *q;
+    ngx_http_agentcore_mcp_deferred_t  *d;
+
+    while (!ngx_queue_empty(&s->deferred)) {
+        q = ngx_queue_head(&s->deferred);
+        ngx_queue_remove(q);
+        q->next = NULL;
+
+        d = ngx_queue_data(q, ngx_http_agentcore_mcp_deferred_t, queue);
+
+        if (err) {
+            d->failed = 1;
+            ngx_cpystrn(d->err, (u_char *) err, sizeof(d->err));
+        }
+
+        ngx_post_event(&d->ev, &ngx_posted_events);
+    }
+}
+
+
+static void
+ngx_http_agentcore_mcp_token_drop(ngx_http_agentcore_mcp_server_t *s)
+{
+    if (s->oauth) {
+        ngx_explicit_memzero(s->oauth, s->oauth_len);
+        ngx_free(s->oauth);
+        s->oauth = NULL;
+        s->oauth_len = 0;
+    }
 }

@@ -6,11 +6,14 @@
  */
 
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "ngx_http_agentcore_mcp_proto.h"
+#include "ngx_http_agentcore_content.h"
 
 
 static int ac_mcp_append(char **buf, size_t *len, size_t *cap, size_t max,
@@ -20,6 +23,25 @@ static void ac_mcp_sse_dispatch(ac_mcp_sse_t *d);
 static int ac_mcp_is_response(json_t *msg, long id);
 static json_t *ac_mcp_find(json_t *msg, long id);
 static int ac_mcp_list_changed(json_t *msg);
+static int ac_mcp_block(json_t *out, json_t *block, json_t *sc);
+static int ac_mcp_says(json_t *text, json_t *sc);
+static int ac_mcp_resource(json_t *out, json_t *res);
+static int ac_mcp_image(json_t *out, const char *format, json_t *data,
+    const char *what);
+static int ac_mcp_text(json_t *out, const char *mime, const char *p,
+    size_t n);
+static int ac_mcp_note(json_t *out, const char *fmt, ...);
+static const char *ac_mcp_image_format(const char *mime);
+static int ac_mcp_mime_is(const char *mime, const char *type);
+static int ac_mcp_json_mime(const char *mime);
+static int ac_mcp_text_mime(const char *mime);
+
+
+/* MCP's image types and Bedrock's formats (as Strands maps them) */
+static const char *const  ac_mcp_image_types[] = {
+    "image/png", "png", "image/jpeg", "jpeg", "image/jpg", "jpeg",
+    "image/gif", "gif", "image/webp", "webp", NULL
+};
 
 
 char *
@@ -711,4 +733,528 @@ ac_mcp_call_text(json_t *result, int *is_error, size_t *len)
     }
 
     return out;
+}
+
+
+int
+ac_mcp_call_content(json_t *result, json_t **blocks)
+{
+    int          plain;
+    size_t       i;
+    json_t      *out, *content, *block, *sc;
+    const char  *type;
+
+    *blocks = NULL;
+
+    if (!json_is_object(result)) {
+        return -1;
+    }
+
+    content = json_object_get(result, "content");
+    sc = json_object_get(result, "structuredContent");
+
+    if (!json_is_object(sc)) {
+        /* not structured content (ac_mcp_call_text gives it as text) */
+        sc = NULL;
+    }
+
+    /* text only: one text, as ac_mcp_call_text() gives it */
+
+    plain = (sc == NULL);
+
+    json_array_foreach(content, i, block) {
+        type = json_string_value(json_object_get(block, "type"));
+
+        if (type == NULL || strcmp(type, "text") != 0
+            || !json_is_string(json_object_get(block, "text")))
+        {
+            plain = 0;
+            break;
+        }
+    }
+
+    if (plain) {
+        return 0;
+    }
+
+    out = json_array();
+    if (out == NULL) {
+        return -1;
+    }
+
+    json_array_foreach(content, i, block) {
+        if (ac_mcp_block(out, block, sc) != 0) {
+            json_decref(out);
+            return -1;
+        }
+    }
+
+    if (sc && json_array_append_new(out, json_pack("{s:O}", "json", sc))
+              != 0)
+    {
+        json_decref(out);
+        return -1;
+    }
+
+    *blocks = out;
+
+    return 0;
+}
+
+
+/* one content item of a result, appended to out as Bedrock blocks */
+
+static int
+ac_mcp_block(json_t *out, json_t *block, json_t *sc)
+{
+    int          rc;
+    char        *s;
+    json_t      *text;
+    const char  *type, *mime, *format;
+
+    type = json_string_value(json_object_get(block, "type"));
+    text = json_object_get(block, "text");
+    mime = json_string_value(json_object_get(block, "mimeType"));
+
+    if (type && strcmp(type, "text") == 0 && json_is_string(text)) {
+
+        if (sc && ac_mcp_says(text, sc)) {
+            /* the json block says it */
+            return 0;
+        }
+
+        return json_array_append_new(out, json_pack("{s:O}", "text", text));
+    }
+
+    if (type && strcmp(type, "image") == 0) {
+        format = ac_mcp_image_format(mime);
+
+        if (format == NULL) {
+            return ac_mcp_note(out, "[an image of type %s, left out: "
+                               "Bedrock takes png, jpeg, gif and webp]",
+                               mime ? mime : "(none)");
+        }
+
+        return ac_mcp_image(out, format, json_object_get(block, "data"),
+                            "an image");
+    }
+
+    if (type && strcmp(type, "audio") == 0) {
+        return ac_mcp_note(out, "[audio of type %s, left out: Bedrock takes "
+                           "no audio in a tool result]",
+                           mime ? mime : "(none)");
+    }
+
+    if (type && strcmp(type, "resource") == 0
+        && json_is_object(json_object_get(block, "resource")))
+    {
+        return ac_mcp_resource(out, json_object_get(block, "resource"));
+    }
+
+    /* resource_link, and what a later specification adds: as JSON text */
+
+    s = json_dumps(block, JSON_COMPACT | JSON_PRESERVE_ORDER
+                          | JSON_ENCODE_ANY);
+    if (s == NULL) {
+        return -1;
+    }
+
+    rc = json_array_append_new(out, json_pack("{s:s}", "text", s));
+    free(s);
+
+    return rc;
+}
+
+
+/*
+ * A text item that says what structuredContent says: its serialization
+ * (the copy the specification asks of servers for older clients), or,
+ * for structuredContent of one member, that member's value (the Python
+ * SDK gives a tool's plain return value as {"result": value} and as
+ * text)
+ */
+
+static int
+ac_mcp_says(json_t *text, json_t *sc)
+{
+    int          rc;
+    json_t      *v, *one;
+    const char  *key;
+
+    v = json_loadb(json_string_value(text), json_string_length(text),
+                   JSON_DECODE_ANY, NULL);
+
+    rc = (v && json_equal(v, sc));
+
+    if (!rc && json_object_size(sc) == 1) {
+        json_object_foreach(sc, key, one) {
+            rc = (v && json_equal(v, one)) || json_equal(text, one);
+        }
+    }
+
+    json_decref(v);
+
+    return rc;
+}
+
+
+/* an embedded resource: {"uri", "mimeType"?, "text" | "blob"} */
+
+static int
+ac_mcp_resource(json_t *out, json_t *res)
+{
+    int             rc;
+    long            n;
+    size_t          bad;
+    json_t         *text, *blob;
+    const char     *mime, *uri, *format;
+    unsigned char  *bytes;
+
+    text = json_object_get(res, "text");
+    blob = json_object_get(res, "blob");
+    mime = json_string_value(json_object_get(res, "mimeType"));
+    uri = json_string_value(json_object_get(res, "uri"));
+
+    if (uri == NULL) {
+        uri = "(no uri)";
+    }
+
+    if (json_is_string(text)) {
+        return ac_mcp_text(out, mime, json_string_value(text),
+                           json_string_length(text));
+    }
+
+    if (!json_is_string(blob)) {
+        return ac_mcp_note(out, "[the resource %s, left out: neither text "
+                           "nor blob]", uri);
+    }
+
+    format = ac_mcp_image_format(mime);
+
+    if (format) {
+        return ac_mcp_image(out, format, blob, "the resource");
+    }
+
+    if (!ac_mcp_text_mime(mime)) {
+        return ac_mcp_note(out, "[the resource %s of type %s, left out: "
+                           "binary]", uri, mime ? mime : "(none)");
+    }
+
+    n = ac_base64_decode(json_string_value(blob), json_string_length(blob),
+                         NULL, &bad);
+    if (n < 0) {
+        return ac_mcp_note(out, "[the resource %s, left out: its blob is "
+                           "not base64]", uri);
+    }
+
+    bytes = malloc(n + 1);
+    if (bytes == NULL) {
+        return -1;
+    }
+
+    (void) ac_base64_decode(json_string_value(blob), json_string_length(blob),
+                            bytes, &bad);
+
+    rc = ac_mcp_text(out, mime, (char *) bytes, n);
+    free(bytes);
+
+    return rc;
+}
+
+
+/* a resource's text: JSON if its type says so and it is, else text */
+
+static int
+ac_mcp_text(json_t *out, const char *mime, const char *p, size_t n)
+{
+    json_t  *v, *s;
+
+    if (ac_mcp_json_mime(mime)) {
+        v = json_loadb(p, n, 0, NULL);
+
+        if (json_is_object(v)) {
+            return json_array_append_new(out, json_pack("{s:o}", "json", v));
+        }
+
+        json_decref(v);
+    }
+
+    s = json_stringn(p, n);
+
+    if (s == NULL) {
+        /* not UTF-8 (or no memory: the note fails too) */
+        return ac_mcp_note(out, "[a resource of type %s, left out: not "
+                           "UTF-8 text]", mime ? mime : "(none)");
+    }
+
+    return json_array_append_new(out, json_pack("{s:o}", "text", s));
+}
+
+
+/* an image block if Bedrock would take it, else a note saying why not */
+
+static int
+ac_mcp_image(json_t *out, const char *format, json_t *data, const char *what)
+{
+    int          rc;
+    char         err[256];
+    json_t      *prompt, *checked;
+    const char  *why;
+
+    if (!json_is_string(data)) {
+        return ac_mcp_note(out, "[%s (%s), left out: no data]", what, format);
+    }
+
+    prompt = json_pack("[{s:{s:s, s:{s:O}}}]", "image", "format", format,
+                       "source", "bytes", data);
+    if (prompt == NULL) {
+        return -1;
+    }
+
+    err[0] = '\0';
+    checked = ac_content_prompt(prompt, err, sizeof(err));
+    json_decref(prompt);
+
+    if (checked == NULL) {
+        if (err[0] == '\0') {
+            return -1;
+        }
+
+        /* "prompt[0] (image): why" */
+        why = strstr(err, "): ");
+        why = why ? why + 3 : err;
+
+        return ac_mcp_note(out, "[%s (%s), left out: %s]", what, format, why);
+    }
+
+    rc = json_array_extend(out, checked);
+    json_decref(checked);
+
+    return rc;
+}
+
+
+static int
+ac_mcp_note(json_t *out, const char *fmt, ...)
+{
+    char     buf[512];
+    json_t  *v;
+    va_list  args;
+
+    va_start(args, fmt);
+    vsnprintf(buf, sizeof(buf), fmt, args);
+    va_end(args);
+
+    v = json_string(buf);
+
+    if (v == NULL) {
+        /* the server's mimeType or uri, not UTF-8, or cut mid-character */
+        v = json_string("[a content block left out]");
+    }
+
+    return json_array_append_new(out, json_pack("{s:o}", "text", v));
+}
+
+
+static const char *
+ac_mcp_image_format(const char *mime)
+{
+    size_t  i;
+
+    for (i = 0; mime && ac_mcp_image_types[i]; i += 2) {
+        if (ac_mcp_mime_is(mime, ac_mcp_image_types[i])) {
+            return ac_mcp_image_types[i + 1];
+        }
+    }
+
+    return NULL;
+}
+
+
+/* mime is type, parameters (";charset=...") and case aside */
+
+static int
+ac_mcp_mime_is(const char *mime, const char *type)
+{
+    size_t  n;
+
+    n = strlen(type);
+
+    return strncasecmp(mime, type, n) == 0
+           && (mime[n] == '\0' || mime[n] == ';' || mime[n] == ' ');
+}
+
+
+static int
+ac_mcp_json_mime(const char *mime)
+{
+    const char  *p;
+
+    if (mime == NULL) {
+        return 0;
+    }
+
+    if (ac_mcp_mime_is(mime, "application/json")) {
+        return 1;
+    }
+
+    /* application/ld+json, application/vnd.api+json, ... */
+
+    p = strstr(mime, "+json");
+
+    return p && (p[5] == '\0' || p[5] == ';' || p[5] == ' ');
+}
+
+
+/* what Strands reads as text: text/..., JSON, XML, JavaScript, YAML */
+
+static int
+ac_mcp_text_mime(const char *mime)
+{
+    if (mime == NULL) {
+        return 0;
+    }
+
+    return strncasecmp(mime, "text/", 5) == 0
+           || ac_mcp_json_mime(mime)
+           || ac_mcp_mime_is(mime, "application/xml")
+           || ac_mcp_mime_is(mime, "application/javascript")
+           || ac_mcp_mime_is(mime, "application/yaml")
+           || ac_mcp_mime_is(mime, "application/x-yaml")
+           || strstr(mime, "+xml") != NULL;
+}
+
+
+size_t
+ac_mcp_form_encode(const char *s, size_t n, char *out)
+{
+    size_t          i, len;
+    unsigned char   c;
+    static const char  hex[] = "0123456789ABCDEF";
+
+    len = 0;
+
+    for (i = 0; i < n; i++) {
+        c = (unsigned char) s[i];
+
+        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z')
+            || (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_'
+            || c == '~')
+        {
+            if (out) {
+                out[len] = (char) c;
+            }
+
+            len++;
+            continue;
+        }
+
+        if (out) {
+            out[len] = '%';
+            out[len + 1] = hex[c >> 4];
+            out[len + 2] = hex[c & 0x0f];
+        }
+
+        len += 3;
+    }
+
+    return len;
+}
+
+
+int
+ac_mcp_token_response(unsigned status, const char *body, size_t len,
+    char **token, long *expires_in, char *err, size_t errlen)
+{
+    size_t       i, n;
+    json_t      *msg, *v, *type, *exp;
+    const char  *t, *e;
+
+    *token = NULL;
+    *expires_in = -1;
+
+    msg = json_loadb(body, len, 0, NULL);
+
+    if (status < 200 || status >= 300) {
+        e = json_string_value(json_object_get(msg, "error"));
+
+        /* the error code is the IdP's, of RFC 6749 5.2: a short word */
+
+        for (i = 0; e && e[i]; i++) {
+            if (i == 64 || e[i] <= ' ' || e[i] > '~' || e[i] == '"') {
+                e = NULL;
+            }
+        }
+
+        if (e) {
+            snprintf(err, errlen, "the token endpoint answered HTTP %u (%s)",
+                     status, e);
+
+        } else {
+            snprintf(err, errlen, "the token endpoint answered HTTP %u",
+                     status);
+        }
+
+        json_decref(msg);
+        return -1;
+    }
+
+    if (!json_is_object(msg)) {
+        snprintf(err, errlen, "the token endpoint's answer is not a JSON "
+                 "object");
+        json_decref(msg);
+        return -1;
+    }
+
+    v = json_object_get(msg, "access_token");
+    type = json_object_get(msg, "token_type");
+    exp = json_object_get(msg, "expires_in");
+
+    t = json_string_value(v);
+    n = json_string_length(v);
+
+    for (i = 0; t && i < n; i++) {
+        if (t[i] <= ' ' || t[i] > '~') {
+            t = NULL;
+        }
+    }
+
+    if (t == NULL || n == 0 || n > 8192) {
+        snprintf(err, errlen, "the token endpoint's answer has no "
+                 "access_token a header can carry");
+        json_decref(msg);
+        return -1;
+    }
+
+    if (type && (!json_is_string(type)
+                 || strcasecmp(json_string_value(type), "Bearer") != 0))
+    {
+        snprintf(err, errlen, "the token endpoint's token_type is not "
+                 "Bearer");
+        json_decref(msg);
+        return -1;
+    }
+
+    if (json_is_integer(exp) && json_integer_value(exp) > 0) {
+        *expires_in = json_integer_value(exp) > 100000000
+                      ? 100000000 : (long) json_integer_value(exp);
+
+    } else if (json_is_real(exp) && json_real_value(exp) >= 1
+               && json_real_value(exp) <= 100000000)
+    {
+        *expires_in = (long) json_real_value(exp);
+    }
+
+    *token = strdup(t);
+
+    /* the answer held the token: gone with it */
+    memset((char *) t, 0, n);
+    json_decref(msg);
+
+    if (*token == NULL) {
+        snprintf(err, errlen, "no memory");
+        return -1;
+    }
+
+    return 0;
 }

@@ -123,4 +123,53 @@ int ac_mcp_tool_name(const char *prefix, int force, const char *name,
 char *ac_mcp_call_text(json_t *result, int *is_error, size_t *len);
 
 
+/*
+ * A tools/call result as the content of a Bedrock toolResult: the
+ * content items as Strands' MCP client maps them, and structuredContent
+ * (which Strands keeps beside the content) as a json block:
+ *
+ *   text                      {"text"}
+ *   image (png, jpeg, gif,    {"image": {"format", "source": {"bytes"}}}
+ *     webp)                   if Bedrock's checks pass
+ *                             (ac_content_prompt), else a text note
+ *   resource, text            {"json"} for a JSON object of
+ *                             mimeType application/json or *+json,
+ *                             else {"text"}
+ *   resource, blob            an image as above; text/..., JSON, XML,
+ *                             YAML as their text (or {"json"}); else
+ *                             a text note
+ *   audio                     a text note (no audio in a toolResult)
+ *   resource_link, others     their compact JSON as {"text"}
+ *   structuredContent         {"json"} last, if an object; a text item
+ *                             that says the same is dropped: its
+ *                             serialization (the copy the
+ *                             specification asks of servers for older
+ *                             clients), or the value of its only
+ *                             member (the Python SDK's {"result": V})
+ *
+ * 0 with *blocks a new array; 0 with *blocks NULL for a result of text
+ * items only and no structuredContent object (ac_mcp_call_text() says
+ * it all then, as one text); -1: not a tools/call result, no memory.
+ */
+int ac_mcp_call_content(json_t *result, json_t **blocks);
+
+
+/*
+ * application/x-www-form-urlencoded: every byte but A-Z a-z 0-9 - . _ ~
+ * as %XX.  Returns the length; out (if not NULL) holds 3 * n bytes.
+ */
+size_t ac_mcp_form_encode(const char *s, size_t n, char *out);
+
+
+/*
+ * An OAuth 2.0 token response (RFC 6749 5.1) of HTTP status: 0 with
+ * *token the access_token (malloc'd, NUL-terminated; printable ASCII
+ * without spaces, as a header takes it) and *expires_in its lifetime in
+ * seconds (-1: not given); else -1 with the reason in err ("invalid_client"
+ * of an error response, ...).  The token is never written to err.
+ */
+int ac_mcp_token_response(unsigned status, const char *body, size_t len,
+    char **token, long *expires_in, char *err, size_t errlen);
+
+
 #endif /* _NGX_HTTP_AGENTCORE_MCP_PROTO_H_INCLUDED_ */

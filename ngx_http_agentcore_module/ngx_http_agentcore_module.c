@@ -148,7 +148,7 @@ static ngx_command_t  ngx_http_agentcore_commands[] = {
       NULL },
 
     { ngx_string("agentcore_mcp"),
-      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_2MORE,
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
       ngx_http_agentcore_mcp_directive,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,

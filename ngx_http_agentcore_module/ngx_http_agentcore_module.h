@@ -343,6 +343,7 @@ ngx_http_agentcore_tool_t *ngx_http_agentcore_mcp_tool(
 ngx_http_agentcore_tool_call_t *ngx_http_agentcore_mcp_capture(
     ngx_http_agentcore_ctx_t *ctx, ngx_http_request_t *sr);
 ngx_int_t ngx_http_agentcore_mcp_add_variables(ngx_conf_t *cf);
+json_t *ngx_http_agentcore_mcp_result(ngx_http_agentcore_tool_call_t *call);
 void ngx_http_agentcore_mcp_quiet(ngx_http_agentcore_ctx_t *ctx,
     ngx_http_request_t *sr);
 void ngx_http_agentcore_mcp_loud(ngx_http_agentcore_ctx_t *ctx,

@@ -771,13 +771,19 @@ ngx_http_agentcore_tools_message(ngx_http_agentcore_ctx_t *ctx)
     for (i = 0; i < ctx->ncalls; i++) {
         call = &ctx->calls[i];
 
-        result = json_pack("{s:{s:s%, s:[{s:s%}], s:s}}", "toolResult",
-                           "toolUseId", call->tool_use_id.data,
-                           call->tool_use_id.len,
-                           "content", "text",
-                           call->result.data ? (char *) call->result.data : "",
-                           call->result.len,
-                           "status", call->error ? "error" : "success");
+        /* an MCP tool's structured content, images: blocks of their own */
+        result = ngx_http_agentcore_mcp_result(call);
+
+        if (result == NULL) {
+            result = json_pack("{s:{s:s%, s:[{s:s%}], s:s}}", "toolResult",
+                               "toolUseId", call->tool_use_id.data,
+                               call->tool_use_id.len,
+                               "content", "text",
+                               call->result.data ? (char *) call->result.data
+                                                 : "",
+                               call->result.len,
+                               "status", call->error ? "error" : "success");
+        }
 
         if (result == NULL) {
             /* not UTF-8: say so rather than fail the invocation */

@@ -90,3 +90,21 @@ qq{agentcore_system_prompt "caf\xe9";\n} . $AgentCore::Test::Config
 --- must_die
 --- error_log
 agentcore: the model request could not be serialized
+
+
+
+=== TEST 10: agentcore_mcp off and a server at one level
+--- config eval
+"agentcore_mcp a /_mcp/a;\nagentcore_mcp off;\n" . $AgentCore::Test::Config
+--- must_die
+--- error_log
+"agentcore_mcp off" and servers at one level
+
+
+
+=== TEST 11: agentcore_mcp off takes nothing more
+--- config eval
+"agentcore_mcp off prefix=x;\n" . $AgentCore::Test::Config
+--- must_die
+--- error_log
+agentcore_mcp "off": "off" is not a server name

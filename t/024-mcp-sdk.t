@@ -56,20 +56,20 @@ __DATA__
 main::conf('TEST_NGINX_MCP_SSE')
 --- request eval
 AgentCore::Test::invoke('[[tool name=greet input={"name":"nginx"}]]')
---- response_body: Tool said: Hello, nginx!
+--- response_body: Tool said: {"result":"Hello, nginx!"}
 --- no_error_log
 [error]
 [warn]
 
 
 
-=== TEST 2: the tools as the SDK declares them reach the model
+=== TEST 2: the tools as the SDK declares them reach the model; a plain return value as the SDK's structured content, a json block
 --- config eval
 main::conf('TEST_NGINX_MCP_SSE')
 --- request eval
 AgentCore::Test::invoke('[[tool name=add input={"a":2,"b":3} then=echo]]')
 --- response_body_like eval
-qr/"content":\[\{"text":"5"\}\],"status":"success".*"toolSpec":\{"name":"greet","description":"Greet someone by name","inputSchema":\{"json":\{.*"name".*"toolSpec":\{"name":"add"/s
+qr/"content":\[\{"json":\{"result":5\}\}\],"status":"success".*"toolSpec":\{"name":"greet","description":"Greet someone by name","inputSchema":\{"json":\{.*"name".*"toolSpec":\{"name":"add"/s
 --- no_error_log
 [error]
 
@@ -92,7 +92,7 @@ qr/"content":\[\{"text":"Error executing tool broken"\}\],"status":"error"/
 main::conf('TEST_NGINX_MCP_JSON')
 --- request eval
 AgentCore::Test::invoke('[[tools calls=[{"name":"greet","input":{"name":"json"}},{"name":"add","input":{"a":1,"b":1}}]]]')
---- response_body: Tool said: Hello, json! | 2
+--- response_body: Tool said: {"result":"Hello, json!"} | {"result":2}
 --- no_error_log
 [error]
 [warn]

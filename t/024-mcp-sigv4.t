@@ -124,7 +124,7 @@ main::conf("agentcore_mcp g /_mcp/g auth=sigv4 host=$main::GatewayHost;")
 AgentCore::Test::invoke('[[tool name=echo input={"text":"hi"}]]')
 --- response_body: Tool said: g echo: hi [version 2025-06-18]
 --- error_log
-agentcore mcp "g": 10 tools listed
+agentcore mcp "g": 11 tools listed
 --- no_error_log
 [error]
 
@@ -190,7 +190,7 @@ agentcore mcp "g": the tools cannot be listed, the invocation goes on without th
 main::conf("agentcore_mcp g /_mcp/g auth=sigv4 host=$main::GatewayHost;")
 --- request eval
 AgentCore::Test::invoke('[[tools calls=[{"name":"echo","input":{"text":"1"}},{"name":"add","input":{"a":1,"b":2}},{"name":"echo_sse","input":{"text":"3"}},{"name":"slow","input":{"ms":50}}]]]')
---- response_body: Tool said: g echo: 1 [version 2025-06-18] | 3 | g echo: 3 [version 2025-06-18] | slept 50
+--- response_body: Tool said: g echo: 1 [version 2025-06-18] | {"sum":3} | g echo: 3 [version 2025-06-18] | slept 50
 --- no_error_log
 [error]
 
@@ -204,7 +204,7 @@ still pauses it as before.
 main::conf("agentcore_mcp g /_mcp/g auth=sigv4 host=$main::GatewayHost;")
 --- request eval
 AgentCore::Test::invoke('[[tools calls=[{"name":"echo","input":{"text":"1"}},{"name":"add","input":{"a":1,"b":2}},{"name":"slow","input":{"ms":50}}]]]')
---- response_body: Tool said: g echo: 1 [version 2025-06-18] | 3 | slept 50
+--- response_body: Tool said: g echo: 1 [version 2025-06-18] | {"sum":3} | slept 50
 --- no_error_log eval
 [qr/mcp-session-token-SECRET/, qr/wJalrXUtnFEMI/, qr/Signature=/, qr/\[error\]/]
 --- error_log
@@ -249,7 +249,7 @@ main::conf("agentcore_mcp g /_mcp/g auth=sigv4 host=$main::GatewayHost refresh=1
 --- no_error_log eval
 [qr/mcp-session-token-SECRET/, qr/wJalrXUtnFEMI/, qr/Signature=/, qr/\[error\]/]
 --- error_log eval
-[qr/agentcore mcp "g": 10 tools listed/,
+[qr/agentcore mcp "g": 11 tools listed/,
  qr/agentcore(?: mcp "g")?: debug logging resumed/]
 --- log_level: debug
 

@@ -144,7 +144,7 @@ main::conf('agentcore_mcp a /_mcp/a;')
 AgentCore::Test::invoke('[[tool name=echo input={"text":"hi"}]]')
 --- response_body: Tool said: a echo: hi [version 2025-06-18]
 --- error_log
-agentcore mcp "a": 10 tools listed
+agentcore mcp "a": 11 tools listed
 agentcore mcp "a": 1 tools left out, the first: tool "bad.name" left out: its name is not 1 to 64
 --- no_error_log
 [error]
@@ -200,12 +200,12 @@ qr/"content":\[\{"text":"Error: MCP error -32000: the tool broke"\}\],"status":"
 
 
 
-=== TEST 6: structured content with text content: the text
+=== TEST 6: structured content: a json block (the text "5" says its only member)
 --- config eval
 main::conf('agentcore_mcp a /_mcp/a;')
 --- request eval
 AgentCore::Test::invoke('[[tool name=add input={"a":2,"b":3}]]')
---- response_body: Tool said: 5
+--- response_body: Tool said: {"sum":5}
 --- no_error_log
 [error]
 
@@ -251,7 +251,7 @@ agentcore mcp "down": the tools cannot be listed, the invocation goes on without
 main::conf("agentcore_mcp a /_mcp/a;\nagentcore_mcp b /_mcp/b;")
 --- request eval
 AgentCore::Test::invoke('[[tools calls=[{"name":"echo","input":{"text":"1"}},{"name":"b_echo","input":{"text":"2"}},{"name":"b_add","input":{"a":1,"b":1}}]]]')
---- response_body: Tool said: a echo: 1 [version 2025-06-18] | b echo: 2 [version 2025-06-18] | 2
+--- response_body: Tool said: a echo: 1 [version 2025-06-18] | b echo: 2 [version 2025-06-18] | {"sum":2}
 --- no_error_log
 [error]
 
@@ -263,7 +263,7 @@ main::conf(qq{agentcore_tool echo /local "Local echo";\nagentcore_mcp a /_mcp/a;
 . "location = /local { internal; return 200 local; }\n"
 --- request eval
 AgentCore::Test::invoke('[[tools calls=[{"name":"echo","input":{}},{"name":"a_echo","input":{"text":"1"}},{"name":"bee_echo","input":{"text":"2"}},{"name":"add","input":{"a":1,"b":2}}]]]')
---- response_body: Tool said: local | a echo: 1 [version 2025-06-18] | b echo: 2 [version 2025-06-18] | 3
+--- response_body: Tool said: local | a echo: 1 [version 2025-06-18] | b echo: 2 [version 2025-06-18] | {"sum":3}
 --- no_error_log
 [error]
 
@@ -496,3 +496,72 @@ AgentCore::Test::invoke('[[tools calls=[{"name":"t_echo","input":{"text":"1"}},{
 agentcore mcp "t": debug logging paused while the request is sent
 agentcore mcp "t": debug logging resumed
 --- log_level: debug
+
+
+
+=== TEST 24: the toolResult the model gets: text, image, json blocks
+Text stays text, the serialization of structuredContent is dropped, the
+image is an image block, audio a note, the JSON resource and
+structuredContent (last) json blocks: the exact toolResult of the next
+model request (then=echo answers with its body).
+--- config eval
+main::conf('agentcore_mcp a /_mcp/a;')
+--- request eval
+AgentCore::Test::invoke('[[tool name=rich input={} then=echo]]')
+--- response_body_like eval
+qr/"toolResult":\{"toolUseId":"[^"]+","content":\[\{"text":"Forecast for Paris"\},\{"image":\{"format":"png","source":\{"bytes":"iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk\+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="\}\}\},\{"text":"\[audio of type audio\/wav, left out: Bedrock takes no audio in a tool result\]"\},\{"json":\{"hourly":\[12,13\]\}\},\{"json":\{"city":"Paris","temperature":\{"max":14,"min":9\}\}\}\],"status":"success"\}\}\]\}/
+--- no_error_log
+[error]
+
+
+
+=== TEST 25: a session keeps those blocks: the next invocation's history holds them
+--- http_config eval
+$AgentCore::Test::HttpConfig . "agentcore_session_zone s:1m;\n"
+--- config eval
+main::conf("agentcore_mcp a /_mcp/a;\nagentcore_session s;")
+--- more_headers
+X-Amzn-Bedrock-AgentCore-Runtime-Session-Id: sess-0123456789abcdef0123456789abcdef
+--- request eval
+[AgentCore::Test::invoke('[[tool name=rich input={}]]'),
+ AgentCore::Test::invoke('[[echo]]')]
+--- response_body_like eval
+[qr/^Tool said: Forecast for Paris \| \[image\] \| \[audio of type audio\/wav, left out: Bedrock takes no audio in a tool result\] \| \{"hourly":\[12,13\]\} \| \{"city":"Paris","temperature":\{"max":14,"min":9\}\}$/,
+ qr/"toolResult":\{"toolUseId":"[^"]+","content":\[\{"text":"Forecast for Paris"\},\{"image":\{"format":"png","source":\{"bytes":"iVBORw0KGgo[^"]+"\}\}\},\{"text":"\[audio[^"]+"\},\{"json":\{"hourly":\[12,13\]\}\},\{"json":\{"city":"Paris","temperature":\{"max":14,"min":9\}\}\}\],"status":"success"\}\}\]\},\{"role":"assistant"/]
+--- no_error_log
+[error]
+
+
+
+=== TEST 26: agentcore_mcp off: a location declares no server of the level above, a sibling does
+--- config eval
+$main::Mcp . $AgentCore::Test::ModelLocation . <<'_EOC_';
+agentcore_model_location /_agentcore/bedrock;
+agentcore_region us-east-1;
+agentcore_mcp a /_mcp/a;
+location = /invocations {
+    agentcore;
+}
+location = /plain {
+    agentcore;
+    agentcore_mcp off;
+}
+location = /local {
+    agentcore;
+    agentcore_tool local /local-tool "Local";
+    agentcore_mcp off;
+}
+location = /local-tool { internal; return 200 local; }
+_EOC_
+--- request eval
+[AgentCore::Test::invoke('[[echo]]', '/plain'),
+ AgentCore::Test::invoke('[[echo]]'),
+ AgentCore::Test::invoke('[[echo]]', '/local'),
+ AgentCore::Test::invoke('[[tools calls=[{"name":"echo","input":{"text":"x"}},{"name":"local","input":{}}]]]', '/local')]
+--- response_body_like eval
+[qr/^\{"messages":\[\{"role":"user","content":\[\{"text":"\[\[echo\]\]"\}\]\}\],"inferenceConfig":\{\}\}$/,
+ qr/^\{"messages":.*"toolConfig":\{"tools":\[\{"toolSpec":\{"name":"echo","description":"Echo a text"/,
+ qr/^\{"messages":.*"toolConfig":\{"tools":\[\{"toolSpec":\{"name":"local","description":"Local","inputSchema":\{"json":\{[^\]]*\}\}\}\}\],"toolChoice"/,
+ qr/^Tool said: Unknown tool: echo \| local$/]
+--- no_error_log
+[error]

@@ -2,7 +2,8 @@
  * Copyright (C) ngx_http_agentcore_module authors
  *
  * The MCP client's protocol layer: requests, responses as JSON or as
- * SSE fed in every split, tools/list pages, names, tools/call text.
+ * SSE fed in every split, tools/list pages, names, tools/call text and
+ * toolResult content blocks.
  */
 
 
@@ -332,6 +333,234 @@ test_call_text(void **state)
 }
 
 
+/* the toolResult blocks of a result (its JSON text), as compact JSON */
+
+static char *
+content_of(const char *result)
+{
+    char    *s;
+    json_t  *r, *blocks;
+
+    r = json_loads(result, 0, NULL);
+    assert_non_null(r);
+    assert_int_equal(ac_mcp_call_content(r, &blocks), 0);
+    json_decref(r);
+
+    if (blocks == NULL) {
+        return NULL;
+    }
+
+    s = json_dumps(blocks, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(blocks);
+
+    return s;
+}
+
+
+#define PNG_1x1                                                               \
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGA" \
+    "WjR9awAAAABJRU5ErkJggg=="
+
+
+static void
+test_call_content(void **state)
+{
+    char    *s;
+    json_t  *blocks;
+
+    /* text only: none (the text of ac_mcp_call_text) */
+    assert_null(content_of("{\"content\":[{\"type\":\"text\",\"text\":\"a\"},"
+                           "{\"type\":\"text\",\"text\":\"b\"}]}"));
+    assert_null(content_of("{\"content\":[]}"));
+
+    /* structuredContent: a json block, last; text stays text */
+    s = content_of("{\"content\":[{\"type\":\"text\",\"text\":\"5\"}],"
+                   "\"structuredContent\":{\"sum\":6}}");
+    assert_string_equal(s, "[{\"text\":\"5\"},{\"json\":{\"sum\":6}}]");
+    free(s);
+
+    /* the value of its only member: the Python SDK's {"result": V} */
+    s = content_of("{\"content\":[{\"type\":\"text\",\"text\":\"5\"},"
+                   "{\"type\":\"text\",\"text\":\"Hi\"}],"
+                   "\"structuredContent\":{\"sum\":5}}");
+    assert_string_equal(s, "[{\"text\":\"Hi\"},{\"json\":{\"sum\":5}}]");
+    free(s);
+
+    s = content_of("{\"content\":[{\"type\":\"text\",\"text\":\"Hi\"}],"
+                   "\"structuredContent\":{\"result\":\"Hi\"}}");
+    assert_string_equal(s, "[{\"json\":{\"result\":\"Hi\"}}]");
+    free(s);
+
+    s = content_of("{\"content\":[{\"type\":\"text\",\"text\":\"[1, 2]\"}],"
+                   "\"structuredContent\":{\"result\":[1,2]}}");
+    assert_string_equal(s, "[{\"json\":{\"result\":[1,2]}}]");
+    free(s);
+
+    /* its serialization in a text block (as the spec asks) is dropped */
+    s = content_of("{\"content\":[{\"type\":\"text\",\"text\":"
+                   "\"{\\\"sum\\\": 5, \\\"of\\\": [2, 3]}\"},"
+                   "{\"type\":\"text\",\"text\":\"two numbers\"}],"
+                   "\"structuredContent\":{\"of\":[2,3],\"sum\":5}}");
+    assert_string_equal(s, "[{\"text\":\"two numbers\"},"
+                           "{\"json\":{\"of\":[2,3],\"sum\":5}}]");
+    free(s);
+
+    /* no content at all */
+    s = content_of("{\"structuredContent\":{\"a\":{\"b\":null}}}");
+    assert_string_equal(s, "[{\"json\":{\"a\":{\"b\":null}}}]");
+    free(s);
+
+    /* structuredContent that is no object: the text, as before */
+    assert_null(content_of("{\"content\":[],\"structuredContent\":[1]}"));
+
+    /* images: png/jpeg/gif/webp checked as Bedrock would, else a note */
+    s = content_of("{\"content\":[{\"type\":\"image\",\"mimeType\":"
+                   "\"image/png\",\"data\":\"" PNG_1x1 "\"}]}");
+    assert_string_equal(s, "[{\"image\":{\"format\":\"png\",\"source\":"
+                           "{\"bytes\":\"" PNG_1x1 "\"}}}]");
+    free(s);
+
+    s = content_of("{\"content\":[{\"type\":\"image\",\"mimeType\":"
+                   "\"image/jpeg\",\"data\":\"" PNG_1x1 "\"},"
+                   "{\"type\":\"image\",\"mimeType\":\"image/bmp\","
+                   "\"data\":\"Qk0=\"},"
+                   "{\"type\":\"image\",\"mimeType\":\"image/gif\"}]}");
+    assert_string_equal(s, "[{\"text\":\"[an image (jpeg), left out: the "
+                           "bytes are not a jpeg image]\"},"
+                           "{\"text\":\"[an image of type image/bmp, left "
+                           "out: Bedrock takes png, jpeg, gif and webp]\"},"
+                           "{\"text\":\"[an image (gif), left out: no "
+                           "data]\"}]");
+    free(s);
+
+    /* audio: a note; a resource link: its JSON */
+    s = content_of("{\"content\":[{\"type\":\"audio\",\"mimeType\":"
+                   "\"audio/wav\",\"data\":\"AAAA\"},"
+                   "{\"type\":\"resource_link\",\"uri\":\"file:///a\","
+                   "\"name\":\"a\"},{\"type\":\"image\",\"mimeType\":"
+                   "\"image/png\",\"data\":\"" PNG_1x1 "\"}]}");
+    assert_string_equal(s, "[{\"text\":\"[audio of type audio/wav, left "
+                           "out: Bedrock takes no audio in a tool result]\"},"
+                           "{\"text\":\"{\\\"type\\\":\\\"resource_link\\\","
+                           "\\\"uri\\\":\\\"file:///a\\\",\\\"name\\\":"
+                           "\\\"a\\\"}\"},"
+                           "{\"image\":{\"format\":\"png\",\"source\":"
+                           "{\"bytes\":\"" PNG_1x1 "\"}}}]");
+    free(s);
+
+    /* embedded resources: JSON text as json, other text as text */
+    s = content_of("{\"content\":[{\"type\":\"resource\",\"resource\":"
+                   "{\"uri\":\"r:1\",\"mimeType\":\"application/json; "
+                   "charset=utf-8\",\"text\":\"{\\\"k\\\":[1]}\"}},"
+                   "{\"type\":\"resource\",\"resource\":{\"uri\":\"r:2\","
+                   "\"mimeType\":\"application/ld+json\",\"text\":"
+                   "\"[1]\"}},"
+                   "{\"type\":\"resource\",\"resource\":{\"uri\":\"r:3\","
+                   "\"mimeType\":\"application/json\",\"text\":\"{no\"}},"
+                   "{\"type\":\"resource\",\"resource\":{\"uri\":\"r:4\","
+                   "\"text\":\"plain\"}}]}");
+    assert_string_equal(s, "[{\"json\":{\"k\":[1]}},{\"text\":\"[1]\"},"
+                           "{\"text\":\"{no\"},{\"text\":\"plain\"}]");
+    free(s);
+
+    /* blobs: JSON and text decoded, images, binary a note */
+    s = content_of("{\"content\":[{\"type\":\"resource\",\"resource\":"
+                   "{\"uri\":\"r:1\",\"mimeType\":\"application/json\","
+                   "\"blob\":\"eyJhIjoxfQ==\"}},"
+                   "{\"type\":\"resource\",\"resource\":{\"uri\":\"r:2\","
+                   "\"mimeType\":\"text/csv\",\"blob\":\"YSxi\"}},"
+                   "{\"type\":\"resource\",\"resource\":{\"uri\":\"r:3\","
+                   "\"mimeType\":\"image/png\",\"blob\":\"" PNG_1x1 "\"}},"
+                   "{\"type\":\"resource\",\"resource\":{\"uri\":\"r:4\","
+                   "\"mimeType\":\"application/pdf\",\"blob\":\"JVBE\"}},"
+                   "{\"type\":\"resource\",\"resource\":{\"uri\":\"r:5\","
+                   "\"mimeType\":\"text/plain\",\"blob\":\"/w==\"}},"
+                   "{\"type\":\"resource\",\"resource\":{\"uri\":\"r:6\","
+                   "\"mimeType\":\"text/plain\",\"blob\":\"!\"}}]}");
+    assert_string_equal(s, "[{\"json\":{\"a\":1}},{\"text\":\"a,b\"},"
+                           "{\"image\":{\"format\":\"png\",\"source\":"
+                           "{\"bytes\":\"" PNG_1x1 "\"}}},"
+                           "{\"text\":\"[the resource r:4 of type "
+                           "application/pdf, left out: binary]\"},"
+                           "{\"text\":\"[a resource of type text/plain, left "
+                           "out: not UTF-8 text]\"},"
+                           "{\"text\":\"[the resource r:6, left out: its "
+                           "blob is not base64]\"}]");
+    free(s);
+
+    /* not a result */
+    blocks = NULL;
+    assert_int_equal(ac_mcp_call_content(json_null(), &blocks), -1);
+    assert_null(blocks);
+}
+
+
+static void
+test_oauth(void **state)
+{
+    int    rc;
+    char   out[64], err[256], *token;
+    long   exp;
+
+    /* form encoding */
+    assert_int_equal(ac_mcp_form_encode("gw/invoke a+b", 13, out), 19);
+    out[19] = '\0';
+    assert_string_equal(out, "gw%2Finvoke%20a%2Bb");
+    assert_int_equal(ac_mcp_form_encode("Az09-._~", 8, NULL), 8);
+
+#define TOKEN(status, body)                                                   \
+    ac_mcp_token_response(status, body, strlen(body), &token, &exp, err,     \
+                          sizeof(err))
+
+    rc = TOKEN(200, "{\"access_token\":\"eyJ.a-b_c~d+e/f=\","
+                    "\"expires_in\":3600,\"token_type\":\"Bearer\"}");
+    assert_int_equal(rc, 0);
+    assert_string_equal(token, "eyJ.a-b_c~d+e/f=");
+    assert_int_equal(exp, 3600);
+    free(token);
+
+    /* no expires_in; token_type in another case */
+    rc = TOKEN(200, "{\"access_token\":\"t\",\"token_type\":\"bearer\"}");
+    assert_int_equal(rc, 0);
+    assert_int_equal(exp, -1);
+    free(token);
+
+    /* errors: the IdP's code, never the token */
+    rc = TOKEN(401, "{\"error\":\"invalid_client\"}");
+    assert_int_equal(rc, -1);
+    assert_null(token);
+    assert_string_equal(err, "the token endpoint answered HTTP 401 "
+                             "(invalid_client)");
+
+    rc = TOKEN(400, "{\"error\":\"bad\\r\\nline\"}");
+    assert_string_equal(err, "the token endpoint answered HTTP 400");
+
+    rc = TOKEN(502, "<html>");
+    assert_string_equal(err, "the token endpoint answered HTTP 502");
+
+    rc = TOKEN(200, "[1]");
+    assert_int_equal(rc, -1);
+
+    /* a token a header cannot carry (CR LF, a space), or none */
+    rc = TOKEN(200, "{\"access_token\":\"a\\r\\nX-Evil: 1\"}");
+    assert_int_equal(rc, -1);
+    assert_null(strstr(err, "Evil"));
+    rc = TOKEN(200, "{\"access_token\":\"a b\"}");
+    assert_int_equal(rc, -1);
+    rc = TOKEN(200, "{\"access_token\":\"\"}");
+    assert_int_equal(rc, -1);
+    rc = TOKEN(200, "{\"expires_in\":5}");
+    assert_int_equal(rc, -1);
+
+    rc = TOKEN(200, "{\"access_token\":\"t\",\"token_type\":\"mac\"}");
+    assert_int_equal(rc, -1);
+    assert_string_equal(err, "the token endpoint's token_type is not "
+                             "Bearer");
+
+#undef TOKEN
+}
+
+
 int
 main(void)
 {
@@ -344,6 +573,8 @@ main(void)
         cmocka_unit_test(test_tools_page),
         cmocka_unit_test(test_names),
         cmocka_unit_test(test_call_text),
+        cmocka_unit_test(test_call_content),
+        cmocka_unit_test(test_oauth),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -53,6 +53,8 @@ sub start {
         push @cmd, '--sigv4-token', $o{sigv4_token}
             if defined $o{sigv4_token};
         push @cmd, '--bearer', $o{bearer} if defined $o{bearer};
+        # an OAuth token endpoint too (client credentials)
+        push @cmd, '--oauth', $o{oauth} if defined $o{oauth};
     }
 
     $pid = open($fh, '-|', @cmd) or die "AgentCore::Mcp: cannot run: $!\n";
