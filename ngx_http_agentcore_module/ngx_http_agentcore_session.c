@@ -128,6 +128,7 @@ static ngx_int_t ngx_http_agentcore_session_adopt(ngx_shm_zone_t *shm_zone,
 static ngx_int_t ngx_http_agentcore_session_publish(
     ngx_shm_zone_t *shm_zone, ngx_http_agentcore_session_zone_t *zone);
 static void ngx_http_agentcore_session_close_fd(void *data);
+static void ngx_http_agentcore_session_unsetenv(void);
 #endif
 static void ngx_http_agentcore_session_rbtree_insert(ngx_rbtree_node_t *temp,
     ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
@@ -1107,7 +1108,61 @@ ngx_http_agentcore_session_exit_process(ngx_cycle_t *cycle)
         ngx_http_agentcore_worker->pid = 0;
         ngx_http_agentcore_worker = NULL;
     }
+
+#if (NGX_HTTP_AGENTCORE_MEMFD)
+    ngx_http_agentcore_session_unsetenv();
+#endif
 }
+
+
+#if (NGX_HTTP_AGENTCORE_MEMFD)
+
+/*
+ * A worker's environment (ngx_set_environment()) points at our
+ * "AGENTCORE_ZONE_<crc32>=..." strings, which live in the cycle's pool:
+ * after exit_process nginx destroys the pool, then exit() runs the
+ * libraries' destructors, and some read the environment (libgnutls's
+ * getenv() in its fini: valgrind saw it read the freed pool).  So the
+ * entries go before the pool does.
+ */
+
+static void
+ngx_http_agentcore_session_unsetenv(void)
+{
+    char    **e, *eq;
+    size_t    n;
+    u_char    name[NGX_HTTP_AGENTCORE_ZONE_ENV_LEN + 1];
+
+again:
+
+    for (e = environ; e != NULL && *e != NULL; e++) {
+
+        if (ngx_strncmp(*e, NGX_HTTP_AGENTCORE_ZONE_ENV,
+                        sizeof(NGX_HTTP_AGENTCORE_ZONE_ENV) - 1)
+            != 0)
+        {
+            continue;
+        }
+
+        eq = strchr(*e, '=');
+        n = eq ? (size_t) (eq - *e) : ngx_strlen(*e);
+
+        if (n > NGX_HTTP_AGENTCORE_ZONE_ENV_LEN) {
+            continue;
+        }
+
+        ngx_memcpy(name, *e, n);
+        name[n] = '\0';
+
+        if (unsetenv((char *) name) != 0) {
+            return;
+        }
+
+        goto again;
+    }
+}
+
+#endif
 
 
 /* the invocation */
