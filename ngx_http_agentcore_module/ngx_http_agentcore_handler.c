@@ -81,7 +81,7 @@ ngx_http_agentcore_handler(ngx_http_request_t *r)
      *
      *     ctx->messages = NULL;
      *     ctx->turn = NULL;
-     *     ctx->decoder = { NULL, 0 ... };
+     *     ctx->stream = NULL;
      *     ctx->free = ctx->busy = NULL;
      */
 
@@ -915,7 +915,7 @@ ngx_http_agentcore_model_outcome(ngx_http_agentcore_ctx_t *ctx,
             return NGX_ERROR;
         }
 
-        len = ac_bedrock_http_error((int) ctx->model_status,
+        len = ctx->provider->http_error((int) ctx->model_status,
                                     (const char *) ctx->error_type.data,
                                     ctx->error_type.len,
                                     ctx->error_body, ctx->error_body_len,
@@ -948,7 +948,7 @@ ngx_http_agentcore_model_outcome(ngx_http_agentcore_ctx_t *ctx,
         /* an exception or error frame */
 
     } else if (!ac_turn_stopped(ctx->turn)) {
-        text = ac_es_decoder_pending(&ctx->decoder)
+        text = (ctx->stream && ctx->provider->stream_pending(ctx->stream))
                ? "The model stream ended in the middle of a message "
                  "(connection closed or timed out)"
                : "The model stream ended before the model finished "
@@ -1126,7 +1126,10 @@ ngx_http_agentcore_cleanup(void *data)
         ctx->turn = NULL;
     }
 
-    ac_es_decoder_free(&ctx->decoder);
+    if (ctx->stream) {
+        ctx->provider->stream_destroy(ctx->stream);
+        ctx->stream = NULL;
+    }
 
     if (ctx->messages) {
         json_decref(ctx->messages);
