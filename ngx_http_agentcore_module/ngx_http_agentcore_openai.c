@@ -1080,9 +1080,11 @@ ac_openai_http_error(int status, const char *errortype, size_t errortype_len,
 
     type = ac_provider_status_type(status);
 
+    /* no message: the body as it is (a proxy's page, its text) */
+
     n = ac_bedrock_http_error(status, type, type ? strlen(type) : 0,
-                              (const unsigned char *) (b ? b : "{}"),
-                              b ? strlen(b) : 2, out, out_len);
+                              b ? (const unsigned char *) b : body,
+                              b ? strlen(b) : body_len, out, out_len);
 
     free(b);
     json_decref(root);
