@@ -231,7 +231,10 @@ parsed:
 
     prompt = json_object_get(ctx->payload, "prompt");
 
-    rc = ngx_http_agentcore_credentials(ctx, &cr);
+    /* AWS credentials sign Bedrock's requests only (agentcore_provider) */
+
+    rc = (ctx->conf->provider == AC_PROVIDER_BEDROCK)
+         ? ngx_http_agentcore_credentials(ctx, &cr) : NGX_OK;
 
     if (rc == NGX_AGAIN) {
         /* none yet: this handler runs again when the fetch ends */

@@ -246,3 +246,13 @@ AgentCore::Test::invoke('[[deltas texts=["unsigned"]]]')
 qq{data: "unsigned"\n\n}
 --- no_error_log
 [error]
+
+
+
+=== TEST 15: no AWS credentials are needed (a Bedrock location without any answers "No AWS credentials")
+--- config eval
+"agentcore_credentials imds;\n" . $main::Config
+--- request eval
+AgentCore::Test::invoke('[[deltas texts=["no AWS"]]]')
+--- response_body eval
+qq{data: "no AWS"\n\n}
