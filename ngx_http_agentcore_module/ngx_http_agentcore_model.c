@@ -282,8 +282,8 @@ ngx_http_agentcore_model_sign(ngx_http_agentcore_ctx_t *ctx,
 
 /*
  * Other APIs than Bedrock: agentcore_model_api_key as the model
- * location's $agentcore_authorization ("Bearer KEY", OpenAI) and
- * $agentcore_api_key (the key itself).  A key from a variable is read
+ * location's $agentcore_authorization ("Bearer KEY", OpenAI) or
+ * $agentcore_api_key (the key itself: Anthropic's x-api-key).  A key from a variable is read
  * with debug logging paused: nginx's script engine logs the values of
  * the variables it reads.
  */
@@ -322,6 +322,11 @@ ngx_http_agentcore_model_key(ngx_http_agentcore_ctx_t *ctx)
     }
 
     ctx->api_key = key;
+
+    if (conf->provider == AC_PROVIDER_ANTHROPIC) {
+        /* x-api-key: $agentcore_api_key (agentcore_anthropic_params) */
+        return NGX_OK;
+    }
 
     ctx->authorization.len = sizeof("Bearer ") - 1 + key.len;
     ctx->authorization.data = ngx_pnalloc(ctx->request->pool,

@@ -64,6 +64,7 @@ static ngx_conf_enum_t  ngx_http_agentcore_response[] = {
 static ngx_conf_enum_t  ngx_http_agentcore_providers[] = {
     { ngx_string("bedrock"), AC_PROVIDER_BEDROCK },
     { ngx_string("openai"), AC_PROVIDER_OPENAI },
+    { ngx_string("anthropic"), AC_PROVIDER_ANTHROPIC },
     { ngx_null_string, 0 }
 };
 

@@ -30,13 +30,6 @@
 
 
 typedef struct {
-    char                    *data;
-    size_t                   len;
-    size_t                   size;
-} ac_openai_buf_t;
-
-
-typedef struct {
     int64_t                  index;     /* the API's "index" */
     char                    *id;
     size_t                   block;     /* the turn's contentBlockIndex */
@@ -45,10 +38,7 @@ typedef struct {
 
 typedef struct {
     ac_turn_t               *turn;
-    size_t                   max;
-
-    ac_openai_buf_t          line;      /* the line being read */
-    ac_openai_buf_t          data;      /* the event's data lines */
+    ac_sse_reader_t          sse;
 
     size_t                   next_block;
     int64_t                  text_block;    /* -1: none open */
@@ -56,12 +46,8 @@ typedef struct {
     size_t                   ncalls;
     size_t                   open_from;     /* calls[open_from..] open */
 
-    unsigned                 has_data:1;
-    unsigned                 cr:1;      /* the last byte was \r */
     unsigned                 done:1;    /* [DONE] */
     unsigned                 stopped:1; /* messageStop fed */
-
-    char                     error[128];
 } ac_openai_stream_t;
 
 
@@ -75,8 +61,7 @@ static ac_model_stream_t *ac_openai_create(ac_turn_t *turn,
     size_t max_message);
 static int ac_openai_feed(ac_model_stream_t *s, const unsigned char *p,
     size_t n);
-static int ac_openai_line(ac_openai_stream_t *s);
-static int ac_openai_dispatch(ac_openai_stream_t *s);
+static int ac_openai_dispatch(void *ctx, const char *data, size_t len);
 static int ac_openai_chunk(ac_openai_stream_t *s, json_t *root);
 static int ac_openai_tool_call(ac_openai_stream_t *s, json_t *tc);
 static int ac_openai_finish(ac_openai_stream_t *s, const char *reason);
@@ -87,11 +72,6 @@ static int ac_openai_event(ac_openai_stream_t *s, const char *type,
 static int ac_openai_pending(const ac_model_stream_t *s);
 static const char *ac_openai_stream_error(const ac_model_stream_t *s);
 static void ac_openai_destroy(ac_model_stream_t *s);
-static size_t ac_openai_http_error(int status, const char *errortype,
-    size_t errortype_len, const unsigned char *body, size_t body_len,
-    char *out, size_t out_len);
-static int ac_openai_append(ac_openai_buf_t *b, const char *p, size_t n,
-    size_t max);
 static char *ac_openai_text(json_t *content, const char *sep);
 
 
@@ -103,7 +83,7 @@ const ac_provider_t  ac_provider_openai = {
     ac_openai_pending,
     ac_openai_stream_error,
     ac_openai_destroy,
-    ac_openai_http_error
+    ac_provider_http_error
 };
 
 
@@ -454,7 +434,7 @@ ac_openai_text(json_t *content, const char *sep)
     char             *j;
     size_t            i, seplen, n;
     json_t           *b, *v;
-    ac_openai_buf_t   buf = { NULL, 0, 0 };
+    ac_pbuf_t         buf = { NULL, 0, 0 };
 
     seplen = strlen(sep);
     n = 0;
@@ -463,11 +443,11 @@ ac_openai_text(json_t *content, const char *sep)
         v = json_object_get(b, "text");
 
         if (json_is_string(v)) {
-            if (n++ && ac_openai_append(&buf, sep, seplen, (size_t) -1)) {
+            if (n++ && ac_pbuf_append(&buf, sep, seplen, (size_t) -1)) {
                 goto failed;
             }
 
-            if (ac_openai_append(&buf, json_string_value(v),
+            if (ac_pbuf_append(&buf, json_string_value(v),
                                  json_string_length(v), (size_t) -1))
             {
                 goto failed;
@@ -484,8 +464,8 @@ ac_openai_text(json_t *content, const char *sep)
                 goto failed;
             }
 
-            if ((n++ && ac_openai_append(&buf, sep, seplen, (size_t) -1))
-                || ac_openai_append(&buf, j, strlen(j), (size_t) -1))
+            if ((n++ && ac_pbuf_append(&buf, sep, seplen, (size_t) -1))
+                || ac_pbuf_append(&buf, j, strlen(j), (size_t) -1))
             {
                 free(j);
                 goto failed;
@@ -495,7 +475,7 @@ ac_openai_text(json_t *content, const char *sep)
         }
     }
 
-    if (ac_openai_append(&buf, "", 1, (size_t) -1)) {
+    if (ac_pbuf_append(&buf, "", 1, (size_t) -1)) {
         goto failed;
     }
 
@@ -522,7 +502,7 @@ ac_openai_create(ac_turn_t *turn, size_t max_message)
     }
 
     s->turn = turn;
-    s->max = max_message;
+    s->sse.max = max_message;
     s->text_block = -1;
 
     return (ac_model_stream_t *) s;
@@ -532,113 +512,21 @@ ac_openai_create(ac_turn_t *turn, size_t max_message)
 static int
 ac_openai_feed(ac_model_stream_t *stream, const unsigned char *p, size_t n)
 {
-    int                  rc;
-    const unsigned char *end, *nl;
     ac_openai_stream_t  *s = (ac_openai_stream_t *) stream;
 
-    end = p + n;
-
-    while (p < end) {
-
-        if (s->cr) {
-            s->cr = 0;
-
-            if (*p == '\n') {
-                /* the \n of a \r\n split across reads */
-                p++;
-                continue;
-            }
-        }
-
-        for (nl = p; nl < end && *nl != '\n' && *nl != '\r'; nl++) {
-            /* void */
-        }
-
-        if (ac_openai_append(&s->line, (const char *) p, nl - p, s->max)) {
-            snprintf(s->error, sizeof(s->error),
-                     "a line longer than %zu bytes", s->max);
-            return AC_STREAM_CORRUPT;
-        }
-
-        if (nl == end) {
-            break;
-        }
-
-        if (*nl == '\r') {
-            if (nl + 1 < end) {
-                if (nl[1] == '\n') {
-                    nl++;
-                }
-
-            } else {
-                s->cr = 1;
-            }
-        }
-
-        p = nl + 1;
-
-        rc = ac_openai_line(s);
-        s->line.len = 0;
-
-        if (rc != 0) {
-            return rc;
-        }
-    }
-
-    return 0;
+    return ac_sse_read(&s->sse, p, n, ac_openai_dispatch, s);
 }
 
 
 static int
-ac_openai_line(ac_openai_stream_t *s)
+ac_openai_dispatch(void *ctx, const char *data, size_t len)
 {
-    char    *v;
-    size_t   len;
+    int                  rc;
+    json_t              *root;
+    json_error_t         jerr;
+    ac_openai_stream_t  *s = ctx;
 
-    if (s->line.len == 0) {
-        return s->has_data ? ac_openai_dispatch(s) : 0;
-    }
-
-    /* "field: value" (one space after the colon dropped); only data */
-
-    if (s->line.len < 5 || memcmp(s->line.data, "data:", 5) != 0) {
-        return 0;
-    }
-
-    v = s->line.data + 5;
-    len = s->line.len - 5;
-
-    if (len && *v == ' ') {
-        v++;
-        len--;
-    }
-
-    if ((s->has_data
-         && ac_openai_append(&s->data, "\n", 1, s->max))
-        || ac_openai_append(&s->data, v, len, s->max))
-    {
-        snprintf(s->error, sizeof(s->error),
-                 "an event larger than %zu bytes", s->max);
-        return AC_STREAM_CORRUPT;
-    }
-
-    s->has_data = 1;
-
-    return 0;
-}
-
-
-static int
-ac_openai_dispatch(ac_openai_stream_t *s)
-{
-    int           rc;
-    json_t       *root;
-    json_error_t  jerr;
-
-    s->has_data = 0;
-
-    if (s->data.len == 6 && memcmp(s->data.data, "[DONE]", 6) == 0) {
-        s->data.len = 0;
+    if (len == 6 && memcmp(data, "[DONE]", 6) == 0) {
         s->done = 1;
 
         return ac_openai_finish(s, NULL);
@@ -646,15 +534,13 @@ ac_openai_dispatch(ac_openai_stream_t *s)
 
     if (s->done) {
         /* nothing counts after [DONE] */
-        s->data.len = 0;
         return 0;
     }
 
-    root = json_loadb(s->data.data, s->data.len, 0, &jerr);
-    s->data.len = 0;
+    root = json_loadb(data, len, 0, &jerr);
 
     if (!json_is_object(root)) {
-        snprintf(s->error, sizeof(s->error),
+        snprintf(s->sse.error, sizeof(s->sse.error),
                  "an event that is not a JSON object (%.80s)",
                  root ? "another JSON value" : jerr.text);
         json_decref(root);
@@ -770,7 +656,7 @@ ac_openai_tool_call(ac_openai_stream_t *s, json_t *tc)
 
     if (call == NULL) {
         if (s->ncalls == AC_OPENAI_MAX_CALLS) {
-            snprintf(s->error, sizeof(s->error),
+            snprintf(s->sse.error, sizeof(s->sse.error),
                      "more than %d tool calls in one turn",
                      AC_OPENAI_MAX_CALLS);
             return AC_STREAM_CORRUPT;
@@ -990,7 +876,7 @@ ac_openai_event(ac_openai_stream_t *s, const char *type, json_t *payload)
     char   *p;
 
     if (payload == NULL) {
-        snprintf(s->error, sizeof(s->error), "out of memory");
+        snprintf(s->sse.error, sizeof(s->sse.error), "out of memory");
         return AC_STREAM_CORRUPT;
     }
 
@@ -998,7 +884,7 @@ ac_openai_event(ac_openai_stream_t *s, const char *type, json_t *payload)
     json_decref(payload);
 
     if (p == NULL) {
-        snprintf(s->error, sizeof(s->error), "out of memory");
+        snprintf(s->sse.error, sizeof(s->sse.error), "out of memory");
         return AC_STREAM_CORRUPT;
     }
 
@@ -1015,7 +901,7 @@ ac_openai_pending(const ac_model_stream_t *stream)
 {
     const ac_openai_stream_t  *s = (const ac_openai_stream_t *) stream;
 
-    return s->line.len != 0 || s->has_data;
+    return ac_sse_pending(&s->sse);
 }
 
 
@@ -1024,7 +910,7 @@ ac_openai_stream_error(const ac_model_stream_t *stream)
 {
     const ac_openai_stream_t  *s = (const ac_openai_stream_t *) stream;
 
-    return s->error;
+    return s->sse.error;
 }
 
 
@@ -1042,88 +928,6 @@ ac_openai_destroy(ac_model_stream_t *stream)
         free(s->calls[i].id);
     }
 
-    free(s->line.data);
-    free(s->data.data);
+    ac_sse_free(&s->sse);
     free(s);
-}
-
-
-/*
- * A non-2xx response: {"error":{"message":..}} (OpenAI, vLLM,
- * llama.cpp) or {"error":".."} (Ollama); the type that means the same
- * in Bedrock's words, else "HTTP <status>"
- */
-
-static size_t
-ac_openai_http_error(int status, const char *errortype, size_t errortype_len,
-    const unsigned char *body, size_t body_len, char *out, size_t out_len)
-{
-    size_t       n;
-    char        *b;
-    json_t      *root, *e, *m;
-    const char  *type;
-
-    (void) errortype;
-    (void) errortype_len;
-
-    root = json_loadb((const char *) body, body_len, 0, NULL);
-    e = json_object_get(root, "error");
-    m = json_is_string(e) ? e : json_object_get(e, "message");
-
-    if (!json_is_string(m)) {
-        m = json_object_get(root, "message");
-    }
-
-    e = json_is_string(m) ? json_pack("{s:O}", "message", m) : NULL;
-    b = e ? json_dumps(e, JSON_COMPACT) : NULL;
-    json_decref(e);
-
-    type = ac_provider_status_type(status);
-
-    /* no message: the body as it is (a proxy's page, its text) */
-
-    n = ac_bedrock_http_error(status, type, type ? strlen(type) : 0,
-                              b ? (const unsigned char *) b : body,
-                              b ? strlen(b) : body_len, out, out_len);
-
-    free(b);
-    json_decref(root);
-
-    return n;
-}
-
-
-static int
-ac_openai_append(ac_openai_buf_t *b, const char *p, size_t n, size_t max)
-{
-    char    *d;
-    size_t   size;
-
-    if (n > max || b->len > max - n) {
-        return -1;
-    }
-
-    if (b->len + n > b->size) {
-        size = b->size ? b->size : 256;
-
-        while (size < b->len + n) {
-            size *= 2;
-        }
-
-        d = realloc(b->data, size);
-        if (d == NULL) {
-            return -1;
-        }
-
-        b->data = d;
-        b->size = size;
-    }
-
-    if (n) {
-        memcpy(b->data + b->len, p, n);
-    }
-
-    b->len += n;
-
-    return 0;
 }

@@ -9,11 +9,13 @@
 
 
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "ngx_http_agentcore_provider.h"
 #include "ngx_http_agentcore_eventstream.h"
 #include "ngx_http_agentcore_openai.h"
+#include "ngx_http_agentcore_anthropic.h"
 
 
 typedef struct {
@@ -56,6 +58,9 @@ ac_provider(unsigned id)
 
     case AC_PROVIDER_OPENAI:
         return &ac_provider_openai;
+
+    case AC_PROVIDER_ANTHROPIC:
+        return &ac_provider_anthropic;
 
     default:
         return NULL;
@@ -251,4 +256,217 @@ ac_provider_status_type(int status)
     default:
         return NULL;
     }
+}
+
+
+int
+ac_pbuf_append(ac_pbuf_t *b, const char *p, size_t n, size_t max)
+{
+    char    *d;
+    size_t   size;
+
+    if (n > max || b->len > max - n) {
+        return -1;
+    }
+
+    if (b->len + n > b->size) {
+        size = b->size ? b->size : 256;
+
+        while (size < b->len + n) {
+            size *= 2;
+        }
+
+        d = realloc(b->data, size);
+        if (d == NULL) {
+            return -1;
+        }
+
+        b->data = d;
+        b->size = size;
+    }
+
+    if (n) {
+        memcpy(b->data + b->len, p, n);
+    }
+
+    b->len += n;
+
+    return 0;
+}
+
+
+/* Server-Sent Events */
+
+static int ac_sse_line(ac_sse_reader_t *r, ac_sse_handler_pt handler,
+    void *ctx);
+
+
+int
+ac_sse_read(ac_sse_reader_t *r, const unsigned char *p, size_t n,
+    ac_sse_handler_pt handler, void *ctx)
+{
+    int                   rc;
+    const unsigned char  *end, *nl;
+
+    end = p + n;
+
+    while (p < end) {
+
+        if (r->cr) {
+            r->cr = 0;
+
+            if (*p == '\n') {
+                /* the \n of a \r\n split across reads */
+                p++;
+                continue;
+            }
+        }
+
+        for (nl = p; nl < end && *nl != '\n' && *nl != '\r'; nl++) {
+            /* void */
+        }
+
+        if (ac_pbuf_append(&r->line, (const char *) p, nl - p, r->max)) {
+            snprintf(r->error, sizeof(r->error),
+                     "a line longer than %zu bytes", r->max);
+            return AC_STREAM_CORRUPT;
+        }
+
+        if (nl == end) {
+            break;
+        }
+
+        if (*nl == '\r') {
+            if (nl + 1 < end) {
+                if (nl[1] == '\n') {
+                    nl++;
+                }
+
+            } else {
+                r->cr = 1;
+            }
+        }
+
+        p = nl + 1;
+
+        rc = ac_sse_line(r, handler, ctx);
+        r->line.len = 0;
+
+        if (rc != 0) {
+            return rc;
+        }
+    }
+
+    return 0;
+}
+
+
+static int
+ac_sse_line(ac_sse_reader_t *r, ac_sse_handler_pt handler, void *ctx)
+{
+    int      rc;
+    char    *v;
+    size_t   len;
+
+    if (r->line.len == 0) {
+        if (!r->has_data) {
+            return 0;
+        }
+
+        r->has_data = 0;
+
+        rc = handler(ctx, r->data.data, r->data.len);
+        r->data.len = 0;
+
+        return rc;
+    }
+
+    /* "field: value" (one space after the colon dropped); only data */
+
+    if (r->line.len < 5 || memcmp(r->line.data, "data:", 5) != 0) {
+        return 0;
+    }
+
+    v = r->line.data + 5;
+    len = r->line.len - 5;
+
+    if (len && *v == ' ') {
+        v++;
+        len--;
+    }
+
+    if ((r->has_data && ac_pbuf_append(&r->data, "\n", 1, r->max))
+        || ac_pbuf_append(&r->data, v, len, r->max))
+    {
+        snprintf(r->error, sizeof(r->error),
+                 "an event larger than %zu bytes", r->max);
+        return AC_STREAM_CORRUPT;
+    }
+
+    r->has_data = 1;
+
+    return 0;
+}
+
+
+int
+ac_sse_pending(const ac_sse_reader_t *r)
+{
+    return r->line.len != 0 || r->has_data;
+}
+
+
+void
+ac_sse_free(ac_sse_reader_t *r)
+{
+    free(r->line.data);
+    free(r->data.data);
+    r->line.data = NULL;
+    r->data.data = NULL;
+}
+
+
+/*
+ * A non-2xx response of an API other than Bedrock: {"error":{"message":
+ * ..}} (OpenAI, Anthropic, vLLM, llama.cpp) or {"error":".."} (Ollama);
+ * the type that means the same in Bedrock's words, else "HTTP <status>"
+ */
+
+size_t
+ac_provider_http_error(int status, const char *errortype,
+    size_t errortype_len, const unsigned char *body, size_t body_len,
+    char *out, size_t out_len)
+{
+    size_t       n;
+    char        *b;
+    json_t      *root, *e, *m;
+    const char  *type;
+
+    (void) errortype;
+    (void) errortype_len;
+
+    root = json_loadb((const char *) body, body_len, 0, NULL);
+    e = json_object_get(root, "error");
+    m = json_is_string(e) ? e : json_object_get(e, "message");
+
+    if (!json_is_string(m)) {
+        m = json_object_get(root, "message");
+    }
+
+    e = json_is_string(m) ? json_pack("{s:O}", "message", m) : NULL;
+    b = e ? json_dumps(e, JSON_COMPACT) : NULL;
+    json_decref(e);
+
+    type = ac_provider_status_type(status);
+
+    /* no message: the body as it is (a proxy's page, its text) */
+
+    n = ac_bedrock_http_error(status, type, type ? strlen(type) : 0,
+                              b ? (const unsigned char *) b : body,
+                              b ? strlen(b) : body_len, out, out_len);
+
+    free(b);
+    json_decref(root);
+
+    return n;
 }

@@ -79,6 +79,52 @@ extern const ac_provider_t  ac_provider_bedrock;   /* _provider.c */
 const ac_provider_t *ac_provider(unsigned id);
 
 
+/* a growing buffer (malloc) */
+typedef struct {
+    char                    *data;
+    size_t                   len;
+    size_t                   size;
+} ac_pbuf_t;
+
+/* appends n bytes unless len would pass max: 0, or -1 */
+int ac_pbuf_append(ac_pbuf_t *b, const char *p, size_t n, size_t max);
+
+
+/*
+ * Server-Sent Events, split-safe: lines end in CRLF, LF or CR (a CRLF
+ * split across reads too); "data:" lines (one space after the colon
+ * dropped) are joined by \n, a blank line dispatches them; comments and
+ * other fields are ignored.  A line or an event over max fails the
+ * stream (AC_STREAM_CORRUPT, the text in error).
+ */
+typedef struct {
+    ac_pbuf_t                line;
+    ac_pbuf_t                data;
+    size_t                   max;
+    unsigned                 has_data:1;
+    unsigned                 cr:1;
+    char                     error[128];
+} ac_sse_reader_t;
+
+/* one event's data (len bytes, not NUL-terminated); nonzero stops */
+typedef int (*ac_sse_handler_pt)(void *ctx, const char *data, size_t len);
+
+int ac_sse_read(ac_sse_reader_t *r, const unsigned char *p, size_t n,
+    ac_sse_handler_pt handler, void *ctx);
+int ac_sse_pending(const ac_sse_reader_t *r);
+void ac_sse_free(ac_sse_reader_t *r);
+
+/*
+ * The stream_error text of a non-2xx response of an API other than
+ * Bedrock: the message of {"error": {"message"}} (OpenAI, Anthropic,
+ * vLLM, llama.cpp), {"error": ".."} (Ollama) or {"message"}, typed by
+ * ac_provider_status_type(), else "HTTP <status>" (Bedrock's format)
+ */
+size_t ac_provider_http_error(int status, const char *errortype,
+    size_t errortype_len, const unsigned char *body, size_t body_len,
+    char *out, size_t out_len);
+
+
 /*
  * For the decoders of other APIs: one Converse event fed to the turn,
  * as Bedrock's stream would carry it (":message-type" event, the
