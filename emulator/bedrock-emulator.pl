@@ -649,6 +649,16 @@ sub send_aws_error {
     my ($c, $req, $status, $type, $suffix, $message, $extra) = @_;
     my $body;
 
+    if ($c->{anthropic}) {
+        $body = to_bytes(jenc(obj(type => 'error', error => obj(
+            type => anthropic_error_type($type), message => $message))));
+        $c->{note} = "$type: $message";
+        send_response($c, $req, $status,
+                      ['Content-Type', 'application/json',
+                       'request-id', request_id()], $body);
+        return;
+    }
+
     if ($c->{openai}) {
         $body = to_bytes(jenc(obj(error => obj(
             message => $message, type => openai_error_type($type),
@@ -1851,16 +1861,190 @@ sub step_bytes {
     my ($c, $step) = @_;
     my $b = ref $step->[1] ? $step->[1]->() : $step->[1];
 
-    return $c->{openai} ? openai_frames($c, $b) : $b;
+    return $c->{anthropic} ? anthropic_frames($c, $b)
+         : $c->{openai} ? openai_frames($c, $b) : $b;
 }
 
 # a frame cut short: an event cut short
 sub partial_bytes {
     my ($c, $b) = @_;
 
+    return "event: content_block_delta\ndata: {\"type\":\"content_block_"
+           . 'delta","index":0,"delta":{"type":"text_delta","text":"cut'
+        if $c->{anthropic};
     return $b unless $c->{openai};
     return 'data: {"id":"chatcmpl-emulator","choices":[{"index":0,"delta":'
            . '{"content":"cut';
+}
+
+
+# ---------------------------------------------------------------------------
+# the Anthropic Messages API (POST /v1/messages): the request read as a
+# Converse one, the plan's frames written as Messages stream events
+
+sub anthropic_check_auth {
+    my ($req) = @_;
+    my $h = { map { ($_->[0] => $_->[1]) } @{ $req->{headers} } };
+
+    for my $n ('x-amz-date', 'x-amz-security-token', 'x-amz-content-sha256',
+               'authorization')
+    {
+        return "header $n sent to the Messages API" if defined $h->{$n};
+    }
+    return 'anthropic-version: header is required'
+        unless defined $h->{'anthropic-version'};
+    return undef if $OPT{no_auth} || !%BEARER;
+    return 'invalid x-api-key'
+        unless defined $h->{'x-api-key'} && $BEARER{ $h->{'x-api-key'} };
+    return undef;
+}
+
+my %ANT_TYPE = (
+    throttlingException => 'rate_limit_error',
+    ThrottlingException => 'rate_limit_error',
+    serviceUnavailableException => 'overloaded_error',
+    ServiceUnavailableException => 'overloaded_error',
+    internalServerException => 'api_error',
+    InternalServerException => 'api_error',
+    validationException => 'invalid_request_error',
+    ValidationException => 'invalid_request_error',
+    AccessDeniedException => 'permission_error',
+    ResourceNotFoundException => 'not_found_error',
+);
+
+sub anthropic_error_type { return $ANT_TYPE{ $_[0] } // $_[0] }
+
+sub anthropic_to_converse {
+    my ($o) = @_;
+    my (@msgs, @tools, %r);
+
+    return $o unless ref $o eq 'HASH' && ref $o->{messages} eq 'ARRAY';
+
+    for my $m (@{ $o->{messages} }) {
+        next unless ref $m eq 'HASH';
+        my $content = $m->{content};
+        $content = [{ type => 'text', text => $content }] unless ref $content;
+        my @c;
+        for my $b (@$content) {
+            my $t = $b->{type} // '';
+            if ($t eq 'text') {
+                push @c, { text => $b->{text} };
+            } elsif ($t eq 'tool_use') {
+                push @c, { toolUse => { toolUseId => $b->{id},
+                                        name => $b->{name},
+                                        input => $b->{input} } };
+            } elsif ($t eq 'tool_result') {
+                my $rc = $b->{content};
+                $rc = [{ type => 'text', text => $rc }] unless ref $rc;
+                push @c, { toolResult => {
+                    toolUseId => $b->{tool_use_id},
+                    content => [map { { text => $_->{text} } } @$rc],
+                    status => $b->{is_error} ? 'error' : 'success' } };
+            }
+        }
+        push @msgs, { role => $m->{role}, content => \@c };
+    }
+    for my $t (@{ $o->{tools} // [] }) {
+        push @tools, { toolSpec => { name => $t->{name},
+                                     description => $t->{description},
+                                     inputSchema => { json => $t->{input_schema} } } };
+    }
+    %r = (messages => \@msgs);
+    $r{system} = [{ text => $o->{system} }] if defined $o->{system};
+    $r{inferenceConfig} = { maxTokens => $o->{max_tokens} };
+    $r{toolConfig} = { tools => \@tools, toolChoice => { auto => {} } }
+        if @tools;
+    return \%r;
+}
+
+sub ant_event {
+    my ($type, @pairs) = @_;
+
+    return "event: $type\ndata: "
+           . to_bytes(jenc(obj(type => $type, @pairs))) . "\n\n";
+}
+
+sub anthropic_frames {
+    my ($c, $bytes) = @_;
+    my $out = '';
+    my $st = $c->{anthropic};
+
+    while (length $bytes >= 12) {
+        my $total = unpack('N', $bytes);
+        last if $total > length $bytes;
+        my ($h, $payload) = es_parse(substr($bytes, 0, $total));
+        $bytes = substr($bytes, $total);
+        my $mt = $h->{':message-type'} // '';
+        my $j = eval { $JIN->decode($payload) } // {};
+
+        if ($mt eq 'exception' || $mt eq 'error') {
+            my $type = $h->{':exception-type'} // $h->{':error-code'};
+            my $msg = $mt eq 'error' ? $h->{':error-message'}
+                                     : $j->{message} // $payload;
+            $out .= ant_event('error', error => obj(
+                        type => anthropic_error_type($type),
+                        message => $msg));
+            next;
+        }
+        my $et = $h->{':event-type'} // '';
+        my $i = $j->{contentBlockIndex};
+        if ($et eq 'messageStart') {
+            $out .= ant_event('message_start', message => obj(
+                        id => 'msg_emulator', type => 'message',
+                        role => 'assistant', model => 'emulator',
+                        content => [], stop_reason => undef,
+                        stop_sequence => undef,
+                        usage => obj(input_tokens => 0, output_tokens => 1)))
+                . "event: ping\ndata: {\"type\": \"ping\"}\n\n";
+        } elsif ($et eq 'contentBlockStart' && $j->{start}{toolUse}) {
+            $st->{started}{$i} = 1;
+            $out .= ant_event('content_block_start', index => 0 + $i,
+                        content_block => obj(type => 'tool_use',
+                            id => $j->{start}{toolUse}{toolUseId},
+                            name => $j->{start}{toolUse}{name},
+                            input => obj()));
+        } elsif ($et eq 'contentBlockDelta') {
+            my $d = $j->{delta} // {};
+            my ($kind, @delta);
+            if (defined $d->{text}) {
+                $kind = 'text';
+                @delta = (type => 'text_delta', text => $d->{text});
+            } elsif ($d->{toolUse}) {
+                @delta = (type => 'input_json_delta',
+                          partial_json => $d->{toolUse}{input} // '');
+            } elsif ($d->{reasoningContent}) {
+                $kind = 'thinking';
+                @delta = defined $d->{reasoningContent}{signature}
+                    ? (type => 'signature_delta',
+                       signature => $d->{reasoningContent}{signature})
+                    : (type => 'thinking_delta',
+                       thinking => $d->{reasoningContent}{text} // '');
+            } else {
+                next;
+            }
+            if ($kind && !$st->{started}{$i}++) {
+                $out .= ant_event('content_block_start', index => 0 + $i,
+                            content_block => $kind eq 'text'
+                                ? obj(type => 'text', text => '')
+                                : obj(type => 'thinking', thinking => ''));
+            }
+            $out .= ant_event('content_block_delta', index => 0 + $i,
+                              delta => obj(@delta));
+        } elsif ($et eq 'contentBlockStop') {
+            $out .= ant_event('content_block_stop', index => 0 + $i);
+        } elsif ($et eq 'messageStop') {
+            $st->{stop} = $j->{stopReason} // 'end_turn';
+        } elsif ($et eq 'metadata') {
+            my $u = $j->{usage} // {};
+            $out .= ant_event('message_delta',
+                        delta => obj(stop_reason => $st->{stop} // 'end_turn',
+                                     stop_sequence => undef),
+                        usage => obj(input_tokens => $u->{inputTokens} // 0,
+                                     output_tokens => $u->{outputTokens} // 0))
+                . ant_event('message_stop');
+        }
+    }
+    return $out;
 }
 
 
@@ -1943,7 +2127,8 @@ sub stream_headers {
     $c->{status} = 200;
     $h = "HTTP/1.1 200 OK\r\n"
         . 'Date: ' . http_date() . "\r\n"
-        . ($c->{openai} ? "Content-Type: text/event-stream\r\n"
+        . ($c->{openai} || $c->{anthropic}
+           ? "Content-Type: text/event-stream\r\n"
                         : "Content-Type: application/vnd.amazon.eventstream\r\n"
                           . 'x-amzn-RequestId: ' . request_id() . "\r\n");
     if ($c->{chunked}) {
@@ -1985,6 +2170,7 @@ sub handle_request {
     $c->{chunked} = $req->{chunked_ok};
     $c->{note} = '';
     delete $c->{openai};
+    delete $c->{anthropic};
 
     if ($req->{path} eq '/_emulator/health') {
         send_response($c, $req, 200, ['Content-Type', 'text/plain'], 'ok');
@@ -2019,7 +2205,27 @@ sub handle_request {
         return;
     }
 
-    if ($req->{path} =~ m{^(?:/v1)?/chat/completions$}) {
+    if ($req->{path} =~ m{^(?:/v1)?/messages$}) {
+        # the Anthropic Messages API: the same scenarios, another format
+        $c->{anthropic} = { started => {}, stop => undef };
+        if ($req->{method} ne 'POST') {
+            send_aws_error($c, $req, 404, 'not_found_error', CORAL,
+                           "Unknown operation: $req->{method} $req->{path}");
+            return;
+        }
+        if (my $e = anthropic_check_auth($req)) {
+            send_aws_error($c, $req, 401, 'authentication_error', CORAL, $e);
+            return;
+        }
+        $json = eval { $JIN->decode($req->{body}) };
+        if (ref $json eq 'HASH' && !defined $json->{max_tokens}) {
+            send_aws_error($c, $req, 400, 'ValidationException', CORAL,
+                           'max_tokens: Field required');
+            return;
+        }
+        $model = ref $json eq 'HASH' ? $json->{model} // '' : '';
+        $json = anthropic_to_converse($json) if defined $json;
+    } elsif ($req->{path} =~ m{^(?:/v1)?/chat/completions$}) {
         # OpenAI Chat Completions: the same scenarios, another format
         $c->{openai} = { tools => {}, n => 0 };
         if ($req->{method} ne 'POST') {
