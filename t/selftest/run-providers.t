@@ -1,4 +1,4 @@
-# `make run` with AGENTCORE_PROVIDER=openai: the bundled emulator as an
+# `make run` with AGENTCORE_PROVIDER=openai or anthropic: the bundled emulator as an
 # OpenAI-compatible server, or the one AGENTCORE_MODEL_URL names (its
 # base URL: the module posts to .../chat/completions) with the key of
 # OPENAI_API_KEY, which reaches neither nginx.conf nor a log.
@@ -82,12 +82,44 @@ like(invoke($p, 'Hello'), qr/Incorrect API key provided/,
 is(stop_run($c, 30), 0, 'stops on TERM');
 stop_emulator($epid);
 
+# AGENTCORE_PROVIDER=anthropic: the emulator's Messages API, then one
+# AGENTCORE_MODEL_URL names with ANTHROPIC_API_KEY (sent as x-api-key)
+$p = free_port();
+my $f = start_run("$dir/f.out", AGENTCORE_PORT => $p,
+                  AGENTCORE_PROVIDER => 'anthropic');
+ok(wait_ready($f, "$dir/f.out", '127.0.0.1', $p), "anthropic run on $p is up")
+    or diag(slurp("$dir/f.out"));
+like(slurp("$ROOT/build/run-$p/conf/nginx.conf"),
+     qr{proxy_pass\s+http://bedrock/v1/messages;}, '... to /v1/messages');
+like(invoke($p, '[[tool name=calculator input={\"expression\":\"6*7\"}]]'),
+     qr{data: " 42"\n\n\z}, 'a calculator cycle');
+is(stop_run($f, 30), 0, 'stops on TERM');
+
+($eport, $epid) = start_emulator(bearer => ['sk-ant-selftest']);
+$p = free_port();
+my $g = start_run("$dir/g.out", AGENTCORE_PORT => $p,
+                  AGENTCORE_PROVIDER => 'anthropic',
+                  AGENTCORE_MODEL_URL => "http://127.0.0.1:$eport",
+                  ANTHROPIC_API_KEY => 'sk-ant-selftest');
+ok(wait_ready($g, "$dir/g.out", '127.0.0.1', $p),
+   "anthropic run with AGENTCORE_MODEL_URL on $p is up")
+    or diag(slurp("$dir/g.out"));
+like(slurp("$dir/g.out"),
+     qr{Anthropic Messages API http://127\.0\.0\.1:$eport/v1/messages, model claude-sonnet-4-5},
+     '... says where it posts');
+like(invoke($p, 'Hello key'), qr{data: " key"\n\n\z}, 'the key is accepted');
+$all = slurp("$ROOT/build/run-$p/conf/nginx.conf") . slurp("$dir/g.out")
+       . join('', map { slurp($_) } glob "$ROOT/build/run-$p/logs/*");
+unlike($all, qr/sk-ant-selftest/, '... and in no configuration or log');
+is(stop_run($g, 30), 0, 'stops on TERM');
+stop_emulator($epid);
+
 # refused before anything starts
 $p = free_port();
 my $d = start_run("$dir/d.out", AGENTCORE_PORT => $p,
                   AGENTCORE_PROVIDER => 'gemini');
 isnt(stop_run($d, 30, 'wait'), 0, 'an unknown provider is refused');
-like(slurp("$dir/d.out"), qr/AGENTCORE_PROVIDER=gemini: want bedrock or openai/,
+like(slurp("$dir/d.out"), qr/AGENTCORE_PROVIDER=gemini: want bedrock, openai or anthropic/,
      '... saying why');
 $d = start_run("$dir/e.out", AGENTCORE_PORT => $p,
                AGENTCORE_PROVIDER => 'openai',
