@@ -256,3 +256,39 @@ qq{data: "unsigned"\n\n}
 AgentCore::Test::invoke('[[deltas texts=["no AWS"]]]')
 --- response_body eval
 qq{data: "no AWS"\n\n}
+
+
+
+=== TEST 16: HTTP 429 is retried as Bedrock's throttling is (agentcore_retries)
+--- config eval
+"agentcore_retries delay=10ms error_delay=10ms;\n" . $main::Config
+--- request eval
+AgentCore::Test::invoke('[[http status=429 type=ThrottlingException message="slow" times=1 id=o429]] [[deltas texts=["after 429"]]]')
+--- response_body eval
+qq{data: "after 429"\n\n}
+--- error_log
+agentcore: model call throttled (HTTP 429), retry 1 of 5 in 10ms
+
+
+
+=== TEST 17: a rate_limit error event before any text is retried as Bedrock's throttlingException is
+--- config eval
+"agentcore_retries delay=10ms error_delay=10ms;\n" . $main::Config
+--- request eval
+AgentCore::Test::invoke('[[exception type=throttlingException message="slow" deltas=0 times=1 id=oexc]] [[deltas texts=["after the event"]]]')
+--- response_body eval
+qq{data: "after the event"\n\n}
+--- error_log
+agentcore: model call throttled (ThrottlingException), retry 1 of 5 in 10ms
+
+
+
+=== TEST 18: HTTP 503 is retried as a Bedrock 5xx is
+--- config eval
+"agentcore_retries delay=10ms error_delay=10ms;\n" . $main::Config
+--- request eval
+AgentCore::Test::invoke('[[http status=503 times=1 id=o503]] [[deltas texts=["after 503"]]]')
+--- response_body eval
+qq{data: "after 503"\n\n}
+--- error_log
+agentcore: model call failed (HTTP 503), retry 1 of 2 in

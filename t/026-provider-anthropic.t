@@ -182,3 +182,27 @@ the upstream connection closed: yes
 --- error_log
 client prematurely closed connection
 close http upstream connection
+
+
+
+=== TEST 12: 529 (overloaded) is retried as a 5xx (agentcore_retries)
+--- config eval
+"agentcore_retries delay=10ms error_delay=10ms;\n" . $main::Config
+--- request eval
+AgentCore::Test::invoke('[[http status=529 type=ServiceUnavailableException message="Overloaded" times=1 id=a529]] [[deltas texts=["after 529"]]]')
+--- response_body eval
+qq{data: "after 529"\n\n}
+--- error_log
+agentcore: model call failed (HTTP 529), retry 1 of 2 in
+
+
+
+=== TEST 13: 429 is retried as throttling
+--- config eval
+"agentcore_retries delay=10ms error_delay=10ms;\n" . $main::Config
+--- request eval
+AgentCore::Test::invoke('[[http status=429 type=ThrottlingException message="slow" times=1 id=a429]] [[deltas texts=["after 429"]]]')
+--- response_body eval
+qq{data: "after 429"\n\n}
+--- error_log
+agentcore: model call throttled (HTTP 429), retry 1 of 5 in 10ms
