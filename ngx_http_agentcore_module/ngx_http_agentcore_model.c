@@ -283,9 +283,9 @@ ngx_http_agentcore_model_sign(ngx_http_agentcore_ctx_t *ctx,
 /*
  * Other APIs than Bedrock: agentcore_model_api_key as the model
  * location's $agentcore_authorization ("Bearer KEY", OpenAI) or
- * $agentcore_api_key (the key itself: Anthropic's x-api-key).  A key from a variable is read
- * with debug logging paused: nginx's script engine logs the values of
- * the variables it reads.
+ * $agentcore_api_key (the key itself: Anthropic's x-api-key).  A key
+ * from a variable is read with debug logging paused: nginx's script
+ * engine logs the values of the variables it reads.
  */
 
 static ngx_int_t

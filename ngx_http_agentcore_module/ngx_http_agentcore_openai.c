@@ -44,7 +44,6 @@ typedef struct {
     int64_t                  text_block;    /* -1: none open */
     ac_openai_call_t         calls[AC_OPENAI_MAX_CALLS];
     size_t                   ncalls;
-    size_t                   open_from;     /* calls[open_from..] open */
 
     unsigned                 done:1;    /* [DONE] */
     unsigned                 stopped:1; /* messageStop fed */
@@ -578,7 +577,6 @@ ac_openai_chunk(ac_openai_stream_t *s, json_t *root)
 
         if (s->text_block < 0) {
             s->text_block = s->next_block++;
-            s->open_from = s->ncalls;
         }
 
         payload = json_pack("{s:I,s:{s:O}}",
@@ -676,6 +674,8 @@ ac_openai_tool_call(ac_openai_stream_t *s, json_t *tc)
 
         call->id = strdup(id);
         if (call->id == NULL) {
+            s->ncalls--;
+            snprintf(s->sse.error, sizeof(s->sse.error), "out of memory");
             return AC_STREAM_CORRUPT;
         }
 

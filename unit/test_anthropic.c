@@ -118,8 +118,9 @@ feed_cuts(ac_turn_t *turn, ac_model_stream_t **sp, const char *p, size_t len,
     for (i = 0; i <= ncuts; i++) {
         to = (i < ncuts) ? cuts[i] : len;
 
-        rc = ac_provider_anthropic.stream_feed(s, (const unsigned char *) p + from,
-                                            to - from);
+        rc = ac_provider_anthropic.stream_feed(s,
+                                               (const unsigned char *) p
+                                               + from, to - from);
         if (rc != 0) {
             break;
         }
