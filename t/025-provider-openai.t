@@ -292,3 +292,30 @@ AgentCore::Test::invoke('[[http status=503 times=1 id=o503]] [[deltas texts=["af
 qq{data: "after 503"\n\n}
 --- error_log
 agentcore: model call failed (HTTP 503), retry 1 of 2 in
+
+
+
+=== TEST 19: usage from the last chunk (stream_options.include_usage) in the token variables
+--- http_config eval
+$AgentCore::Test::HttpConfig
+. "log_format usage 'agentcore-usage in=\$agentcore_input_tokens "
+. "out=\$agentcore_output_tokens total=\$agentcore_total_tokens "
+. "stop=\$agentcore_stop_reason';\n"
+--- config eval
+"access_log logs/error.log usage;\n" . $main::Config
+--- request eval
+AgentCore::Test::invoke('[[deltas texts=["counted"]]] [[usage in=11 out=22]]')
+--- response_body eval
+qq{data: "counted"\n\n}
+--- error_log
+agentcore-usage in=11 out=22 total=33 stop=end_turn
+
+
+
+=== TEST 20: a key file that cannot be read fails the configuration
+--- config eval
+"agentcore_model_api_key file:/nonexistent/key;\n" . $main::Invocations
+. $main::Model
+--- must_die
+--- error_log
+open() "/nonexistent/key" failed

@@ -206,3 +206,20 @@ AgentCore::Test::invoke('[[http status=429 type=ThrottlingException message="slo
 qq{data: "after 429"\n\n}
 --- error_log
 agentcore: model call throttled (HTTP 429), retry 1 of 5 in 10ms
+
+
+
+=== TEST 14: usage (each member the last value seen; the emulator sends it in message_delta) in the token variables
+--- http_config eval
+$AgentCore::Test::HttpConfig
+. "log_format usage 'agentcore-usage in=\$agentcore_input_tokens "
+. "out=\$agentcore_output_tokens total=\$agentcore_total_tokens "
+. "stop=\$agentcore_stop_reason';\n"
+--- config eval
+"access_log logs/error.log usage;\n" . $main::Config
+--- request eval
+AgentCore::Test::invoke('[[deltas texts=["counted"]]] [[usage in=11 out=22]]')
+--- response_body eval
+qq{data: "counted"\n\n}
+--- error_log
+agentcore-usage in=11 out=22 total=33 stop=end_turn
