@@ -16,6 +16,7 @@
 static ngx_int_t ngx_http_agentcore_model_sign(ngx_http_agentcore_ctx_t *ctx,
     ngx_http_agentcore_credentials_t *cr, u_char *body, size_t len);
 static ngx_int_t ngx_http_agentcore_model_key(ngx_http_agentcore_ctx_t *ctx);
+static ngx_uint_t ngx_http_agentcore_bad_key(ngx_str_t *key);
 static ngx_int_t ngx_http_agentcore_model_done(ngx_http_request_t *sr,
     void *data, ngx_int_t rc);
 static int ngx_http_agentcore_model_text(void *data, const char *text,
@@ -321,6 +322,13 @@ ngx_http_agentcore_model_key(ngx_http_agentcore_ctx_t *ctx)
         return NGX_OK;
     }
 
+    if (ngx_http_agentcore_bad_key(&key)) {
+        ngx_log_error(NGX_LOG_ERR, ctx->request->connection->log, 0,
+                      "agentcore: agentcore_model_api_key's value holds a "
+                      "control character: not sent");
+        return NGX_ERROR;
+    }
+
     ctx->api_key = key;
 
     if (conf->provider == AC_PROVIDER_ANTHROPIC) {
@@ -339,6 +347,23 @@ ngx_http_agentcore_model_key(ngx_http_agentcore_ctx_t *ctx)
     ngx_memcpy(p, key.data, key.len);
 
     return NGX_OK;
+}
+
+
+/* a key goes into a header: no CR, LF or other control bytes */
+
+static ngx_uint_t
+ngx_http_agentcore_bad_key(ngx_str_t *key)
+{
+    size_t  i;
+
+    for (i = 0; i < key->len; i++) {
+        if (key->data[i] < 0x20 || key->data[i] == 0x7f) {
+            return 1;
+        }
+    }
+
+    return 0;
 }
 
 
@@ -416,6 +441,14 @@ ngx_http_agentcore_api_key_directive(ngx_conf_t *cf, ngx_command_t *cmd,
         alcf->api_key = NULL;
         alcf->api_key_file.data = buf;
         alcf->api_key_file.len = n;
+
+        if (ngx_http_agentcore_bad_key(&alcf->api_key_file)) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "agentcore: the key in \"%s\" holds a "
+                               "control character (one line, please)",
+                               path.data);
+            return NGX_CONF_ERROR;
+        }
 
         return NGX_CONF_OK;
     }

@@ -319,3 +319,15 @@ agentcore-usage in=11 out=22 total=33 stop=end_turn
 --- must_die
 --- error_log
 open() "/nonexistent/key" failed
+
+
+
+=== TEST 21: a key file of two lines fails the configuration (a key goes into a header)
+--- user_files eval
+">>> key2.txt\nfirst\nsecond\n"
+--- config eval
+"agentcore_model_api_key file:../html/key2.txt;\n" . $main::Invocations
+. $main::Model
+--- must_die
+--- error_log
+holds a control character
