@@ -13,7 +13,8 @@
  * in a call's first chunk, function.arguments fragments that are JSON
  * only once joined.  Ollama sends index 0 for every call, each whole in
  * one chunk: an id other than the call's at that index starts a new
- * call.  finish_reason: stop -> end_turn, tool_calls -> tool_use,
+ * call; vLLM may repeat a call's whole arguments after their fragments:
+ * dropped.  finish_reason: stop -> end_turn, tool_calls -> tool_use,
  * length -> max_tokens.  "usage" (stream_options.include_usage) comes
  * in a last chunk with no choices.  {"error": {...}} is an error event.
  */
@@ -33,6 +34,7 @@ typedef struct {
     int64_t                  index;     /* the API's "index" */
     char                    *id;
     size_t                   block;     /* the turn's contentBlockIndex */
+    ac_pbuf_t                args;      /* the arguments so far */
 } ac_openai_call_t;
 
 
@@ -63,6 +65,8 @@ static int ac_openai_feed(ac_model_stream_t *s, const unsigned char *p,
 static int ac_openai_dispatch(void *ctx, const char *data, size_t len);
 static int ac_openai_chunk(ac_openai_stream_t *s, json_t *root);
 static int ac_openai_tool_call(ac_openai_stream_t *s, json_t *tc);
+static int ac_openai_repeated(ac_openai_stream_t *s, ac_openai_call_t *call,
+    const char *frag, size_t len);
 static int ac_openai_finish(ac_openai_stream_t *s, const char *reason);
 static int ac_openai_usage(ac_openai_stream_t *s, json_t *usage);
 static int ac_openai_error(ac_openai_stream_t *s, json_t *error);
@@ -703,6 +707,12 @@ ac_openai_tool_call(ac_openai_stream_t *s, json_t *tc)
             return 0;
         }
 
+        if (ac_openai_repeated(s, call, json_string_value(v),
+                               json_string_length(v)))
+        {
+            return 0;
+        }
+
         payload = json_pack("{s:I,s:{s:{s:O}}}",
                             "contentBlockIndex", (json_int_t) call->block,
                             "delta", "toolUse", "input", v);
@@ -722,6 +732,36 @@ ac_openai_tool_call(ac_openai_stream_t *s, json_t *tc)
     }
 
     return ac_openai_event(s, "contentBlockDelta", payload);
+}
+
+
+/*
+ * vLLM's tool parsers may send a call's whole arguments again after
+ * their fragments: a fragment that starts an object once the arguments
+ * so far are a complete JSON value is dropped (no call's arguments go
+ * on after their closing brace)
+ */
+
+static int
+ac_openai_repeated(ac_openai_stream_t *s, ac_openai_call_t *call,
+    const char *frag, size_t len)
+{
+    json_t  *v;
+
+    if (call->args.len && len && frag[0] == '{') {
+        v = json_loadb(call->args.data, call->args.len, JSON_DECODE_ANY,
+                       NULL);
+
+        if (v != NULL) {
+            json_decref(v);
+            return 1;
+        }
+    }
+
+    /* past the limit, the arguments are not kept (and not checked) */
+    (void) ac_pbuf_append(&call->args, frag, len, s->sse.max);
+
+    return 0;
 }
 
 
@@ -926,6 +966,7 @@ ac_openai_destroy(ac_model_stream_t *stream)
 
     for (i = 0; i < s->ncalls; i++) {
         free(s->calls[i].id);
+        free(s->calls[i].args.data);
     }
 
     ac_sse_free(&s->sse);

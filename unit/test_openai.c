@@ -380,6 +380,40 @@ test_done_without_finish(void **state)
 
 
 static void
+test_repeated_arguments(void **state)
+{
+    json_t             *m;
+    texts_t             t;
+    ac_turn_t          *turn;
+    ac_model_stream_t  *s;
+
+    /* vLLM: the fragments, then the whole arguments again */
+
+    memset(&t, 0, sizeof(t));
+    turn = ac_turn_create(on_text, &t);
+
+    assert_int_equal(feed_str(turn, &s,
+        "data: {\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":0,"
+        "\"id\":\"c1\",\"function\":{\"name\":\"f\","
+        "\"arguments\":\"{\\\"a\\\":\"}}]}}]}\n\n"
+        "data: {\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":0,"
+        "\"function\":{\"arguments\":\"1}\"}}]}}]}\n\n"
+        "data: {\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":0,"
+        "\"function\":{\"arguments\":\"{\\\"a\\\":1}\"}}]},"
+        "\"finish_reason\":\"tool_calls\"}]}\n\n"), 0);
+
+    m = ac_turn_message(turn);
+    assert_json(m, "{\"role\":\"assistant\",\"content\":["
+                   "{\"toolUse\":{\"toolUseId\":\"c1\",\"name\":\"f\","
+                   "\"input\":{\"a\":1}}}]}");
+    json_decref(m);
+
+    ac_provider_openai.stream_destroy(s);
+    ac_turn_destroy(turn);
+}
+
+
+static void
 test_truncated(void **state)
 {
     texts_t             t;
@@ -657,6 +691,7 @@ main(void)
         cmocka_unit_test(test_error_every_split),
         cmocka_unit_test(test_line_endings),
         cmocka_unit_test(test_done_without_finish),
+        cmocka_unit_test(test_repeated_arguments),
         cmocka_unit_test(test_truncated),
         cmocka_unit_test(test_corrupt),
         cmocka_unit_test(test_text_handler_stops),
