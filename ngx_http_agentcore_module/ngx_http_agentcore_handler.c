@@ -919,10 +919,10 @@ ngx_http_agentcore_model_outcome(ngx_http_agentcore_ctx_t *ctx,
         }
 
         len = ctx->provider->http_error((int) ctx->model_status,
-                                    (const char *) ctx->error_type.data,
-                                    ctx->error_type.len,
-                                    ctx->error_body, ctx->error_body_len,
-                                    (char *) p, 1024);
+                                        (const char *) ctx->error_type.data,
+                                        ctx->error_type.len,
+                                        ctx->error_body, ctx->error_body_len,
+                                        (char *) p, 1024);
 
     } else if (ctx->stream_error) {
         p = ngx_pnalloc(pool, 256);

@@ -730,6 +730,7 @@ ngx_http_agentcore_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     if (conf->api_key == NGX_CONF_UNSET_PTR) {
         conf->api_key = NULL;
     }
+
     ngx_conf_merge_uint_value(conf->max_cycles, prev->max_cycles, 20);
     ngx_conf_merge_str_value(conf->weather, prev->weather, "sunny");
     ngx_conf_merge_size_value(conf->tool_max_size, prev->tool_max_size,
