@@ -1387,6 +1387,8 @@ my %SCENARIO;
                 }
             } elsif ($n eq 'x-amz-security-token') {
                 $v = '[redacted sha256:' . substr(sha256_hex($v), 0, 16) . ']';
+            } elsif ($n eq 'x-api-key') {
+                $v = '[redacted]';
             }
             push @lines, [$n, $v];
         }

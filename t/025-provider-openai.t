@@ -331,3 +331,31 @@ open() "/nonexistent/key" failed
 --- must_die
 --- error_log
 holds a control character
+
+
+
+=== TEST 22: the headers sent: the bearer key, JSON, no SigV4, nothing of the client's
+--- more_headers
+Cookie: secret-cookie
+--- request eval
+AgentCore::Test::invoke('[[echo-headers]]')
+--- response_body_filters eval
+\&AgentCore::Test::sse_text
+--- response_body_like eval
+qr{\A(?!.*x-amz)(?!.*cookie)(?=.*^:path: /v1/chat/completions$)(?=.*^accept: text/event-stream$)(?=.*^authorization: Bearer \[redacted\]$)(?=.*^content-type: application/json$)}sm
+
+
+
+=== TEST 23: a session's history goes on, and a JSON answer: the second request carries the first exchange in OpenAI's shape
+--- http_config eval
+$AgentCore::Test::HttpConfig . "agentcore_session_zone s:1m;\n"
+--- config eval
+"agentcore_session s;\nagentcore_system_prompt \"Be brief.\";\n" . $main::Config
+--- more_headers
+Accept: application/json
+X-Amzn-Bedrock-AgentCore-Runtime-Session-Id: sess-openai-0123456789abcdef0123456789
+--- request eval
+[AgentCore::Test::invoke('first'), AgentCore::Test::invoke('[[echo]] second')]
+--- response_body_like eval
+[qr/\A"Hello! You said: first"\z/,
+ qr/\A"\{\\"model\\":\\"llama3.2\\",\\"messages\\":\[\{\\"role\\":\\"system\\",\\"content\\":\\"Be brief.\\"\},\{\\"role\\":\\"user\\",\\"content\\":\\"first\\"\},\{\\"role\\":\\"assistant\\",\\"content\\":\\"Hello! You said: first\\"\},\{\\"role\\":\\"user\\",\\"content\\":\\"\[\[echo\]\] second\\"\}\],\\"tools\\":\[.*\],\\"stream\\":true,\\"stream_options\\":\{\\"include_usage\\":true\}\}"\z/]

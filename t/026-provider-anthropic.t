@@ -223,3 +223,30 @@ AgentCore::Test::invoke('[[deltas texts=["counted"]]] [[usage in=11 out=22]]')
 qq{data: "counted"\n\n}
 --- error_log
 agentcore-usage in=11 out=22 total=33 stop=end_turn
+
+
+
+=== TEST 15: the headers sent: x-api-key, anthropic-version, no Authorization, no SigV4
+--- request eval
+AgentCore::Test::invoke('[[echo-headers]]')
+--- response_body_filters eval
+\&AgentCore::Test::sse_text
+--- response_body_like eval
+qr{\A(?!.*x-amz)(?!.*^authorization)(?=.*^:path: /v1/messages$)(?=.*^anthropic-version: 2023-06-01$)(?=.*^x-api-key: \[redacted\]$)(?=.*^content-type: application/json$)}sm
+
+
+
+=== TEST 16: a session's history goes on: the second request carries the first exchange in Anthropic's shape, max_tokens 4096
+--- http_config eval
+$AgentCore::Test::HttpConfig . "agentcore_session_zone s:1m;\n"
+--- config eval
+"agentcore_session s;\nagentcore_system_prompt \"Be brief.\";\n" . $main::Config
+--- more_headers
+X-Amzn-Bedrock-AgentCore-Runtime-Session-Id: sess-anthropic-0123456789abcdef01234567
+--- request eval
+[AgentCore::Test::invoke('first'), AgentCore::Test::invoke('[[echo]] second')]
+--- response_body_filters eval
+\&AgentCore::Test::sse_text
+--- response_body_like eval
+[qr/\AHello! You said: first\z/,
+ qr/\A\{"model":"claude-sonnet-4-5","max_tokens":4096,"system":"Be brief.","messages":\[\{"role":"user","content":\[\{"type":"text","text":"first"\}\]\},\{"role":"assistant","content":\[\{"type":"text","text":"Hello! You said: first"\}\]\},\{"role":"user","content":\[\{"type":"text","text":"\[\[echo\]\] second"\}\]\}\],"tools":\[.*\],"stream":true\}\z/]
