@@ -7,7 +7,10 @@
 
 use lib 't/lib';
 use AgentCore::Test;
+use AgentCore::Mcp;
 use Test::Nginx::Socket 'no_plan';
+
+$ENV{TEST_NGINX_MCP_A} = AgentCore::Mcp::start(name => 'a', page_size => 100);
 
 our $Model = <<'_EOC_';
 location = /_agentcore/openai {
@@ -359,3 +362,16 @@ X-Amzn-Bedrock-AgentCore-Runtime-Session-Id: sess-openai-0123456789abcdef0123456
 --- response_body_like eval
 [qr/\A"Hello! You said: first"\z/,
  qr/\A"\{\\"model\\":\\"llama3.2\\",\\"messages\\":\[\{\\"role\\":\\"system\\",\\"content\\":\\"Be brief.\\"\},\{\\"role\\":\\"user\\",\\"content\\":\\"first\\"\},\{\\"role\\":\\"assistant\\",\\"content\\":\\"Hello! You said: first\\"\},\{\\"role\\":\\"user\\",\\"content\\":\\"\[\[echo\]\] second\\"\}\],\\"tools\\":\[.*\],\\"stream\\":true,\\"stream_options\\":\{\\"include_usage\\":true\}\}"\z/]
+
+
+
+=== TEST 24: a tool of an MCP server (agentcore_mcp) through the OpenAI-compatible API
+--- config eval
+"agentcore_model_api_key $ENV{TEST_NGINX_BEDROCK_BEARER};\n"
+. "agentcore_mcp a /_mcp/a;\n" . $main::Invocations . $main::Model
+. "location = /_mcp/a { internal; proxy_pass http://127.0.0.1:\$TEST_NGINX_MCP_A/mcp; }\n"
+--- request eval
+AgentCore::Test::invoke('[[tool name=echo input={"text":"hi"}]]')
+--- response_body_filters eval
+\&AgentCore::Test::sse_text
+--- response_body: Tool said: a echo: hi [version 2025-06-18]
