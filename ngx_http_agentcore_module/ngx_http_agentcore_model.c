@@ -370,7 +370,8 @@ ngx_http_agentcore_bad_key(ngx_str_t *key)
 /*
  * agentcore_model_api_key VALUE | file:PATH: the key of another API
  * than Bedrock.  VALUE may hold variables; a file's key is read once,
- * at configuration, without its trailing white space.
+ * at configuration, without its trailing white space, into memory that
+ * core dumps leave out.
  */
 
 char *
@@ -417,7 +418,10 @@ ngx_http_agentcore_api_key_directive(ngx_conf_t *cf, ngx_command_t *cmd,
             return NGX_CONF_ERROR;
         }
 
-        buf = ngx_pnalloc(cf->pool, (size_t) ngx_file_size(&fi) + 1);
+        /* as the credentials' secrets: out of core dumps, wiped */
+
+        buf = ngx_http_agentcore_secret_alloc(cf->pool,
+                                              (size_t) ngx_file_size(&fi) + 1);
         if (buf == NULL) {
             ngx_close_file(fd);
             return NGX_CONF_ERROR;
