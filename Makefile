@@ -18,7 +18,8 @@ MODULE_SO   := $(BUILD)/ngx_http_agentcore_module.so
 
 # the protocol layer: plain C, no nginx types
 PROTO       := eventstream sigv4 json converse calculator history awscreds \
-               prom content runtime_arn budget mcp_proto memory_proto
+               prom content runtime_arn budget mcp_proto memory_proto \
+               provider openai anthropic
 PROTO_SRCS  := $(PROTO:%=$(MODDIR)/ngx_http_agentcore_%.c)
 PROTO_HDRS  := $(PROTO:%=$(MODDIR)/ngx_http_agentcore_%.h)
 GLUE_SRCS   := $(filter-out $(PROTO_SRCS),$(wildcard $(MODDIR)/*.c))

@@ -8,7 +8,34 @@ NGINX_BIN=${NGINX_BIN:-/usr/sbin/nginx}
 unset NGINX   # nginx reads inherited sockets from it
 MODULE_SO=${MODULE_SO:-$ROOT/build/ngx_http_agentcore_module.so}
 PORT=${AGENTCORE_PORT:-8080}
-MODEL=${AGENTCORE_MODEL:-us.anthropic.claude-3-7-sonnet-20250219-v1:0}
+# the model API (docs/providers.md): bedrock, openai (an OpenAI-compatible
+# server at AGENTCORE_MODEL_URL, its base URL .../v1) or anthropic (the
+# Messages API at AGENTCORE_MODEL_URL, e.g. https://api.anthropic.com)
+PROVIDER=${AGENTCORE_PROVIDER:-bedrock}
+case "$PROVIDER" in
+    bedrock) MODEL=${AGENTCORE_MODEL:-us.anthropic.claude-3-7-sonnet-20250219-v1:0} ;;
+    openai) MODEL=${AGENTCORE_MODEL:-llama3.2} ;;
+    anthropic) MODEL=${AGENTCORE_MODEL:-claude-sonnet-4-5} ;;
+    *) echo "make run: AGENTCORE_PROVIDER=$PROVIDER: want bedrock, openai" \
+            "or anthropic" >&2
+       exit 1 ;;
+esac
+MODEL_URL=${AGENTCORE_MODEL_URL:-}
+if [ "$PROVIDER" = bedrock ] && [ -n "$MODEL_URL" ]; then
+    echo "make run: AGENTCORE_MODEL_URL is for AGENTCORE_PROVIDER=openai" \
+         "or anthropic" \
+         "(Bedrock: AGENTCORE_BEDROCK_URL)" >&2
+    exit 1
+fi
+if [ -n "$MODEL_URL" ] && [[ ! $MODEL_URL =~ ^https?://[A-Za-z0-9.:_-]+(/[A-Za-z0-9._~/%-]*)?$ ]]; then
+    echo "make run: AGENTCORE_MODEL_URL=$MODEL_URL: want the server's base" \
+         "URL, e.g. http://127.0.0.1:11434/v1" >&2
+    exit 1
+fi
+if [[ $MODEL =~ [\;\{\}\"\'[:space:]|] ]]; then
+    echo "make run: AGENTCORE_MODEL=$MODEL: no spaces, quotes, ;, {, } or |" >&2
+    exit 1
+fi
 REGION=${AWS_REGION:-${AWS_DEFAULT_REGION:-us-west-2}}
 URL=${AGENTCORE_BEDROCK_URL:-}
 # an MCP server whose tools the agent gets (agentcore_mcp), as
@@ -76,7 +103,28 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 scheme=http
-if [ -z "$URL" ]; then
+model_path=/v1/chat/completions
+[ "$PROVIDER" = anthropic ] && model_path=/v1/messages
+if [ "$PROVIDER" != bedrock ] && [ -n "$MODEL_URL" ]; then
+    case "$MODEL_URL" in https://*) scheme=https ;; esac
+    server=${MODEL_URL#*://}
+    model_path=/${server#*/}
+    [ "$model_path" = "/$server" ] && model_path=/
+    server=${server%%/*}
+    case "$server" in *:*) ;; *)
+        [ $scheme = https ] && server=$server:443 || server=$server:80 ;;
+    esac
+    if [ "$PROVIDER" = openai ]; then
+        # the base URL: the module posts to .../chat/completions
+        model_path=${model_path%/}/chat/completions
+        echo "OpenAI-compatible endpoint $scheme://$server$model_path, model $MODEL"
+    else
+        # the API's root: the module posts to /v1/messages
+        model_path=${model_path%/}
+        model_path=${model_path%/v1}/v1/messages
+        echo "Anthropic Messages API $scheme://$server$model_path, model $MODEL"
+    fi
+elif [ -z "$URL" ]; then
     # the bundled emulator, signed with AWS's published example key
     export AWS_ACCESS_KEY_ID=AKIDEXAMPLE
     export AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY
@@ -126,8 +174,30 @@ sed -e "s|@MODULE@|$MODULE_SO|" -e "s|@LISTEN@|$ADDR:$PORT|" \
     -e "s|@HTML@|$html_dir|" \
     "$ROOT/conf/nginx.conf" > "$PREFIX/conf/nginx.conf"
 
+if [ "$PROVIDER" != bedrock ]; then
+    # the model location proxies to the API's path; a key from
+    # OPENAI_API_KEY or ANTHROPIC_API_KEY in a file only the master
+    # reads (never in the configuration or a log)
+    key_line=
+    rm -f "$PREFIX/conf/model.key"
+    if [ "$PROVIDER" = openai ]; then
+        key=${OPENAI_API_KEY:-}
+    else
+        key=${ANTHROPIC_API_KEY:-}
+    fi
+    if [ -n "$key" ]; then
+        (umask 077; printf '%s\n' "$key" > "$PREFIX/conf/model.key")
+        key_line="\n        agentcore_model_api_key   file:model.key;"
+    fi
+    unset key
+    [ -z "$MODEL_URL" ] && echo "the emulator answers as the $PROVIDER API"
+    sed -i -e "s|^\( *\)agentcore_model_location  /_agentcore/bedrock;|\1agentcore_provider        $PROVIDER;$key_line\n\1agentcore_model_location  /_agentcore/model;|" \
+        -e "s|^\( *\)location = /_agentcore/bedrock {|\1location = /_agentcore/model {\n\1    internal;\n\1    include     $ROOT/conf/agentcore_${PROVIDER}_params;\n\1    proxy_set_header  Host ${server%:*};\n\1    proxy_ssl_name    ${server%:*};\n\1    proxy_pass  $scheme://bedrock$model_path;\n\1}\n\n&|" \
+        "$PREFIX/conf/nginx.conf"
+fi
+
 if [ $scheme = https ]; then
-    sed -i "s|include     $ROOT/conf/agentcore_\(bedrock\|runtime\)_params;|&\n            proxy_ssl_verify on;\n            proxy_ssl_trusted_certificate /etc/ssl/certs/ca-certificates.crt;|" \
+    sed -i "s|include     $ROOT/conf/agentcore_\(bedrock\|runtime\|openai\|anthropic\)_params;|&\n            proxy_ssl_verify on;\n            proxy_ssl_trusted_certificate /etc/ssl/certs/ca-certificates.crt;|" \
         "$PREFIX/conf/nginx.conf"
 fi
 

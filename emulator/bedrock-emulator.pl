@@ -649,6 +649,26 @@ sub send_aws_error {
     my ($c, $req, $status, $type, $suffix, $message, $extra) = @_;
     my $body;
 
+    if ($c->{anthropic}) {
+        $body = to_bytes(jenc(obj(type => 'error', error => obj(
+            type => anthropic_error_type($type), message => $message))));
+        $c->{note} = "$type: $message";
+        send_response($c, $req, $status,
+                      ['Content-Type', 'application/json',
+                       'request-id', request_id()], $body);
+        return;
+    }
+
+    if ($c->{openai}) {
+        $body = to_bytes(jenc(obj(error => obj(
+            message => $message, type => openai_error_type($type),
+            param => undef, code => $status))));
+        $c->{note} = "$type: $message";
+        send_response($c, $req, $status,
+                      ['Content-Type', 'application/json'], $body);
+        return;
+    }
+
     $body = to_bytes(jenc(obj(message => $message, @{ $extra // [] })));
     $c->{note} = "$type: $message";
     send_response($c, $req, $status,
@@ -1367,6 +1387,8 @@ my %SCENARIO;
                 }
             } elsif ($n eq 'x-amz-security-token') {
                 $v = '[redacted sha256:' . substr(sha256_hex($v), 0, 16) . ']';
+            } elsif ($n eq 'x-api-key') {
+                $v = '[redacted]';
             }
             push @lines, [$n, $v];
         }
@@ -1653,6 +1675,382 @@ sub build_plan {
 
 
 # ---------------------------------------------------------------------------
+# OpenAI Chat Completions (POST /v1/chat/completions): the request read as
+# a Converse one, the plan's frames written as chat.completion.chunk events
+
+sub openai_check_auth {
+    my ($req) = @_;
+    my $h = { map { ($_->[0] => $_->[1]) } @{ $req->{headers} } };
+
+    for my $n ('x-amz-date', 'x-amz-security-token', 'x-amz-content-sha256') {
+        return "SigV4 header $n sent to an OpenAI-compatible endpoint"
+            if defined $h->{$n};
+    }
+    return undef if $OPT{no_auth} || !%BEARER;
+    my $a = $h->{authorization} // '';
+    return 'Incorrect API key provided.'
+        unless $a =~ /^Bearer (\S+)$/ && $BEARER{$1};
+    return undef;
+}
+
+my %OAI_TYPE = (
+    throttlingException => 'rate_limit_exceeded',
+    ThrottlingException => 'rate_limit_exceeded',
+    internalServerException => 'server_error',
+    InternalServerException => 'server_error',
+    serviceUnavailableException => 'service_unavailable',
+    ServiceUnavailableException => 'service_unavailable',
+    validationException => 'invalid_request_error',
+    ValidationException => 'invalid_request_error',
+);
+
+sub openai_error_type { return $OAI_TYPE{ $_[0] } // $_[0] }
+
+sub openai_to_converse {
+    my ($o) = @_;
+    my (@msgs, @system, @tools, %r);
+
+    return $o unless ref $o eq 'HASH' && ref $o->{messages} eq 'ARRAY';
+
+    for my $m (@{ $o->{messages} }) {
+        next unless ref $m eq 'HASH';
+        my $role = $m->{role} // '';
+        my $text = $m->{content};
+        if ($role eq 'system') {
+            push @system, { text => $text };
+        } elsif ($role eq 'tool') {
+            my $block = { toolResult => { toolUseId => $m->{tool_call_id},
+                                          content => [{ text => $text }],
+                                          status => 'success' } };
+            if (@msgs && $msgs[-1]{role} eq 'user'
+                && grep { $_->{toolResult} } @{ $msgs[-1]{content} })
+            {
+                push @{ $msgs[-1]{content} }, $block;
+            } else {
+                push @msgs, { role => 'user', content => [$block] };
+            }
+        } elsif ($role eq 'assistant') {
+            my @c;
+            push @c, { text => $text } if defined $text && length $text;
+            for my $tc (@{ $m->{tool_calls} // [] }) {
+                my $in = eval { $JIN->decode($tc->{function}{arguments}) };
+                push @c, { toolUse => { toolUseId => $tc->{id},
+                                        name => $tc->{function}{name},
+                                        input => $in // {} } };
+            }
+            push @msgs, { role => 'assistant', content => \@c };
+        } else {
+            push @msgs, { role => $role, content => [{ text => $text }] };
+        }
+    }
+    for my $t (@{ $o->{tools} // [] }) {
+        my $f = $t->{function} // {};
+        push @tools, { toolSpec => { name => $f->{name},
+                                     description => $f->{description},
+                                     inputSchema => { json => $f->{parameters} } } };
+    }
+    %r = (messages => \@msgs);
+    $r{system} = \@system if @system;
+    $r{inferenceConfig} = defined $o->{max_tokens}
+                          ? { maxTokens => $o->{max_tokens} } : {};
+    $r{toolConfig} = { tools => \@tools, toolChoice => { auto => {} } }
+        if @tools;
+    return \%r;
+}
+
+# one event-stream frame: (headers hashref, payload)
+sub es_parse {
+    my ($f) = @_;
+    my ($total, $hlen) = unpack('NN', $f);
+    my (%h, $p, $end);
+
+    return undef unless defined $hlen && length($f) >= $total;
+    $p = 12;
+    $end = 12 + $hlen;
+    while ($p < $end) {
+        my $nl = ord(substr($f, $p, 1));
+        my $name = substr($f, $p + 1, $nl);
+        my $type = ord(substr($f, $p + 1 + $nl, 1));
+        $p += 2 + $nl;
+        if ($type == 6 || $type == 7) {
+            my $vl = unpack('n', substr($f, $p, 2));
+            $h{$name} = substr($f, $p + 2, $vl);
+            $p += 2 + $vl;
+        } else {
+            $p += { 0 => 0, 1 => 0, 2 => 1, 3 => 2, 4 => 4, 5 => 8,
+                    8 => 8, 9 => 16 }->{$type} // 0;
+        }
+    }
+    return (\%h, substr($f, $end, $total - $end - 4));
+}
+
+sub oai_chunk {
+    my ($c, @choice) = @_;
+    my $o = obj(id => 'chatcmpl-emulator', object => 'chat.completion.chunk',
+                created => time() | 0, model => 'emulator',
+                @choice ? (choices => [obj(index => 0, @choice)]) : ());
+    return 'data: ' . to_bytes(jenc($o)) . "\n\n";
+}
+
+# a plan's frame (or several, batched) as OpenAI stream events
+sub openai_frames {
+    my ($c, $bytes) = @_;
+    my $out = '';
+    my $st = $c->{openai};
+
+    while (length $bytes >= 12) {
+        my $total = unpack('N', $bytes);
+        last if $total > length $bytes;
+        my ($h, $payload) = es_parse(substr($bytes, 0, $total));
+        $bytes = substr($bytes, $total);
+        my $mt = $h->{':message-type'} // '';
+        my $j = eval { $JIN->decode($payload) } // {};
+
+        if ($mt eq 'exception' || $mt eq 'error') {
+            my $type = $h->{':exception-type'} // $h->{':error-code'};
+            my $msg = $mt eq 'error' ? $h->{':error-message'}
+                                     : $j->{message} // $payload;
+            $out .= 'data: ' . to_bytes(jenc(obj(error => obj(
+                        message => $msg, type => openai_error_type($type),
+                        param => undef, code => undef)))) . "\n\n";
+            next;
+        }
+        my $et = $h->{':event-type'} // '';
+        if ($et eq 'messageStart') {
+            $out .= oai_chunk($c, delta => obj(role => 'assistant',
+                                               content => ''),
+                              finish_reason => undef);
+        } elsif ($et eq 'contentBlockStart' && $j->{start}{toolUse}) {
+            my $k = $st->{tools}{ $j->{contentBlockIndex} } = $st->{n}++;
+            $out .= oai_chunk($c, delta => obj(tool_calls => [obj(
+                        index => $k, id => $j->{start}{toolUse}{toolUseId},
+                        type => 'function',
+                        function => obj(name => $j->{start}{toolUse}{name},
+                                        arguments => ''))]),
+                              finish_reason => undef);
+        } elsif ($et eq 'contentBlockDelta' && defined $j->{delta}{text}) {
+            $out .= oai_chunk($c, delta => obj(content => $j->{delta}{text}),
+                              finish_reason => undef);
+        } elsif ($et eq 'contentBlockDelta' && $j->{delta}{toolUse}) {
+            my $f = $j->{delta}{toolUse}{input} // '';
+            next unless length $f;
+            $out .= oai_chunk($c, delta => obj(tool_calls => [obj(
+                        index => $st->{tools}{ $j->{contentBlockIndex} } // 0,
+                        function => obj(arguments => $f))]),
+                              finish_reason => undef);
+        } elsif ($et eq 'messageStop') {
+            my $r = $j->{stopReason} // 'end_turn';
+            $r = { end_turn => 'stop', tool_use => 'tool_calls',
+                   max_tokens => 'length' }->{$r} // $r;
+            $out .= oai_chunk($c, delta => obj(), finish_reason => $r);
+        } elsif ($et eq 'metadata') {
+            my $u = $j->{usage} // {};
+            $out .= 'data: ' . to_bytes(jenc(obj(
+                        id => 'chatcmpl-emulator',
+                        object => 'chat.completion.chunk',
+                        created => time() | 0, model => 'emulator',
+                        choices => [],
+                        usage => obj(prompt_tokens => $u->{inputTokens} // 0,
+                                     completion_tokens => $u->{outputTokens} // 0,
+                                     total_tokens => $u->{totalTokens} // 0))))
+                . "\n\ndata: [DONE]\n\n";
+        }
+    }
+    return $out;
+}
+
+sub step_bytes {
+    my ($c, $step) = @_;
+    my $b = ref $step->[1] ? $step->[1]->() : $step->[1];
+
+    return $c->{anthropic} ? anthropic_frames($c, $b)
+         : $c->{openai} ? openai_frames($c, $b) : $b;
+}
+
+# a frame cut short: an event cut short
+sub partial_bytes {
+    my ($c, $b) = @_;
+
+    return "event: content_block_delta\ndata: {\"type\":\"content_block_"
+           . 'delta","index":0,"delta":{"type":"text_delta","text":"cut'
+        if $c->{anthropic};
+    return $b unless $c->{openai};
+    return 'data: {"id":"chatcmpl-emulator","choices":[{"index":0,"delta":'
+           . '{"content":"cut';
+}
+
+
+# ---------------------------------------------------------------------------
+# the Anthropic Messages API (POST /v1/messages): the request read as a
+# Converse one, the plan's frames written as Messages stream events
+
+sub anthropic_check_auth {
+    my ($req) = @_;
+    my $h = { map { ($_->[0] => $_->[1]) } @{ $req->{headers} } };
+
+    for my $n ('x-amz-date', 'x-amz-security-token', 'x-amz-content-sha256',
+               'authorization')
+    {
+        return "header $n sent to the Messages API" if defined $h->{$n};
+    }
+    return 'anthropic-version: header is required'
+        unless defined $h->{'anthropic-version'};
+    return undef if $OPT{no_auth} || !%BEARER;
+    return 'invalid x-api-key'
+        unless defined $h->{'x-api-key'} && $BEARER{ $h->{'x-api-key'} };
+    return undef;
+}
+
+my %ANT_TYPE = (
+    throttlingException => 'rate_limit_error',
+    ThrottlingException => 'rate_limit_error',
+    serviceUnavailableException => 'overloaded_error',
+    ServiceUnavailableException => 'overloaded_error',
+    internalServerException => 'api_error',
+    InternalServerException => 'api_error',
+    validationException => 'invalid_request_error',
+    ValidationException => 'invalid_request_error',
+    AccessDeniedException => 'permission_error',
+    ResourceNotFoundException => 'not_found_error',
+);
+
+sub anthropic_error_type { return $ANT_TYPE{ $_[0] } // $_[0] }
+
+sub anthropic_to_converse {
+    my ($o) = @_;
+    my (@msgs, @tools, %r);
+
+    return $o unless ref $o eq 'HASH' && ref $o->{messages} eq 'ARRAY';
+
+    for my $m (@{ $o->{messages} }) {
+        next unless ref $m eq 'HASH';
+        my $content = $m->{content};
+        $content = [{ type => 'text', text => $content }] unless ref $content;
+        my @c;
+        for my $b (@$content) {
+            my $t = $b->{type} // '';
+            if ($t eq 'text') {
+                push @c, { text => $b->{text} };
+            } elsif ($t eq 'tool_use') {
+                push @c, { toolUse => { toolUseId => $b->{id},
+                                        name => $b->{name},
+                                        input => $b->{input} } };
+            } elsif ($t eq 'tool_result') {
+                my $rc = $b->{content};
+                $rc = [{ type => 'text', text => $rc }] unless ref $rc;
+                push @c, { toolResult => {
+                    toolUseId => $b->{tool_use_id},
+                    content => [map { { text => $_->{text} } } @$rc],
+                    status => $b->{is_error} ? 'error' : 'success' } };
+            }
+        }
+        push @msgs, { role => $m->{role}, content => \@c };
+    }
+    for my $t (@{ $o->{tools} // [] }) {
+        push @tools, { toolSpec => { name => $t->{name},
+                                     description => $t->{description},
+                                     inputSchema => { json => $t->{input_schema} } } };
+    }
+    %r = (messages => \@msgs);
+    $r{system} = [{ text => $o->{system} }] if defined $o->{system};
+    $r{inferenceConfig} = { maxTokens => $o->{max_tokens} };
+    $r{toolConfig} = { tools => \@tools, toolChoice => { auto => {} } }
+        if @tools;
+    return \%r;
+}
+
+sub ant_event {
+    my ($type, @pairs) = @_;
+
+    return "event: $type\ndata: "
+           . to_bytes(jenc(obj(type => $type, @pairs))) . "\n\n";
+}
+
+sub anthropic_frames {
+    my ($c, $bytes) = @_;
+    my $out = '';
+    my $st = $c->{anthropic};
+
+    while (length $bytes >= 12) {
+        my $total = unpack('N', $bytes);
+        last if $total > length $bytes;
+        my ($h, $payload) = es_parse(substr($bytes, 0, $total));
+        $bytes = substr($bytes, $total);
+        my $mt = $h->{':message-type'} // '';
+        my $j = eval { $JIN->decode($payload) } // {};
+
+        if ($mt eq 'exception' || $mt eq 'error') {
+            my $type = $h->{':exception-type'} // $h->{':error-code'};
+            my $msg = $mt eq 'error' ? $h->{':error-message'}
+                                     : $j->{message} // $payload;
+            $out .= ant_event('error', error => obj(
+                        type => anthropic_error_type($type),
+                        message => $msg));
+            next;
+        }
+        my $et = $h->{':event-type'} // '';
+        my $i = $j->{contentBlockIndex};
+        if ($et eq 'messageStart') {
+            $out .= ant_event('message_start', message => obj(
+                        id => 'msg_emulator', type => 'message',
+                        role => 'assistant', model => 'emulator',
+                        content => [], stop_reason => undef,
+                        stop_sequence => undef,
+                        usage => obj(input_tokens => 0, output_tokens => 1)))
+                . "event: ping\ndata: {\"type\": \"ping\"}\n\n";
+        } elsif ($et eq 'contentBlockStart' && $j->{start}{toolUse}) {
+            $st->{started}{$i} = 1;
+            $out .= ant_event('content_block_start', index => 0 + $i,
+                        content_block => obj(type => 'tool_use',
+                            id => $j->{start}{toolUse}{toolUseId},
+                            name => $j->{start}{toolUse}{name},
+                            input => obj()));
+        } elsif ($et eq 'contentBlockDelta') {
+            my $d = $j->{delta} // {};
+            my ($kind, @delta);
+            if (defined $d->{text}) {
+                $kind = 'text';
+                @delta = (type => 'text_delta', text => $d->{text});
+            } elsif ($d->{toolUse}) {
+                @delta = (type => 'input_json_delta',
+                          partial_json => $d->{toolUse}{input} // '');
+            } elsif ($d->{reasoningContent}) {
+                $kind = 'thinking';
+                @delta = defined $d->{reasoningContent}{signature}
+                    ? (type => 'signature_delta',
+                       signature => $d->{reasoningContent}{signature})
+                    : (type => 'thinking_delta',
+                       thinking => $d->{reasoningContent}{text} // '');
+            } else {
+                next;
+            }
+            if ($kind && !$st->{started}{$i}++) {
+                $out .= ant_event('content_block_start', index => 0 + $i,
+                            content_block => $kind eq 'text'
+                                ? obj(type => 'text', text => '')
+                                : obj(type => 'thinking', thinking => ''));
+            }
+            $out .= ant_event('content_block_delta', index => 0 + $i,
+                              delta => obj(@delta));
+        } elsif ($et eq 'contentBlockStop') {
+            $out .= ant_event('content_block_stop', index => 0 + $i);
+        } elsif ($et eq 'messageStop') {
+            $st->{stop} = $j->{stopReason} // 'end_turn';
+        } elsif ($et eq 'metadata') {
+            my $u = $j->{usage} // {};
+            $out .= ant_event('message_delta',
+                        delta => obj(stop_reason => $st->{stop} // 'end_turn',
+                                     stop_sequence => undef),
+                        usage => obj(input_tokens => $u->{inputTokens} // 0,
+                                     output_tokens => $u->{outputTokens} // 0))
+                . ant_event('message_stop');
+        }
+    }
+    return $out;
+}
+
+
+# ---------------------------------------------------------------------------
 # writing a plan
 
 sub run_plan {
@@ -1666,11 +2064,11 @@ sub run_plan {
         for $step (@$items) {
             next if $step->[0] eq 'P';
             last unless $step->[0] eq 'F';
-            $buf .= ref $step->[1] ? $step->[1]->() : $step->[1];
+            $buf .= step_bytes($c, $step);
         }
         $step = $items->[-1];
         if ($step->[0] eq 'T' || $step->[0] eq 'C') {
-            $buf .= $step->[1];
+            $buf .= partial_bytes($c, $step->[1]);
         }
 
         if ($plan->{batch}) {
@@ -1703,16 +2101,15 @@ sub run_plan {
         my $kind = $step->[0];
 
         if ($kind eq 'F') {
-            write_chunk($c, ref $step->[1] ? $step->[1]->() : $step->[1])
-                or return;
+            write_chunk($c, step_bytes($c, $step)) or return;
         } elsif ($kind eq 'P') {
             sleep($step->[1] / 1000);
         } elsif ($kind eq 'T') {
-            write_chunk($c, $step->[1]) or return;
+            write_chunk($c, partial_bytes($c, $step->[1])) or return;
             end_chunks($c);
             return;
         } elsif ($kind eq 'C') {
-            write_chunk($c, $step->[1]);
+            write_chunk($c, partial_bytes($c, $step->[1]));
             $c->{close} = 1;
             return;
         } elsif ($kind eq 'H') {
@@ -1732,8 +2129,10 @@ sub stream_headers {
     $c->{status} = 200;
     $h = "HTTP/1.1 200 OK\r\n"
         . 'Date: ' . http_date() . "\r\n"
-        . "Content-Type: application/vnd.amazon.eventstream\r\n"
-        . 'x-amzn-RequestId: ' . request_id() . "\r\n";
+        . ($c->{openai} || $c->{anthropic}
+           ? "Content-Type: text/event-stream\r\n"
+                        : "Content-Type: application/vnd.amazon.eventstream\r\n"
+                          . 'x-amzn-RequestId: ' . request_id() . "\r\n");
     if ($c->{chunked}) {
         $h .= "Transfer-Encoding: chunked\r\n";
         $h .= 'Connection: ' . ($c->{close} ? 'close' : 'keep-alive') . "\r\n";
@@ -1772,6 +2171,8 @@ sub handle_request {
     $c->{close} = !$req->{keepalive};
     $c->{chunked} = $req->{chunked_ok};
     $c->{note} = '';
+    delete $c->{openai};
+    delete $c->{anthropic};
 
     if ($req->{path} eq '/_emulator/health') {
         send_response($c, $req, 200, ['Content-Type', 'text/plain'], 'ok');
@@ -1806,26 +2207,63 @@ sub handle_request {
         return;
     }
 
-    if ($req->{path} !~ m{^/model/([^/]+)/converse-stream$}) {
+    if ($req->{path} =~ m{^(?:/v1)?/messages$}) {
+        # the Anthropic Messages API: the same scenarios, another format
+        $c->{anthropic} = { started => {}, stop => undef };
+        if ($req->{method} ne 'POST') {
+            send_aws_error($c, $req, 404, 'not_found_error', CORAL,
+                           "Unknown operation: $req->{method} $req->{path}");
+            return;
+        }
+        if (my $e = anthropic_check_auth($req)) {
+            send_aws_error($c, $req, 401, 'authentication_error', CORAL, $e);
+            return;
+        }
+        $json = eval { $JIN->decode($req->{body}) };
+        if (ref $json eq 'HASH' && !defined $json->{max_tokens}) {
+            send_aws_error($c, $req, 400, 'ValidationException', CORAL,
+                           'max_tokens: Field required');
+            return;
+        }
+        $model = ref $json eq 'HASH' ? $json->{model} // '' : '';
+        $json = anthropic_to_converse($json) if defined $json;
+    } elsif ($req->{path} =~ m{^(?:/v1)?/chat/completions$}) {
+        # OpenAI Chat Completions: the same scenarios, another format
+        $c->{openai} = { tools => {}, n => 0 };
+        if ($req->{method} ne 'POST') {
+            send_aws_error($c, $req, 404, 'NotFound', CORAL,
+                           "Unknown operation: $req->{method} $req->{path}");
+            return;
+        }
+        if (my $e = openai_check_auth($req)) {
+            send_aws_error($c, $req, 401, 'invalid_api_key', CORAL, $e);
+            return;
+        }
+        $json = eval { $JIN->decode($req->{body}) };
+        $model = ref $json eq 'HASH' ? $json->{model} // '' : '';
+        $json = openai_to_converse($json) if defined $json;
+    } elsif ($req->{path} !~ m{^/model/([^/]+)/converse-stream$}) {
         send_aws_error($c, $req, 404, 'UnknownOperationException', CORAL,
                        'Unknown operation: ' . $req->{method} . ' '
                        . $req->{path});
         return;
-    }
-    $model = uri_decode($1);
+    } else {
+        $model = uri_decode($1);
 
-    if ($req->{method} ne 'POST') {
-        send_aws_error($c, $req, 404, 'UnknownOperationException', CORAL,
-                       "Unknown operation: $req->{method} $req->{path}");
-        return;
-    }
+        if ($req->{method} ne 'POST') {
+            send_aws_error($c, $req, 404, 'UnknownOperationException',
+                           CORAL,
+                           "Unknown operation: $req->{method} $req->{path}");
+            return;
+        }
 
-    if (my $e = check_auth($req)) {
-        send_aws_error($c, $req, @$e);
-        return;
-    }
+        if (my $e = check_auth($req)) {
+            send_aws_error($c, $req, @$e);
+            return;
+        }
 
-    $json = eval { $JIN->decode($req->{body}) };
+        $json = eval { $JIN->decode($req->{body}) };
+    }
     $err = defined $json
         ? validate_body($json)
         : 'Malformed input request, please reformat your input and try '

@@ -81,7 +81,7 @@ ngx_http_agentcore_handler(ngx_http_request_t *r)
      *
      *     ctx->messages = NULL;
      *     ctx->turn = NULL;
-     *     ctx->decoder = { NULL, 0 ... };
+     *     ctx->stream = NULL;
      *     ctx->free = ctx->busy = NULL;
      */
 
@@ -231,7 +231,10 @@ parsed:
 
     prompt = json_object_get(ctx->payload, "prompt");
 
-    rc = ngx_http_agentcore_credentials(ctx, &cr);
+    /* AWS credentials sign Bedrock's requests only (agentcore_provider) */
+
+    rc = (ctx->conf->provider == AC_PROVIDER_BEDROCK)
+         ? ngx_http_agentcore_credentials(ctx, &cr) : NGX_OK;
 
     if (rc == NGX_AGAIN) {
         /* none yet: this handler runs again when the fetch ends */
@@ -915,11 +918,11 @@ ngx_http_agentcore_model_outcome(ngx_http_agentcore_ctx_t *ctx,
             return NGX_ERROR;
         }
 
-        len = ac_bedrock_http_error((int) ctx->model_status,
-                                    (const char *) ctx->error_type.data,
-                                    ctx->error_type.len,
-                                    ctx->error_body, ctx->error_body_len,
-                                    (char *) p, 1024);
+        len = ctx->provider->http_error((int) ctx->model_status,
+                                        (const char *) ctx->error_type.data,
+                                        ctx->error_type.len,
+                                        ctx->error_body, ctx->error_body_len,
+                                        (char *) p, 1024);
 
     } else if (ctx->stream_error) {
         p = ngx_pnalloc(pool, 256);
@@ -948,7 +951,7 @@ ngx_http_agentcore_model_outcome(ngx_http_agentcore_ctx_t *ctx,
         /* an exception or error frame */
 
     } else if (!ac_turn_stopped(ctx->turn)) {
-        text = ac_es_decoder_pending(&ctx->decoder)
+        text = (ctx->stream && ctx->provider->stream_pending(ctx->stream))
                ? "The model stream ended in the middle of a message "
                  "(connection closed or timed out)"
                : "The model stream ended before the model finished "
@@ -1126,7 +1129,10 @@ ngx_http_agentcore_cleanup(void *data)
         ctx->turn = NULL;
     }
 
-    ac_es_decoder_free(&ctx->decoder);
+    if (ctx->stream) {
+        ctx->provider->stream_destroy(ctx->stream);
+        ctx->stream = NULL;
+    }
 
     if (ctx->messages) {
         json_decref(ctx->messages);

@@ -4,7 +4,8 @@
  *
  * The model call: a background POST subrequest to the model location
  * carrying the signed ConverseStream request, and the capture filter
- * that feeds its body, as it arrives, to the event-stream decoder and
+ * that feeds its body, as it arrives, to the provider's decoder (the
+ * event-stream decoder for Bedrock, ngx_http_agentcore_provider.h) and
  * the turn assembler, whose text deltas go out as SSE.
  */
 
@@ -14,10 +15,10 @@
 
 static ngx_int_t ngx_http_agentcore_model_sign(ngx_http_agentcore_ctx_t *ctx,
     ngx_http_agentcore_credentials_t *cr, u_char *body, size_t len);
+static ngx_int_t ngx_http_agentcore_model_key(ngx_http_agentcore_ctx_t *ctx);
+static ngx_uint_t ngx_http_agentcore_bad_key(ngx_str_t *key);
 static ngx_int_t ngx_http_agentcore_model_done(ngx_http_request_t *sr,
     void *data, ngx_int_t rc);
-static int ngx_http_agentcore_model_message(void *data,
-    const ac_es_message_t *msg);
 static int ngx_http_agentcore_model_text(void *data, const char *text,
     size_t len);
 static ngx_int_t ngx_http_agentcore_quiet_handler(ngx_http_request_t *r);
@@ -35,9 +36,8 @@ static ngx_int_t ngx_http_agentcore_model_hold(ngx_http_agentcore_ctx_t *ctx,
 static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
 static ngx_http_output_body_filter_pt    ngx_http_next_body_filter;
 
-/* decoder handler results, distinct from AC_ES_ERROR */
+/* the text handler's result, distinct from AC_STREAM_* */
 #define NGX_HTTP_AGENTCORE_CLIENT_ERROR  1
-#define NGX_HTTP_AGENTCORE_TURN_ERROR    2
 
 
 static ngx_str_t  ngx_http_agentcore_post = ngx_string("POST");
@@ -85,12 +85,17 @@ ngx_http_agentcore_model_start(ngx_http_agentcore_ctx_t *ctx)
 
     r = ctx->request;
     conf = ctx->conf;
+    cr = NULL;
+
+    ctx->provider = ac_provider(conf->provider);
 
     /* NGX_AGAIN: a fetch wakes the request; NGX_DECLINED: none */
 
-    rc = ngx_http_agentcore_credentials(ctx, &cr);
-    if (rc != NGX_OK) {
-        return rc;
+    if (conf->provider == AC_PROVIDER_BEDROCK) {
+        rc = ngx_http_agentcore_credentials(ctx, &cr);
+        if (rc != NGX_OK) {
+            return rc;
+        }
     }
 
     /* NGX_AGAIN: the tools of an MCP server are being listed */
@@ -104,9 +109,9 @@ ngx_http_agentcore_model_start(ngx_http_agentcore_ctx_t *ctx)
 
     /* the request body: the history, then what the configuration says */
 
-    json = ac_converse_request_join(ctx->messages,
-                                    (const char *) suffix.data,
-                                    suffix.len, &len);
+    json = ctx->provider->request(ctx->messages, (const char *) suffix.data,
+                                  suffix.len, (const char *) conf->model.data,
+                                  &len);
     if (json == NULL) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "agentcore: the model request cannot be built from "
@@ -150,7 +155,12 @@ ngx_http_agentcore_model_start(ngx_http_agentcore_ctx_t *ctx)
                                             (char *) ctx->wire_path.data);
     ctx->host = conf->host;
 
-    if (ngx_http_agentcore_model_sign(ctx, cr, b->pos, len) != NGX_OK) {
+    if (cr) {
+        if (ngx_http_agentcore_model_sign(ctx, cr, b->pos, len) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+    } else if (ngx_http_agentcore_model_key(ctx) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -172,8 +182,10 @@ ngx_http_agentcore_model_start(ngx_http_agentcore_ctx_t *ctx)
 
     /* fresh state for this call */
 
-    ac_es_decoder_free(&ctx->decoder);
-    ac_es_decoder_init(&ctx->decoder, NGX_HTTP_AGENTCORE_MAX_MESSAGE);
+    if (ctx->stream) {
+        ctx->provider->stream_destroy(ctx->stream);
+        ctx->stream = NULL;
+    }
 
     if (ctx->turn) {
         ac_turn_destroy(ctx->turn);
@@ -181,6 +193,12 @@ ngx_http_agentcore_model_start(ngx_http_agentcore_ctx_t *ctx)
 
     ctx->turn = ac_turn_create(ngx_http_agentcore_model_text, ctx);
     if (ctx->turn == NULL) {
+        return NGX_ERROR;
+    }
+
+    ctx->stream = ctx->provider->stream_create(ctx->turn,
+                                              NGX_HTTP_AGENTCORE_MAX_MESSAGE);
+    if (ctx->stream == NULL) {
         return NGX_ERROR;
     }
 
@@ -260,6 +278,201 @@ ngx_http_agentcore_model_sign(ngx_http_agentcore_ctx_t *ctx,
     req.normalize = 1;
 
     return ngx_http_agentcore_sign(ctx, cr, &req, headers, n);
+}
+
+
+/*
+ * Other APIs than Bedrock: agentcore_model_api_key as the model
+ * location's $agentcore_authorization ("Bearer KEY", OpenAI) or
+ * $agentcore_api_key (the key itself: Anthropic's x-api-key).  A key
+ * from a variable is read with debug logging paused: nginx's script
+ * engine logs the values of the variables it reads.
+ */
+
+static ngx_int_t
+ngx_http_agentcore_model_key(ngx_http_agentcore_ctx_t *ctx)
+{
+    u_char                         *p;
+    ngx_int_t                       rc;
+    ngx_str_t                       key;
+    ngx_http_agentcore_loc_conf_t  *conf;
+
+    conf = ctx->conf;
+
+    ngx_str_null(&ctx->amz_date);
+    ngx_str_null(&ctx->security_token);
+    ngx_str_null(&ctx->authorization);
+    ngx_str_null(&ctx->api_key);
+
+    if (conf->api_key) {
+        ngx_http_agentcore_log_pause(ctx);
+        rc = ngx_http_complex_value(ctx->request, conf->api_key, &key);
+        ngx_http_agentcore_log_resume(ctx);
+
+        if (rc != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+    } else {
+        key = conf->api_key_file;
+    }
+
+    if (key.len == 0) {
+        /* a local server without keys: no header */
+        return NGX_OK;
+    }
+
+    if (ngx_http_agentcore_bad_key(&key)) {
+        ngx_log_error(NGX_LOG_ERR, ctx->request->connection->log, 0,
+                      "agentcore: agentcore_model_api_key's value holds a "
+                      "control character: not sent");
+        return NGX_ERROR;
+    }
+
+    ctx->api_key = key;
+
+    if (conf->provider == AC_PROVIDER_ANTHROPIC) {
+        /* x-api-key: $agentcore_api_key (agentcore_anthropic_params) */
+        return NGX_OK;
+    }
+
+    ctx->authorization.len = sizeof("Bearer ") - 1 + key.len;
+    ctx->authorization.data = ngx_pnalloc(ctx->request->pool,
+                                          ctx->authorization.len);
+    if (ctx->authorization.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_cpymem(ctx->authorization.data, "Bearer ", sizeof("Bearer ") - 1);
+    ngx_memcpy(p, key.data, key.len);
+
+    return NGX_OK;
+}
+
+
+/* a key goes into a header: no CR, LF or other control bytes */
+
+static ngx_uint_t
+ngx_http_agentcore_bad_key(ngx_str_t *key)
+{
+    size_t  i;
+
+    for (i = 0; i < key->len; i++) {
+        if (key->data[i] < 0x20 || key->data[i] == 0x7f) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+/*
+ * agentcore_model_api_key VALUE | file:PATH: the key of another API
+ * than Bedrock.  VALUE may hold variables; a file's key is read once,
+ * at configuration, without its trailing white space, into memory that
+ * core dumps leave out.
+ */
+
+char *
+ngx_http_agentcore_api_key_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_agentcore_loc_conf_t *alcf = conf;
+
+    u_char                            *buf;
+    ssize_t                            n;
+    ngx_fd_t                           fd;
+    ngx_str_t                         *value, path;
+    ngx_file_info_t                    fi;
+    ngx_http_compile_complex_value_t   ccv;
+
+    if (alcf->api_key != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (value[1].len > 5 && ngx_strncmp(value[1].data, "file:", 5) == 0) {
+        path.len = value[1].len - 5;
+        path.data = value[1].data + 5;
+
+        if (ngx_conf_full_name(cf->cycle, &path, 1) != NGX_OK) {
+            return NGX_CONF_ERROR;
+        }
+
+        fd = ngx_open_file(path.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+        if (fd == NGX_INVALID_FILE) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                               ngx_open_file_n " \"%s\" failed", path.data);
+            return NGX_CONF_ERROR;
+        }
+
+        if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR
+            || ngx_file_size(&fi) > 16384)
+        {
+            ngx_close_file(fd);
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "agentcore: \"%s\" is not a key file (at "
+                               "most 16384 bytes)", path.data);
+            return NGX_CONF_ERROR;
+        }
+
+        /* as the credentials' secrets: out of core dumps, wiped */
+
+        buf = ngx_http_agentcore_secret_alloc(cf->pool,
+                                              (size_t) ngx_file_size(&fi) + 1);
+        if (buf == NULL) {
+            ngx_close_file(fd);
+            return NGX_CONF_ERROR;
+        }
+
+        n = ngx_read_fd(fd, buf, (size_t) ngx_file_size(&fi));
+        ngx_close_file(fd);
+
+        if (n < 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                               ngx_read_fd_n " \"%s\" failed", path.data);
+            return NGX_CONF_ERROR;
+        }
+
+        while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'
+                         || buf[n - 1] == ' ' || buf[n - 1] == '\t'))
+        {
+            n--;
+        }
+
+        alcf->api_key = NULL;
+        alcf->api_key_file.data = buf;
+        alcf->api_key_file.len = n;
+
+        if (ngx_http_agentcore_bad_key(&alcf->api_key_file)) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "agentcore: the key in \"%s\" holds a "
+                               "control character (one line, please)",
+                               path.data);
+            return NGX_CONF_ERROR;
+        }
+
+        return NGX_CONF_OK;
+    }
+
+    alcf->api_key = ngx_palloc(cf->pool, sizeof(ngx_http_complex_value_t));
+    if (alcf->api_key == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+
+    ccv.cf = cf;
+    ccv.value = &value[1];
+    ccv.complex_value = alcf->api_key;
+
+    if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
 }
 
 
@@ -792,15 +1005,14 @@ ngx_http_agentcore_model_feed(ngx_http_agentcore_ctx_t *ctx, ngx_chain_t *in)
                     return ngx_http_agentcore_sse_blocked(ctx);
                 }
 
-                rc = ac_es_decoder_feed(&ctx->decoder, b->pos, size,
-                                        ngx_http_agentcore_model_message,
-                                        ctx);
+                rc = ctx->provider->stream_feed(ctx->stream, b->pos, size);
 
-                if (rc == AC_ES_ERROR) {
-                    ctx->stream_error = ctx->decoder.error;
+                if (rc == AC_STREAM_CORRUPT) {
+                    ctx->stream_error = ctx->provider->stream_error(
+                                                                ctx->stream);
                     ctx->model_failed = 1;
 
-                } else if (rc != AC_ES_OK) {
+                } else if (rc != 0) {
                     /* an error event, or the client went away */
                     ctx->model_failed = 1;
                 }
@@ -998,20 +1210,6 @@ ngx_http_agentcore_too_large(ngx_http_request_t *r)
     r->headers_out.content_length_n = b->last - b->pos;
 
     return b;
-}
-
-
-static int
-ngx_http_agentcore_model_message(void *data, const ac_es_message_t *msg)
-{
-    ngx_http_agentcore_ctx_t *ctx = data;
-
-    int  rc;
-
-    rc = ac_turn_feed(ctx->turn, msg);
-
-    /* an exception or error event: ac_turn_error() has the text */
-    return (rc == AC_TURN_ERROR) ? NGX_HTTP_AGENTCORE_TURN_ERROR : rc;
 }
 
 

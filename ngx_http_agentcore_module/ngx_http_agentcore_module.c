@@ -61,6 +61,14 @@ static ngx_conf_enum_t  ngx_http_agentcore_response[] = {
 };
 
 
+static ngx_conf_enum_t  ngx_http_agentcore_providers[] = {
+    { ngx_string("bedrock"), AC_PROVIDER_BEDROCK },
+    { ngx_string("openai"), AC_PROVIDER_OPENAI },
+    { ngx_string("anthropic"), AC_PROVIDER_ANTHROPIC },
+    { ngx_null_string, 0 }
+};
+
+
 static ngx_command_t  ngx_http_agentcore_commands[] = {
 
     { ngx_string("agentcore"),
@@ -124,6 +132,20 @@ static ngx_command_t  ngx_http_agentcore_commands[] = {
       ngx_conf_set_str_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_agentcore_loc_conf_t, model_location),
+      NULL },
+
+    { ngx_string("agentcore_provider"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_agentcore_loc_conf_t, provider),
+      &ngx_http_agentcore_providers },
+
+    { ngx_string("agentcore_model_api_key"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_agentcore_api_key_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
       NULL },
 
     { ngx_string("agentcore_max_cycles"),
@@ -363,6 +385,11 @@ static ngx_http_variable_t  ngx_http_agentcore_vars[] = {
     { ngx_string("agentcore_security_token"), NULL,
       ngx_http_agentcore_str_variable,
       ngx_http_agentcore_ctx_str(security_token),
+      NGX_HTTP_VAR_NOCACHEABLE|NGX_HTTP_VAR_NOHASH, 0 },
+
+    { ngx_string("agentcore_api_key"), NULL,
+      ngx_http_agentcore_str_variable,
+      ngx_http_agentcore_ctx_str(api_key),
       NGX_HTTP_VAR_NOCACHEABLE|NGX_HTTP_VAR_NOHASH, 0 },
 
     /* for the access log */
@@ -666,6 +693,8 @@ ngx_http_agentcore_create_loc_conf(ngx_conf_t *cf)
     conf->invocation_timeout = NGX_CONF_UNSET_MSEC;
     conf->tool_timeout = NGX_CONF_UNSET_MSEC;
     conf->heartbeat = NGX_CONF_UNSET_MSEC;
+    conf->provider = NGX_CONF_UNSET_UINT;
+    conf->api_key = NGX_CONF_UNSET_PTR;
 
     return conf;
 }
@@ -690,6 +719,18 @@ ngx_http_agentcore_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     ngx_conf_merge_value(conf->max_tokens, prev->max_tokens, NGX_CONF_UNSET);
     ngx_conf_merge_str_value(conf->model_location, prev->model_location, "");
+    ngx_conf_merge_uint_value(conf->provider, prev->provider,
+                              AC_PROVIDER_BEDROCK);
+
+    if (conf->api_key == NGX_CONF_UNSET_PTR) {
+        conf->api_key = prev->api_key;
+        conf->api_key_file = prev->api_key_file;
+    }
+
+    if (conf->api_key == NGX_CONF_UNSET_PTR) {
+        conf->api_key = NULL;
+    }
+
     ngx_conf_merge_uint_value(conf->max_cycles, prev->max_cycles, 20);
     ngx_conf_merge_str_value(conf->weather, prev->weather, "sunny");
     ngx_conf_merge_size_value(conf->tool_max_size, prev->tool_max_size,

@@ -20,6 +20,7 @@
 #include "ngx_http_agentcore_eventstream.h"
 #include "ngx_http_agentcore_converse.h"
 #include "ngx_http_agentcore_sigv4.h"
+#include "ngx_http_agentcore_provider.h"
 
 
 /* the largest event-stream message accepted from the model */
@@ -86,6 +87,11 @@ typedef struct {
     ngx_str_t                   system_prompt;
     ngx_int_t                   max_tokens;    /* NGX_CONF_UNSET: none */
     ngx_str_t                   model_location;
+    ngx_uint_t                  provider;      /* agentcore_provider:
+                                                  AC_PROVIDER_* */
+    ngx_http_complex_value_t   *api_key;       /* agentcore_model_api_key,
+                                                  a value, or NULL */
+    ngx_str_t                   api_key_file;  /* ... its "file:" key */
     ngx_uint_t                  max_cycles;
     ngx_str_t                   weather;
     size_t                      tool_max_size;
@@ -167,7 +173,8 @@ typedef struct {
     /* the model call in flight */
     ngx_http_request_t         *model_sr;
     u_char                     *body;           /* its request body */
-    ac_es_decoder_t             decoder;
+    const ac_provider_t        *provider;       /* agentcore_provider */
+    ac_model_stream_t          *stream;         /* its response decoder */
     ac_turn_t                  *turn;
     ngx_int_t                   model_rc;       /* post_subrequest rc */
     ngx_uint_t                  model_status;   /* upstream status */
@@ -189,6 +196,8 @@ typedef struct {
     ngx_str_t                   amz_date;
     ngx_str_t                   authorization;
     ngx_str_t                   security_token;
+    ngx_str_t                   api_key;        /* agentcore_model_api_key
+                                                   ($agentcore_api_key) */
     ngx_http_agentcore_creds_wait_t  *creds_wait;   /* no credentials yet */
 
     /* the tool calls of the last turn */
@@ -282,6 +291,8 @@ ngx_int_t ngx_http_agentcore_model_filter_init(ngx_conf_t *cf);
 void ngx_http_agentcore_model_resume(ngx_http_agentcore_ctx_t *ctx);
 char *ngx_http_agentcore_model_merge(ngx_conf_t *cf,
     ngx_http_agentcore_loc_conf_t *conf);
+char *ngx_http_agentcore_api_key_directive(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
 
 /* ngx_http_agentcore_sse.c: SSE through the output filter chain */
 ngx_int_t ngx_http_agentcore_sse_start(ngx_http_agentcore_ctx_t *ctx);
