@@ -1065,6 +1065,20 @@ test_hostile_symbolic(void **state)
     assert_int_equal(st.cas.simplified, 1);
     assert_string_equal(text, "Result: 1");
     free(text);
+
+    /*
+     * nor one with an exponential and a trigonometric function: this
+     * one took 90 to 180 ms simplified, 1 ms not (-O2; the campaign's
+     * timeout under ASan)
+     */
+
+    text = run("9**sin(p/cos(pi/8)/8) - t", &rc);
+    ac_calculator_stats(&st);
+    assert_int_equal(rc, OK);
+    assert_int_equal(st.cas.simplified, 0);
+    assert_string_equal(text,
+                        "Result: 9**sin(p/(4*sqrt(sqrt(2) + 2))) - t");
+    free(text);
 }
 
 
