@@ -10,7 +10,8 @@
  *     8, 16, 32 and 64 s (each wait at most 240 s);
  *   - 5xx and connection errors (the model location's 502/504): the AWS
  *     SDK's standard mode, 3 attempts, waiting a random time up to 1 s,
- *     then up to 2 s (each at most 20 s).
+ *     then up to 2 s (each at most 20 s); so is Anthropic's
+ *     overloaded_error event before any text (its 529).
  *
  * Each wait is a timer in the ctx (ngx_http_agentcore_handler.c starts
  * the call again when it fires; the request's cleanup deletes it).
@@ -244,6 +245,22 @@ ngx_http_agentcore_retry(ngx_http_agentcore_ctx_t *ctx)
 
             kind = NGX_HTTP_AGENTCORE_RETRY_THROTTLE;
             p = ngx_slprintf(name, last, "ThrottlingException");
+
+        } else if (t && ctx->provider
+                   && ctx->provider == ac_provider(AC_PROVIDER_ANTHROPIC)
+                   && ngx_strcmp(t, "serviceUnavailableException") == 0
+                   && ctx->stream_error == NULL
+                   && !(ctx->model_text && !ctx->json))
+        {
+            /*
+             * Anthropic's overloaded_error event after HTTP 200 means
+             * what its HTTP 529 means: retried as that 5xx is, before
+             * any text (Bedrock's serviceUnavailableException frame is
+             * not: the AWS SDK does not retry a stream's events)
+             */
+
+            kind = NGX_HTTP_AGENTCORE_RETRY_ERROR;
+            p = ngx_slprintf(name, last, "overloaded_error");
         }
 
     } else if (ctx->model_status == NGX_HTTP_TOO_MANY_REQUESTS

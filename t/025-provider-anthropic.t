@@ -197,6 +197,31 @@ agentcore: model call failed (HTTP 529), retry 1 of 2 in
 
 
 
+=== TEST 12b: an overloaded_error event before any text is retried as its 529 is
+--- config eval
+"agentcore_retries delay=10ms error_delay=10ms;\n" . $main::Config
+--- request eval
+AgentCore::Test::invoke('[[exception type=serviceUnavailableException message="Overloaded" deltas=0 times=1 id=a12b]] [[deltas texts=["after overloaded"]]]')
+--- response_body eval
+qq{data: "after overloaded"\n\n}
+--- error_log
+agentcore: model call failed (overloaded_error), retry 1 of 2 in
+
+
+
+=== TEST 12c: after some text it is not (TEST 5): no text twice
+--- config eval
+"agentcore_retries delay=10ms error_delay=10ms;\n" . $main::Config
+--- request eval
+AgentCore::Test::invoke('[[exception type=serviceUnavailableException message="Overloaded" times=1 id=a12c]] [[deltas texts=["after overloaded"]]]')
+--- response_body eval
+qq{data: "Partial "\n\ndata: "answer "\n\n}
+. qq{data: {"error": "An error occurred (serviceUnavailableException) when calling the ConverseStream operation: Overloaded", "type": "stream_error"}\n\n}
+--- no_error_log
+retry 1 of
+
+
+
 === TEST 13: 429 is retried as throttling
 --- config eval
 "agentcore_retries delay=10ms error_delay=10ms;\n" . $main::Config
