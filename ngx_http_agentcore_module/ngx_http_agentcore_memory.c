@@ -470,9 +470,9 @@ ngx_http_agentcore_memory_send(ngx_http_agentcore_memory_t *m)
             msg = json_array_get(ctx->messages, m->next);
 
             /* the same token makes a retried call create the event once */
-            ngx_snprintf(token, sizeof(token), "%xT%xP%xR%ui%Z",
-                         (ngx_uint_t) ngx_time(), (ngx_uint_t) ngx_pid,
-                         (ngx_uint_t) r->connection->number, m->next);
+            ngx_snprintf(token, sizeof(token), "%xiT%xiP%xiN%ui%Z",
+                         (ngx_int_t) ngx_time(), (ngx_int_t) ngx_pid,
+                         (ngx_int_t) r->connection->number, m->next);
 
             actor = ngx_pnalloc(r->pool, m->actor.len + 1);
             sid = ngx_pnalloc(r->pool, ctx->session_id.len + 1);
