@@ -1977,7 +1977,8 @@ sub rt_stream {
 # offset.  Faults by the memory id: "fail500" in it, every request is a
 # 500; "throttleN" (N a digit), the first N requests of that memory a
 # 429 ThrottlingException; "garbage", ListEvents answers 200 with a body
-# that is not JSON; "failcreate", CreateEvent is a 500.
+# that is not JSON; "failcreate", CreateEvent is a 500; "slowN", every
+# answer comes N tenths of a second late.
 
 sub memory_file {
     my ($mem, $actor, $sid) = @_;
@@ -2026,6 +2027,9 @@ sub handle_memory {
                        'emulator: fail500');
         return;
     }
+    if ($mem =~ /slow(\d)/) {
+        sleep($1 / 10);
+    }
     if ($mem =~ /throttle(\d)/ && bump_counter("memory-$mem") <= $1) {
         send_aws_error($c, $req, 429, 'ThrottlingException', CORAL,
                        'Rate exceeded');
@@ -2071,9 +2075,9 @@ sub handle_memory {
         $events = [reverse @$events];
         @page = grep { defined } @$events[$from .. $from + $max - 1];
         $next = $from + $max < @$events ? 'tok-' . ($from + $max) : undef;
-        if (!($json->{includePayloads} // 0)) {
-            @page = map { my %e = %$_; delete $e{payload}; \%e } @page;
-        }
+        @page = map { my %e = %$_; delete $e{clientToken};
+                      delete $e{payload} if !($json->{includePayloads} // 0);
+                      \%e } @page;
         $body = jenc(obj(events => \@page,
                          defined $next ? (nextToken => $next) : ()));
         send_response($c, $req, 200, ['Content-Type', 'application/json'],

@@ -71,6 +71,10 @@ our $Config = "agentcore_tools calculator;\n" . $AgentCore::Test::Config
     . node('garbage', 'node_a', 'mem-garbage uri=/_agentcore_memory')
     . node('thr', 'node_a', 'mem-throttle1x uri=/_agentcore_memory')
     . node('fc', 'node_a', 'mem-failcreate uri=/_agentcore_memory')
+    . "location = /slow/invocations {\n    agentcore;\n"
+    . "    agentcore_session node_a;\n"
+    . "    agentcore_invocation_timeout 200ms;\n"
+    . "    agentcore_memory mem-slow5 uri=/_agentcore_memory;\n}\n"
     . "location = /r/invocations {\n    agentcore;\n"
     . "    agentcore_session node_a;\n"
     . "    agentcore_retries throttle=3 delay=10ms;\n"
@@ -406,3 +410,29 @@ location = /x {
 --- must_die
 --- error_log
 "agentcore_memory" requires "agentcore_session"
+
+
+
+=== TEST 11: the invocation's deadline passes while ListEvents is in flight
+The stream ends with the timeout's stream_error; the page that comes
+later starts no model call.
+--- init
+my $at = main::log_mark();
+my @r = (main::turn('slow', main::sid(), 'hi'));
+my $deadline = time + $AgentCore::Test::Wait;
+until (main::log_since($at) =~ /memory=ListEvents/ || time > $deadline) {
+    select undef, undef, undef, 0.05;
+}
+my $log = main::log_since($at);
+push @r, "ListEvents answered: " . main::count($log, qr{memory=ListEvents}),
+         "model requests: " . main::count($log, qr{converse-stream});
+# a request after it: the worker is still there
+push @r, main::turn('a', main::sid(), 'hi');
+AgentCore::Test::report(@r);
+--- request
+GET /report
+--- response_body
+200 [stream_error: The invocation timed out after 200ms (agentcore_invocation_timeout)]
+ListEvents answered: 1
+model requests: 0
+200 Hello! You said: hi
