@@ -914,6 +914,7 @@ ngx_http_agentcore_memory_listed(ngx_http_agentcore_memory_t *m)
     }
 
     m->pages++;
+    ngx_http_agentcore_metrics_memory(0, 1);
 
     if (m->next_token) {
         free(m->next_token);
@@ -1008,6 +1009,8 @@ ngx_http_agentcore_memory_load_failed(ngx_http_agentcore_memory_t *m,
     ngx_http_agentcore_ctx_t  *ctx;
 
     ctx = m->ctx;
+
+    ngx_http_agentcore_metrics_memory(0, 0);
 
     ngx_log_error(NGX_LOG_ERR, ctx->request->connection->log, 0,
                   "agentcore memory: the session history cannot be read: %s",
@@ -1121,6 +1124,8 @@ ngx_http_agentcore_memory_create_next(ngx_http_agentcore_memory_t *m)
     m->attempts = 0;
 
     if (ngx_http_agentcore_memory_send(m) != NGX_OK) {
+        ngx_http_agentcore_metrics_memory(1, 0);
+
         ngx_log_error(NGX_LOG_ERR, m->ctx->request->connection->log, 0,
                       "agentcore memory: CreateEvent for message %ui of "
                       "the session cannot be sent: %ui of %ui written",
@@ -1147,6 +1152,8 @@ ngx_http_agentcore_memory_created(ngx_http_agentcore_memory_t *m)
             return;
         }
 
+        ngx_http_agentcore_metrics_memory(1, 0);
+
         ngx_log_error(NGX_LOG_ERR, ctx->request->connection->log, 0,
                       "agentcore memory: CreateEvent answered HTTP %ui: "
                       "%ui of %ui messages of the turn written",
@@ -1160,6 +1167,8 @@ ngx_http_agentcore_memory_created(ngx_http_agentcore_memory_t *m)
         ngx_http_agentcore_finish(ctx, &error);
         return;
     }
+
+    ngx_http_agentcore_metrics_memory(1, 1);
 
     m->written++;
     m->next++;

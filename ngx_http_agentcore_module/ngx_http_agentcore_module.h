@@ -417,6 +417,7 @@ char *ngx_http_agentcore_metrics_merge(ngx_conf_t *cf,
 void ngx_http_agentcore_metrics_tool(ngx_http_agentcore_tool_call_t *call);
 void ngx_http_agentcore_metrics_evicted(ngx_str_t *zone, ngx_uint_t n);
 void ngx_http_agentcore_metrics_credentials(ngx_uint_t ok);
+void ngx_http_agentcore_metrics_memory(ngx_uint_t op, ngx_uint_t ok);
 void ngx_http_agentcore_error_type(ngx_http_agentcore_ctx_t *ctx,
     ngx_str_t *type);
 

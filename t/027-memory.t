@@ -58,7 +58,9 @@ agentcore_session_zone node_w:1m max_messages=4;
 agentcore_session_zone node_v:1m max_messages=4;
 _EOC_
 
-our $Config = "agentcore_tools calculator;\n" . $AgentCore::Test::Config
+our $Config = "agentcore_tools calculator;\n"
+    . "location = /metrics {\n    agentcore_metrics;\n}\n"
+    . $AgentCore::Test::Config
     . $AgentCore::Test::ReportLocation
     . $Memory
     . node('a', 'node_a', 'mem-test uri=/_agentcore_memory')
@@ -436,3 +438,20 @@ GET /report
 ListEvents answered: 1
 model requests: 0
 200 Hello! You said: hi
+
+
+
+=== TEST 12: /metrics counts Memory requests by operation and result
+One turn read and written (1 page, 2 events), one failed read, one
+turn whose CreateEvent fails.
+--- init
+main::turn('a', main::sid(), 'hi');
+main::turn('f500', main::sid(), 'hi');
+main::turn('fc', main::sid(), 'hi');
+--- request
+GET /metrics
+--- response_body_like
+agentcore_memory_requests_total\{operation="ListEvents",result="success"\} 2
+agentcore_memory_requests_total\{operation="ListEvents",result="failure"\} 1
+agentcore_memory_requests_total\{operation="CreateEvent",result="success"\} 2
+agentcore_memory_requests_total\{operation="CreateEvent",result="failure"\} 1
