@@ -73,6 +73,14 @@ our $Config = "agentcore_tools calculator;\n"
     . node('garbage', 'node_a', 'mem-garbage uri=/_agentcore_memory')
     . node('thr', 'node_a', 'mem-throttle1x uri=/_agentcore_memory')
     . node('fc', 'node_a', 'mem-failcreate uri=/_agentcore_memory')
+    . "location = /j/invocations {\n    agentcore;\n"
+    . "    agentcore_response json;\n"
+    . "    agentcore_session node_a;\n"
+    . "    agentcore_memory mem-test uri=/_agentcore_memory;\n}\n"
+    . "location = /jf/invocations {\n    agentcore;\n"
+    . "    agentcore_response json;\n"
+    . "    agentcore_session node_a;\n"
+    . "    agentcore_memory mem-fail500 uri=/_agentcore_memory;\n}\n"
     . "location = /slow/invocations {\n    agentcore;\n"
     . "    agentcore_session node_a;\n"
     . "    agentcore_invocation_timeout 200ms;\n"
@@ -455,3 +463,30 @@ agentcore_memory_requests_total\{operation="ListEvents",result="success"\} 2
 agentcore_memory_requests_total\{operation="ListEvents",result="failure"\} 1
 agentcore_memory_requests_total\{operation="CreateEvent",result="success"\} 2
 agentcore_memory_requests_total\{operation="CreateEvent",result="failure"\} 1
+
+
+
+=== TEST 13: agentcore_response json: the same, in the one JSON answer
+A turn written, the next reads it; a store error is the answer's error.
+--- init
+my $s = main::sid();
+my $h = { 'Content-Type' => 'application/json',
+          'X-Amzn-Bedrock-AgentCore-Runtime-Session-Id' => $s };
+my $url = 'http://127.0.0.1:' . Test::Nginx::Util::server_port();
+my @r;
+for my $p (['j', 'My name is Ada'], ['j', '[[echo]]'], ['jf', 'hi']) {
+    my $res = HTTP::Tiny->new(timeout => $AgentCore::Test::Wait)->post(
+        "$url/$p->[0]/invocations",
+        { headers => $h, content => JSON::PP->new->encode({ prompt => $p->[1] }) });
+    push @r, "$res->{status} $res->{content}";
+}
+my $ev = main::stored('mem-test', $s);
+push @r, "events: " . scalar(@$ev);
+AgentCore::Test::report(@r);
+--- request
+GET /report
+--- response_body_like
+^200 "Hello! You said: My name is Ada"
+200 "\{\\"messages\\":\[\{\\"role\\":\\"user\\",\\"content\\":\[\{\\"text\\":\\"My name is Ada\\"\}\]\},\{\\"role\\":\\"assistant\\"[^\n]*"
+503 \{"error":"The session history cannot be read from AgentCore Memory: ListEvents answered HTTP 500"\}
+events: 4
