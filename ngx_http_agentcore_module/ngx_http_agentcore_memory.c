@@ -60,6 +60,7 @@ typedef struct {
     ngx_uint_t                        end;
     ngx_uint_t                        base;       /* message ids */
     double                            timestamp;
+    double                            newest;     /* of the events read */
     ngx_uint_t                        written;
 
     ngx_uint_t                        attempts;   /* of this request */
@@ -872,6 +873,7 @@ ngx_http_agentcore_memory_listed(ngx_http_agentcore_memory_t *m)
     u_char                    why[320];
     json_t                   *history, *last, *prompt, *content;
     size_t                    i;
+    double                    ts;
     ngx_uint_t                status;
     ngx_http_agentcore_ctx_t  *ctx;
 
@@ -951,6 +953,17 @@ ngx_http_agentcore_memory_listed(ngx_http_agentcore_memory_t *m)
     }
 
     m->base = json_array_size(history);
+
+    /* the newest event read: this turn's events come after it */
+
+    for (i = 0; i < json_array_size(m->history.items); i++) {
+        ts = json_number_value(json_array_get(
+                 json_array_get(m->history.items, i), 0));
+
+        if (ts > m->newest) {
+            m->newest = ts;
+        }
+    }
 
     (void) ac_history_trim(history,
                            ngx_http_agentcore_session_window(ctx));
@@ -1094,8 +1107,18 @@ ngx_http_agentcore_memory_save(ngx_http_agentcore_ctx_t *ctx,
     m->written = 0;
     m->kind = NGX_HTTP_AGENTCORE_MEMORY_CREATE;
 
+    /*
+     * a millisecond apart, and after every event read (a clock behind
+     * another node's, or a turn within the same milliseconds): the
+     * store's order by timestamp is the order of the conversation
+     */
+
     tp = ngx_timeofday();
     m->timestamp = (double) tp->sec + (double) tp->msec / 1000;
+
+    if (m->timestamp < m->newest + 0.001) {
+        m->timestamp = m->newest + 0.001;
+    }
 
     ngx_http_agentcore_timers_stop(ctx);
 

@@ -18,6 +18,7 @@ use AgentCore::Test;
 use Test::Nginx::Socket 'no_plan';
 use JSON::PP ();
 use HTTP::Tiny;
+use IO::Socket::INET;
 
 our $Log = $ENV{TEST_NGINX_BEDROCK_LOG};
 our $N = 0;
@@ -151,6 +152,35 @@ sub count {
     my ($text, $re) = @_;
     my @m = $text =~ /$re/g;
     return scalar @m;
+}
+
+# CreateEvent as another writer (a Strands agent elsewhere) sends it
+sub create_event {
+    my ($mem, $sid, $ts, $role, $text) = @_;
+    my $msg = JSON::PP->new->canonical->encode({
+        message => { role => lc $role, content => [{ text => $text }] },
+        message_id => 0, redact_message => undef,
+        created_at => '2026-01-01T00:00:00+00:00',
+        updated_at => '2026-01-01T00:00:00+00:00' });
+    my $body = JSON::PP->new->canonical->encode({
+        actorId => 'default', sessionId => $sid, eventTimestamp => $ts,
+        payload => [{ conversational => { role => $role,
+                                          content => { text => $msg } } }] });
+    my $host = 'bedrock-agentcore.us-east-1.amazonaws.com';
+    my $path = "/memories/$mem/events";
+    my $h = AgentCore::Emulator::sigv4_sign(
+        method => 'POST', path => $path, body => $body,
+        service => 'bedrock-agentcore', region => 'us-east-1',
+        headers => ['host', $host, 'content-type', 'application/json']);
+    my $sock = IO::Socket::INET->new(
+        PeerAddr => '127.0.0.1', PeerPort => $ENV{TEST_NGINX_BEDROCK_PORT},
+        Proto => 'tcp', Timeout => 5) or return "connect: $!";
+    my $req = "POST $path HTTP/1.0\r\n";
+    for (my $i = 0; $i < @$h; $i += 2) { $req .= "$h->[$i]: $h->[$i + 1]\r\n" }
+    print $sock $req . 'Content-Length: ' . length($body) . "\r\n\r\n$body";
+    local $/;
+    my $res = <$sock> // '';
+    return $res =~ m{^HTTP/1\.\d (\d+)} ? $1 : "no answer: $res";
 }
 
 # what the emulator stored for a session
@@ -490,3 +520,27 @@ GET /report
 200 "\{\\"messages\\":\[\{\\"role\\":\\"user\\",\\"content\\":\[\{\\"text\\":\\"My name is Ada\\"\}\]\},\{\\"role\\":\\"assistant\\"[^\n]*"
 503 \{"error":"The session history cannot be read from AgentCore Memory: ListEvents answered HTTP 500"\}
 events: 4
+
+
+
+=== TEST 14: events of a writer whose clock is ahead: this turn still comes after them
+Another writer (a Strands agent on a machine whose clock is 100 s
+ahead) stored a turn; node A's turn is written after it in the
+store's order, so the next turn reads the conversation in order.
+--- init
+my $s = main::sid();
+my $t = time + 100;
+my @r = (main::create_event('mem-test', $s, $t, 'USER', 'I am from the future'),
+         main::create_event('mem-test', $s, $t + 0.001, 'ASSISTANT', 'Noted.'));
+push @r, main::turn('a', $s, 'hi'), main::turn('a', $s, '[[echo]]');
+AgentCore::Test::report(@r);
+--- request
+GET /report
+--- response_body
+201
+201
+200 Hello! You said: hi
+200 user: I am from the future | assistant: Noted. | user: hi | assistant: Hello! You said: hi | user: [[echo]]
+--- no_error_log
+[error]
+[warn]
