@@ -46,6 +46,26 @@ if [ -n "$MCP_URL" ] && [[ ! $MCP_URL =~ ^https?://[A-Za-z0-9.:_-]+(/[A-Za-z0-9.
          "http://HOST:PORT/mcp or https://HOST/PATH" >&2
     exit 1
 fi
+# AgentCore Memory as the sessions' store (agentcore_memory): its id,
+# the endpoint (default: the emulator when it runs, else the regional
+# one) and the actor id
+MEMORY_ID=${AGENTCORE_MEMORY_ID:-}
+MEMORY_URL=${AGENTCORE_MEMORY_URL:-}
+MEMORY_ACTOR=${AGENTCORE_MEMORY_ACTOR:-default}
+if [ -n "$MEMORY_ID" ]; then
+    if [[ ! $MEMORY_ID =~ ^[A-Za-z0-9._:-]+$ ]] \
+       || [[ ! $MEMORY_ACTOR =~ ^[A-Za-z0-9._:-]+$ ]]; then
+        echo "make run: AGENTCORE_MEMORY_ID=$MEMORY_ID" \
+             "AGENTCORE_MEMORY_ACTOR=$MEMORY_ACTOR: want letters, digits" \
+             "and -_.: only" >&2
+        exit 1
+    fi
+    if [ -n "$MEMORY_URL" ] && [[ ! $MEMORY_URL =~ ^https?://[A-Za-z0-9.:_-]+/?$ ]]; then
+        echo "make run: AGENTCORE_MEMORY_URL=$MEMORY_URL: want" \
+             "http://HOST:PORT or https://HOST" >&2
+        exit 1
+    fi
+fi
 # a deployed runtime to relay /invocations to (agentcore_runtime_pass)
 ARN=${AGENTCORE_RUNTIME_ARN:-}
 if [ -n "$ARN" ]; then
@@ -219,6 +239,28 @@ if [ -n "$MCP_URL" ]; then
         -e "s|^\( *\)location = /_agentcore/bedrock {|\1location = /_agentcore/mcp {\n\1    internal;\n\1    proxy_pass $MCP_URL;\n\1    proxy_http_version 1.1;\n\1    proxy_set_header Connection \"\";$mcp_ssl\n\1}\n\n&|" \
         "$PREFIX/conf/nginx.conf"
     echo "MCP server $MCP_URL: its tools are the agent's (agentcore_mcp mcp)"
+fi
+
+if [ -n "$MEMORY_ID" ]; then
+    # conversations in AgentCore Memory, read and written through an
+    # internal location that signs for bedrock-agentcore
+    if [ -z "$MEMORY_URL" ]; then
+        if [ -z "$URL" ]; then
+            MEMORY_URL=http://$server
+        else
+            MEMORY_URL=https://bedrock-agentcore.$REGION.amazonaws.com
+        fi
+    fi
+    MEMORY_URL=${MEMORY_URL%/}
+    mem_ssl=
+    case "$MEMORY_URL" in https://*)
+        mem_ssl="\n            proxy_ssl_server_name on;\n            proxy_ssl_verify on;\n            proxy_ssl_trusted_certificate /etc/ssl/certs/ca-certificates.crt;" ;;
+    esac
+    sed -i -e "s|^\( *\)agentcore_session  *sessions;|&\n\1agentcore_memory          $MEMORY_ID uri=/_agentcore/memory actor=$MEMORY_ACTOR;|" \
+        -e "s|^\( *\)location = /_agentcore/bedrock {|\1location /_agentcore/memory/ {\n\1    internal;\n\1    proxy_pass $MEMORY_URL/;\n\1    proxy_http_version 1.1;\n\1    proxy_set_header Connection \"\";\n\1    proxy_set_header Host \$agentcore_memory_host;\n\1    proxy_set_header X-Amz-Date \$agentcore_memory_date;\n\1    proxy_set_header X-Amz-Security-Token \$agentcore_memory_security_token;\n\1    proxy_set_header Authorization \$agentcore_memory_authorization;$mem_ssl\n\1}\n\n&|" \
+        "$PREFIX/conf/nginx.conf"
+    echo "sessions in AgentCore Memory $MEMORY_ID at $MEMORY_URL" \
+         "(actor $MEMORY_ACTOR)"
 fi
 
 "$NGINX_BIN" -p "$PREFIX" -c conf/nginx.conf -t -q

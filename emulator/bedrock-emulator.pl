@@ -2207,6 +2207,16 @@ sub handle_request {
         return;
     }
 
+    if ($req->{path} eq '/_emulator/memory') {
+        memory_dump($c, $req);
+        return;
+    }
+
+    if ($req->{path} =~ m{^/memories/}) {
+        handle_memory($c, $req);
+        return;
+    }
+
     if ($req->{path} =~ m{^(?:/v1)?/messages$}) {
         # the Anthropic Messages API: the same scenarios, another format
         $c->{anthropic} = { started => {}, stop => undef };
@@ -2394,6 +2404,205 @@ sub rt_stream {
 
     return hang($c) if $hang;
     end_chunks($c);
+}
+
+# ---------------------------------------------------------------------------
+# AgentCore Memory's data plane (botocore bedrock-agentcore 2024-02-28):
+# CreateEvent and ListEvents, SigV4 (service bedrock-agentcore) checked.
+# Events live in files of the state dir (the emulator forks per
+# connection), one per memory, actor and session, oldest first;
+# ListEvents answers newest first, maxResults per page, nextToken an
+# offset.  Faults by the memory id: "fail500" in it, every request is a
+# 500; "throttleN" (N a digit), the first N requests of that memory a
+# 429 ThrottlingException; "garbage", ListEvents answers 200 with a body
+# that is not JSON; "failcreate", CreateEvent is a 500; "slowN", every
+# answer comes N tenths of a second late.
+
+sub memory_file {
+    my ($mem, $actor, $sid) = @_;
+    my $name = join "\0", $mem, $actor, $sid;
+
+    mkdir($OPT{state_dir}, 0700);
+    return "$OPT{state_dir}/memory-" . unpack('H*', $name);
+}
+
+sub memory_events {
+    my ($fh) = @_;
+    my $text = do { local $/; <$fh> } // '';
+
+    return length $text ? $JIN->decode($text) : [];
+}
+
+sub handle_memory {
+    my ($c, $req) = @_;
+    my ($mem, $actor, $sid, $op, $json, $fh, $events, $n);
+
+    if ($req->{method} eq 'POST'
+        && $req->{path} =~ m{^/memories/([^/]+)/events$})
+    {
+        ($mem, $op) = (uri_decode($1), 'CreateEvent');
+    } elsif ($req->{method} eq 'POST'
+             && $req->{path} =~ m{^/memories/([^/]+)/actor/([^/]+)/sessions/([^/]+)$})
+    {
+        ($mem, $actor, $sid, $op) = (uri_decode($1), uri_decode($2),
+                                     uri_decode($3), 'ListEvents');
+    } else {
+        send_aws_error($c, $req, 404, 'UnknownOperationException', CORAL,
+                       "Unknown operation: $req->{method} $req->{path}");
+        return;
+    }
+    $c->{note} = "memory=$op";
+
+    if (my $e = check_auth($req, 'bedrock-agentcore')) {
+        send_aws_error($c, $req, @$e);
+        return;
+    }
+
+    if ($mem =~ /fail500/
+        || ($mem =~ /failcreate/ && $op eq 'CreateEvent'))
+    {
+        send_aws_error($c, $req, 500, 'InternalServerException', CORAL,
+                       'emulator: fail500');
+        return;
+    }
+    if ($mem =~ /slow(\d)/) {
+        sleep($1 / 10);
+    }
+    if ($mem =~ /throttle(\d)/ && bump_counter("memory-$mem") <= $1) {
+        send_aws_error($c, $req, 429, 'ThrottlingException', CORAL,
+                       'Rate exceeded');
+        return;
+    }
+
+    $json = eval { $JIN->decode($req->{body}) };
+    if (ref $json ne 'HASH') {
+        send_aws_error($c, $req, 400, 'ValidationException', CORAL,
+                       'emulator: the body is not a JSON object');
+        return;
+    }
+
+    if ($op eq 'ListEvents') {
+        my ($max, $from, @page, $next, $body);
+
+        if ($mem =~ /garbage/) {
+            send_response($c, $req, 200, ['Content-Type', 'application/json'],
+                          '{"events": [ not json');
+            return;
+        }
+        $max = $json->{maxResults} // 20;
+        if ($max !~ /^\d+$/ || $max < 1 || $max > 100) {
+            send_aws_error($c, $req, 400, 'ValidationException', CORAL,
+                           'emulator: maxResults out of range');
+            return;
+        }
+        $from = 0;
+        if (defined $json->{nextToken}) {
+            if ($json->{nextToken} !~ /^tok-(\d+)$/) {
+                send_aws_error($c, $req, 400, 'ValidationException', CORAL,
+                               'emulator: invalid nextToken');
+                return;
+            }
+            $from = $1;
+        }
+        $events = [];
+        if (open($fh, '<', memory_file($mem, $actor, $sid))) {
+            flock($fh, LOCK_SH);
+            $events = memory_events($fh);
+            close $fh;
+        }
+        $events = [reverse @$events];
+        @page = grep { defined } @$events[$from .. $from + $max - 1];
+        $next = $from + $max < @$events ? 'tok-' . ($from + $max) : undef;
+        @page = map { my %e = %$_; delete $e{clientToken};
+                      delete $e{payload} if !($json->{includePayloads} // 0);
+                      \%e } @page;
+        $body = jenc(obj(events => \@page,
+                         defined $next ? (nextToken => $next) : ()));
+        send_response($c, $req, 200, ['Content-Type', 'application/json'],
+                      to_bytes($body));
+        $c->{note} .= ' events=' . scalar(@page)
+                      . (defined $next ? ' next' : '');
+        return;
+    }
+
+    # CreateEvent
+    for my $k (qw(actorId sessionId eventTimestamp payload)) {
+        if (!defined $json->{$k}) {
+            send_aws_error($c, $req, 400, 'ValidationException', CORAL,
+                           "emulator: $k is missing");
+            return;
+        }
+    }
+    if (ref $json->{payload} ne 'ARRAY' || !@{ $json->{payload} }
+        || @{ $json->{payload} } > 100)
+    {
+        send_aws_error($c, $req, 400, 'ValidationException', CORAL,
+                       'emulator: payload wants 1 to 100 items');
+        return;
+    }
+    for my $item (@{ $json->{payload} }) {
+        my $conv = ref $item eq 'HASH' ? $item->{conversational} : undef;
+        next if ref $item eq 'HASH' && defined $item->{blob};
+        if (ref $conv ne 'HASH'
+            || ($conv->{role} // '') !~ /^(?:USER|ASSISTANT|TOOL|OTHER)$/
+            || ref $conv->{content} ne 'HASH'
+            || !defined $conv->{content}{text}
+            || length($conv->{content}{text}) < 1
+            || length($conv->{content}{text}) > 100000)
+        {
+            send_aws_error($c, $req, 400, 'ValidationException', CORAL,
+                           'emulator: invalid payload item');
+            return;
+        }
+    }
+    sysopen($fh, memory_file($mem, $json->{actorId}, $json->{sessionId}),
+            O_RDWR | O_CREAT) or do {
+        send_aws_error($c, $req, 500, 'InternalServerException', CORAL,
+                       "emulator: $!");
+        return;
+    };
+    flock($fh, LOCK_EX);
+    $events = memory_events($fh);
+    my ($dup) = defined $json->{clientToken}
+                ? grep { ($_->{clientToken} // '') eq $json->{clientToken} }
+                  @$events : ();
+    if (!$dup) {
+        $n = @$events;
+        $dup = { memoryId => $mem, actorId => $json->{actorId},
+                 sessionId => $json->{sessionId},
+                 eventId => sprintf('%013d#%08x', $n, $n),
+                 eventTimestamp => $json->{eventTimestamp},
+                 payload => $json->{payload},
+                 defined $json->{clientToken}
+                     ? (clientToken => $json->{clientToken}) : () };
+        push @$events, $dup;
+        seek($fh, 0, 0);
+        truncate($fh, 0);
+        print $fh $JIN->encode($events);
+    }
+    close $fh;
+    my %out = %$dup;
+    delete $out{clientToken};
+    send_response($c, $req, 201, ['Content-Type', 'application/json'],
+                  to_bytes(jenc(obj(event => \%out))));
+}
+
+# GET /_emulator/memory?m=MEM&a=ACTOR&s=SID: the stored events, as JSON
+sub memory_dump {
+    my ($c, $req) = @_;
+    my (%q, $fh, $text);
+
+    for my $kv (split /&/, $req->{query} // '') {
+        my ($k, $v) = split /=/, $kv, 2;
+        $q{uri_decode($k)} = uri_decode($v // '');
+    }
+    $text = '[]';
+    if (open($fh, '<', memory_file($q{m} // '', $q{a} // '', $q{s} // ''))) {
+        flock($fh, LOCK_SH);
+        $text = do { local $/; <$fh> } || '[]';
+        close $fh;
+    }
+    send_response($c, $req, 200, ['Content-Type', 'application/json'], $text);
 }
 
 sub handle_runtime {

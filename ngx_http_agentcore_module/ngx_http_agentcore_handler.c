@@ -341,6 +341,31 @@ parsed:
         return;
     }
 
+    /* agentcore_memory: the history is read first */
+
+    rc = ngx_http_agentcore_memory_load(ctx);
+
+    if (rc == NGX_ERROR) {
+        ngx_str_set(&error, "The session history cannot be read from "
+                    "AgentCore Memory (internal error)");
+        ctx->keep_history = 1;
+        ngx_http_agentcore_finish(ctx, &error);
+        return;
+    }
+
+    if (rc == NGX_AGAIN) {
+        return;
+    }
+
+    ngx_http_agentcore_turn_start(ctx);
+}
+
+
+/* the history is ready: the first model call */
+
+void
+ngx_http_agentcore_turn_start(ngx_http_agentcore_ctx_t *ctx)
+{
     /* the user message that holds the prompt */
     ctx->turn_start = json_array_size(ctx->messages) - 1;
 
@@ -1019,6 +1044,12 @@ ngx_http_agentcore_finish(ngx_http_agentcore_ctx_t *ctx, ngx_str_t *error)
     r = ctx->request;
 
     if (ctx->finished) {
+        return;
+    }
+
+    /* agentcore_memory: the turn is written before the stream ends */
+
+    if (ngx_http_agentcore_memory_save(ctx, error) == NGX_AGAIN) {
         return;
     }
 

@@ -76,6 +76,8 @@ typedef struct {
     ngx_atomic_t    invocations[NGX_HTTP_AGENTCORE_OUTCOMES];
     ngx_atomic_t    stream_errors[NGX_HTTP_AGENTCORE_METRICS_TYPES];
     ngx_atomic_t    credentials[2];         /* ok, failed */
+    ngx_atomic_t    memory[4];              /* ListEvents ok, failed,
+                                               CreateEvent ok, failed */
 
     ngx_http_agentcore_metrics_hist_t  ttfb;
     ngx_http_agentcore_metrics_hist_t  duration;
@@ -739,6 +741,22 @@ ngx_http_agentcore_metrics_credentials(ngx_uint_t ok)
 }
 
 
+/* agentcore_memory: op 0 ListEvents, 1 CreateEvent */
+
+void
+ngx_http_agentcore_metrics_memory(ngx_uint_t op, ngx_uint_t ok)
+{
+    ngx_http_agentcore_metrics_zone_t  *zone;
+
+    zone = ngx_http_agentcore_metrics_zone();
+
+    if (zone) {
+        (void) ngx_atomic_fetch_add(&zone->sh->memory[op * 2 + (ok ? 0 : 1)],
+                                    1);
+    }
+}
+
+
 /* the time to the first event: the first body bytes the stream sends */
 
 static ngx_int_t
@@ -1351,6 +1369,23 @@ ngx_http_agentcore_metrics_text(ac_prom_t *p,
     l[0].len = sizeof("failure") - 1;
     ac_prom_sample(p, "agentcore_credential_refreshes_total", l, 1,
                    sh->credentials[1]);
+
+    /* agentcore_memory */
+
+    ac_prom_family(p, "agentcore_memory_requests_total", "counter",
+                   "AgentCore Memory requests (agentcore_memory), by "
+                   "operation and result (a failure after the retries)");
+
+    for (i = 0; i < 4; i++) {
+        l[0].name = "operation";
+        l[0].value = (i < 2) ? "ListEvents" : "CreateEvent";
+        l[0].len = ngx_strlen(l[0].value);
+        l[1].name = "result";
+        l[1].value = (i % 2) ? "failure" : "success";
+        l[1].len = ngx_strlen(l[1].value);
+        ac_prom_sample(p, "agentcore_memory_requests_total", l, 2,
+                       sh->memory[i]);
+    }
 }
 
 

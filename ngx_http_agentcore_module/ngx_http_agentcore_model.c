@@ -605,6 +605,7 @@ ngx_http_agentcore_quiet_handler(ngx_http_request_t *r)
     if (r != ctx->model_sr) {
         /* an MCP request (ngx_http_agentcore_mcp.c), or none */
         ngx_http_agentcore_mcp_quiet(ctx, r);
+        ngx_http_agentcore_memory_quiet(ctx, r);
         return NGX_DECLINED;
     }
 
@@ -783,6 +784,7 @@ ngx_http_agentcore_header_filter(ngx_http_request_t *r)
         /* an MCP request's secrets are sent: its response is logged */
 
         ngx_http_agentcore_mcp_loud(ctx, r);
+        ngx_http_agentcore_memory_loud(ctx, r);
 
         /* a tool location's response becomes the tool result */
 

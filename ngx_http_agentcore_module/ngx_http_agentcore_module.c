@@ -176,6 +176,13 @@ static ngx_command_t  ngx_http_agentcore_commands[] = {
       0,
       NULL },
 
+    { ngx_string("agentcore_memory"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_agentcore_memory_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("agentcore_tool_max_size"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_size_slot,
@@ -458,6 +465,10 @@ ngx_http_agentcore_preconfiguration(ngx_conf_t *cf)
         return NGX_ERROR;
     }
 
+    if (ngx_http_agentcore_memory_add_variables(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     /* other modules add theirs from their preconfiguration too */
     return ngx_http_agentcore_add_builtin_tools(cf);
 }
@@ -684,6 +695,7 @@ ngx_http_agentcore_create_loc_conf(ngx_conf_t *cf)
     conf->max_cycles = NGX_CONF_UNSET_UINT;
     conf->tool_max_size = NGX_CONF_UNSET_SIZE;
     conf->session_zone = NGX_CONF_UNSET_PTR;
+    conf->memory = NGX_CONF_UNSET_PTR;
     conf->ping_busy = NGX_CONF_UNSET;
     conf->sse_coalesce = NGX_CONF_UNSET;
     conf->token_limit_status = NGX_CONF_UNSET_UINT;
@@ -765,6 +777,10 @@ ngx_http_agentcore_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     }
 
     ngx_http_agentcore_mcp_merge(prev, conf);
+
+    if (ngx_http_agentcore_memory_merge(cf, prev, conf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
 
     if (ngx_http_agentcore_metrics_merge(cf, conf) != NGX_CONF_OK) {
         return NGX_CONF_ERROR;

@@ -99,6 +99,7 @@ typedef struct {
     ngx_array_t                *tool_names;    /* agentcore_tools */
     ngx_array_t                *location_tools;    /* agentcore_tool */
     ngx_array_t                *mcp_servers;   /* agentcore_mcp */
+    void                       *memory;        /* agentcore_memory */
     ngx_array_t                *tools;         /* enabled, resolved */
     json_t                     *tool_specs;    /* toolConfig.tools */
     ngx_str_t                   request_suffix;    /* the model request
@@ -205,6 +206,7 @@ typedef struct {
     ngx_uint_t                  ncalls;
     ngx_uint_t                  tools_pending;
     void                       *mcp;            /* _mcp.c's part */
+    void                       *memory;         /* _memory.c's part */
 
     /* SSE output: buffers passed down, oldest first, and reusable ones */
     ngx_chain_t                *free;
@@ -362,6 +364,23 @@ void ngx_http_agentcore_mcp_loud(ngx_http_agentcore_ctx_t *ctx,
 void ngx_http_agentcore_log_pause(ngx_http_agentcore_ctx_t *ctx);
 void ngx_http_agentcore_log_resume(ngx_http_agentcore_ctx_t *ctx);
 
+/* ngx_http_agentcore_memory.c: agentcore_memory */
+char *ngx_http_agentcore_memory_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_agentcore_memory_merge(ngx_conf_t *cf,
+    ngx_http_agentcore_loc_conf_t *prev, ngx_http_agentcore_loc_conf_t *conf);
+ngx_int_t ngx_http_agentcore_memory_add_variables(ngx_conf_t *cf);
+ngx_int_t ngx_http_agentcore_memory_load(ngx_http_agentcore_ctx_t *ctx);
+ngx_int_t ngx_http_agentcore_memory_save(ngx_http_agentcore_ctx_t *ctx,
+    ngx_str_t *error);
+ngx_http_agentcore_tool_call_t *ngx_http_agentcore_memory_capture(
+    ngx_http_agentcore_ctx_t *ctx, ngx_http_request_t *sr);
+void ngx_http_agentcore_memory_quiet(ngx_http_agentcore_ctx_t *ctx,
+    ngx_http_request_t *sr);
+void ngx_http_agentcore_memory_loud(ngx_http_agentcore_ctx_t *ctx,
+    ngx_http_request_t *sr);
+void ngx_http_agentcore_turn_start(ngx_http_agentcore_ctx_t *ctx);
+
 /* ngx_http_agentcore_builtins.c */
 ngx_int_t ngx_http_agentcore_add_builtin_tools(ngx_conf_t *cf);
 ngx_int_t ngx_http_agentcore_builtins_postconfiguration(ngx_conf_t *cf);
@@ -410,6 +429,7 @@ char *ngx_http_agentcore_metrics_merge(ngx_conf_t *cf,
 void ngx_http_agentcore_metrics_tool(ngx_http_agentcore_tool_call_t *call);
 void ngx_http_agentcore_metrics_evicted(ngx_str_t *zone, ngx_uint_t n);
 void ngx_http_agentcore_metrics_credentials(ngx_uint_t ok);
+void ngx_http_agentcore_metrics_memory(ngx_uint_t op, ngx_uint_t ok);
 void ngx_http_agentcore_error_type(ngx_http_agentcore_ctx_t *ctx,
     ngx_str_t *type);
 

@@ -1231,7 +1231,13 @@ ngx_http_agentcore_session_start(ngx_http_agentcore_ctx_t *ctx,
 
             rc = ngx_http_agentcore_session_acquire(s, &history, error);
 
-            if (rc == NGX_OK && history.len) {
+            /*
+             * agentcore_memory: the history is read from the store
+             * (ngx_http_agentcore_memory.c), never from this zone: another
+             * node may have added turns since
+             */
+
+            if (rc == NGX_OK && history.len && ctx->conf->memory == NULL) {
                 messages = ac_history_decode(history.data, history.len,
                                              &err);
 
@@ -1276,6 +1282,17 @@ ngx_http_agentcore_session_start(ngx_http_agentcore_ctx_t *ctx,
                    s->held ? "held" : "stateless");
 
     return NGX_OK;
+}
+
+
+ngx_uint_t
+ngx_http_agentcore_session_window(ngx_http_agentcore_ctx_t *ctx)
+{
+    if (ctx->session == NULL || ctx->session->zone == NULL) {
+        return 0;
+    }
+
+    return ctx->session->zone->max_messages;
 }
 
 
@@ -1665,7 +1682,7 @@ ngx_http_agentcore_session_store(ngx_http_agentcore_session_t *s,
     log = r->connection->log;
     zone = s->zone;
 
-    if (ctx->messages == NULL || ctx->keep_history) {
+    if (ctx->messages == NULL || ctx->keep_history || ctx->conf->memory) {
         return NGX_OK;
     }
 

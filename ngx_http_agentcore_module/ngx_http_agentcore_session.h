@@ -51,6 +51,9 @@ ngx_int_t ngx_http_agentcore_session_start(ngx_http_agentcore_ctx_t *ctx,
 ngx_int_t ngx_http_agentcore_session_end(ngx_http_agentcore_ctx_t *ctx,
     ngx_str_t *error);
 
+/* the sliding window (max_messages=) of the invocation's session zone */
+ngx_uint_t ngx_http_agentcore_session_window(ngx_http_agentcore_ctx_t *ctx);
+
 /* invocations in flight in every worker */
 ngx_uint_t ngx_http_agentcore_invocations(void);
 

@@ -1315,7 +1315,8 @@ ngx_http_agentcore_tool_call_t *
 ngx_http_agentcore_tool_call(ngx_http_agentcore_ctx_t *ctx,
     ngx_http_request_t *sr)
 {
-    ngx_uint_t  i;
+    ngx_uint_t                       i;
+    ngx_http_agentcore_tool_call_t  *call;
 
     for (i = 0; i < ctx->ncalls; i++) {
         if (ctx->calls[i].sr == sr) {
@@ -1325,7 +1326,15 @@ ngx_http_agentcore_tool_call(ngx_http_agentcore_ctx_t *ctx,
 
     /* the requests of the MCP client (ngx_http_agentcore_mcp.c) */
 
-    return ngx_http_agentcore_mcp_capture(ctx, sr);
+    call = ngx_http_agentcore_mcp_capture(ctx, sr);
+
+    if (call) {
+        return call;
+    }
+
+    /* AgentCore Memory's (ngx_http_agentcore_memory.c) */
+
+    return ngx_http_agentcore_memory_capture(ctx, sr);
 }
 
 
