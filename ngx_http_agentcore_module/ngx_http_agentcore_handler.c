@@ -231,9 +231,13 @@ parsed:
 
     prompt = json_object_get(ctx->payload, "prompt");
 
-    /* AWS credentials sign Bedrock's requests only (agentcore_provider) */
+    /*
+     * AWS credentials sign Bedrock's requests and AgentCore Memory's
+     * (agentcore_provider, agentcore_memory)
+     */
 
-    rc = (ctx->conf->provider == AC_PROVIDER_BEDROCK)
+    rc = (ctx->conf->provider == AC_PROVIDER_BEDROCK
+          || ctx->conf->memory != NULL)
          ? ngx_http_agentcore_credentials(ctx, &cr) : NGX_OK;
 
     if (rc == NGX_AGAIN) {

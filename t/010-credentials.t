@@ -382,3 +382,47 @@ agentcore: no AWS credentials: auto: the credentials from container endpoint exp
 --- must_die
 --- error_log
 invalid value "vault" in "agentcore_credentials" directive, it must be "auto", "env", "profile", "profile=NAME", "container", "imds", "web_identity", "bearer" or "static"
+
+
+
+=== TEST 24: an OpenAI-compatible model with AgentCore Memory: the chain is asked for the store's keys
+The model needs no AWS credentials, the store does: the handler asks
+the credential chain whenever agentcore_memory is on (it asked only
+under Bedrock, and a ListEvents before the workers' first fetch ended
+could not be signed: "no AWS credentials at hand").  The fetch a worker
+starts at its start usually wins that race, so this block passed
+without the fix too: it shows the pair working, not the race.
+--- main_config eval
+AgentCore::CredsSuite::env_lines(
+    AWS_CONTAINER_CREDENTIALS_FULL_URI =>
+        "http://127.0.0.1:$ENV{TEST_NGINX_CREDS_PORT}/creds")
+--- http_config eval
+$AgentCore::CredsSuite::HttpConfig . "agentcore_session_zone c24:1m;\n"
+--- config eval
+"agentcore_credentials container;\n"
+. "location = /o/invocations {\n    agentcore;\n"
+. "    agentcore_session c24;\n"
+. "    agentcore_provider openai;\n"
+. "    agentcore_model llama3.2;\n"
+. "    agentcore_model_location /_agentcore/openai;\n"
+. "    agentcore_model_api_key $AgentCore::CredsSuite::Bearer;\n"
+. "    agentcore_memory mem-c24 uri=/_agentcore_memory;\n}\n"
+. "location = /_agentcore/openai {\n    internal;\n"
+. "    include $ENV{TEST_NGINX_AGENTCORE_ROOT}/conf/agentcore_openai_params;\n"
+. "    proxy_pass http://bedrock/v1/chat/completions;\n}\n"
+. "location /_agentcore_memory/ {\n    internal;\n"
+. "    proxy_set_header Host \$agentcore_memory_host;\n"
+. "    proxy_set_header X-Amz-Date \$agentcore_memory_date;\n"
+. "    proxy_set_header X-Amz-Security-Token \$agentcore_memory_security_token;\n"
+. "    proxy_set_header Authorization \$agentcore_memory_authorization;\n"
+. "    proxy_pass http://bedrock/;\n}\n"
+. $AgentCore::CredsSuite::Config
+--- more_headers
+X-Amzn-Bedrock-AgentCore-Runtime-Session-Id: c24-0123456789abcdef0123456789abcdef
+--- request eval
+[AgentCore::Test::invoke('My name is Ada', '/o/invocations'), "GET /standin-log"]
+--- response_body_like eval
+[qr{\Adata: "Hello!"\n\n.*data: " Ada"\n\n\z}s,
+ qr{\A\S+ GET container 200 ASIASTANDIN000000001\n\z}]
+--- no_error_log
+[error]
