@@ -386,8 +386,11 @@ ngx_http_agentcore_turn_start(ngx_http_agentcore_ctx_t *ctx)
 static ngx_int_t
 ngx_http_agentcore_prompt_blocks(ngx_http_request_t *r, json_t *payload)
 {
-    json_t  *blocks;
-    char     err[512];
+    char                       err[512];
+    size_t                     i;
+    json_t                    *blocks, *b;
+    const char                *key;
+    ngx_http_agentcore_ctx_t  *ctx;
 
     blocks = ac_content_prompt(json_object_get(payload, "prompt"), err,
                                sizeof(err));
@@ -405,6 +408,41 @@ ngx_http_agentcore_prompt_blocks(ngx_http_request_t *r, json_t *payload)
             ngx_http_agentcore_send_json(r, NGX_HTTP_BAD_REQUEST,
                                          "Invalid prompt", err));
         return NGX_ERROR;
+    }
+
+    /*
+     * the other providers' request builders send text only: an image,
+     * a document or a video would be dropped, and the model would
+     * answer without it
+     */
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_agentcore_module);
+
+    if (ctx->conf->provider != AC_PROVIDER_BEDROCK) {
+
+        json_array_foreach(blocks, i, b) {
+            if (json_object_get(b, "text") != NULL) {
+                continue;
+            }
+
+            key = json_object_iter_key(json_object_iter(b));
+
+            ngx_snprintf((u_char *) err, sizeof(err),
+                         "prompt[%uz] (%s): agentcore_provider %s sends "
+                         "text blocks only%Z", i,
+                         key ? key : "?",
+                         ac_provider(ctx->conf->provider)->name);
+
+            json_decref(blocks);
+
+            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                          "agentcore: Invalid prompt: %s", err);
+
+            ngx_http_finalize_request(r,
+                ngx_http_agentcore_send_json(r, NGX_HTTP_BAD_REQUEST,
+                                             "Invalid prompt", err));
+            return NGX_ERROR;
+        }
     }
 
     if (json_object_set_new(payload, "prompt", blocks) != 0) {

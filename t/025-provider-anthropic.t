@@ -275,3 +275,12 @@ X-Amzn-Bedrock-AgentCore-Runtime-Session-Id: sess-anthropic-0123456789abcdef0123
 --- response_body_like eval
 [qr/\AHello! You said: first\z/,
  qr/\A\{"model":"claude-sonnet-4-5","max_tokens":4096,"system":"Be brief.","messages":\[\{"role":"user","content":\[\{"type":"text","text":"first"\}\]\},\{"role":"assistant","content":\[\{"type":"text","text":"Hello! You said: first"\}\]\},\{"role":"user","content":\[\{"type":"text","text":"\[\[echo\]\] second"\}\]\}\],"tools":\[.*\],"stream":true\}\z/]
+
+
+
+=== TEST 25: a prompt with a document: a 400 naming the block (text only for this provider)
+--- request eval
+"POST /invocations\n" . '{"prompt": [{"document": {"format": "txt", "name": "notes", "source": {"bytes": "aGVsbG8="}}}, {"text": "summarize"}]}'
+--- error_code: 400
+--- response_body eval
+qq{{"error":"Invalid prompt","details":"prompt[0] (document): agentcore_provider anthropic sends text blocks only"}}

@@ -375,3 +375,17 @@ AgentCore::Test::invoke('[[tool name=echo input={"text":"hi"}]]')
 --- response_body_filters eval
 \&AgentCore::Test::sse_text
 --- response_body: Tool said: a echo: hi [version 2025-06-18]
+
+
+
+=== TEST 25: a prompt with an image: a 400 naming the block, not an answer without it
+This provider's requests carry text only: the image would be dropped
+and the model would answer without it.  Text blocks alone still go.
+--- request eval
+["POST /invocations\n" . '{"prompt": [{"text": "what is this?"}, {"image": {"format": "png", "source": {"bytes": "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwAD"}}}]}',
+ "POST /invocations\n" . '{"prompt": [{"text": "[[deltas texts=[\"fine\"]]]"}]}']
+--- error_code eval
+[400, 200]
+--- response_body eval
+['{"error":"Invalid prompt","details":"prompt[1] (image): agentcore_provider openai sends text blocks only"}',
+ qq{data: "fine"\n\n}]
