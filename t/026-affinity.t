@@ -59,10 +59,16 @@ sub spread {
     return join ' ', sort keys %seen;
 }
 
+# "Connection: close" to the nodes: a stopped node closes its
+# connections, the stand-in for one below (its socket file moved aside)
+# cannot, and nginx 1.29.x and later keep upstream connections alive by
+# default (keepalive 32 local): the front would go on using the
+# "stopped" node's open connection
 our $Config = <<'_EOC_' . $AgentCore::Test::ReportLocation;
 location = /invocations {
     proxy_pass http://nodes;
     proxy_http_version 1.1;
+    proxy_set_header Connection close;
     proxy_buffering off;
 }
 _EOC_
