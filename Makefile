@@ -189,7 +189,8 @@ build/fuzz/cas.o: $(CAS_SRC) $(CAS_HDR) $(PROTO_HDRS) | $(BUILD)/.deps
 	    -fsanitize=fuzzer-no-link,address,undefined \
 	    -fno-sanitize=alignment -c -o $@ $<
 
-build/fuzz/%: fuzz/%.c $(PROTO_SRCS) $(PROTO_HDRS) build/fuzz/cas.o \
+build/fuzz/%: fuzz/%.c $(wildcard fuzz/*.h) $(PROTO_SRCS) $(PROTO_HDRS) \
+              build/fuzz/cas.o \
               | $(BUILD)/.deps
 	@mkdir -p $(dir $@)
 	clang -g -O1 -I$(MODDIR) -fsanitize=fuzzer,address,undefined \
